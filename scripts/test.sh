@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of the repository: unit, property, snapshot, storage, end-to-end (the real
+# binary over real gRPC) and the evaluation against the baselines on the real dumps.
+# The Python package bm25s (the independent BM25 baseline) is installed when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export TRELLIS_SHARED_DATA="${TRELLIS_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+if [ ! -d "$TRELLIS_SHARED_DATA" ]; then
+  echo "note: no shared data at $TRELLIS_SHARED_DATA; tests that need the real dumps will say they are skipped"
+fi
+
+python=${TRELLIS_PYTHON:-python3}
+if ! "$python" -c 'import bm25s' 2>/dev/null; then
+  echo "==> installing the Python baseline (eval/requirements.txt)"
+  "$python" -m pip install --quiet --disable-pip-version-check -r eval/requirements.txt
+fi
+
+cargo test --workspace --locked

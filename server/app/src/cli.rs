@@ -1,0 +1,725 @@
+//! The command line: `serve`, `eval`, and client commands that talk gRPC to a running server.
+//! Client commands print a table for people by default and JSON with `--json` for scripts.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::path::PathBuf;
+use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
+use trellis_grpc::pb;
+
+use crate::config::{Config, Overrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "trellis",
+    version,
+    about = "Shape the conversations around your organisation, in line with its strategy."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ClientArgs {
+    /// The server to talk to.
+    #[arg(
+        long,
+        env = "TRELLIS_ADDR",
+        default_value = "127.0.0.1:50151",
+        global = true
+    )]
+    addr: String,
+    /// The workspace; empty for the default one.
+    #[arg(long, env = "TRELLIS_WORKSPACE", default_value = "", global = true)]
+    workspace: String,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gRPC service.
+    Serve {
+        /// A TOML config file (see examples/trellis.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// SQLite database file (overrides storage.path).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// A strategy file to load at start (overrides strategy.file).
+        #[arg(long)]
+        strategy: Option<PathBuf>,
+        /// `pretty` or `json` (overrides log.format).
+        #[arg(long)]
+        log_format: Option<String>,
+    },
+    /// Check that the server is up and serving.
+    Health(#[command(flatten)] ClientArgs),
+    /// Put, get and list strategy versions.
+    Strategy {
+        #[command(subcommand)]
+        command: StrategyCommand,
+    },
+    /// Send people, conversations, posts and assets from a JSON Lines file.
+    Ingest {
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Score a text or a stored conversation against the strategy, with evidence.
+    Score {
+        /// Text to score.
+        #[arg(long, conflicts_with = "conversation")]
+        text: Option<String>,
+        /// Title of the text to score.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// A stored conversation, as SOURCE:ID.
+        #[arg(long)]
+        conversation: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Conversations to nourish.
+    Conversations {
+        #[command(subcommand)]
+        command: ConversationsCommand,
+    },
+    /// Audit a community mission statement against the strategy.
+    Audit {
+        #[arg(long)]
+        mission: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
+    Eval(crate::eval::EvalArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum StrategyCommand {
+    /// Validate and store a strategy file (TOML) as a new version.
+    Put {
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show the latest (or a given) version.
+    Get {
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List versions, newest first.
+    Versions {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConversationsCommand {
+    /// The conversations to nourish now, with their reasons.
+    Top {
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+        /// Only conversations connected to this facet.
+        #[arg(long, default_value = "")]
+        facet: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            db,
+            strategy,
+            log_format,
+        } => {
+            let overrides = Overrides {
+                listen,
+                storage_path: db,
+                strategy_file: strategy,
+                log_format,
+            };
+            let config = Config::load(config.as_deref(), std::env::vars(), &overrides)
+                .map_err(anyhow::Error::msg)?;
+            init_tracing(&config);
+            crate::serve::run(config).await
+        }
+        Command::Health(client) => health(&client).await,
+        Command::Strategy { command } => match command {
+            StrategyCommand::Put { file, client } => strategy_put(&client, &file).await,
+            StrategyCommand::Get { version, client } => strategy_get(&client, version).await,
+            StrategyCommand::Versions { client } => strategy_versions(&client).await,
+        },
+        Command::Ingest { file, client } => ingest(&client, &file).await,
+        Command::Score {
+            text,
+            title,
+            conversation,
+            client,
+        } => score(&client, text, title, conversation).await,
+        Command::Conversations { command } => match command {
+            ConversationsCommand::Top {
+                limit,
+                facet,
+                client,
+            } => top(&client, limit, facet).await,
+        },
+        Command::Audit { mission, client } => audit(&client, mission).await,
+        Command::Eval(args) => crate::eval::run(args).await,
+    }
+}
+
+pub fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn channel(client: &ClientArgs) -> anyhow::Result<Channel> {
+    let url = if client.addr.starts_with("http://") || client.addr.starts_with("https://") {
+        client.addr.clone()
+    } else {
+        format!("http://{}", client.addr)
+    };
+    Endpoint::from_shared(url.clone())
+        .with_context(|| format!("--addr {:?} is not an address; write HOST:PORT", client.addr))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach a Trellis server at {url}; start one with `trellis serve` or set --addr / TRELLIS_ADDR"))
+}
+
+/// A gRPC error as a person should read it: the message, then each field violation.
+pub fn describe(status: &tonic::Status) -> anyhow::Error {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    if let Some(bad_request) = status.get_details_bad_request() {
+        for violation in bad_request.field_violations {
+            text.push_str(&format!(
+                "\n  {}: {}",
+                violation.field, violation.description
+            ));
+        }
+    }
+    anyhow::Error::msg(text)
+}
+
+fn print(client: &ClientArgs, value: &Value, table: impl FnOnce(&Value)) {
+    if client.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
+    } else {
+        table(value);
+    }
+}
+
+async fn health(client: &ClientArgs) -> anyhow::Result<()> {
+    let channel = channel(client).await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut statuses = Vec::new();
+    for service in [
+        "trellis.v1.StrategyService",
+        "trellis.v1.IngestService",
+        "trellis.v1.InsightService",
+    ] {
+        let response = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.to_owned(),
+            })
+            .await
+            .map_err(|status| describe(&status))?;
+        let serving = response.into_inner().status
+            == tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+        statuses.push(json!({"service": service, "serving": serving}));
+    }
+    let all = statuses.iter().all(|status| status["serving"] == true);
+    let value = json!({"addr": client.addr, "serving": all, "services": statuses});
+    print(client, &value, |value| {
+        println!(
+            "{} at {}",
+            if all { "SERVING" } else { "NOT SERVING" },
+            client.addr
+        );
+        for service in value["services"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<32} {}",
+                service["service"].as_str().unwrap_or(""),
+                if service["serving"] == true {
+                    "serving"
+                } else {
+                    "not serving"
+                }
+            );
+        }
+    });
+    if !all {
+        bail!("some services are not serving");
+    }
+    Ok(())
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match pb::FacetKind::try_from(kind) {
+        Ok(pb::FacetKind::Job) => "job",
+        Ok(pb::FacetKind::Advantage) => "advantage",
+        Ok(pb::FacetKind::Expertise) => "expertise",
+        Ok(pb::FacetKind::Message) => "message",
+        Ok(pb::FacetKind::Category) => "category",
+        _ => "unknown",
+    }
+}
+
+fn class_name(class: i32) -> &'static str {
+    match pb::ConnectionClass::try_from(class) {
+        Ok(pb::ConnectionClass::CompetitiveArea) => "competitive area",
+        Ok(pb::ConnectionClass::CustomerJob) => "customer job",
+        Ok(pb::ConnectionClass::CategoryUsage) => "category usage",
+        Ok(pb::ConnectionClass::OffStrategy) => "off-strategy",
+        _ => "unknown",
+    }
+}
+
+fn strategy_json(version: &pb::StrategyVersion) -> Value {
+    let strategy = version.strategy.clone().unwrap_or_default();
+    json!({
+        "version": version.version,
+        "created_at": version.created_at.as_ref().map(|t| t.seconds),
+        "name": strategy.name,
+        "mission": strategy.mission,
+        "exclusions": strategy.exclusions,
+        "facets": strategy.facets.iter().map(|facet| json!({
+            "id": facet.id, "kind": kind_name(facet.kind), "name": facet.name,
+            "description": facet.description, "keywords": facet.keywords,
+            "examples": facet.examples, "weight": facet.weight.unwrap_or(1.0),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_strategy(value: &Value) {
+    println!(
+        "strategy version {}: {}",
+        value["version"],
+        value["name"].as_str().unwrap_or("")
+    );
+    println!("{:<28} {:<10} {:>6}  NAME", "FACET", "KIND", "WEIGHT");
+    for facet in value["facets"].as_array().into_iter().flatten() {
+        println!(
+            "{:<28} {:<10} {:>6.2}  {}",
+            facet["id"].as_str().unwrap_or(""),
+            facet["kind"].as_str().unwrap_or(""),
+            facet["weight"].as_f64().unwrap_or(1.0),
+            facet["name"].as_str().unwrap_or("")
+        );
+    }
+}
+
+async fn strategy_put(client: &ClientArgs, file: &PathBuf) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // The file is parsed here with the same rules as the server, so mistakes are named by
+    // their place in the file before anything is sent; label_tags never leave this process.
+    let strategy = trellis_core::strategy::parse_strategy_toml(&text)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", file.display()))?;
+    let request = pb::PutStrategyRequest {
+        workspace: client.workspace.clone(),
+        strategy: Some(trellis_grpc::convert::strategy_to_pb(&strategy)),
+    };
+    let mut service =
+        pb::strategy_service_client::StrategyServiceClient::new(channel(client).await?);
+    let response = service
+        .put_strategy(request)
+        .await
+        .map_err(|status| describe(&status))?;
+    let version = response.into_inner().strategy_version.unwrap_or_default();
+    let value = strategy_json(&version);
+    print(client, &value, |value| {
+        println!("stored as version {}", value["version"]);
+        print_strategy(value);
+    });
+    Ok(())
+}
+
+async fn strategy_get(client: &ClientArgs, version: u32) -> anyhow::Result<()> {
+    let mut service =
+        pb::strategy_service_client::StrategyServiceClient::new(channel(client).await?);
+    let response = service
+        .get_strategy(pb::GetStrategyRequest {
+            workspace: client.workspace.clone(),
+            version,
+        })
+        .await
+        .map_err(|status| describe(&status))?;
+    let value = strategy_json(&response.into_inner().strategy_version.unwrap_or_default());
+    print(client, &value, print_strategy);
+    Ok(())
+}
+
+async fn strategy_versions(client: &ClientArgs) -> anyhow::Result<()> {
+    let mut service =
+        pb::strategy_service_client::StrategyServiceClient::new(channel(client).await?);
+    let mut versions = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let response = service
+            .list_strategy_versions(pb::ListStrategyVersionsRequest {
+                workspace: client.workspace.clone(),
+                page_size: 100,
+                page_token: page_token.clone(),
+            })
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        versions.extend(response.strategy_versions.iter().map(strategy_json));
+        if response.next_page_token.is_empty() {
+            break;
+        }
+        page_token = response.next_page_token;
+    }
+    let value = Value::Array(versions);
+    print(client, &value, |value| {
+        println!("{:>7}  {:>6}  NAME", "VERSION", "FACETS");
+        for version in value.as_array().into_iter().flatten() {
+            println!(
+                "{:>7}  {:>6}  {}",
+                version["version"],
+                version["facets"].as_array().map_or(0, Vec::len),
+                version["name"].as_str().unwrap_or("")
+            );
+        }
+    });
+    Ok(())
+}
+
+async fn ingest(client: &ClientArgs, file: &PathBuf) -> anyhow::Result<()> {
+    let reader = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?,
+    );
+    let mut messages = Vec::new();
+    let mut lines_of_messages = Vec::new();
+    let mut local_errors = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        match crate::jsonl::parse_line(&line, &client.workspace) {
+            Ok(message) => {
+                messages.push(message);
+                lines_of_messages.push(index + 1);
+            }
+            Err(error) => {
+                local_errors.push(json!({"line": index + 1, "field": "", "reason": error}))
+            }
+        }
+    }
+    let mut service = pb::ingest_service_client::IngestServiceClient::new(channel(client).await?);
+    let response = service
+        .ingest(tokio_stream::iter(messages))
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let mut errors = local_errors;
+    errors.extend(response.errors.iter().map(|error| {
+        json!({
+            "line": lines_of_messages.get(error.position as usize).copied().unwrap_or(0),
+            "field": error.field,
+            "reason": error.reason,
+        })
+    }));
+    let value = json!({
+        "received": response.received,
+        "inserted": response.inserted,
+        "updated": response.updated,
+        "unchanged": response.unchanged,
+        "errors": errors,
+    });
+    print(client, &value, |value| {
+        println!(
+            "sent {}: {} inserted, {} updated, {} unchanged, {} refused",
+            value["received"],
+            value["inserted"],
+            value["updated"],
+            value["unchanged"],
+            value["errors"].as_array().map_or(0, Vec::len)
+        );
+        for error in value["errors"].as_array().into_iter().flatten() {
+            println!(
+                "  line {}: {} {}",
+                error["line"],
+                error["field"].as_str().unwrap_or(""),
+                error["reason"].as_str().unwrap_or("")
+            );
+        }
+    });
+    Ok(())
+}
+
+fn evidence_json(evidence: &pb::Evidence) -> Value {
+    json!({
+        "terms": evidence.terms.iter().map(|term| term.term.clone()).collect::<Vec<_>>(),
+        "phrases": evidence.phrases,
+        "sentence": evidence.sentence,
+        "location": evidence.location,
+    })
+}
+
+fn facets_json(facets: &[pb::FacetScore]) -> Value {
+    Value::Array(
+        facets
+            .iter()
+            .map(|facet| {
+                json!({
+                    "facet_id": facet.facet_id,
+                    "kind": kind_name(facet.kind),
+                    "relevance": facet.relevance,
+                    "evidence": facet.evidence.as_ref().map(evidence_json),
+                })
+            })
+            .collect(),
+    )
+}
+
+async fn score(
+    client: &ClientArgs,
+    text: Option<String>,
+    title: String,
+    conversation: Option<String>,
+) -> anyhow::Result<()> {
+    let mut request = pb::ScoreConversationsRequest {
+        workspace: client.workspace.clone(),
+        ..Default::default()
+    };
+    match (text, conversation) {
+        (Some(text), None) => request.texts.push(pb::TextInput { title, body: text }),
+        (None, Some(conversation)) => {
+            let key = trellis_core::domain::RecordKey::parse(&conversation, "--conversation")
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            request
+                .conversations
+                .push(trellis_grpc::convert::record_ref(&key));
+        }
+        _ => bail!("give --text TEXT or --conversation SOURCE:ID"),
+    }
+    let mut service = pb::insight_service_client::InsightServiceClient::new(channel(client).await?);
+    let response = service
+        .score_conversations(request)
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let scores: Vec<Value> = response
+        .scores
+        .iter()
+        .map(|score| {
+            json!({
+                "conversation": score.conversation.as_ref().map(|r| format!("{}:{}", r.source, r.external_id)),
+                "relevance": score.relevance,
+                "class": class_name(score.class),
+                "excluded_topics": score.excluded_topics,
+                "strategy_version": score.strategy_version,
+                "facets": facets_json(&score.facets),
+            })
+        })
+        .collect();
+    let value = Value::Array(scores);
+    print(client, &value, |value| {
+        for score in value.as_array().into_iter().flatten() {
+            println!(
+                "relevance {:.3}, {}",
+                score["relevance"].as_f64().unwrap_or(0.0),
+                score["class"].as_str().unwrap_or("")
+            );
+            print_facets(&score["facets"]);
+        }
+    });
+    Ok(())
+}
+
+fn print_facets(facets: &Value) {
+    let mut facets: Vec<&Value> = facets.as_array().into_iter().flatten().collect();
+    facets.sort_by(|a, b| {
+        b["relevance"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&a["relevance"].as_f64().unwrap_or(0.0))
+    });
+    for facet in facets {
+        println!(
+            "  {:<28} {:<10} {:.3}",
+            facet["facet_id"].as_str().unwrap_or(""),
+            facet["kind"].as_str().unwrap_or(""),
+            facet["relevance"].as_f64().unwrap_or(0.0)
+        );
+        if let Some(evidence) = facet["evidence"].as_object() {
+            let terms: Vec<&str> = evidence["terms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !terms.is_empty() {
+                println!("      matched: {}", terms.join(", "));
+            }
+            let phrases: Vec<&str> = evidence["phrases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if !phrases.is_empty() {
+                println!("      phrases: {}", phrases.join(", "));
+            }
+            if let Some(sentence) = evidence["sentence"].as_str().filter(|s| !s.is_empty()) {
+                println!(
+                    "      \"{sentence}\" ({})",
+                    evidence["location"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+}
+
+async fn top(client: &ClientArgs, limit: i32, facet: String) -> anyhow::Result<()> {
+    let mut service = pb::insight_service_client::InsightServiceClient::new(channel(client).await?);
+    let response = service
+        .list_strategic_conversations(pb::ListStrategicConversationsRequest {
+            workspace: client.workspace.clone(),
+            limit,
+            facet_id: facet,
+            ..Default::default()
+        })
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let items: Vec<Value> = response
+        .conversations
+        .iter()
+        .map(|item| {
+            json!({
+                "conversation": item.conversation.as_ref().map(|r| format!("{}:{}", r.source, r.external_id)),
+                "title": item.title,
+                "url": item.url,
+                "priority": item.priority,
+                "relevance": item.relevance,
+                "class": class_name(item.class),
+                "reasons": item.reasons,
+                "facets": facets_json(&item.facets.iter().filter(|f| f.evidence.is_some()).cloned().collect::<Vec<_>>()),
+            })
+        })
+        .collect();
+    let value = json!({"strategy_version": response.strategy_version, "conversations": items});
+    print(client, &value, |value| {
+        println!(
+            "conversations to nourish now (strategy version {}):",
+            value["strategy_version"]
+        );
+        for (rank, item) in value["conversations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            println!(
+                "{:>2}. [{:.3}] {} — {}",
+                rank + 1,
+                item["priority"].as_f64().unwrap_or(0.0),
+                item["conversation"].as_str().unwrap_or(""),
+                item["title"].as_str().unwrap_or("")
+            );
+            println!(
+                "      {} (relevance {:.3})",
+                item["class"].as_str().unwrap_or(""),
+                item["relevance"].as_f64().unwrap_or(0.0)
+            );
+            let reasons: Vec<&str> = item["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!("      why: {}", reasons.join("; "));
+            for facet in item["facets"].as_array().into_iter().flatten() {
+                if let Some(sentence) = facet["evidence"]["sentence"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                {
+                    println!(
+                        "      {}: \"{}\"",
+                        facet["facet_id"].as_str().unwrap_or(""),
+                        sentence
+                    );
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn audit(client: &ClientArgs, mission: String) -> anyhow::Result<()> {
+    let mut service = pb::insight_service_client::InsightServiceClient::new(channel(client).await?);
+    let response = service
+        .audit_community_design(pb::AuditCommunityDesignRequest {
+            workspace: client.workspace.clone(),
+            mission,
+        })
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let value = json!({
+        "alignment": response.alignment,
+        "strategy_version": response.strategy_version,
+        "facets": response.facets.iter().map(|facet| json!({
+            "facet_id": facet.facet_id, "name": facet.facet_name, "kind": kind_name(facet.kind),
+            "coverage": facet.coverage, "served": facet.served,
+            "matched_terms": facet.matched_terms, "suggestion": facet.suggestion,
+        })).collect::<Vec<_>>(),
+        "findings": response.findings,
+    });
+    print(client, &value, |value| {
+        println!(
+            "alignment {:.0}% (strategy version {})",
+            value["alignment"].as_f64().unwrap_or(0.0) * 100.0,
+            value["strategy_version"]
+        );
+        for facet in value["facets"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<28} {:<10} {:>5.2} {}",
+                facet["facet_id"].as_str().unwrap_or(""),
+                facet["kind"].as_str().unwrap_or(""),
+                facet["coverage"].as_f64().unwrap_or(0.0),
+                if facet["served"] == true {
+                    "served"
+                } else {
+                    "LEFT OUT"
+                }
+            );
+        }
+        for finding in value["findings"].as_array().into_iter().flatten() {
+            println!("- {}", finding.as_str().unwrap_or(""));
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! One typed configuration, layered: built-in defaults, then a TOML file, then
+//! `TRELLIS__SECTION__KEY` environment variables, then command-line flags; validated once
+//! loaded. The loader takes the environment as an argument so tests can pass their own.
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub log: LogConfig,
+    pub strategy: StrategyConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port, printed at start.
+    pub listen: String,
+    /// Seconds in-flight calls get to finish after SIGINT/SIGTERM.
+    pub shutdown_grace_seconds: u64,
+    /// Records stored per transaction during a streamed ingest.
+    pub ingest_batch: usize,
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// The SQLite database file; created with its folder on first start.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` for people, `json` for log collectors.
+    pub format: String,
+    /// A tracing filter; `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// A strategy file (TOML) to put into the default workspace at start, if it differs from
+    /// the stored one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig {
+                listen: "127.0.0.1:50151".into(),
+                shutdown_grace_seconds: 10,
+                ingest_batch: 500,
+                max_message_bytes: 8 * 1024 * 1024,
+            },
+            storage: StorageConfig {
+                path: PathBuf::from("data/trellis.db"),
+            },
+            log: LogConfig {
+                format: "pretty".into(),
+                filter: "info,h2=warn,tower=warn".into(),
+            },
+            strategy: StrategyConfig::default(),
+        }
+    }
+}
+
+/// Flags that override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub storage_path: Option<PathBuf>,
+    pub strategy_file: Option<PathBuf>,
+    pub log_format: Option<String>,
+}
+
+const ENV_PREFIX: &str = "TRELLIS__";
+
+/// `TRELLIS__SERVER__LISTEN=…` becomes `[server] listen = …`. Values that parse as TOML
+/// (numbers, booleans) keep their type; anything else is a string.
+fn environment_layer(
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> Result<toml::Table, String> {
+    let mut root = toml::Table::new();
+    for (name, value) in environment {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let keys: Vec<String> = path.split("__").map(str::to_lowercase).collect();
+        if keys.iter().any(String::is_empty) {
+            return Err(format!(
+                "{name}: write it as TRELLIS__SECTION__KEY, e.g. TRELLIS__SERVER__LISTEN"
+            ));
+        }
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut table| table.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let mut table = &mut root;
+        for key in &keys[..keys.len() - 1] {
+            let entry = table
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(inner) = entry else {
+                return Err(format!("{name}: {key} is a value, not a section"));
+            };
+            table = inner;
+        }
+        table.insert(keys[keys.len() - 1].clone(), parsed);
+    }
+    Ok(root)
+}
+
+impl Config {
+    /// Loads defaults, then `file`, then `environment`, then `overrides`, and validates.
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!(
+                    "config file {} does not exist; pass an existing file to --config, or leave it out for the defaults",
+                    file.display()
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Serialized::defaults(environment_layer(environment)?));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|error| format!("configuration is invalid: {error}"))?;
+        if let Some(listen) = &overrides.listen {
+            config.server.listen = listen.clone();
+        }
+        if let Some(path) = &overrides.storage_path {
+            config.storage.path = path.clone();
+        }
+        if let Some(file) = &overrides.strategy_file {
+            config.strategy.file = Some(file.clone());
+        }
+        if let Some(format) = &overrides.log_format {
+            config.log.format = format.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every rule, every problem named with its key and its fix.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!(
+                "server.listen = {:?} is not an address; write IP:PORT, e.g. 127.0.0.1:50151 (port 0 picks a free port)",
+                self.server.listen
+            ));
+        }
+        if self.server.ingest_batch == 0 || self.server.ingest_batch > 100_000 {
+            problems.push("server.ingest_batch must be from 1 to 100000".to_owned());
+        }
+        if self.server.max_message_bytes < 1024 {
+            problems.push("server.max_message_bytes must be at least 1024".to_owned());
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            problems.push(
+                "storage.path is empty; give the SQLite file to use, e.g. data/trellis.db"
+                    .to_owned(),
+            );
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            problems.push(format!(
+                "log.format = {:?}; use \"pretty\" or \"json\"",
+                self.log.format
+            ));
+        }
+        if let Some(file) = &self.strategy.file
+            && !file.exists()
+        {
+            problems.push(format!(
+                "strategy.file = {} does not exist; fix the path or leave it out",
+                file.display()
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 50151)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn example_config_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/trellis.toml");
+        let config =
+            Config::load(Some(&path), Vec::new(), &Overrides::default()).expect("example loads");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:1\"\ningest_batch = 7\n",
+        )
+        .expect("write");
+        let config = Config::load(
+            Some(&file),
+            env(&[("TRELLIS__SERVER__LISTEN", "127.0.0.1:2"), ("OTHER", "x")]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(config.server.listen, "127.0.0.1:2");
+        assert_eq!(config.server.ingest_batch, 7);
+        let config = Config::load(
+            Some(&file),
+            env(&[("TRELLIS__SERVER__LISTEN", "127.0.0.1:2")]),
+            &Overrides {
+                listen: Some("127.0.0.1:3".into()),
+                ..Overrides::default()
+            },
+        )
+        .expect("loads");
+        assert_eq!(config.server.listen, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let error = Config::load(
+            None,
+            env(&[
+                ("TRELLIS__SERVER__LISTEN", "nowhere"),
+                ("TRELLIS__LOG__FORMAT", "xml"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("invalid");
+        assert!(error.contains("server.listen"), "{error}");
+        assert!(error.contains("log.format"), "{error}");
+        let error = Config::load(
+            None,
+            env(&[("TRELLIS__SERVER__PORTS", "1")]),
+            &Overrides::default(),
+        )
+        .expect_err("unknown key");
+        assert!(error.contains("ports"), "{error}");
+    }
+}

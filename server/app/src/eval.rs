@@ -1,0 +1,292 @@
+//! `trellis eval`: runs the protocol of `EVALUATION.md` through the public gRPC API of a Trellis
+//! server (started in-process on a loopback port with a temporary database, unless `--addr`
+//! names one), then judges Trellis and the baselines side by side on the same split.
+//!
+//! What the server sees is exactly what the protocol allows: history items before the cut-off,
+//! people's AboutMe, and the title and body of test threads. The strategy's `label_tags` are
+//! dropped when the file is parsed and never leave this process.
+
+use anyhow::Context;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use trellis_eval::{Dump, ItemKind, LabelStrategy, Protocol, Rankings};
+use trellis_grpc::pb;
+
+use crate::cli::describe;
+use crate::config::{Config, Overrides};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A StackExchange dump folder (Posts.xml, Comments.xml, Users.xml, PostLinks.xml).
+    #[arg(long)]
+    dump: PathBuf,
+    /// The strategy file (TOML) with `label_tags` for evaluation.
+    #[arg(long)]
+    strategy: PathBuf,
+    /// Write the engine's rankings (the JSON of EVALUATION.md) here.
+    #[arg(long)]
+    rankings_out: Option<PathBuf>,
+    /// Use a running server instead of starting one (its workspace must be empty).
+    #[arg(long)]
+    addr: Option<String>,
+    /// Workspace to load the dump into.
+    #[arg(long, default_value = "eval")]
+    workspace: String,
+    /// Skip the baselines (no Python needed).
+    #[arg(long)]
+    no_baselines: bool,
+}
+
+const SOURCE: &str = "dump";
+
+fn timestamp(value: &trellis_eval::Timestamp) -> prost_types::Timestamp {
+    let seconds = value.0.assume_utc().unix_timestamp();
+    prost_types::Timestamp {
+        seconds,
+        nanos: value.0.nanosecond() as i32,
+    }
+}
+
+fn reference(id: String) -> Option<pb::RecordRef> {
+    Some(pb::RecordRef {
+        source: SOURCE.to_owned(),
+        external_id: id,
+    })
+}
+
+/// The records the protocol lets the engine see, as ingest messages.
+fn visible_records(protocol: &Protocol, workspace: &str) -> Vec<pb::IngestRequest> {
+    use pb::ingest_request::Record;
+    let mut messages = Vec::new();
+    let message = |record| pb::IngestRequest {
+        workspace: workspace.to_owned(),
+        record: Some(record),
+    };
+    for (user, about) in protocol.about_me() {
+        messages.push(message(Record::Person(pb::Person {
+            r#ref: reference(format!("u{user}")),
+            bio: about.to_owned(),
+            member: true,
+            ..Default::default()
+        })));
+    }
+    for item in protocol.history_items() {
+        let Some(thread) = item.thread_id else {
+            continue;
+        };
+        let author = item
+            .author
+            .map(|user| format!("u{user}"))
+            .unwrap_or_default();
+        let record = match item.kind {
+            ItemKind::Question => Record::Conversation(pb::Conversation {
+                r#ref: reference(format!("q{}", item.id)),
+                platform: pb::PlatformKind::QaForum.into(),
+                // The question's text is title + body; the protocol hands it over joined.
+                body: item.text.clone(),
+                author,
+                open: true,
+                created_at: Some(timestamp(&item.creation_date)),
+                ..Default::default()
+            }),
+            ItemKind::Answer | ItemKind::Comment => Record::Post(pb::Post {
+                r#ref: reference(match item.kind {
+                    ItemKind::Answer => format!("a{}", item.id),
+                    _ => format!("c{}", item.id),
+                }),
+                conversation: format!("q{thread}"),
+                author,
+                parent: item
+                    .parent_post_id
+                    .map(|parent| {
+                        if parent == thread {
+                            format!("q{parent}")
+                        } else {
+                            format!("a{parent}")
+                        }
+                    })
+                    .unwrap_or_default(),
+                created_at: Some(timestamp(&item.creation_date)),
+                text: item.text.clone(),
+                reactions: 0,
+            }),
+        };
+        messages.push(message(record));
+    }
+    for thread in protocol.test_threads() {
+        messages.push(message(Record::Conversation(pb::Conversation {
+            r#ref: reference(format!("q{}", thread.id)),
+            platform: pb::PlatformKind::QaForum.into(),
+            title: thread.title.clone(),
+            body: thread.body.clone(),
+            author: thread
+                .asker
+                .map(|user| format!("u{user}"))
+                .unwrap_or_default(),
+            open: true,
+            created_at: Some(timestamp(&thread.creation_date)),
+            ..Default::default()
+        })));
+    }
+    messages
+}
+
+/// Task C through `ScoreConversations`: per facet, test threads by facet relevance; and the
+/// overall strategic relevance of each.
+async fn task_c(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+) -> anyhow::Result<Rankings> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
+    let mut per_facet: BTreeMap<String, Vec<(f32, i64)>> = BTreeMap::new();
+    let mut overall = BTreeMap::new();
+    let ids: Vec<i64> = protocol
+        .test_threads()
+        .iter()
+        .map(|thread| thread.id)
+        .collect();
+    for chunk in ids.chunks(500) {
+        let response = insight
+            .score_conversations(pb::ScoreConversationsRequest {
+                workspace: workspace.to_owned(),
+                conversations: chunk
+                    .iter()
+                    .map(|id| pb::RecordRef {
+                        source: SOURCE.to_owned(),
+                        external_id: format!("q{id}"),
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        for (id, score) in chunk.iter().zip(response.scores) {
+            overall.insert(*id, f64::from(score.relevance));
+            for facet in score.facets {
+                per_facet
+                    .entry(facet.facet_id)
+                    .or_default()
+                    .push((facet.relevance, *id));
+            }
+        }
+    }
+    let c = per_facet
+        .into_iter()
+        .map(|(facet, mut scored)| {
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            (facet, scored.into_iter().map(|(_, id)| id).collect())
+        })
+        .collect();
+    Ok(Rankings {
+        c: Some(c),
+        c_overall: Some(overall),
+        ..Rankings::default()
+    })
+}
+
+pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let strategy_text = std::fs::read_to_string(&args.strategy)
+        .with_context(|| format!("cannot read {}", args.strategy.display()))?;
+    let engine_strategy = trellis_core::strategy::parse_strategy_toml(&strategy_text)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", args.strategy.display()))?;
+    let labels = LabelStrategy::load(&args.strategy)?;
+    let dump_dir = args.dump.clone();
+    let protocol = tokio::task::spawn_blocking(move || -> anyhow::Result<Protocol> {
+        let dump = Dump::load(&dump_dir)?;
+        Ok(Protocol::new(&dump, &labels)?)
+    })
+    .await??;
+    let counts = protocol.counts();
+    eprintln!("{counts}");
+
+    let temp = tempfile::tempdir()?;
+    let mut local = None;
+    let addr = match &args.addr {
+        Some(addr) => addr.clone(),
+        None => {
+            let overrides = Overrides {
+                listen: Some("127.0.0.1:0".into()),
+                storage_path: Some(temp.path().join("eval.db")),
+                ..Overrides::default()
+            };
+            let config = Config::load(None, Vec::<(String, String)>::new(), &overrides)
+                .map_err(anyhow::Error::msg)?;
+            let running = crate::serve::start(&config).await?;
+            let addr = running.addr.to_string();
+            local = Some(running);
+            addr
+        }
+    };
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the server at {addr}"))?;
+
+    let messages = visible_records(&protocol, &args.workspace);
+    let sent = messages.len();
+    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel.clone());
+    let response = ingest
+        .ingest(tokio_stream::iter(messages))
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    if !response.errors.is_empty() {
+        anyhow::bail!(
+            "the server refused {} of {sent} records; first: {:?}",
+            response.errors.len(),
+            response.errors.first()
+        );
+    }
+    let mut strategies = pb::strategy_service_client::StrategyServiceClient::new(channel.clone());
+    strategies
+        .put_strategy(pb::PutStrategyRequest {
+            workspace: args.workspace.clone(),
+            strategy: Some(trellis_grpc::convert::strategy_to_pb(&engine_strategy)),
+        })
+        .await
+        .map_err(|status| describe(&status))?;
+    eprintln!(
+        "loaded {sent} records into Trellis at {addr} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let rankings = task_c(channel, &protocol, &args.workspace).await?;
+    if let Some(path) = &args.rankings_out {
+        std::fs::write(path, rankings.to_json())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("rankings written to {}", path.display());
+    }
+    let trellis_report = trellis_eval::evaluate(&protocol, &rankings);
+    let baselines = if args.no_baselines {
+        trellis_eval::BaselineReports {
+            random: trellis_eval::baselines::random_report(&protocol),
+            popularity: trellis_eval::evaluate(
+                &protocol,
+                &trellis_eval::baselines::popularity(&protocol),
+            ),
+            bm25: None,
+        }
+    } else {
+        let protocol = protocol.clone();
+        tokio::task::spawn_blocking(move || trellis_eval::BaselineReports::compute(&protocol))
+            .await??
+    };
+    println!(
+        "{}",
+        trellis_eval::comparison_table(&trellis_report, &baselines)
+    );
+    if let Some(running) = local {
+        running.stop(Duration::from_secs(5)).await?;
+    }
+    eprintln!(
+        "evaluation finished in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

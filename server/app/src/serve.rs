@@ -1,0 +1,205 @@
+//! `trellis serve`: wires storage, the core service and the gRPC API together, serves until
+//! SIGINT/SIGTERM, lets in-flight calls finish, and flushes storage before exiting.
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use trellis_core::domain::WorkspaceId;
+use trellis_core::service::{Settings, Trellis};
+use trellis_core::store::Store;
+use trellis_core::strategy::parse_strategy_toml;
+use trellis_grpc::pb;
+use trellis_grpc::{Api, ApiSettings};
+
+use crate::config::Config;
+
+/// A server running in this process.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub trellis: Arc<Trellis>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Running {
+    /// Stops accepting calls, lets in-flight ones finish within `grace`, then flushes storage.
+    pub async fn stop(mut self, grace: Duration) -> anyhow::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match tokio::time::timeout(grace, &mut self.handle).await {
+            Ok(joined) => joined
+                .context("the server task failed")?
+                .context("the server failed")?,
+            Err(_) => {
+                tracing::warn!(
+                    grace_seconds = grace.as_secs(),
+                    "in-flight calls did not finish in time; stopping anyway"
+                );
+                self.handle.abort();
+            }
+        }
+        let trellis = Arc::clone(&self.trellis);
+        tokio::task::spawn_blocking(move || trellis.flush())
+            .await
+            .context("flush task failed")?
+            .context("flushing storage failed")?;
+        Ok(())
+    }
+}
+
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = trellis_store::SqliteStore::open(&config.storage.path).with_context(|| {
+        format!(
+            "cannot open the database at {}",
+            config.storage.path.display()
+        )
+    })?;
+    Ok(Arc::new(store))
+}
+
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |duration| duration.as_millis() as i64)
+}
+
+/// Opens storage, rebuilds the engines, puts the configured strategy file if it changed, and
+/// starts serving on the configured address.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let config = config.clone();
+    let trellis = tokio::task::spawn_blocking(move || -> anyhow::Result<(Trellis, Config)> {
+        let store = open_store(&config)?;
+        let trellis = Trellis::open(store, Settings::default()).context("cannot load the stored data")?;
+        if let Some(file) = &config.strategy.file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the strategy file {}", file.display()))?;
+            let strategy = parse_strategy_toml(&text)
+                .with_context(|| format!("strategy file {}", file.display()))?;
+            let workspace = WorkspaceId::default_workspace();
+            let stored = trellis.strategy(&workspace, None).ok();
+            if stored.as_ref().is_none_or(|stored| stored.strategy != strategy) {
+                let version = trellis.put_strategy(&workspace, strategy, now_millis())?;
+                tracing::info!(version = version.version, file = %file.display(), "strategy loaded from file");
+            }
+        }
+        Ok((trellis, config))
+    })
+    .await
+    .context("start-up task failed")??;
+    let (trellis, config) = trellis;
+    let trellis = Arc::new(trellis);
+    for (workspace, conversations) in trellis.indexed_conversations()? {
+        tracing::info!(%workspace, conversations, "workspace loaded");
+    }
+    tracing::info!(
+        semantic = false,
+        "lexical engine ready; the semantic tier is not installed"
+    );
+    serve_on(Arc::clone(&trellis), &config).await
+}
+
+async fn serve_on(trellis: Arc<Trellis>, config: &Config) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another server using it?",
+                config.server.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let api = Api::new(
+        Arc::clone(&trellis),
+        ApiSettings {
+            ingest_batch: config.server.ingest_batch,
+            ..ApiSettings::default()
+        },
+    );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::strategy_service_server::StrategyServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::ingest_service_server::IngestServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::insight_service_server::InsightServiceServer<Api>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the reflection service")?;
+    let max = config.server.max_message_bytes;
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(api.strategy_service().max_decoding_message_size(max))
+        .add_service(api.ingest_service().max_decoding_message_size(max))
+        .add_service(api.insight_service().max_decoding_message_size(max))
+        .add_service(api.people_service().max_decoding_message_size(max))
+        .add_service(api.source_service().max_decoding_message_size(max));
+    let handle = tokio::spawn(router.serve_with_incoming_shutdown(
+        TcpListenerStream::new(listener),
+        async {
+            let _ = shutdown_rx.await;
+        },
+    ));
+    Ok(Running {
+        addr,
+        trellis,
+        shutdown: Some(shutdown_tx),
+        handle,
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn termination() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+/// `trellis serve`.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let running = start(&config).await?;
+    // The address goes to stdout, alone on its line, so that scripts and tests that asked for
+    // port 0 can find the server.
+    println!("trellis listening on {}", running.addr);
+    tracing::info!(addr = %running.addr, db = %config.storage.path.display(), "serving");
+    termination().await;
+    tracing::info!("shutting down: finishing in-flight calls");
+    running
+        .stop(Duration::from_secs(config.server.shutdown_grace_seconds))
+        .await?;
+    tracing::info!("storage flushed; bye");
+    Ok(())
+}

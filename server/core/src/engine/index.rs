@@ -1,0 +1,311 @@
+//! An incremental inverted index with the corpus statistics BM25 needs.
+//!
+//! Documents are conversations. A conversation's text arrives in pieces (the opening post, then
+//! replies, then edits of either), so the index works in deltas: callers add the terms of new
+//! text and subtract the terms of text it replaces. Nothing is ever re-scanned: document
+//! frequencies, lengths and postings move with each delta. Adjacent word pairs are indexed as
+//! terms of their own so that phrases weigh more than their words apart.
+
+use std::collections::HashMap;
+
+use crate::domain::RecordKey;
+use crate::text::Token;
+
+pub type TermId = u32;
+pub type Slot = u32;
+
+/// How much a title word counts against a body word: titles state the topic.
+pub const TITLE_BOOST: f32 = 2.0;
+/// Pair terms count for less than words, so that a phrase lifts a match without dominating it.
+pub const PAIR_WEIGHT: f32 = 0.5;
+/// Separates the two stems of a pair term; cannot occur inside a stem.
+pub const PAIR_JOINER: char = '\u{1f}';
+
+#[derive(Debug, Default, Clone)]
+struct TermEntry {
+    text: String,
+    df: u32,
+    postings: Vec<Slot>,
+}
+
+#[derive(Debug, Clone)]
+struct DocEntry {
+    key: RecordKey,
+    /// Weighted term frequencies, sorted by term id.
+    tf: Vec<(TermId, f32)>,
+    length: f32,
+}
+
+/// Weighted term frequencies of one piece of text, ready to add to or subtract from a document.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TermBag {
+    pub counts: HashMap<String, f32>,
+}
+
+impl TermBag {
+    /// Adds the words of `tokens`, and their adjacent pairs, with `weight` per occurrence.
+    pub fn add_tokens(&mut self, tokens: &[Token], weight: f32) {
+        for token in tokens {
+            *self.counts.entry(token.stem.clone()).or_default() += weight;
+        }
+        for pair in tokens.windows(2) {
+            if pair[1].position == pair[0].position + 1 {
+                *self
+                    .counts
+                    .entry(pair_term(&pair[0].stem, &pair[1].stem))
+                    .or_default() += weight * PAIR_WEIGHT;
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+}
+
+pub fn pair_term(first: &str, second: &str) -> String {
+    let mut term = String::with_capacity(first.len() + second.len() + 1);
+    term.push_str(first);
+    term.push(PAIR_JOINER);
+    term.push_str(second);
+    term
+}
+
+pub fn is_pair_term(term: &str) -> bool {
+    term.contains(PAIR_JOINER)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct CorpusIndex {
+    vocab: HashMap<String, TermId>,
+    terms: Vec<TermEntry>,
+    docs: Vec<Option<DocEntry>>,
+    slots: HashMap<RecordKey, Slot>,
+    free: Vec<Slot>,
+    total_length: f64,
+    live: u32,
+}
+
+/// BM25 parameters; the usual values, not tuned to any corpus.
+pub const K1: f32 = 1.2;
+pub const B: f32 = 0.75;
+
+impl CorpusIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of documents with any text.
+    pub fn len(&self) -> usize {
+        self.live as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    pub fn average_length(&self) -> f32 {
+        if self.live == 0 {
+            1.0
+        } else {
+            (self.total_length / f64::from(self.live)).max(1.0) as f32
+        }
+    }
+
+    pub fn term_id(&self, term: &str) -> Option<TermId> {
+        self.vocab.get(term).copied()
+    }
+
+    pub fn term_text(&self, id: TermId) -> Option<&str> {
+        self.terms.get(id as usize).map(|entry| entry.text.as_str())
+    }
+
+    pub fn df(&self, term: TermId) -> u32 {
+        self.terms.get(term as usize).map_or(0, |entry| entry.df)
+    }
+
+    /// Lucene's BM25 idf: always positive, so a common term never counts against a match.
+    pub fn idf(&self, term: TermId) -> f32 {
+        let n = self.live as f32;
+        let df = self.df(term) as f32;
+        (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// Idf of a term that may not be in the corpus (a rare term: as if seen once).
+    pub fn idf_of(&self, term: &str) -> f32 {
+        match self.term_id(term) {
+            Some(id) => self.idf(id),
+            None => {
+                let n = self.live as f32;
+                (1.0 + (n + 0.5) / 1.5).ln()
+            }
+        }
+    }
+
+    pub fn key(&self, slot: Slot) -> Option<&RecordKey> {
+        self.docs.get(slot as usize)?.as_ref().map(|doc| &doc.key)
+    }
+
+    pub fn slot(&self, key: &RecordKey) -> Option<Slot> {
+        self.slots.get(key).copied()
+    }
+
+    pub fn slot_count(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn doc_length(&self, slot: Slot) -> f32 {
+        self.docs
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map_or(0.0, |doc| doc.length)
+    }
+
+    /// Weighted frequency of `term` in the document at `slot`.
+    pub fn tf(&self, slot: Slot, term: TermId) -> f32 {
+        let Some(Some(doc)) = self.docs.get(slot as usize) else {
+            return 0.0;
+        };
+        doc.tf
+            .binary_search_by_key(&term, |(id, _)| *id)
+            .map_or(0.0, |index| doc.tf[index].1)
+    }
+
+    pub fn doc_terms(&self, slot: Slot) -> &[(TermId, f32)] {
+        match self.docs.get(slot as usize) {
+            Some(Some(doc)) => &doc.tf,
+            _ => &[],
+        }
+    }
+
+    pub fn postings(&self, term: TermId) -> &[Slot] {
+        self.terms
+            .get(term as usize)
+            .map_or(&[], |entry| entry.postings.as_slice())
+    }
+
+    /// The saturated, length-normalised term frequency of BM25.
+    pub fn bm25_tf(&self, tf: f32, length: f32) -> f32 {
+        if tf <= 0.0 {
+            return 0.0;
+        }
+        let norm = K1 * (1.0 - B + B * length / self.average_length());
+        tf * (K1 + 1.0) / (tf + norm)
+    }
+
+    /// Applies a change of a document's text: `removed` is the text it no longer has,
+    /// `added` the text it gained. A document whose text drops to nothing leaves the index.
+    pub fn apply(&mut self, key: &RecordKey, removed: Option<&TermBag>, added: Option<&TermBag>) {
+        let slot = match self.slots.get(key) {
+            Some(slot) => *slot,
+            None => {
+                if added.is_none_or(TermBag::is_empty) {
+                    return;
+                }
+                let slot = self.free.pop().unwrap_or_else(|| {
+                    self.docs.push(None);
+                    Slot::try_from(self.docs.len() - 1).unwrap_or(Slot::MAX)
+                });
+                self.docs[slot as usize] = Some(DocEntry {
+                    key: key.clone(),
+                    tf: Vec::new(),
+                    length: 0.0,
+                });
+                self.slots.insert(key.clone(), slot);
+                self.live += 1;
+                slot
+            }
+        };
+        let mut delta: HashMap<TermId, f32> = HashMap::new();
+        if let Some(removed) = removed {
+            for (term, count) in &removed.counts {
+                if let Some(id) = self.vocab.get(term) {
+                    *delta.entry(*id).or_default() -= count;
+                }
+            }
+        }
+        if let Some(added) = added {
+            for (term, count) in &added.counts {
+                let id = self.intern(term);
+                *delta.entry(id).or_default() += count;
+            }
+        }
+        let Some(doc) = self.docs[slot as usize].as_mut() else {
+            return;
+        };
+        let mut merged: HashMap<TermId, f32> = doc.tf.iter().copied().collect();
+        let mut became_present = Vec::new();
+        let mut became_absent = Vec::new();
+        for (term, change) in delta {
+            let before = merged.get(&term).copied().unwrap_or(0.0);
+            let after = before + change;
+            if after <= 1e-4 {
+                if before > 0.0 {
+                    became_absent.push(term);
+                }
+                merged.remove(&term);
+            } else {
+                if before <= 0.0 {
+                    became_present.push(term);
+                }
+                merged.insert(term, after);
+            }
+        }
+        let mut tf: Vec<(TermId, f32)> = merged.into_iter().collect();
+        tf.sort_unstable_by_key(|(term, _)| *term);
+        let length: f32 = tf.iter().map(|(_, count)| count).sum();
+        self.total_length += f64::from(length - doc.length);
+        doc.tf = tf;
+        doc.length = length;
+        let empty = doc.tf.is_empty();
+        for term in became_present {
+            let entry = &mut self.terms[term as usize];
+            entry.df += 1;
+            entry.postings.push(slot);
+        }
+        for term in became_absent {
+            let entry = &mut self.terms[term as usize];
+            entry.df = entry.df.saturating_sub(1);
+            entry.postings.retain(|posting| *posting != slot);
+        }
+        if empty {
+            self.remove_slot(slot);
+        }
+    }
+
+    /// Removes a document entirely.
+    pub fn remove(&mut self, key: &RecordKey) {
+        let Some(slot) = self.slots.get(key).copied() else {
+            return;
+        };
+        let terms: Vec<TermId> = self.doc_terms(slot).iter().map(|(term, _)| *term).collect();
+        for term in terms {
+            let entry = &mut self.terms[term as usize];
+            entry.df = entry.df.saturating_sub(1);
+            entry.postings.retain(|posting| *posting != slot);
+        }
+        self.total_length -= f64::from(self.doc_length(slot));
+        self.remove_slot(slot);
+    }
+
+    fn remove_slot(&mut self, slot: Slot) {
+        if let Some(doc) = self.docs[slot as usize].take() {
+            self.slots.remove(&doc.key);
+            self.free.push(slot);
+            self.live -= 1;
+        }
+    }
+
+    fn intern(&mut self, term: &str) -> TermId {
+        if let Some(id) = self.vocab.get(term) {
+            return *id;
+        }
+        let id = TermId::try_from(self.terms.len()).unwrap_or(TermId::MAX);
+        self.vocab.insert(term.to_owned(), id);
+        self.terms.push(TermEntry {
+            text: term.to_owned(),
+            ..TermEntry::default()
+        });
+        id
+    }
+}

@@ -1,0 +1,367 @@
+//! The engine: keeps the corpus index and conversation activity current as records arrive, and
+//! answers the strategy questions over them, each answer with its evidence.
+//!
+//! It holds no text of its own beyond term statistics; callers pass the text of the few
+//! conversations they want explained, which keeps memory proportional to the vocabulary and
+//! the number of conversations rather than to the words written.
+
+pub mod index;
+pub mod model;
+
+mod audit;
+mod explain;
+mod rank;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::domain::{Conversation, Millis, Post, RecordKey};
+use crate::strategy::{FacetKind, Strategy};
+use crate::text::Analyzer;
+use index::{CorpusIndex, TITLE_BOOST, TermBag};
+use model::{ModelSettings, StrategyModel, score_all, score_bag, score_slot};
+
+pub use audit::{Audit, FacetCoverage};
+pub use explain::{Evidence, MatchedTerm, TextPart};
+pub use rank::{Engagement, EngagementSettings, StrategicConversation};
+
+/// How a conversation connects to the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionClass {
+    /// Its best facet is an advantage, an expertise or a key message: where the organisation
+    /// competes.
+    CompetitiveArea,
+    /// Its best facet is a job customers hire the organisation for.
+    CustomerJob,
+    /// It is about the product category broadly, or only weakly about any facet.
+    CategoryUsage,
+    /// Nothing in it connects to the strategy, or it is about an excluded topic.
+    OffStrategy,
+}
+
+/// Relevance at or above which a conversation counts as connected to a facet.
+pub const CONNECTED: f32 = 0.4;
+/// Relevance below which nothing connects.
+pub const WEAK: f32 = 0.2;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FacetScore {
+    pub facet_id: String,
+    pub kind: FacetKind,
+    pub relevance: f32,
+    pub raw: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConversationScore {
+    pub facets: Vec<FacetScore>,
+    pub overall: f32,
+    pub class: ConnectionClass,
+    /// Exclusions this text matched, with their relevance.
+    pub excluded: Vec<(String, f32)>,
+}
+
+/// What the engine remembers of a conversation besides its terms: enough to judge engagement.
+#[derive(Debug, Clone, Default)]
+struct Activity {
+    open: bool,
+    author: Option<String>,
+    created_at: Option<Millis>,
+    last_activity_at: Option<Millis>,
+    posts: u32,
+    /// Creation times of posts, to count recent activity.
+    post_times: Vec<Millis>,
+    participants: HashSet<String>,
+    replies_by_others: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Engine {
+    analyzer: Analyzer,
+    index: CorpusIndex,
+    activity: HashMap<RecordKey, Activity>,
+    settings: ModelSettings,
+    strategy: Option<(u32, Strategy)>,
+    model: Option<Arc<StrategyModel>>,
+}
+
+impl Engine {
+    pub fn new(settings: ModelSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    pub fn analyzer(&self) -> &Analyzer {
+        &self.analyzer
+    }
+
+    pub fn index(&self) -> &CorpusIndex {
+        &self.index
+    }
+
+    pub fn conversation_count(&self) -> usize {
+        self.activity.len()
+    }
+
+    fn conversation_bag(&self, conversation: &Conversation) -> TermBag {
+        let mut bag = TermBag::default();
+        bag.add_tokens(&self.analyzer.tokens(&conversation.title), TITLE_BOOST);
+        bag.add_tokens(&self.analyzer.tokens(&conversation.body), 1.0);
+        bag
+    }
+
+    fn post_bag(&self, post: &Post) -> TermBag {
+        let mut bag = TermBag::default();
+        bag.add_tokens(&self.analyzer.tokens(&post.text), 1.0);
+        bag
+    }
+
+    /// Takes in a new or changed conversation; `previous` is the stored version it replaces.
+    pub fn upsert_conversation(
+        &mut self,
+        conversation: &Conversation,
+        previous: Option<&Conversation>,
+    ) {
+        let added = self.conversation_bag(conversation);
+        let removed = previous.map(|previous| self.conversation_bag(previous));
+        self.index
+            .apply(&conversation.key, removed.as_ref(), Some(&added));
+        let activity = self.activity.entry(conversation.key.clone()).or_default();
+        activity.open = conversation.open;
+        activity.author = conversation.author.clone();
+        activity.created_at = conversation.created_at;
+        activity.last_activity_at = max_time(
+            max_time(activity.last_activity_at, conversation.last_activity_at),
+            conversation.created_at,
+        );
+        self.refresh_model_if_stale();
+    }
+
+    /// Takes in a new or changed post; `previous` is the stored version it replaces.
+    pub fn upsert_post(&mut self, post: &Post, previous: Option<&Post>) {
+        let conversation_key = RecordKey::new(post.key.source.clone(), post.conversation.clone());
+        let added = self.post_bag(post);
+        let removed = previous.map(|previous| self.post_bag(previous));
+        self.index
+            .apply(&conversation_key, removed.as_ref(), Some(&added));
+        let activity = self.activity.entry(conversation_key).or_default();
+        if previous.is_none() {
+            activity.posts += 1;
+            if let Some(created_at) = post.created_at {
+                activity.post_times.push(created_at);
+            }
+            if let Some(author) = &post.author {
+                activity.participants.insert(author.clone());
+                if activity.author.as_ref() != Some(author) {
+                    activity.replies_by_others += 1;
+                }
+            }
+        }
+        activity.last_activity_at = max_time(activity.last_activity_at, post.created_at);
+        self.refresh_model_if_stale();
+    }
+
+    /// Forgets a conversation and everything indexed for it.
+    pub fn remove_conversation(&mut self, key: &RecordKey) {
+        self.index.remove(key);
+        self.activity.remove(key);
+    }
+
+    /// Installs a strategy version; scoring uses it from now on.
+    pub fn set_strategy(&mut self, version: u32, strategy: Strategy) {
+        self.strategy = Some((version, strategy));
+        self.model = None;
+        self.refresh_model_if_stale();
+    }
+
+    pub fn strategy(&self) -> Option<(u32, &Strategy)> {
+        self.strategy
+            .as_ref()
+            .map(|(version, strategy)| (*version, strategy))
+    }
+
+    fn refresh_model_if_stale(&mut self) {
+        let Some((version, strategy)) = &self.strategy else {
+            return;
+        };
+        let stale = self
+            .model
+            .as_ref()
+            .is_none_or(|model| model.is_stale(&self.index));
+        if stale {
+            self.model = Some(Arc::new(StrategyModel::compile(
+                *version,
+                strategy,
+                &self.analyzer,
+                &self.index,
+                &self.settings,
+            )));
+        }
+    }
+
+    /// Recompiles the model against the corpus as it is now (after a bulk load, say).
+    pub fn recompile(&mut self) {
+        self.model = None;
+        self.refresh_model_if_stale();
+    }
+
+    /// The compiled strategy, or `None` before any strategy was set.
+    pub fn model(&self) -> Option<Arc<StrategyModel>> {
+        self.model.clone()
+    }
+
+    fn score_from_raw(
+        &self,
+        model: &StrategyModel,
+        raw: impl Fn(&model::Query) -> f32,
+    ) -> ConversationScore {
+        let facets: Vec<FacetScore> = model
+            .facets
+            .iter()
+            .enumerate()
+            .map(|(index, facet)| {
+                let raw_score = raw(&facet.query);
+                FacetScore {
+                    facet_id: facet.id.clone(),
+                    kind: facet.kind,
+                    relevance: model.relevance(index, raw_score),
+                    raw: raw_score,
+                }
+            })
+            .collect();
+        let excluded: Vec<(String, f32)> = model
+            .exclusions
+            .iter()
+            .filter_map(|(text, query)| {
+                let raw_score = raw(query);
+                let relevance = raw_score / (raw_score + exclusion_scale(query));
+                (relevance >= CONNECTED).then(|| (text.clone(), relevance))
+            })
+            .collect();
+        let overall = overall_relevance(model, &facets);
+        let class = classify(model, &facets, overall, &excluded);
+        ConversationScore {
+            facets,
+            overall,
+            class,
+            excluded,
+        }
+    }
+
+    /// Scores a stored conversation.
+    pub fn score_conversation(&self, key: &RecordKey) -> Option<ConversationScore> {
+        let model = self.model.as_ref()?;
+        let slot = self.index.slot(key)?;
+        Some(self.score_from_raw(model, |query| score_slot(query, &self.index, slot)))
+    }
+
+    /// Scores a text that is not stored, against the corpus statistics.
+    pub fn score_text(&self, title: &str, body: &str) -> Option<ConversationScore> {
+        let model = self.model.as_ref()?;
+        let mut bag = TermBag::default();
+        bag.add_tokens(&self.analyzer.tokens(title), TITLE_BOOST);
+        bag.add_tokens(&self.analyzer.tokens(body), 1.0);
+        Some(self.score_from_raw(model, |query| score_bag(query, &self.index, &bag)))
+    }
+
+    /// Every indexed conversation that matches the facet, best first, with raw scores.
+    pub fn rank_facet(&self, facet_id: &str) -> Option<Vec<(RecordKey, f32)>> {
+        let model = self.model.as_ref()?;
+        let facet = model.facets.iter().find(|facet| facet.id == facet_id)?;
+        let mut ranked: Vec<(RecordKey, f32)> = score_all(&facet.query, &self.index)
+            .into_iter()
+            .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Some(ranked)
+    }
+
+    /// Audits a community mission statement against the current strategy.
+    pub fn audit(&self, mission: &str) -> Option<Audit> {
+        let model = self.model.as_ref()?;
+        Some(audit::audit(&self.analyzer, &self.index, model, mission))
+    }
+
+    /// Evidence for one facet over the given parts of a text.
+    pub fn explain(&self, facet_id: &str, parts: &[TextPart<'_>]) -> Option<Evidence> {
+        let model = self.model.as_ref()?;
+        let facet = model.facets.iter().find(|facet| facet.id == facet_id)?;
+        Some(explain::explain(
+            &self.analyzer,
+            &self.index,
+            &facet.id,
+            &facet.query,
+            &facet.base,
+            parts,
+        ))
+    }
+}
+
+fn max_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn exclusion_scale(query: &model::Query) -> f32 {
+    let self_score: f32 = query.terms.iter().map(|term| term.weight).sum();
+    (self_score * 0.5).max(1.0)
+}
+
+/// Overall strategic relevance: the best facet's relevance, scaled by the facet's weight against
+/// the heaviest facet, lifted a little by further connected facets (a conversation that touches
+/// several parts of the strategy matters more than one that touches one).
+pub fn overall_relevance(model: &StrategyModel, facets: &[FacetScore]) -> f32 {
+    let max_weight = model
+        .facets
+        .iter()
+        .map(|facet| facet.weight)
+        .fold(0.0f32, f32::max)
+        .max(1e-6);
+    let mut weighted: Vec<f32> = facets
+        .iter()
+        .zip(&model.facets)
+        .map(|(score, facet)| score.relevance * facet.weight / max_weight)
+        .collect();
+    weighted.sort_by(|a, b| b.total_cmp(a));
+    let best = weighted.first().copied().unwrap_or(0.0);
+    let second = weighted.get(1).copied().unwrap_or(0.0);
+    (best + 0.25 * second * (1.0 - best)).clamp(0.0, 1.0)
+}
+
+fn classify(
+    model: &StrategyModel,
+    facets: &[FacetScore],
+    overall: f32,
+    excluded: &[(String, f32)],
+) -> ConnectionClass {
+    let strongest_exclusion = excluded
+        .iter()
+        .map(|(_, relevance)| *relevance)
+        .fold(0.0, f32::max);
+    if overall < WEAK || strongest_exclusion >= overall {
+        return ConnectionClass::OffStrategy;
+    }
+    let best = facets
+        .iter()
+        .zip(&model.facets)
+        .max_by(|a, b| (a.0.relevance * a.1.weight).total_cmp(&(b.0.relevance * b.1.weight)));
+    let Some((best_score, _)) = best else {
+        return ConnectionClass::OffStrategy;
+    };
+    if best_score.relevance < CONNECTED {
+        return ConnectionClass::CategoryUsage;
+    }
+    match best_score.kind {
+        FacetKind::Advantage | FacetKind::Expertise | FacetKind::Message => {
+            ConnectionClass::CompetitiveArea
+        }
+        FacetKind::Job => ConnectionClass::CustomerJob,
+        FacetKind::Category => ConnectionClass::CategoryUsage,
+    }
+}

@@ -1,0 +1,86 @@
+//! The storage contract. Core owns these traits so that the engine's callers can persist and
+//! reload everything without core knowing which database is underneath; `trellis-store`
+//! implements them for SQLite (and, later, PostgreSQL).
+
+use crate::domain::{Asset, Conversation, Person, Post, Record, RecordKey, WorkspaceId};
+use crate::error::CoreResult;
+use crate::strategy::{Strategy, StrategyVersion};
+
+/// What an upsert did, with the version it replaced so that indexes can apply the difference.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upserted<T> {
+    Inserted,
+    Updated { previous: T },
+    Unchanged,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CorpusCounts {
+    pub people: u64,
+    pub conversations: u64,
+    pub posts: u64,
+    pub assets: u64,
+}
+
+/// A page of a listing: the items and the token of the next page, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// The workspaces that exist; the default one always does.
+    fn workspaces(&self) -> CoreResult<Vec<WorkspaceId>>;
+    fn ensure_workspace(&self, workspace: &WorkspaceId) -> CoreResult<()>;
+
+    /// Stores a new strategy version and returns its number (1, 2, …).
+    fn put_strategy(
+        &self,
+        workspace: &WorkspaceId,
+        strategy: &Strategy,
+        now: i64,
+    ) -> CoreResult<StrategyVersion>;
+    /// The latest version, or the given one.
+    fn strategy(
+        &self,
+        workspace: &WorkspaceId,
+        version: Option<u32>,
+    ) -> CoreResult<Option<StrategyVersion>>;
+    /// Versions newest first.
+    fn strategy_versions(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+        before: Option<u32>,
+    ) -> CoreResult<Vec<StrategyVersion>>;
+
+    /// Upserts a batch in one transaction; results are in input order.
+    fn upsert_records(
+        &self,
+        workspace: &WorkspaceId,
+        records: &[Record],
+    ) -> CoreResult<Vec<Upserted<Record>>>;
+
+    fn conversation(
+        &self,
+        workspace: &WorkspaceId,
+        key: &RecordKey,
+    ) -> CoreResult<Option<Conversation>>;
+    fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>>;
+    fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>>;
+    fn asset(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Asset>>;
+
+    /// Every conversation and post of a workspace, in insertion order, for rebuilding indexes at
+    /// start-up. Calls `visit` once per record; stops at the first error.
+    fn scan_corpus(
+        &self,
+        workspace: &WorkspaceId,
+        visit: &mut dyn FnMut(Record) -> CoreResult<()>,
+    ) -> CoreResult<()>;
+
+    fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts>;
+
+    /// Makes everything committed durable (checkpoints the log); called at shutdown.
+    fn flush(&self) -> CoreResult<()>;
+}

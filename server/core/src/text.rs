@@ -1,0 +1,370 @@
+//! Text analysis: Unicode word segmentation, case folding, stop words and Snowball stemming,
+//! with the byte offsets of every token kept so that evidence can quote the exact words and
+//! sentence that matched.
+//!
+//! One analyzer serves documents and queries alike; a term only matches itself after both
+//! sides went through the same steps.
+
+use rust_stemmers::{Algorithm, Stemmer};
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::OnceLock;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// The Snowball English stop word list, plus a few function words it leaves out.
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "against",
+    "all",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "aren't",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "can't",
+    "cannot",
+    "could",
+    "couldn't",
+    "did",
+    "didn't",
+    "do",
+    "does",
+    "doesn't",
+    "doing",
+    "don't",
+    "down",
+    "during",
+    "each",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "hadn't",
+    "has",
+    "hasn't",
+    "have",
+    "haven't",
+    "having",
+    "he",
+    "he'd",
+    "he'll",
+    "he's",
+    "her",
+    "here",
+    "here's",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "how's",
+    "i",
+    "i'd",
+    "i'll",
+    "i'm",
+    "i've",
+    "if",
+    "in",
+    "into",
+    "is",
+    "isn't",
+    "it",
+    "it's",
+    "its",
+    "itself",
+    "let's",
+    "me",
+    "more",
+    "most",
+    "mustn't",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "not",
+    "of",
+    "off",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "ought",
+    "our",
+    "ours",
+    "ourselves",
+    "out",
+    "over",
+    "own",
+    "same",
+    "shan't",
+    "she",
+    "she'd",
+    "she'll",
+    "she's",
+    "should",
+    "shouldn't",
+    "so",
+    "some",
+    "such",
+    "than",
+    "that",
+    "that's",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "there's",
+    "these",
+    "they",
+    "they'd",
+    "they'll",
+    "they're",
+    "they've",
+    "this",
+    "those",
+    "through",
+    "to",
+    "too",
+    "under",
+    "until",
+    "up",
+    "very",
+    "was",
+    "wasn't",
+    "we",
+    "we'd",
+    "we'll",
+    "we're",
+    "we've",
+    "were",
+    "weren't",
+    "what",
+    "what's",
+    "when",
+    "when's",
+    "where",
+    "where's",
+    "which",
+    "while",
+    "who",
+    "who's",
+    "whom",
+    "why",
+    "why's",
+    "will",
+    "with",
+    "won't",
+    "would",
+    "wouldn't",
+    "you",
+    "you'd",
+    "you'll",
+    "you're",
+    "you've",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "also",
+    "just",
+    "may",
+    "might",
+    "must",
+    "shall",
+    "us",
+    "via",
+    "yet",
+    "etc",
+    "e.g",
+    "i.e",
+    "s",
+    "t",
+    "ll",
+    "ve",
+    "re",
+    "d",
+    "m",
+];
+
+fn stop_words() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| STOP_WORDS.iter().copied().collect())
+}
+
+pub fn is_stop_word(word: &str) -> bool {
+    stop_words().contains(word)
+}
+
+/// One analysed word: its stem, where it stands in the text, and its position among the
+/// text's words (stop words count, so adjacency means adjacency in the original).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub stem: String,
+    pub span: Range<usize>,
+    pub position: u32,
+}
+
+pub struct Analyzer {
+    stemmer: Stemmer,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Analyzer(english)")
+    }
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The longest word kept; longer runs are base64, hashes or URLs and never carry meaning.
+const MAX_WORD_BYTES: usize = 40;
+
+impl Analyzer {
+    pub fn new() -> Self {
+        Self {
+            stemmer: Stemmer::create(Algorithm::English),
+        }
+    }
+
+    /// The content words of `text`, stemmed, in order.
+    pub fn tokens(&self, text: &str) -> Vec<Token> {
+        let mut tokens = Vec::new();
+        let mut lowered = String::new();
+        for (position, (offset, word)) in text.unicode_word_indices().enumerate() {
+            if word.len() > MAX_WORD_BYTES {
+                continue;
+            }
+            lowered.clear();
+            lowered.extend(word.chars().flat_map(char::to_lowercase));
+            // Typographic apostrophes fold to the ASCII one so that "don’t" is a stop word too.
+            let folded = lowered.replace('\u{2019}', "'");
+            if is_stop_word(&folded) || !folded.chars().any(char::is_alphanumeric) {
+                continue;
+            }
+            // Pure numbers other than years carry little topical weight and flood the vocabulary.
+            if folded.chars().all(|c| c.is_ascii_digit()) && folded.len() != 4 {
+                continue;
+            }
+            let base = folded.strip_suffix("'s").unwrap_or(&folded);
+            let stem = self.stemmer.stem(base).into_owned();
+            tokens.push(Token {
+                stem,
+                span: offset..offset + word.len(),
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+            });
+        }
+        tokens
+    }
+
+    /// Stems only, for queries and indexing.
+    pub fn stems(&self, text: &str) -> Vec<String> {
+        self.tokens(text)
+            .into_iter()
+            .map(|token| token.stem)
+            .collect()
+    }
+}
+
+/// Sentences of `text` with their byte ranges, trimmed, empty ones dropped. Blank lines also end
+/// a sentence, since titles and list items often have no full stop.
+pub fn sentences(text: &str) -> Vec<Range<usize>> {
+    let mut ranges = Vec::new();
+    for (offset, sentence) in text.split_sentence_bound_indices() {
+        for (line_offset, line) in split_blank_lines(sentence) {
+            let trimmed_start = line.len() - line.trim_start().len();
+            let trimmed = line.trim();
+            if !trimmed.is_empty() {
+                let begin = offset + line_offset + trimmed_start;
+                ranges.push(begin..begin + trimmed.len());
+            }
+        }
+    }
+    ranges
+}
+
+fn split_blank_lines(text: &str) -> Vec<(usize, &str)> {
+    let mut parts = Vec::new();
+    let mut begin = 0;
+    let bytes = text.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'\n' {
+            let mut next = index + 1;
+            while next < bytes.len()
+                && (bytes[next] == b' ' || bytes[next] == b'\r' || bytes[next] == b'\t')
+            {
+                next += 1;
+            }
+            if next < bytes.len() && bytes[next] == b'\n' {
+                parts.push((begin, &text[begin..index]));
+                begin = next + 1;
+                index = next + 1;
+                continue;
+            }
+        }
+        index += 1;
+    }
+    parts.push((begin, &text[begin..]));
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_fold_case_and_drop_stop_words() {
+        let analyzer = Analyzer::new();
+        assert_eq!(
+            analyzer.stems("The Circuits are DECOMPOSED into gates, aren’t they?"),
+            ["circuit", "decompos", "gate"]
+        );
+    }
+
+    #[test]
+    fn spans_point_at_the_original_words() {
+        let analyzer = Analyzer::new();
+        let text = "Qubits décohèrent quickly";
+        let tokens = analyzer.tokens(text);
+        assert_eq!(&text[tokens[1].span.clone()], "décohèrent");
+        assert_eq!(tokens[2].position, 2);
+    }
+
+    #[test]
+    fn sentences_split_on_stops_and_blank_lines() {
+        let text = "First one. Second one?\n\nA heading\nstill heading";
+        let parts: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            parts,
+            ["First one.", "Second one?", "A heading\nstill heading"]
+        );
+    }
+}

@@ -1,0 +1,428 @@
+//! The service implementations. Each handler validates and converts its request, runs the
+//! core call on the blocking pool, and converts the answer back.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+use trellis_core::domain::{Millis, RecordKey, WorkspaceId};
+use trellis_core::service::{StrategicQuery, Trellis};
+
+use crate::convert::{self, round3};
+use crate::error::{ApiError, bad_field};
+use crate::pb;
+
+/// Limits of the API surface.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSettings {
+    /// Records stored per transaction during a streamed ingest.
+    pub ingest_batch: usize,
+    /// Most items any list or ranking returns.
+    pub max_page: usize,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            ingest_batch: 500,
+            max_page: 500,
+        }
+    }
+}
+
+/// The Trellis API over one [`Trellis`] service.
+#[derive(Debug, Clone)]
+pub struct Api {
+    trellis: Arc<Trellis>,
+    settings: ApiSettings,
+}
+
+impl Api {
+    pub fn new(trellis: Arc<Trellis>, settings: ApiSettings) -> Self {
+        Self { trellis, settings }
+    }
+
+    pub fn strategy_service(&self) -> pb::strategy_service_server::StrategyServiceServer<Api> {
+        pb::strategy_service_server::StrategyServiceServer::new(self.clone())
+    }
+
+    pub fn ingest_service(&self) -> pb::ingest_service_server::IngestServiceServer<Api> {
+        pb::ingest_service_server::IngestServiceServer::new(self.clone())
+    }
+
+    pub fn insight_service(&self) -> pb::insight_service_server::InsightServiceServer<Api> {
+        pb::insight_service_server::InsightServiceServer::new(self.clone())
+    }
+
+    pub fn people_service(&self) -> pb::people_service_server::PeopleServiceServer<Api> {
+        pb::people_service_server::PeopleServiceServer::new(self.clone())
+    }
+
+    pub fn source_service(&self) -> pb::source_service_server::SourceServiceServer<Api> {
+        pb::source_service_server::SourceServiceServer::new(self.clone())
+    }
+
+    /// Runs a blocking core call off the async runtime.
+    async fn blocking<T, F>(&self, call: F) -> Result<T, Status>
+    where
+        F: FnOnce(&Trellis) -> Result<T, trellis_core::CoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let trellis = Arc::clone(&self.trellis);
+        tokio::task::spawn_blocking(move || call(&trellis))
+            .await
+            .map_err(|error| Status::internal(format!("a worker task failed: {error}")))?
+            .map_err(|error| Status::from(ApiError(error)))
+    }
+
+    fn limit(&self, requested: i32, default: usize, field: &str) -> Result<usize, Status> {
+        match requested {
+            0 => Ok(default),
+            value if value < 0 => Err(bad_field(
+                field,
+                "is negative; give a positive number or leave it unset",
+            )),
+            value => Ok((value as usize).min(self.settings.max_page)),
+        }
+    }
+}
+
+fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |duration| duration.as_millis() as Millis)
+}
+
+#[tonic::async_trait]
+impl pb::strategy_service_server::StrategyService for Api {
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn put_strategy(
+        &self,
+        request: Request<pb::PutStrategyRequest>,
+    ) -> Result<Response<pb::PutStrategyResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let strategy = convert::strategy_from_pb(request.strategy)?;
+        let stored = self
+            .blocking(move |trellis| trellis.put_strategy(&workspace, strategy, now_millis()))
+            .await?;
+        tracing::info!(
+            version = stored.version,
+            facets = stored.strategy.facets.len(),
+            "strategy stored"
+        );
+        Ok(Response::new(pb::PutStrategyResponse {
+            strategy_version: Some(convert::strategy_version_to_pb(&stored)),
+        }))
+    }
+
+    async fn get_strategy(
+        &self,
+        request: Request<pb::GetStrategyRequest>,
+    ) -> Result<Response<pb::GetStrategyResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let version = (request.version != 0).then_some(request.version);
+        let stored = self
+            .blocking(move |trellis| trellis.strategy(&workspace, version))
+            .await?;
+        Ok(Response::new(pb::GetStrategyResponse {
+            strategy_version: Some(convert::strategy_version_to_pb(&stored)),
+        }))
+    }
+
+    async fn list_strategy_versions(
+        &self,
+        request: Request<pb::ListStrategyVersionsRequest>,
+    ) -> Result<Response<pb::ListStrategyVersionsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.page_size, 20, "page_size")?.min(100);
+        let before = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(request.page_token.parse::<u32>().map_err(|_| {
+                bad_field(
+                    "page_token",
+                    "is not a token this server issued; pass next_page_token unchanged",
+                )
+            })?)
+        };
+        let versions = self
+            .blocking(move |trellis| trellis.strategy_versions(&workspace, limit + 1, before))
+            .await?;
+        let more = versions.len() > limit;
+        let page: Vec<_> = versions.into_iter().take(limit).collect();
+        let next_page_token = match (more, page.last()) {
+            (true, Some(last)) => last.version.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListStrategyVersionsResponse {
+            strategy_versions: page.iter().map(convert::strategy_version_to_pb).collect(),
+            next_page_token,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::ingest_service_server::IngestService for Api {
+    #[tracing::instrument(skip_all)]
+    async fn ingest(
+        &self,
+        request: Request<Streaming<pb::IngestRequest>>,
+    ) -> Result<Response<pb::IngestResponse>, Status> {
+        let mut stream = request.into_inner();
+        let mut response = pb::IngestResponse::default();
+        let mut workspace: Option<WorkspaceId> = None;
+        let mut batch = Vec::with_capacity(self.settings.ingest_batch);
+        let mut position: u64 = 0;
+        loop {
+            let message = stream.next().await.transpose()?;
+            let done = message.is_none();
+            if let Some(message) = message {
+                if workspace.is_none() {
+                    workspace = Some(convert::workspace(&message.workspace)?);
+                }
+                match convert::record_from_pb(message) {
+                    Ok(record) => batch.push((position, record)),
+                    Err(violation) => response.errors.push(pb::RecordError {
+                        position,
+                        field: violation.field,
+                        reason: violation.description,
+                    }),
+                }
+                position += 1;
+            }
+            if batch.len() >= self.settings.ingest_batch || (done && !batch.is_empty()) {
+                let records = std::mem::take(&mut batch);
+                let target = workspace
+                    .clone()
+                    .unwrap_or_else(WorkspaceId::default_workspace);
+                let outcome = self
+                    .blocking(move |trellis| trellis.ingest(&target, records))
+                    .await?;
+                response.inserted += outcome.inserted;
+                response.updated += outcome.updated;
+                response.unchanged += outcome.unchanged;
+                response
+                    .errors
+                    .extend(outcome.errors.into_iter().map(|(position, violation)| {
+                        pb::RecordError {
+                            position,
+                            field: violation.field,
+                            reason: violation.description,
+                        }
+                    }));
+            }
+            if done {
+                break;
+            }
+        }
+        response.received = position;
+        tracing::info!(
+            received = response.received,
+            inserted = response.inserted,
+            updated = response.updated,
+            refused = response.errors.len(),
+            "ingest finished"
+        );
+        Ok(Response::new(response))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::GetConversationResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let key = convert::record_key(request.r#ref.as_ref(), "ref")?;
+        let (conversation, posts) = self
+            .blocking(move |trellis| trellis.conversation(&workspace, &key))
+            .await?;
+        Ok(Response::new(pb::GetConversationResponse {
+            conversation: Some(convert::conversation_to_pb(&conversation)),
+            posts: posts.iter().map(convert::post_to_pb).collect(),
+        }))
+    }
+}
+
+const MAX_SCORE_ITEMS: usize = 1000;
+
+#[tonic::async_trait]
+impl pb::insight_service_server::InsightService for Api {
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn score_conversations(
+        &self,
+        request: Request<pb::ScoreConversationsRequest>,
+    ) -> Result<Response<pb::ScoreConversationsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        if request.conversations.is_empty() && request.texts.is_empty() {
+            return Err(bad_field(
+                "conversations",
+                "conversations and texts are both empty; give conversation refs or texts to score",
+            ));
+        }
+        if request.conversations.len() + request.texts.len() > MAX_SCORE_ITEMS {
+            return Err(bad_field(
+                "conversations",
+                format!("asks for more than {MAX_SCORE_ITEMS} scores at once; split the request"),
+            ));
+        }
+        let keys = request
+            .conversations
+            .iter()
+            .enumerate()
+            .map(|(index, reference)| {
+                convert::record_key(Some(reference), &format!("conversations[{index}]"))
+            })
+            .collect::<Result<Vec<RecordKey>, Status>>()?;
+        let mut texts = Vec::with_capacity(request.texts.len());
+        for (index, text) in request.texts.into_iter().enumerate() {
+            if text.title.trim().is_empty() && text.body.trim().is_empty() {
+                return Err(bad_field(
+                    &format!("texts[{index}]"),
+                    "has no title and no body; give some text to score",
+                ));
+            }
+            if text.title.len() + text.body.len() > 1 << 20 {
+                return Err(bad_field(
+                    &format!("texts[{index}]"),
+                    "is larger than 1 MiB; score a shorter text",
+                ));
+            }
+            texts.push((text.title, text.body));
+        }
+        let all_evidence = request.all_evidence;
+        let scores = self
+            .blocking(move |trellis| {
+                trellis.score_conversations(&workspace, &keys, &texts, all_evidence)
+            })
+            .await?;
+        Ok(Response::new(pb::ScoreConversationsResponse {
+            scores: scores
+                .iter()
+                .map(|scored| pb::ConversationScore {
+                    conversation: scored.key.as_ref().map(convert::record_ref),
+                    relevance: scored.score.overall,
+                    class: convert::connection_class(scored.score.class).into(),
+                    facets: convert::facet_scores_to_pb(&scored.score.facets, &scored.evidence),
+                    excluded_topics: scored
+                        .score
+                        .excluded
+                        .iter()
+                        .map(|(topic, _)| topic.clone())
+                        .collect(),
+                    strategy_version: scored.strategy_version,
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn list_strategic_conversations(
+        &self,
+        request: Request<pb::ListStrategicConversationsRequest>,
+    ) -> Result<Response<pb::ListStrategicConversationsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.limit, 20, "limit")?;
+        let min_relevance = request.min_relevance.unwrap_or(trellis_core::engine::WEAK);
+        if !(0.0..=1.0).contains(&min_relevance) {
+            return Err(bad_field("min_relevance", "must be from 0 to 1"));
+        }
+        let facet_id = (!request.facet_id.is_empty()).then_some(request.facet_id);
+        let as_of = request.as_of.as_ref().map(convert::millis);
+        let (version, items) = self
+            .blocking(move |trellis| {
+                trellis.strategic_conversations(
+                    &workspace,
+                    StrategicQuery {
+                        limit,
+                        facet_id: facet_id.as_deref(),
+                        min_relevance,
+                        as_of,
+                    },
+                )
+            })
+            .await?;
+        Ok(Response::new(pb::ListStrategicConversationsResponse {
+            strategy_version: version,
+            conversations: items
+                .iter()
+                .map(|item| {
+                    let engagement = &item.item.engagement;
+                    pb::StrategicConversation {
+                        conversation: Some(convert::record_ref(&item.item.key)),
+                        title: item
+                            .conversation
+                            .as_ref()
+                            .map(|c| c.title.clone())
+                            .unwrap_or_default(),
+                        url: item
+                            .conversation
+                            .as_ref()
+                            .map(|c| c.url.clone())
+                            .unwrap_or_default(),
+                        platform: convert::platform(
+                            item.conversation.as_ref().and_then(|c| c.platform),
+                        )
+                        .into(),
+                        priority: item.item.priority,
+                        relevance: item.item.relevance,
+                        class: convert::connection_class(item.item.class).into(),
+                        facets: convert::facet_scores_to_pb(&item.item.facets, &item.evidence),
+                        engagement: Some(pb::Engagement {
+                            open: engagement.open,
+                            unanswered: engagement.unanswered,
+                            recency: round3(engagement.recency),
+                            activity: round3(engagement.activity),
+                            posts: engagement.posts,
+                            participants: engagement.participants,
+                            score: round3(engagement.score),
+                        }),
+                        reasons: item.item.reasons.clone(),
+                    }
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn audit_community_design(
+        &self,
+        request: Request<pb::AuditCommunityDesignRequest>,
+    ) -> Result<Response<pb::AuditCommunityDesignResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let mission = request.mission;
+        let (version, audit) = self
+            .blocking(move |trellis| trellis.audit(&workspace, &mission))
+            .await?;
+        Ok(Response::new(pb::AuditCommunityDesignResponse {
+            alignment: round3(audit.alignment),
+            facets: audit
+                .facets
+                .iter()
+                .map(|facet| pb::FacetCoverage {
+                    facet_id: facet.facet_id.clone(),
+                    facet_name: facet.facet_name.clone(),
+                    kind: convert::facet_kind(facet.kind).into(),
+                    coverage: round3(facet.coverage),
+                    served: facet.served,
+                    matched_terms: facet.matched_terms.clone(),
+                    suggestion: facet.suggestion.clone(),
+                })
+                .collect(),
+            findings: audit.findings,
+            strategy_version: version,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::people_service_server::PeopleService for Api {}
+
+#[tonic::async_trait]
+impl pb::source_service_server::SourceService for Api {}

@@ -1,0 +1,23 @@
+//! Trellis persistence: the core's [`Store`](trellis_core::store::Store) trait implemented over
+//! one embedded SQLite file, the default that needs no set-up and keeps everything across
+//! restarts.
+//!
+//! This crate owns the schema, its migrations and the mapping between domain types and rows;
+//! core owns the trait and the types, so the engine never sees SQL and a second backend
+//! (PostgreSQL) can slot in beside this one. The shape follows from what the service asks:
+//!
+//! - ingest is idempotent per (workspace, source, external id), and every upsert reports what
+//!   it replaced, because the engine updates its indexes by difference rather than by rescan;
+//! - every row remembers the order it first arrived in, because the engine is rebuilt at
+//!   start-up by replaying the corpus in that order;
+//! - scalars are columns and lists are JSON, because nothing queries inside a list and a table
+//!   per list would multiply the cost of every ingest;
+//! - one writer and a few readers under WAL, because SQLite serialises writers anyway and WAL
+//!   lets reads proceed while a batch is being written (the `sqlite` module says how).
+
+mod migrations;
+mod records;
+mod sqlite;
+
+pub use migrations::SCHEMA_VERSION;
+pub use sqlite::SqliteStore;
