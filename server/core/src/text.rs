@@ -293,47 +293,20 @@ impl Analyzer {
     }
 }
 
-/// Sentences of `text` with their byte ranges, trimmed, empty ones dropped. Blank lines also end
-/// a sentence, since titles and list items often have no full stop.
+/// Sentences of `text` with their byte ranges, trimmed, empty ones dropped. Line breaks end a
+/// sentence too (Unicode treats them as paragraph separators), which suits titles and list items
+/// that have no full stop.
 pub fn sentences(text: &str) -> Vec<Range<usize>> {
-    let mut ranges = Vec::new();
-    for (offset, sentence) in text.split_sentence_bound_indices() {
-        for (line_offset, line) in split_blank_lines(sentence) {
-            let trimmed_start = line.len() - line.trim_start().len();
-            let trimmed = line.trim();
-            if !trimmed.is_empty() {
-                let begin = offset + line_offset + trimmed_start;
-                ranges.push(begin..begin + trimmed.len());
+    text.split_sentence_bound_indices()
+        .filter_map(|(offset, sentence)| {
+            let trimmed = sentence.trim();
+            if trimmed.is_empty() {
+                return None;
             }
-        }
-    }
-    ranges
-}
-
-fn split_blank_lines(text: &str) -> Vec<(usize, &str)> {
-    let mut parts = Vec::new();
-    let mut begin = 0;
-    let bytes = text.as_bytes();
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'\n' {
-            let mut next = index + 1;
-            while next < bytes.len()
-                && (bytes[next] == b' ' || bytes[next] == b'\r' || bytes[next] == b'\t')
-            {
-                next += 1;
-            }
-            if next < bytes.len() && bytes[next] == b'\n' {
-                parts.push((begin, &text[begin..index]));
-                begin = next + 1;
-                index = next + 1;
-                continue;
-            }
-        }
-        index += 1;
-    }
-    parts.push((begin, &text[begin..]));
-    parts
+            let begin = offset + (sentence.len() - sentence.trim_start().len());
+            Some(begin..begin + trimmed.len())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -359,12 +332,12 @@ mod tests {
     }
 
     #[test]
-    fn sentences_split_on_stops_and_blank_lines() {
+    fn sentences_split_on_stops_and_line_breaks() {
         let text = "First one. Second one?\n\nA heading\nstill heading";
         let parts: Vec<&str> = sentences(text).into_iter().map(|r| &text[r]).collect();
         assert_eq!(
             parts,
-            ["First one.", "Second one?", "A heading\nstill heading"]
+            ["First one.", "Second one?", "A heading", "still heading"]
         );
     }
 }

@@ -86,11 +86,12 @@ pub fn popularity(protocol: &Protocol) -> Rankings {
 }
 
 /// The random generator: ChaCha8 seeded with `seed_from_u64(seed)`, one per seed, shared by all
-/// queries in turn. Indices are drawn the way `rand` 0.8's `gen_range(0..bound)` draws a `u32`
-/// (widening multiply, rejecting products whose low half exceeds `(bound << bound.leading_zeros())
-/// - 1`), and lists are shuffled as `rand` 0.8's `SliceRandom::shuffle` does (Fisher–Yates from the
-/// end). Spelling the procedure out here keeps the baseline stable whatever `rand` version the
-/// workspace moves to; this exact procedure reproduces the published Task E random cells.
+/// queries in turn. Indices are drawn the way `rand` 0.8's `gen_range(0..bound)` draws a `u32`:
+/// a widening multiply, rejecting draws whose low half exceeds the zone
+/// `(bound << bound.leading_zeros()) - 1`. Lists are shuffled as `rand` 0.8's
+/// `SliceRandom::shuffle` does (Fisher–Yates from the end). Spelling the procedure out here keeps
+/// the baseline stable whatever `rand` version the workspace moves to; this exact procedure
+/// reproduces the published Task E random cells.
 #[derive(Debug, Clone)]
 struct Shuffler(ChaCha8Rng);
 
@@ -470,4 +471,49 @@ fn run_runner(options: &Bm25Options, job: &[u8]) -> Result<Bm25Output, EvalError
     serde_json::from_slice(&output.stdout).map_err(|error| EvalError::Runner {
         message: format!("the runner's output is not the expected JSON: {error}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffles_exactly_like_rand_0_8_with_chacha8() {
+        // `rand` 0.8: `(0..10).collect::<Vec<_>>().shuffle(&mut ChaCha8Rng::seed_from_u64(0))`.
+        let mut items: Vec<i64> = (0..10).collect();
+        Shuffler::new(0).shuffle(&mut items);
+        assert_eq!(items, vec![3, 8, 5, 2, 7, 1, 0, 4, 9, 6]);
+        // The generator is shared: a second shuffle continues the stream.
+        let mut shuffler = Shuffler::new(0);
+        let _ = shuffler.shuffled(&[0, 1, 2]);
+        assert_eq!(
+            shuffler.shuffled(&(0..10).collect::<Vec<_>>()),
+            vec![3, 8, 9, 2, 7, 1, 0, 4, 6, 5]
+        );
+    }
+
+    #[test]
+    fn by_score_breaks_ties_by_ascending_id() {
+        let scores: BTreeMap<i64, usize> = [(5, 2), (3, 1), (9, 2), (1, 1)].into();
+        assert_eq!(
+            by_score(vec![1, 3, 5, 9], |id| scores[&id]),
+            vec![5, 9, 1, 3]
+        );
+    }
+
+    #[test]
+    fn a_missing_python_names_the_fix() {
+        let options = Bm25Options {
+            python: Some("/nonexistent/python3".to_owned()),
+            script: None,
+        };
+        let error = bm25_available(&options).unwrap_err();
+        assert!(matches!(error, EvalError::PythonUnavailable { .. }));
+        assert!(
+            error
+                .to_string()
+                .contains("pip install -r eval/requirements.txt"),
+            "{error}"
+        );
+    }
 }

@@ -65,7 +65,7 @@ pub struct Post {
     pub parent_id: Option<i64>,
     pub accepted_answer_id: Option<i64>,
     pub creation_date: Timestamp,
-    /// As in the dump: may be absent or -1 (Community); see [`person`](crate::Protocol) rules.
+    /// As in the dump: may be absent or -1 (Community, which the protocol treats as anonymous).
     pub owner_user_id: Option<i64>,
     pub title: Option<String>,
     /// HTML, as in the dump.

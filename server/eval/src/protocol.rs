@@ -108,12 +108,15 @@ pub struct Counts {
 
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let per_facet = self
-            .task_c_relevant
-            .iter()
-            .map(|(_, count)| count.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let per_facet = if self.task_c_relevant.is_empty() {
+            "none".to_owned()
+        } else {
+            self.task_c_relevant
+                .iter()
+                .map(|(_, count)| count.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         write!(
             f,
             "{} threads, {} test threads, T = {}, {} history items, {} candidates, {} assets; \

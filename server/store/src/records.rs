@@ -366,7 +366,7 @@ pub(crate) fn posts_of(
         .collect()
 }
 
-/// Up to [`SCAN_PAGE`] records of one kind with `seq` above `after`, in `seq` order, each with
+/// Up to `SCAN_PAGE` records of one kind with `seq` above `after`, in `seq` order, each with
 /// its `seq` so the caller can ask for the next page.
 pub(crate) fn scan_page(
     connection: &Connection,

@@ -450,7 +450,7 @@ impl Store for SqliteStore {
         records::asset(&*self.read()?, workspace, key).map_err(storage_error("reading an asset"))
     }
 
-    /// Reads in pages of [`SCAN_PAGE`] rows, keyed on `seq`, and holds no connection while
+    /// Reads in pages of a few hundred rows, keyed on `seq`, and holds no connection while
     /// `visit` runs. Memory stays bounded by one page; `visit` may call back into this store
     /// (even an in-memory one, whose only connection would otherwise be held); and no read
     /// transaction stays open for the whole rebuild, which would keep checkpoints from
