@@ -294,11 +294,14 @@ impl Trellis {
         let mut scores = Vec::with_capacity(keys.len() + texts.len());
         for key in keys {
             let (conversation, posts) = self.conversation(workspace, key)?;
-            let score = engine.score_conversation(key).ok_or_else(|| {
-                CoreError::FailedPrecondition(format!(
-                    "conversation {key} has no indexed text yet; retry once its ingest has finished"
-                ))
-            })?;
+            // A conversation with no content words (only stop words, say) has no index entry;
+            // scoring its stored text gives the same, honest, zero answer.
+            let score = match engine.score_conversation(key) {
+                Some(score) => score,
+                None => engine
+                    .score_text(&conversation.title, &conversation.body)
+                    .ok_or_else(|| no_strategy(workspace))?,
+            };
             let parts = conversation_parts(&conversation, &posts);
             let evidence = evidence_for(&engine, &score, &parts, all_evidence);
             scores.push(ExplainedScore {

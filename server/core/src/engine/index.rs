@@ -133,7 +133,9 @@ impl CorpusIndex {
 
     /// Idf of a term that may not be in the corpus (a rare term: as if seen once).
     pub fn idf_of(&self, term: &str) -> f32 {
-        match self.term_id(term) {
+        // A term whose documents all left the corpus stays in the vocabulary with df 0; it must
+        // read exactly like a term never seen, or scores would depend on the corpus's history.
+        match self.term_id(term).filter(|id| self.df(*id) > 0) {
             Some(id) => self.idf(id),
             None => {
                 let n = self.live as f32;
