@@ -117,10 +117,10 @@ impl Trellis {
             }
             Ok(())
         })?;
+        // Set after the corpus is in, so the model compiles once, against all of it.
         if let Some(version) = self.store.strategy(workspace, None)? {
             engine.set_strategy(version.version, version.strategy);
         }
-        engine.recompile();
         Ok(engine)
     }
 
