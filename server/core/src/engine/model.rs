@@ -303,7 +303,11 @@ fn expand(base: &Query, index: &CorpusIndex, settings: &ModelSettings) -> Query 
         return base.clone();
     }
     let mut ranked = score_all(base, index);
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Ties go by record key, not slot: slots depend on arrival order, and the expansion must not.
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then_with(|| index.key(a.0).cmp(&index.key(b.0)))
+    });
     ranked.truncate(settings.feedback_docs);
     if ranked.is_empty() {
         return base.clone();
