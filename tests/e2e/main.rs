@@ -1187,7 +1187,7 @@ fn table_row(table: &str, task: &str, metric: &str) -> Vec<Option<f64>> {
 }
 
 #[test]
-fn evaluation_beats_the_baselines_on_task_c() {
+fn evaluation_beats_the_baselines_on_tasks_a_b_and_c() {
     let data = shared_data();
     let dump = data.join("stackexchange/quantumcomputing");
     let strategy = data.join("strategies/quantumcomputing.toml");
@@ -1260,11 +1260,39 @@ fn evaluation_beats_the_baselines_on_task_c() {
     }
     assert!(!raw.contains("quantum-gate"));
 
+    for task in ["A", "B"] {
+        let ranked = rankings[task]
+            .as_object()
+            .unwrap_or_else(|| panic!("rankings have {task}"));
+        assert!(
+            ranked
+                .values()
+                .any(|list| list.as_array().is_some_and(|list| !list.is_empty())),
+            "Task {task} ranks something"
+        );
+    }
+
     if !baselines {
         return;
     }
-    for metric in ["MAP", "mean NDCG@20", "AUC"] {
-        let cells = table_row(&table, "C", metric);
+    let rows = [
+        ("A", "P@1"),
+        ("A", "NDCG@3"),
+        ("A", "R@10"),
+        ("A", "MRR"),
+        ("A'", "P@1"),
+        ("A'", "NDCG@3"),
+        ("A'", "R@10"),
+        ("A'", "MRR"),
+        ("B", "P@5"),
+        ("B", "R@10"),
+        ("B", "MRR"),
+        ("C", "MAP"),
+        ("C", "mean NDCG@20"),
+        ("C", "AUC"),
+    ];
+    for (task, metric) in rows {
+        let cells = table_row(&table, task, metric);
         let trellis = cells[0].unwrap_or_else(|| panic!("Trellis has a {metric}:\n{table}"));
         let best = cells[1..]
             .iter()
@@ -1277,8 +1305,16 @@ fn evaluation_beats_the_baselines_on_task_c() {
         );
         assert!(
             trellis > best,
-            "Task C {metric}: Trellis {trellis} must beat the best baseline {best}\n{table}"
+            "Task {task} {metric}: Trellis {trellis} must beat the best baseline {best}\n{table}"
         );
-        eprintln!("Task C {metric}: Trellis {trellis:.4}, best baseline {best:.4}");
+        eprintln!("Task {task} {metric}: Trellis {trellis:.4}, best baseline {best:.4}");
     }
+    // Expert finding: at least 1.4 times the best baseline's precision at one.
+    let cells = table_row(&table, "A'", "P@1");
+    let best = cells[1..].iter().flatten().copied().fold(0.0, f64::max);
+    let trellis = cells[0].expect("Trellis has an A' P@1");
+    assert!(
+        trellis >= 1.4 * best,
+        "Task A' P@1: Trellis {trellis} must reach 1.4 x the best baseline {best}\n{table}"
+    );
 }

@@ -38,6 +38,9 @@ pub struct EvalArgs {
     /// Skip the baselines (no Python needed).
     #[arg(long)]
     no_baselines: bool,
+    /// Rank only these tasks (of a, b, c; A' comes with a).
+    #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c"])]
+    tasks: Vec<String>,
 }
 
 const SOURCE: &str = "dump";
@@ -65,7 +68,15 @@ fn visible_records(protocol: &Protocol, workspace: &str) -> Vec<pb::IngestReques
         workspace: workspace.to_owned(),
         record: Some(record),
     };
-    for (user, about) in protocol.about_me() {
+    // Everyone who wrote before the cut-off or has an AboutMe is a member of the site.
+    let mut people: BTreeMap<i64, &str> = protocol
+        .history_items()
+        .iter()
+        .filter_map(|item| item.author)
+        .map(|user| (user, ""))
+        .collect();
+    people.extend(protocol.about_me());
+    for (user, about) in people {
         messages.push(message(Record::Person(pb::Person {
             r#ref: reference(format!("u{user}")),
             bio: about.to_owned(),
@@ -88,7 +99,8 @@ fn visible_records(protocol: &Protocol, workspace: &str) -> Vec<pb::IngestReques
                 // The question's text is title + body; the protocol hands it over joined.
                 body: item.text.clone(),
                 author,
-                open: true,
+                // History threads are the past; the test threads are the ones open now.
+                open: false,
                 created_at: Some(timestamp(&item.creation_date)),
                 ..Default::default()
             }),
@@ -122,10 +134,8 @@ fn visible_records(protocol: &Protocol, workspace: &str) -> Vec<pb::IngestReques
             platform: pb::PlatformKind::QaForum.into(),
             title: thread.title.clone(),
             body: thread.body.clone(),
-            author: thread
-                .asker
-                .map(|user| format!("u{user}"))
-                .unwrap_or_default(),
+            // The asker is left out: the question was written after the cut-off, and taking
+            // it into the asker's profile would let the future leak into the rankings.
             open: true,
             created_at: Some(timestamp(&thread.creation_date)),
             ..Default::default()
@@ -187,6 +197,81 @@ async fn task_c(
         c_overall: Some(overall),
         ..Rankings::default()
     })
+}
+
+fn user_id(reference: Option<&pb::RecordRef>) -> Option<i64> {
+    reference?.external_id.strip_prefix('u')?.parse().ok()
+}
+
+fn thread_id(reference: Option<&pb::RecordRef>) -> Option<i64> {
+    reference?.external_id.strip_prefix('q')?.parse().ok()
+}
+
+/// How far down the rankings of Tasks A and B go: every candidate and every test thread of a
+/// community this size.
+const RANKING_DEPTH: i32 = 500;
+
+/// Task A through `SuggestParticipants`: for each test thread, the people to bring in.
+async fn task_a(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
+    let as_of = Some(timestamp(&protocol.cutoff_time()));
+    let mut rankings = BTreeMap::new();
+    for thread in protocol.test_threads() {
+        let response = insight
+            .suggest_participants(pb::SuggestParticipantsRequest {
+                workspace: workspace.to_owned(),
+                conversation: reference(format!("q{}", thread.id)),
+                limit: RANKING_DEPTH,
+                as_of,
+                ..Default::default()
+            })
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        let ranked = response
+            .participants
+            .iter()
+            .filter_map(|participant| {
+                user_id(participant.person.as_ref().and_then(|p| p.r#ref.as_ref()))
+            })
+            .collect();
+        rankings.insert(thread.id, ranked);
+    }
+    Ok(rankings)
+}
+
+/// Task B through `SuggestDiscussions`: for each candidate, the test threads to join.
+async fn task_b(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
+    let as_of = Some(timestamp(&protocol.cutoff_time()));
+    let mut rankings = BTreeMap::new();
+    for &user in protocol.candidates() {
+        let response = insight
+            .suggest_discussions(pb::SuggestDiscussionsRequest {
+                workspace: workspace.to_owned(),
+                person: reference(format!("u{user}")),
+                limit: RANKING_DEPTH,
+                as_of,
+            })
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        let ranked = response
+            .join
+            .iter()
+            .filter_map(|discussion| thread_id(discussion.conversation.as_ref()))
+            .collect();
+        rankings.insert(user, ranked);
+    }
+    Ok(rankings)
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -256,7 +341,26 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let rankings = task_c(channel, &protocol, &args.workspace).await?;
+    for task in &args.tasks {
+        if !["a", "b", "c"].contains(&task.as_str()) {
+            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b or c");
+        }
+    }
+    let wants = |task: &str| args.tasks.iter().any(|wanted| wanted == task);
+    let mut rankings = Rankings::default();
+    if wants("c") {
+        rankings = task_c(channel.clone(), &protocol, &args.workspace).await?;
+    }
+    if wants("a") {
+        rankings.a = Some(task_a(channel.clone(), &protocol, &args.workspace).await?);
+    }
+    if wants("b") {
+        rankings.b = Some(task_b(channel.clone(), &protocol, &args.workspace).await?);
+    }
+    eprintln!(
+        "ranked through the API in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     if let Some(path) = &args.rankings_out {
         std::fs::write(path, rankings.to_json())
             .with_context(|| format!("cannot write {}", path.display()))?;

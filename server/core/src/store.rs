@@ -69,9 +69,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> CoreResult<Option<Conversation>>;
     fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>>;
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>>;
+    /// What a person wrote in their own source, newest first: conversations they opened and
+    /// their posts, up to `limit` of each.
+    fn writing_of(
+        &self,
+        workspace: &WorkspaceId,
+        person: &RecordKey,
+        limit: usize,
+    ) -> CoreResult<(Vec<Conversation>, Vec<Post>)>;
     fn asset(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Asset>>;
 
-    /// Every conversation and post of a workspace, in insertion order, for rebuilding indexes at
+    /// Every person, conversation and post of a workspace (people first, then conversations, then
+    /// posts, each kind in insertion order), for rebuilding indexes at
     /// start-up. Calls `visit` once per record; stops at the first error.
     fn scan_corpus(
         &self,

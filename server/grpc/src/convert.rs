@@ -358,3 +358,37 @@ pub fn connection_class(class: ConnectionClass) -> pb::ConnectionClass {
 pub fn round3(value: f32) -> f32 {
     (value * 1000.0).round() / 1000.0
 }
+
+pub fn person_to_pb(person: &Person) -> pb::Person {
+    pb::Person {
+        r#ref: Some(record_ref(&person.key)),
+        display_name: person.display_name.clone(),
+        bio: person.bio.clone(),
+        member: person.member,
+        identities: person
+            .identities
+            .iter()
+            .map(|identity| pb::Identity {
+                platform: identity.platform.clone(),
+                handle: identity.handle.clone(),
+                profile_url: identity.profile_url.clone(),
+                email_sha256: identity.email_sha256.clone(),
+            })
+            .collect(),
+        crm_ids: person.crm_ids.clone(),
+        created_at: person.created_at.map(timestamp),
+    }
+}
+
+pub fn suggested_discussion_to_pb(
+    discussion: &trellis_core::service::SuggestedDiscussion,
+) -> pb::SuggestedDiscussion {
+    pb::SuggestedDiscussion {
+        conversation: Some(record_ref(&discussion.conversation)),
+        title: discussion.title.clone(),
+        url: discussion.url.clone(),
+        score: round3(discussion.score),
+        reasons: discussion.reasons.clone(),
+        evidence: discussion.evidence.iter().map(evidence_to_pb).collect(),
+    }
+}

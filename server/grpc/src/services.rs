@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use trellis_core::domain::{Millis, RecordKey, WorkspaceId};
-use trellis_core::service::{StrategicQuery, Trellis};
+use trellis_core::service::{ParticipantTarget, StrategicQuery, Trellis};
 
 use crate::convert::{self, round3};
 use crate::error::{ApiError, bad_field};
@@ -384,6 +384,106 @@ impl pb::insight_service_server::InsightService for Api {
                         }),
                         reasons: item.item.reasons.clone(),
                     }
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn suggest_participants(
+        &self,
+        request: Request<pb::SuggestParticipantsRequest>,
+    ) -> Result<Response<pb::SuggestParticipantsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.limit, 10, "limit")?;
+        let target = match (&request.conversation, request.text) {
+            (Some(_), Some(_)) => {
+                return Err(bad_field(
+                    "text",
+                    "give either conversation or text, not both",
+                ));
+            }
+            (Some(conversation), None) => ParticipantTarget::Conversation(convert::record_key(
+                Some(conversation),
+                "conversation",
+            )?),
+            (None, Some(text)) => {
+                if text.title.trim().is_empty() && text.body.trim().is_empty() {
+                    return Err(bad_field(
+                        "text",
+                        "is empty; give the conversation's title or body",
+                    ));
+                }
+                ParticipantTarget::Text {
+                    title: text.title,
+                    body: text.body,
+                }
+            }
+            (None, None) => {
+                return Err(bad_field(
+                    "conversation",
+                    "is missing; name a stored conversation, or give its text in `text`",
+                ));
+            }
+        };
+        let as_of = request.as_of.as_ref().map(convert::millis);
+        let suggestions = self
+            .blocking(move |trellis| {
+                trellis.suggest_participants(&workspace, &target, as_of, limit)
+            })
+            .await?;
+        Ok(Response::new(pb::SuggestParticipantsResponse {
+            participants: suggestions
+                .iter()
+                .map(|suggestion| pb::SuggestedParticipant {
+                    person: Some(match &suggestion.person {
+                        Some(person) => convert::person_to_pb(person),
+                        None => pb::Person {
+                            r#ref: Some(convert::record_ref(&suggestion.key)),
+                            ..Default::default()
+                        },
+                    }),
+                    member: suggestion.member,
+                    score: round3(suggestion.score),
+                    reasons: suggestion.reasons.clone(),
+                    evidence: suggestion
+                        .evidence
+                        .iter()
+                        .map(convert::evidence_to_pb)
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn suggest_discussions(
+        &self,
+        request: Request<pb::SuggestDiscussionsRequest>,
+    ) -> Result<Response<pb::SuggestDiscussionsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.limit, 10, "limit")?;
+        let person = convert::record_key(request.person.as_ref(), "person")?;
+        let as_of = request.as_of.as_ref().map(convert::millis);
+        let (join, start) = self
+            .blocking(move |trellis| trellis.suggest_discussions(&workspace, &person, as_of, limit))
+            .await?;
+        Ok(Response::new(pb::SuggestDiscussionsResponse {
+            join: join
+                .iter()
+                .map(convert::suggested_discussion_to_pb)
+                .collect(),
+            start: start
+                .iter()
+                .map(|topic| pb::TopicToStart {
+                    facet_id: topic.facet_id.clone(),
+                    suggested_title: topic.suggested_title.clone(),
+                    interest: round3(topic.interest),
+                    coverage: round3(topic.coverage),
+                    reasons: topic.reasons.clone(),
+                    evidence: topic.evidence.iter().map(convert::evidence_to_pb).collect(),
                 })
                 .collect(),
         }))

@@ -27,6 +27,7 @@ const ASSET_COLUMNS: &str = "source, external_id, url, title, text, kind, own, b
 /// The kinds of record the start-up scan visits, in the order it visits them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ScannedKind {
+    Person,
     Conversation,
     Post,
 }
@@ -366,6 +367,38 @@ pub(crate) fn posts_of(
         .collect()
 }
 
+/// A person's conversations and posts in their source, newest first, up to `limit` of each.
+pub(crate) fn writing_of(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    person: &RecordKey,
+    limit: usize,
+) -> rusqlite::Result<(Vec<Conversation>, Vec<Post>)> {
+    let keys = params![
+        workspace.as_str(),
+        person.source,
+        person.external_id,
+        limit as i64
+    ];
+    let conversations = connection
+        .prepare_cached(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations
+             WHERE workspace = ?1 AND source = ?2 AND author = ?3
+             ORDER BY created_at DESC, seq DESC LIMIT ?4"
+        ))?
+        .query_map(keys, conversation_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let posts = connection
+        .prepare_cached(&format!(
+            "SELECT {POST_COLUMNS} FROM posts
+             WHERE workspace = ?1 AND source = ?2 AND author = ?3
+             ORDER BY created_at DESC, seq DESC LIMIT ?4"
+        ))?
+        .query_map(keys, post_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((conversations, posts))
+}
+
 /// Up to `SCAN_PAGE` records of one kind with `seq` above `after`, in `seq` order, each with
 /// its `seq` so the caller can ask for the next page.
 pub(crate) fn scan_page(
@@ -375,6 +408,7 @@ pub(crate) fn scan_page(
     after: i64,
 ) -> rusqlite::Result<Vec<(i64, Record)>> {
     let (table, columns, seq_index) = match kind {
+        ScannedKind::Person => ("people", PERSON_COLUMNS, 8),
         ScannedKind::Conversation => ("conversations", CONVERSATION_COLUMNS, 11),
         ScannedKind::Post => ("posts", POST_COLUMNS, 8),
     };
@@ -388,6 +422,7 @@ pub(crate) fn scan_page(
             params![workspace.as_str(), after, SCAN_PAGE as i64],
             |row| {
                 let record = match kind {
+                    ScannedKind::Person => Record::Person(person_from_row(row)?),
                     ScannedKind::Conversation => Record::Conversation(conversation_from_row(row)?),
                     ScannedKind::Post => Record::Post(post_from_row(row)?),
                 };

@@ -446,6 +446,16 @@ impl Store for SqliteStore {
         records::person(&*self.read()?, workspace, key).map_err(storage_error("reading a person"))
     }
 
+    fn writing_of(
+        &self,
+        workspace: &WorkspaceId,
+        person: &RecordKey,
+        limit: usize,
+    ) -> CoreResult<(Vec<Conversation>, Vec<Post>)> {
+        records::writing_of(&*self.read()?, workspace, person, limit)
+            .map_err(storage_error("reading a person's posts"))
+    }
+
     fn asset(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Asset>> {
         records::asset(&*self.read()?, workspace, key).map_err(storage_error("reading an asset"))
     }
@@ -462,7 +472,11 @@ impl Store for SqliteStore {
         workspace: &WorkspaceId,
         visit: &mut dyn FnMut(Record) -> CoreResult<()>,
     ) -> CoreResult<()> {
-        for kind in [ScannedKind::Conversation, ScannedKind::Post] {
+        for kind in [
+            ScannedKind::Person,
+            ScannedKind::Conversation,
+            ScannedKind::Post,
+        ] {
             let mut after = 0;
             loop {
                 let page = records::scan_page(&*self.read()?, workspace, kind, after)

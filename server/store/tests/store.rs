@@ -457,7 +457,7 @@ fn posts_come_by_creation_time_then_insertion_order() {
 }
 
 #[test]
-fn scan_visits_conversations_then_posts_in_first_insertion_order() {
+fn scan_visits_people_then_conversations_then_posts_in_first_insertion_order() {
     let store = SqliteStore::open_in_memory().unwrap();
     let ws = default_workspace();
     store.upsert_records(&ws, &corpus()).unwrap();
@@ -476,6 +476,7 @@ fn scan_visits_conversations_then_posts_in_first_insertion_order() {
     assert_eq!(
         scan(&store, &ws),
         vec![
+            Record::Person(person("ada")),
             Record::Conversation(edited),
             Record::Conversation(conversation("c2")),
             Record::Post(post("p1", "c1", Some(10))),
@@ -527,7 +528,10 @@ fn scan_stops_at_the_first_error_and_may_call_back_into_the_store() {
         Ok(())
     });
     assert!(matches!(result, Err(CoreError::Internal(message)) if message == "stop here"));
-    assert_eq!(visited, 3, "two conversations, then the first post");
+    assert_eq!(
+        visited, 4,
+        "a person, two conversations, then the first post"
+    );
 }
 
 #[test]
@@ -590,6 +594,7 @@ fn everything_survives_closing_and_reopening_the_file() {
     assert_eq!(
         scan(&store, &ws),
         vec![
+            Record::Person(person("ada")),
             Record::Conversation(updated),
             Record::Conversation(conversation("c2")),
             Record::Post(post("p1", "c1", Some(10))),
@@ -934,8 +939,8 @@ proptest! {
         prop_assert_eq!(store.upsert_records(&ws, std::slice::from_ref(&record)).unwrap(), vec![Upserted::Unchanged]);
         let scanned = scan(&store, &ws);
         match &record {
-            Record::Conversation(_) | Record::Post(_) => prop_assert_eq!(scanned, vec![record]),
-            Record::Person(_) | Record::Asset(_) => prop_assert!(scanned.is_empty()),
+            Record::Person(_) | Record::Conversation(_) | Record::Post(_) => prop_assert_eq!(scanned, vec![record]),
+            Record::Asset(_) => prop_assert!(scanned.is_empty()),
         }
     }
 

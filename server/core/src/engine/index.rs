@@ -241,7 +241,9 @@ impl CorpusIndex {
         for (term, change) in delta {
             let before = merged.get(&term).copied().unwrap_or(0.0);
             let after = before + change;
-            if after <= 1e-4 {
+            // Relative, because weights need not be counts: people's profiles hold decayed
+            // weights many orders of magnitude below one.
+            if after <= 1e-4 * before.abs().max(change.abs()) {
                 if before > 0.0 {
                     became_absent.push(term);
                 }

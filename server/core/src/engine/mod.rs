@@ -7,23 +7,27 @@
 
 pub mod index;
 pub mod model;
+pub mod people;
 
 mod audit;
 mod explain;
 mod rank;
+mod recommend;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::domain::{Conversation, Millis, Post, RecordKey};
+use crate::domain::{Conversation, Millis, Person, Post, RecordKey};
 use crate::strategy::{FacetKind, Strategy};
 use crate::text::Analyzer;
 use index::{CorpusIndex, TITLE_BOOST, TermBag};
 use model::{ModelSettings, StrategyModel, score_all, score_bag, score_slot};
+use people::{People, PeopleSettings, Role};
 
 pub use audit::{Audit, FacetCoverage};
 pub use explain::{Evidence, MatchedTerm, TextPart};
 pub use rank::{Engagement, EngagementSettings, StrategicConversation};
+pub use recommend::{DiscussionSuggestion, FacetConvergence, FacetShare};
 
 /// How a conversation connects to the strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -84,14 +88,62 @@ pub struct Engine {
     settings: ModelSettings,
     strategy: Option<(u32, Strategy)>,
     model: Option<Arc<StrategyModel>>,
+    people: People,
+    /// The most common surface form of each stem, to speak of terms in plain words.
+    surfaces: HashMap<String, String>,
+    /// Per-facet calibration of people's convergence, keyed by what it was computed against.
+    people_calibration: std::sync::Mutex<Option<PeopleCalibrationKey>>,
+    /// Counts changes to the corpus; caches computed at one generation are stale at the next.
+    generation: u64,
+    /// Where people stand in each conversation, per (conversation, as-of time).
+    standing_cache: std::sync::Mutex<HashMap<StandingKey, (u64, Standing)>>,
 }
+
+type StandingKey = (RecordKey, Option<Millis>);
+/// Each person's participant score in one conversation.
+type Standing = Arc<HashMap<RecordKey, f32>>;
+
+type PeopleCalibrationKey = ((u32, usize, usize), Vec<f32>);
 
 impl Engine {
     pub fn new(settings: ModelSettings) -> Self {
+        Self::with_people(settings, PeopleSettings::default())
+    }
+
+    pub fn with_people(settings: ModelSettings, people: PeopleSettings) -> Self {
         Self {
             settings,
+            people: People::new(people),
             ..Self::default()
         }
+    }
+
+    pub fn people(&self) -> &People {
+        &self.people
+    }
+
+    /// A stem in plain words: the first word seen that stems to it.
+    pub fn surface<'a>(&'a self, stem: &'a str) -> &'a str {
+        self.surfaces.get(stem).map_or(stem, String::as_str)
+    }
+
+    fn note_surfaces(&mut self, text: &str, tokens: &[crate::text::Token]) {
+        for token in tokens {
+            if !self.surfaces.contains_key(&token.stem) {
+                let word = text[token.span.clone()].to_lowercase();
+                self.surfaces.insert(token.stem.clone(), word);
+            }
+        }
+    }
+
+    /// Takes in a new or changed person record.
+    pub fn upsert_person(&mut self, person: &Person) {
+        self.generation += 1;
+        let mut bag = TermBag::default();
+        let tokens = self.analyzer.tokens(&person.bio);
+        bag.add_tokens(&tokens, 1.0);
+        self.note_surfaces(&person.bio, &tokens);
+        self.people.upsert_person(&person.key, person.member, bag);
     }
 
     pub fn analyzer(&self) -> &Analyzer {
@@ -119,16 +171,43 @@ impl Engine {
         bag
     }
 
+    /// The terms of a free text, as a conversation's would be.
+    pub fn text_bag(&self, title: &str, body: &str) -> TermBag {
+        let mut bag = TermBag::default();
+        bag.add_tokens(&self.analyzer.tokens(title), TITLE_BOOST);
+        bag.add_tokens(&self.analyzer.tokens(body), 1.0);
+        bag
+    }
+
     /// Takes in a new or changed conversation; `previous` is the stored version it replaces.
     pub fn upsert_conversation(
         &mut self,
         conversation: &Conversation,
         previous: Option<&Conversation>,
     ) {
+        self.generation += 1;
         let added = self.conversation_bag(conversation);
         let removed = previous.map(|previous| self.conversation_bag(previous));
         self.index
             .apply(&conversation.key, removed.as_ref(), Some(&added));
+        for text in [&conversation.title, &conversation.body] {
+            let tokens = self.analyzer.tokens(text);
+            self.note_surfaces(text, &tokens);
+        }
+        let author = author_key(&conversation.key, conversation.author.as_deref());
+        let previous_author =
+            previous.and_then(|previous| author_key(&previous.key, previous.author.as_deref()));
+        self.people.record(
+            &conversation.key,
+            &conversation.key.external_id,
+            Role::Opened,
+            author.as_ref(),
+            conversation.created_at,
+            &added,
+            previous.zip(removed.as_ref()).map(|(previous, removed)| {
+                (previous_author.as_ref(), removed, previous.created_at)
+            }),
+        );
         let activity = self.activity.entry(conversation.key.clone()).or_default();
         activity.open = conversation.open;
         activity.author = conversation.author.clone();
@@ -142,11 +221,33 @@ impl Engine {
 
     /// Takes in a new or changed post; `previous` is the stored version it replaces.
     pub fn upsert_post(&mut self, post: &Post, previous: Option<&Post>) {
+        self.generation += 1;
         let conversation_key = RecordKey::new(post.key.source.clone(), post.conversation.clone());
         let added = self.post_bag(post);
         let removed = previous.map(|previous| self.post_bag(previous));
         self.index
             .apply(&conversation_key, removed.as_ref(), Some(&added));
+        let tokens = self.analyzer.tokens(&post.text);
+        self.note_surfaces(&post.text, &tokens);
+        let role = match post.parent.as_deref() {
+            None => Role::Replied,
+            Some(parent) if parent == post.conversation => Role::Replied,
+            Some(_) => Role::Commented,
+        };
+        let author = author_key(&post.key, post.author.as_deref());
+        let previous_author =
+            previous.and_then(|previous| author_key(&previous.key, previous.author.as_deref()));
+        self.people.record(
+            &conversation_key,
+            &post.key.external_id,
+            role,
+            author.as_ref(),
+            post.created_at,
+            &added,
+            previous.zip(removed.as_ref()).map(|(previous, removed)| {
+                (previous_author.as_ref(), removed, previous.created_at)
+            }),
+        );
         let activity = self.activity.entry(conversation_key).or_default();
         if previous.is_none() {
             activity.posts += 1;
@@ -166,12 +267,15 @@ impl Engine {
 
     /// Forgets a conversation and everything indexed for it.
     pub fn remove_conversation(&mut self, key: &RecordKey) {
+        self.generation += 1;
         self.index.remove(key);
         self.activity.remove(key);
+        self.people.remove_conversation(key);
     }
 
     /// Installs a strategy version; scoring uses it from now on.
     pub fn set_strategy(&mut self, version: u32, strategy: Strategy) {
+        self.generation += 1;
         self.strategy = Some((version, strategy));
         self.model = None;
         self.refresh_model_if_stale();
@@ -298,6 +402,13 @@ impl Engine {
             parts,
         ))
     }
+}
+
+/// The person an author id names: authors are external ids in the record's own source.
+fn author_key(record: &RecordKey, author: Option<&str>) -> Option<RecordKey> {
+    author
+        .filter(|author| !author.trim().is_empty())
+        .map(|author| RecordKey::new(record.source.clone(), author))
 }
 
 fn max_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {

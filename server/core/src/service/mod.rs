@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::domain::{Conversation, FieldLimits, Millis, Post, Record, RecordKey, WorkspaceId};
 use crate::engine::model::ModelSettings;
+use crate::engine::people::PeopleSettings;
 use crate::engine::{
     Audit, CONNECTED, ConversationScore, Engagement, EngagementSettings, Engine, Evidence,
     StrategicConversation, TextPart,
@@ -18,10 +19,17 @@ use crate::error::{CoreError, CoreResult, Violation};
 use crate::store::{CorpusCounts, Store, Upserted};
 use crate::strategy::{Strategy, StrategyVersion};
 
+mod people;
+
+pub use people::{
+    ParticipantSuggestion, ParticipantTarget, PersonInsight, SuggestedDiscussion, TopicSuggestion,
+};
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Settings {
     pub model: ModelSettings,
     pub engagement: EngagementSettings,
+    pub people: PeopleSettings,
     pub limits: FieldLimits,
 }
 
@@ -106,14 +114,15 @@ impl Trellis {
     }
 
     fn load_engine(&self, workspace: &WorkspaceId) -> CoreResult<Engine> {
-        let mut engine = Engine::new(self.settings.model);
+        let mut engine = Engine::with_people(self.settings.model, self.settings.people);
         self.store.scan_corpus(workspace, &mut |record| {
             match &record {
                 Record::Conversation(conversation) => {
                     engine.upsert_conversation(conversation, None)
                 }
                 Record::Post(post) => engine.upsert_post(post, None),
-                Record::Person(_) | Record::Asset(_) => {}
+                Record::Person(person) => engine.upsert_person(person),
+                Record::Asset(_) => {}
             }
             Ok(())
         })?;
@@ -146,7 +155,12 @@ impl Trellis {
         let mut engines = self.engines.write().map_err(poisoned)?;
         Ok(engines
             .entry(workspace.clone())
-            .or_insert_with(|| Arc::new(RwLock::new(Engine::new(self.settings.model))))
+            .or_insert_with(|| {
+                Arc::new(RwLock::new(Engine::with_people(
+                    self.settings.model,
+                    self.settings.people,
+                )))
+            })
             .clone())
     }
 
@@ -252,7 +266,8 @@ impl Trellis {
                     };
                     engine.upsert_post(post, previous);
                 }
-                (Record::Person(_) | Record::Asset(_), _) => {}
+                (Record::Person(person), _) => engine.upsert_person(person),
+                (Record::Asset(_), _) => {}
             }
         }
         Ok(outcome)

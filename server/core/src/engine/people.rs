@@ -1,0 +1,706 @@
+//! People: who wrote what, where, and when; their interest profiles; and the questions the
+//! recommendations ask of them ("who knows about this?", "what should this person join?").
+//!
+//! A person's interest profile is the text they wrote (conversations they opened, replies,
+//! comments) and their bio, as one document in an index of its own, decayed with age. Decay
+//! uses *forward* weights: an item written at time `t` is stored with weight
+//! `2^((t - LANDMARK) / half_life)`, and a query made at time `now` multiplies every stored
+//! weight by `2^((LANDMARK - now) / half_life)`. The product is the item's true decayed weight,
+//! so profiles move in deltas as items arrive and never have to be re-aged.
+//!
+//! Expertise is judged two ways and the two are fused by reciprocal rank:
+//! - *thread evidence*: the conversations most like the question, and who took part in them
+//!   (document-centric expert finding; a reply counts more than a comment or the question);
+//! - *profile evidence*: the question against every person's whole profile.
+//!
+//! A third list, recent activity, carries the fact that people who were active stay active.
+
+use std::collections::{HashMap, HashSet};
+
+use super::index::{CorpusIndex, K1, Slot, TermBag, TermId, is_pair_term};
+use crate::domain::{Millis, RecordKey};
+
+/// A fixed point in time the forward weights are relative to (2025-01-01T00:00:00Z). Any fixed
+/// instant works; this one keeps weights within f32 range for data from the 1960s to the 2080s.
+const LANDMARK: Millis = 1_735_689_600_000;
+const DAY_MS: f64 = 86_400_000.0;
+
+pub type PersonId = u32;
+
+/// How someone took part in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Opened it: asked the question, wrote the post.
+    Opened,
+    /// Replied to the conversation itself: an answer, a comment on the post.
+    Replied,
+    /// Replied to someone else's reply.
+    Commented,
+}
+
+impl Role {
+    /// How much taking part this way says about knowing the topic.
+    fn weight(self) -> f32 {
+        match self {
+            Role::Opened => 0.5,
+            Role::Replied => 1.0,
+            Role::Commented => 0.6,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Opened => "opened",
+            Role::Replied => "replied",
+            Role::Commented => "commented",
+        }
+    }
+}
+
+/// Tunables of the people model. General defaults, held constant across communities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeopleSettings {
+    /// Age, in days, at which an item counts half in a profile.
+    pub half_life_days: f64,
+    /// Conversations most like a question whose participants count as thread evidence.
+    pub similar_conversations: usize,
+    /// The `k` of reciprocal-rank fusion: how flat the fused ranking is.
+    pub fusion_k: f32,
+    /// Profile terms used to look for conversations that suit a person.
+    pub profile_query_terms: usize,
+    /// Conversations that suit a person's profile best, judged further by where the person
+    /// stands among everyone who could join them.
+    pub discussion_pool: usize,
+    /// People kept per conversation when judging where a person stands in it.
+    pub standing_depth: usize,
+}
+
+impl Default for PeopleSettings {
+    fn default() -> Self {
+        Self {
+            half_life_days: 180.0,
+            similar_conversations: 50,
+            fusion_k: 60.0,
+            profile_query_terms: 300,
+            discussion_pool: 200,
+            standing_depth: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Contribution {
+    person: PersonId,
+    role: Role,
+    /// The post's external id; the conversation's own id for the opening.
+    item: String,
+    /// Forward weight of the time it was written.
+    forward: f32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PersonEntry {
+    key: RecordKey,
+    /// A person record was ingested (not only posts naming them as author).
+    known: bool,
+    member: bool,
+    bio: TermBag,
+    /// Forward weight at which the bio is in the profile: that of their latest activity.
+    bio_forward: f32,
+    /// Sum of forward weights of their contributions: decayed activity.
+    activity: f64,
+    contributions: u32,
+    last_active: Option<Millis>,
+    conversations: HashSet<RecordKey>,
+}
+
+/// A person suggested for a conversation, with what the suggestion rests on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantMatch {
+    pub person: RecordKey,
+    pub member: bool,
+    pub score: f32,
+    /// Similar conversations they took part in, most similar first: (conversation, similarity
+    /// in [0, 1], their role).
+    pub similar: Vec<(RecordKey, f32, Role)>,
+    /// Words of the question found in their profile, strongest first (stems).
+    pub matched_terms: Vec<String>,
+    pub contributions: u32,
+    pub last_active: Option<Millis>,
+    /// Decayed number of contributions as of the query time.
+    pub recent_activity: f32,
+}
+
+/// A conversation that suits a person, with the words of their profile it matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationMatch {
+    pub conversation: RecordKey,
+    /// Similarity to the person's interests in [0, 1], relative to their best match.
+    pub personal: f32,
+    pub matched_terms: Vec<String>,
+}
+
+/// What is known of a person's activity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonSummary {
+    pub key: RecordKey,
+    pub known: bool,
+    pub member: bool,
+    pub contributions: u32,
+    pub conversations: usize,
+    pub last_active: Option<Millis>,
+    pub recent_activity: f32,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct People {
+    settings: PeopleSettings,
+    profiles: CorpusIndex,
+    entries: Vec<PersonEntry>,
+    ids: HashMap<RecordKey, PersonId>,
+    /// Who took part in each conversation, and how.
+    participation: HashMap<RecordKey, Vec<Contribution>>,
+    /// The newest time seen: "now" for a corpus that stopped growing.
+    clock: Option<Millis>,
+}
+
+fn max_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn scaled(bag: &TermBag, factor: f32) -> TermBag {
+    TermBag {
+        counts: bag
+            .counts
+            .iter()
+            .map(|(term, count)| (term.clone(), count * factor))
+            .collect(),
+    }
+}
+
+impl People {
+    pub fn new(settings: PeopleSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    pub fn settings(&self) -> &PeopleSettings {
+        &self.settings
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn profiles(&self) -> &CorpusIndex {
+        &self.profiles
+    }
+
+    pub fn clock(&self) -> Option<Millis> {
+        self.clock
+    }
+
+    fn forward(&self, at: Option<Millis>) -> f32 {
+        let Some(at) = at else {
+            return 1.0;
+        };
+        let exponent = (at - LANDMARK) as f64 / DAY_MS / self.settings.half_life_days.max(1.0);
+        2f64.powf(exponent.clamp(-120.0, 120.0)) as f32
+    }
+
+    /// The factor that turns forward weights into weights decayed as of `now`.
+    fn present(&self, now: Millis) -> f32 {
+        let exponent = (LANDMARK - now) as f64 / DAY_MS / self.settings.half_life_days.max(1.0);
+        2f64.powf(exponent.clamp(-120.0, 120.0)) as f32
+    }
+
+    fn id(&mut self, key: &RecordKey) -> PersonId {
+        if let Some(id) = self.ids.get(key) {
+            return *id;
+        }
+        let id = PersonId::try_from(self.entries.len()).unwrap_or(PersonId::MAX);
+        self.entries.push(PersonEntry {
+            key: key.clone(),
+            bio_forward: 1.0,
+            ..PersonEntry::default()
+        });
+        self.ids.insert(key.clone(), id);
+        id
+    }
+
+    pub fn person_id(&self, key: &RecordKey) -> Option<PersonId> {
+        self.ids.get(key).copied()
+    }
+
+    /// Takes in a person record: their bio joins their profile, membership is noted.
+    pub fn upsert_person(&mut self, key: &RecordKey, member: bool, bio: TermBag) {
+        let id = self.id(key);
+        let entry = &mut self.entries[id as usize];
+        entry.known = true;
+        entry.member = member;
+        let old = std::mem::replace(&mut entry.bio, bio);
+        let forward = entry.bio_forward;
+        let removed = scaled(&old, forward);
+        let added = scaled(&self.entries[id as usize].bio, forward);
+        self.profiles.apply(key, Some(&removed), Some(&added));
+    }
+
+    /// Records that `author` wrote `item` in `conversation` as `role`, with `bag` its terms.
+    /// `previous` is the version it replaces: (its author, its bag, its time).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        conversation: &RecordKey,
+        item: &str,
+        role: Role,
+        author: Option<&RecordKey>,
+        at: Option<Millis>,
+        bag: &TermBag,
+        previous: Option<(Option<&RecordKey>, &TermBag, Option<Millis>)>,
+    ) {
+        self.clock = max_time(self.clock, at);
+        if let Some((previous_author, previous_bag, previous_at)) = previous
+            && let Some(previous_author) = previous_author
+            && let Some(id) = self.person_id(previous_author)
+        {
+            let removed = scaled(previous_bag, self.forward(previous_at));
+            self.profiles.apply(previous_author, Some(&removed), None);
+            if let Some(list) = self.participation.get_mut(conversation)
+                && let Some(index) = list
+                    .iter()
+                    .position(|contribution| contribution.item == item)
+            {
+                let contribution = list.swap_remove(index);
+                let entry = &mut self.entries[id as usize];
+                entry.activity -= f64::from(contribution.forward);
+                entry.contributions = entry.contributions.saturating_sub(1);
+                let still_there = list.iter().any(|other| other.person == contribution.person);
+                if !still_there {
+                    self.entries[id as usize].conversations.remove(conversation);
+                }
+            }
+        }
+        let Some(author) = author else {
+            return;
+        };
+        let id = self.id(author);
+        let forward = self.forward(at);
+        let added = scaled(bag, forward);
+        self.profiles.apply(author, None, Some(&added));
+        self.participation
+            .entry(conversation.clone())
+            .or_default()
+            .push(Contribution {
+                person: id,
+                role,
+                item: item.to_owned(),
+                forward,
+            });
+        let entry = &mut self.entries[id as usize];
+        entry.activity += f64::from(forward);
+        entry.contributions += 1;
+        entry.conversations.insert(conversation.clone());
+        let last_active = max_time(entry.last_active, at);
+        if last_active != entry.last_active {
+            entry.last_active = last_active;
+            self.move_bio(id);
+        }
+    }
+
+    /// Keeps the bio as fresh as the person's latest activity.
+    fn move_bio(&mut self, id: PersonId) {
+        let entry = &self.entries[id as usize];
+        let forward = self.forward(entry.last_active);
+        if entry.bio.is_empty() || (forward - entry.bio_forward).abs() <= 1e-6 * forward {
+            self.entries[id as usize].bio_forward = forward;
+            return;
+        }
+        let removed = scaled(&entry.bio, entry.bio_forward);
+        let added = scaled(&entry.bio, forward);
+        let key = entry.key.clone();
+        self.profiles.apply(&key, Some(&removed), Some(&added));
+        self.entries[id as usize].bio_forward = forward;
+    }
+
+    /// Forgets a conversation's participation (the conversation left the corpus).
+    pub fn remove_conversation(&mut self, conversation: &RecordKey) {
+        let Some(list) = self.participation.remove(conversation) else {
+            return;
+        };
+        for contribution in list {
+            let entry = &mut self.entries[contribution.person as usize];
+            entry.activity -= f64::from(contribution.forward);
+            entry.contributions = entry.contributions.saturating_sub(1);
+            entry.conversations.remove(conversation);
+        }
+    }
+
+    /// Whether `person` took part in `conversation` (opened it or replied).
+    pub fn took_part(&self, person: &RecordKey, conversation: &RecordKey) -> bool {
+        self.person_id(person).is_some_and(|id| {
+            self.entries[id as usize]
+                .conversations
+                .contains(conversation)
+        })
+    }
+
+    pub fn conversations_of(&self, person: &RecordKey) -> Vec<RecordKey> {
+        let Some(id) = self.person_id(person) else {
+            return Vec::new();
+        };
+        let mut conversations: Vec<RecordKey> = self.entries[id as usize]
+            .conversations
+            .iter()
+            .cloned()
+            .collect();
+        conversations.sort();
+        conversations
+    }
+
+    /// The conversations a person took part in, each with how much it says about their
+    /// interests as of `now` (their strongest role there, decayed), strongest first.
+    pub fn threads_of(
+        &self,
+        person: &RecordKey,
+        now: Millis,
+        limit: usize,
+    ) -> Vec<(RecordKey, f32)> {
+        let Some(id) = self.person_id(person) else {
+            return Vec::new();
+        };
+        let present = self.present(now);
+        let mut threads: Vec<(RecordKey, f32)> = self.entries[id as usize]
+            .conversations
+            .iter()
+            .map(|conversation| {
+                let weight = self
+                    .participation
+                    .get(conversation)
+                    .into_iter()
+                    .flatten()
+                    .filter(|contribution| contribution.person == id)
+                    .map(|contribution| {
+                        contribution.role.weight() * (contribution.forward * present).min(1.0)
+                    })
+                    .fold(0.0f32, f32::max);
+                (conversation.clone(), weight)
+            })
+            .collect();
+        threads.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        threads.truncate(limit);
+        threads
+    }
+
+    pub fn participants_of(&self, conversation: &RecordKey) -> Vec<(RecordKey, Role)> {
+        self.participation
+            .get(conversation)
+            .map(|list| {
+                list.iter()
+                    .map(|contribution| {
+                        (
+                            self.entries[contribution.person as usize].key.clone(),
+                            contribution.role,
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn summary(&self, person: &RecordKey, now: Millis) -> Option<PersonSummary> {
+        let id = self.person_id(person)?;
+        let entry = &self.entries[id as usize];
+        Some(PersonSummary {
+            key: entry.key.clone(),
+            known: entry.known,
+            member: entry.member,
+            contributions: entry.contributions,
+            conversations: entry.conversations.len(),
+            last_active: entry.last_active,
+            recent_activity: (entry.activity * f64::from(self.present(now))) as f32,
+        })
+    }
+
+    /// BM25 of a query over profiles, with the stored forward weights brought to `now`.
+    fn profile_scores(&self, query: &[(TermId, f32)], now: Millis) -> Vec<(Slot, f32)> {
+        let present = self.present(now);
+        let profiles = &self.profiles;
+        let average = profiles.average_length() * present;
+        let mut scores = vec![0.0f32; profiles.slot_count()];
+        let mut touched = Vec::new();
+        for &(term, weight) in query {
+            let idf = profiles.idf(term);
+            for &slot in profiles.postings(term) {
+                let tf = profiles.tf(slot, term) * present;
+                let length = profiles.doc_length(slot) * present;
+                let norm = K1 * (1.0 - super::index::B + super::index::B * length / average);
+                let gain = weight * idf * tf * (K1 + 1.0) / (tf + norm);
+                if scores[slot as usize] == 0.0 {
+                    touched.push(slot);
+                }
+                scores[slot as usize] += gain;
+            }
+        }
+        touched
+            .into_iter()
+            .map(|slot| (slot, scores[slot as usize]))
+            .collect()
+    }
+
+    fn profile_query(&self, bag: &TermBag) -> Vec<(TermId, f32)> {
+        bag.counts
+            .iter()
+            .filter_map(|(term, count)| {
+                let id = self.profiles.term_id(term)?;
+                (self.profiles.df(id) > 0).then_some((id, (1.0 + count).ln()))
+            })
+            .collect()
+    }
+
+    /// People to bring into a conversation about `question`, best first.
+    /// `similar` are the conversations most like it, best first, with raw similarity;
+    /// `exclude` are people already in it.
+    pub fn suggest_participants(
+        &self,
+        question: &TermBag,
+        similar: &[(RecordKey, f32)],
+        exclude: &HashSet<RecordKey>,
+        now: Millis,
+        limit: usize,
+    ) -> Vec<ParticipantMatch> {
+        let present = self.present(now);
+        let fusion_k = self.settings.fusion_k;
+        let top_similarity = similar.first().map_or(1.0, |(_, score)| score.max(1e-6));
+
+        // Thread evidence: participants of similar conversations.
+        let mut thread_evidence: HashMap<PersonId, f32> = HashMap::new();
+        let mut similar_of: HashMap<PersonId, Vec<(RecordKey, f32, Role)>> = HashMap::new();
+        for (conversation, score) in similar.iter().take(self.settings.similar_conversations) {
+            let Some(list) = self.participation.get(conversation) else {
+                continue;
+            };
+            let similarity = score / top_similarity;
+            let mut seen: HashMap<PersonId, (f32, Role)> = HashMap::new();
+            for contribution in list {
+                let weight = contribution.role.weight() * (contribution.forward * present).min(1.0);
+                let best = seen
+                    .entry(contribution.person)
+                    .or_insert((0.0, contribution.role));
+                if weight > best.0 {
+                    *best = (weight, contribution.role);
+                }
+            }
+            for (person, (weight, role)) in seen {
+                *thread_evidence.entry(person).or_default() += similarity * weight;
+                similar_of.entry(person).or_default().push((
+                    conversation.clone(),
+                    similarity,
+                    role,
+                ));
+            }
+        }
+
+        // Profile evidence.
+        let query = self.profile_query(question);
+        let profile_scores = self.profile_scores(&query, now);
+
+        let excluded = |id: PersonId| exclude.contains(&self.entries[id as usize].key);
+        let ranked_list = |mut scored: Vec<(PersonId, f32)>| -> Vec<(PersonId, f32)> {
+            scored.retain(|(id, score)| *score > 0.0 && !excluded(*id));
+            scored.sort_by(|a, b| {
+                b.1.total_cmp(&a.1).then_with(|| {
+                    self.entries[a.0 as usize]
+                        .key
+                        .cmp(&self.entries[b.0 as usize].key)
+                })
+            });
+            scored
+        };
+        let threads = ranked_list(thread_evidence.into_iter().collect());
+        let profiles = ranked_list(
+            profile_scores
+                .into_iter()
+                .filter_map(|(slot, score)| {
+                    let key = self.profiles.key(slot)?;
+                    Some((self.person_id(key)?, score))
+                })
+                .collect(),
+        );
+        let activity = ranked_list(
+            self.entries
+                .iter()
+                .enumerate()
+                .map(|(id, entry)| (id as PersonId, (entry.activity * f64::from(present)) as f32))
+                .collect(),
+        );
+
+        let mut fused: HashMap<PersonId, f32> = HashMap::new();
+        for list in [&threads, &profiles, &activity] {
+            for (rank, (id, _)) in list.iter().enumerate() {
+                *fused.entry(*id).or_default() += 1.0 / (fusion_k + rank as f32 + 1.0);
+            }
+        }
+        let mut ranked: Vec<(PersonId, f32)> = fused.into_iter().collect();
+        ranked.sort_by(|a, b| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                self.entries[a.0 as usize]
+                    .key
+                    .cmp(&self.entries[b.0 as usize].key)
+            })
+        });
+        ranked.truncate(limit);
+        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
+        ranked
+            .into_iter()
+            .map(|(id, score)| {
+                let entry = &self.entries[id as usize];
+                let mut similar = similar_of.remove(&id).unwrap_or_default();
+                similar.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                similar.truncate(3);
+                ParticipantMatch {
+                    person: entry.key.clone(),
+                    member: entry.member,
+                    score: score / best,
+                    similar,
+                    matched_terms: self.matched_terms(id, &query, 5),
+                    contributions: entry.contributions,
+                    last_active: entry.last_active,
+                    recent_activity: (entry.activity * f64::from(present)) as f32,
+                }
+            })
+            .collect()
+    }
+
+    /// The query terms that weigh most in a person's profile, strongest first.
+    fn matched_terms(&self, id: PersonId, query: &[(TermId, f32)], limit: usize) -> Vec<String> {
+        let Some(slot) = self.profiles.slot(&self.entries[id as usize].key) else {
+            return Vec::new();
+        };
+        let mut terms: Vec<(f32, &str)> = query
+            .iter()
+            .filter_map(|(term, weight)| {
+                let tf = self.profiles.tf(slot, *term);
+                let text = self.profiles.term_text(*term)?;
+                (tf > 0.0 && !is_pair_term(text))
+                    .then(|| (weight * self.profiles.idf(*term) * tf.ln_1p(), text))
+            })
+            .collect();
+        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        terms
+            .into_iter()
+            .take(limit)
+            .map(|(_, text)| text.to_owned())
+            .collect()
+    }
+
+    /// The terms of a weighted query that weigh most in a person's profile (stems).
+    pub fn matched_query_terms(
+        &self,
+        person: &RecordKey,
+        query: &[(String, f32)],
+        limit: usize,
+    ) -> Vec<String> {
+        let Some(id) = self.person_id(person) else {
+            return Vec::new();
+        };
+        let ids: Vec<(TermId, f32)> = query
+            .iter()
+            .filter_map(|(term, weight)| Some((self.profiles.term_id(term)?, *weight)))
+            .collect();
+        self.matched_terms(id, &ids, limit)
+    }
+
+    /// A person's strongest interests: the terms that weigh most in their profile against how
+    /// common the terms are, as (stem, weight in [0, 1]).
+    pub fn interests(&self, person: &RecordKey, limit: usize) -> Vec<(String, f32)> {
+        let Some(slot) = self.profiles.slot(person) else {
+            return Vec::new();
+        };
+        let length = self.profiles.doc_length(slot).max(1e-9);
+        let mut terms: Vec<(f32, &str)> = self
+            .profiles
+            .doc_terms(slot)
+            .iter()
+            .filter_map(|(term, tf)| {
+                let text = self.profiles.term_text(*term)?;
+                (!is_pair_term(text) && self.profiles.df(*term) >= 2)
+                    .then(|| ((tf / length) * self.profiles.idf(*term), text))
+            })
+            .collect();
+        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        terms.truncate(limit);
+        let best = terms.first().map_or(1.0, |(weight, _)| weight.max(1e-9));
+        terms
+            .into_iter()
+            .map(|(weight, text)| (text.to_owned(), weight / best))
+            .collect()
+    }
+
+    /// The profile as a query: its most distinctive terms, weighted as in `interests`.
+    pub fn profile_as_query(&self, person: &RecordKey) -> Vec<(String, f32)> {
+        let Some(slot) = self.profiles.slot(person) else {
+            return Vec::new();
+        };
+        let length = self.profiles.doc_length(slot).max(1e-9);
+        // The person's own distribution of words (their language model), restricted to the
+        // terms that say the most about them.
+        self.interests(person, self.settings.profile_query_terms)
+            .into_iter()
+            .filter_map(|(term, _)| {
+                let id = self.profiles.term_id(&term)?;
+                Some((term, self.profiles.tf(slot, id) / length))
+            })
+            .collect()
+    }
+
+    /// Raw BM25 of a weighted term query against one person's profile, as of `now`.
+    pub fn profile_score(&self, person: &RecordKey, query: &[(String, f32)], now: Millis) -> f32 {
+        let Some(slot) = self.profiles.slot(person) else {
+            return 0.0;
+        };
+        let present = self.present(now);
+        let average = self.profiles.average_length() * present;
+        let length = self.profiles.doc_length(slot) * present;
+        let norm = K1 * (1.0 - super::index::B + super::index::B * length / average);
+        query
+            .iter()
+            .filter_map(|(term, weight)| {
+                let id = self.profiles.term_id(term)?;
+                let tf = self.profiles.tf(slot, id) * present;
+                (tf > 0.0).then(|| weight * self.profiles.idf(id) * tf * (K1 + 1.0) / (tf + norm))
+            })
+            .sum()
+    }
+
+    /// Raw scores of a weighted term query against every profile with any of its terms.
+    pub fn profile_scores_for(
+        &self,
+        query: &[(String, f32)],
+        now: Millis,
+    ) -> Vec<(RecordKey, f32)> {
+        let ids: Vec<(TermId, f32)> = query
+            .iter()
+            .filter_map(|(term, weight)| Some((self.profiles.term_id(term)?, *weight)))
+            .collect();
+        self.profile_scores(&ids, now)
+            .into_iter()
+            .filter_map(|(slot, score)| Some((self.profiles.key(slot)?.clone(), score)))
+            .collect()
+    }
+
+    /// Every person with a profile, for ranking people as a whole.
+    pub fn keys(&self) -> impl Iterator<Item = &RecordKey> {
+        self.entries.iter().map(|entry| &entry.key)
+    }
+}

@@ -1,0 +1,475 @@
+//! Recommendations that join people and conversations: who should be brought into a
+//! conversation, and which conversations a person should join. Both sides are the same
+//! question asked in two directions, answered from the corpus index (what conversations are
+//! about) and the people model (who wrote what, and when).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::index::TermBag;
+use super::model::{Query, QueryTerm, score_all};
+use super::people::{ConversationMatch, ParticipantMatch};
+use super::{EngagementSettings, Engine, overall_relevance};
+use crate::domain::{Millis, RecordKey};
+
+/// A conversation suggested to a person, with the parts of the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscussionSuggestion {
+    pub conversation: RecordKey,
+    pub score: f32,
+    /// How well it suits the person's interests, in [0, 1].
+    pub personal: f32,
+    /// Strategic relevance, in [0, 1); 0 without a strategy.
+    pub strategic: f32,
+    /// The facet it serves best, when it connects to one.
+    pub facet_id: Option<String>,
+    /// Stems of the person's interests that it matched.
+    pub matched_terms: Vec<String>,
+    pub open: bool,
+    pub unanswered: bool,
+}
+
+fn bag_query(bag: &TermBag) -> Query {
+    let mut terms: Vec<QueryTerm> = bag
+        .counts
+        .iter()
+        .map(|(term, count)| QueryTerm {
+            term: term.clone(),
+            weight: (1.0 + count).ln(),
+        })
+        .collect();
+    terms.sort_by(|a, b| {
+        b.weight
+            .total_cmp(&a.weight)
+            .then_with(|| a.term.cmp(&b.term))
+    });
+    Query { terms }
+}
+
+impl Engine {
+    /// "Now" for people and engagement: the given time, or the corpus's newest activity.
+    pub fn people_clock(&self, as_of: Option<Millis>) -> Millis {
+        as_of
+            .or_else(|| self.people.clock())
+            .or_else(|| self.latest_activity())
+            .unwrap_or(0)
+    }
+
+    /// The indexed conversations most like a text, best first, without `exclude`.
+    pub fn similar_conversations(
+        &self,
+        bag: &TermBag,
+        exclude: Option<&RecordKey>,
+        limit: usize,
+    ) -> Vec<(RecordKey, f32)> {
+        let query = bag_query(bag);
+        let mut ranked: Vec<(RecordKey, f32)> = score_all(&query, &self.index)
+            .into_iter()
+            .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
+            .filter(|(key, _)| Some(key) != exclude)
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(limit);
+        ranked
+    }
+
+    /// Who should be brought into a conversation about `bag`. People already in `conversation`
+    /// and its author are left out.
+    pub fn suggest_participants(
+        &self,
+        bag: &TermBag,
+        conversation: Option<&RecordKey>,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> Vec<ParticipantMatch> {
+        let now = self.people_clock(as_of);
+        let similar = self.similar_conversations(
+            bag,
+            conversation,
+            self.people.settings().similar_conversations,
+        );
+        let mut exclude: HashSet<RecordKey> = HashSet::new();
+        if let Some(conversation) = conversation {
+            exclude.extend(
+                self.people
+                    .participants_of(conversation)
+                    .into_iter()
+                    .map(|(person, _)| person),
+            );
+            if let Some(author) = self
+                .activity
+                .get(conversation)
+                .and_then(|activity| activity.author.as_deref())
+            {
+                exclude.insert(RecordKey::new(conversation.source.clone(), author));
+            }
+        }
+        self.people
+            .suggest_participants(bag, &similar, &exclude, now, limit)
+    }
+
+    /// Conversations that suit a person's interests, best first, leaving out those they are
+    /// already in or opened. Only open ones when `open_only`.
+    pub fn conversations_for(
+        &self,
+        person: &RecordKey,
+        open_only: bool,
+        limit: usize,
+    ) -> Vec<ConversationMatch> {
+        let profile = self.people.profile_as_query(person);
+        if profile.is_empty() {
+            return Vec::new();
+        }
+        let query = Query {
+            terms: profile
+                .iter()
+                .map(|(term, weight)| QueryTerm {
+                    term: term.clone(),
+                    weight: *weight,
+                })
+                .collect(),
+        };
+        let mut ranked: Vec<(RecordKey, f32)> = score_all(&query, &self.index)
+            .into_iter()
+            .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
+            .filter(|(key, _)| !self.people.took_part(person, key))
+            .filter(|(key, _)| {
+                let activity = self.activity.get(key);
+                let authored = activity
+                    .and_then(|activity| activity.author.as_deref())
+                    .is_some_and(|author| {
+                        key.source == person.source && author == person.external_id
+                    });
+                !authored && (!open_only || activity.is_some_and(|activity| activity.open))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(limit);
+        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
+        ranked
+            .into_iter()
+            .map(|(conversation, score)| {
+                let matched_terms = self
+                    .index
+                    .slot(&conversation)
+                    .map(|slot| {
+                        let mut present: Vec<&(String, f32)> = profile
+                            .iter()
+                            .filter(|(term, _)| {
+                                self.index
+                                    .term_id(term)
+                                    .is_some_and(|id| self.index.tf(slot, id) > 0.0)
+                            })
+                            .collect();
+                        present.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                        present
+                            .into_iter()
+                            .take(5)
+                            .map(|(term, _)| term.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ConversationMatch {
+                    conversation,
+                    personal: score / best,
+                    matched_terms,
+                }
+            })
+            .collect()
+    }
+
+    /// Where each person stands among everyone who could be brought into a conversation:
+    /// their participant score (1.0 for the best-placed person). Cached per conversation until
+    /// the corpus next changes.
+    fn standing(&self, conversation: &RecordKey, as_of: Option<Millis>) -> super::Standing {
+        let cache_key = (conversation.clone(), as_of);
+        if let Ok(cache) = self.standing_cache.lock()
+            && let Some((generation, standing)) = cache.get(&cache_key)
+            && *generation == self.generation
+        {
+            return Arc::clone(standing);
+        }
+        let mut bag = TermBag::default();
+        if let Some(slot) = self.index.slot(conversation) {
+            for (term, count) in self.index.doc_terms(slot) {
+                if let Some(text) = self.index.term_text(*term) {
+                    bag.counts.insert(text.to_owned(), *count);
+                }
+            }
+        }
+        let standing: Arc<HashMap<RecordKey, f32>> = Arc::new(
+            self.suggest_participants(
+                &bag,
+                Some(conversation),
+                as_of,
+                self.people.settings().standing_depth,
+            )
+            .into_iter()
+            .map(|found| (found.person, found.score))
+            .collect(),
+        );
+        if let Ok(mut cache) = self.standing_cache.lock() {
+            cache.retain(|_, (generation, _)| *generation == self.generation);
+            cache.insert(cache_key, (self.generation, Arc::clone(&standing)));
+        }
+        standing
+    }
+
+    /// Discussions a person should join: open, not yet joined, where their interests fit and
+    /// where they would be among the best people to bring in. Strategic relevance and a live
+    /// thread lift the order a little.
+    pub fn suggest_discussions(
+        &self,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> Vec<DiscussionSuggestion> {
+        let now = self.people_clock(as_of);
+        let pool = self.conversations_for(
+            person,
+            true,
+            self.people.settings().discussion_pool.max(limit),
+        );
+        let mut suggestions: Vec<DiscussionSuggestion> = pool
+            .into_iter()
+            .map(|found| {
+                let standing = self
+                    .standing(&found.conversation, as_of)
+                    .get(person)
+                    .copied()
+                    .unwrap_or(0.0);
+                let (strategic, facet_id) = match (
+                    self.model.as_ref(),
+                    self.score_conversation(&found.conversation),
+                ) {
+                    (Some(model), Some(score)) => {
+                        let best = score
+                            .facets
+                            .iter()
+                            .max_by(|a, b| a.relevance.total_cmp(&b.relevance))
+                            .filter(|facet| facet.relevance >= super::CONNECTED)
+                            .map(|facet| facet.facet_id.clone());
+                        (overall_relevance(model, &score.facets), best)
+                    }
+                    _ => (0.0, None),
+                };
+                let engagement =
+                    self.engagement(&found.conversation, now, &EngagementSettings::default());
+                let (open, unanswered, live) = engagement
+                    .as_ref()
+                    .map_or((false, false, 0.0), |engagement| {
+                        (engagement.open, engagement.unanswered, engagement.score)
+                    });
+                // Standing decides; the personal fit breaks near-ties among people who stand
+                // nowhere yet; strategy and engagement lift, never overturn.
+                let fit = standing + 0.01 * found.personal;
+                let score = fit * (0.85 + 0.1 * strategic + 0.05 * live);
+                DiscussionSuggestion {
+                    conversation: found.conversation,
+                    score,
+                    personal: found.personal,
+                    strategic,
+                    facet_id,
+                    matched_terms: found.matched_terms,
+                    open,
+                    unanswered,
+                }
+            })
+            .collect();
+        suggestions.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.conversation.cmp(&b.conversation))
+        });
+        suggestions.truncate(limit);
+        suggestions
+    }
+}
+
+/// Where one person's interests meet one facet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacetConvergence {
+    pub facet_id: String,
+    /// In [0, 1): 0.5 is the level of the most convergent people of the community.
+    pub convergence: f32,
+    /// Stems of the facet's query found in their profile, strongest first.
+    pub matched_terms: Vec<String>,
+}
+
+/// How much of the strategic conversation a facet carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacetShare {
+    pub facet_id: String,
+    /// Conversations whose strongest connection is this facet.
+    pub conversations: u32,
+    /// Their share of all connected conversations.
+    pub share: f32,
+    /// The share the facet's weight would give it among the facets.
+    pub fair_share: f32,
+}
+
+impl Engine {
+    /// Evidence of a weighted-term query in some texts: the matched words and the best sentence.
+    pub fn explain_terms(
+        &self,
+        label: &str,
+        terms: &[(String, f32)],
+        parts: &[super::TextPart<'_>],
+    ) -> super::Evidence {
+        let query = Query {
+            terms: terms
+                .iter()
+                .map(|(term, weight)| QueryTerm {
+                    term: term.clone(),
+                    weight: *weight,
+                })
+                .collect(),
+        };
+        super::explain::explain(
+            &self.analyzer,
+            &self.index,
+            label,
+            &query,
+            &Query::default(),
+            parts,
+        )
+    }
+
+    /// The terms of a text as a weighted query.
+    pub fn text_terms(&self, title: &str, body: &str) -> Vec<(String, f32)> {
+        bag_query(&self.text_bag(title, body))
+            .terms
+            .into_iter()
+            .map(|term| (term.term, term.weight))
+            .collect()
+    }
+
+    /// Per facet, the raw profile score at which convergence reads 0.5: the 95th percentile
+    /// over people with a profile, as conversations are calibrated over the corpus.
+    fn people_calibration(&self, now: Millis) -> Vec<f32> {
+        let Some(model) = self.model.as_ref() else {
+            return Vec::new();
+        };
+        let people = self.people.profiles().len();
+        let key = (model.version, model.corpus_size, people);
+        if let Ok(cache) = self.people_calibration.lock()
+            && let Some((cached_key, scales)) = cache.as_ref()
+            && *cached_key == key
+        {
+            return scales.clone();
+        }
+        let scales: Vec<f32> = model
+            .facets
+            .iter()
+            .map(|facet| {
+                let query: Vec<(String, f32)> = facet
+                    .query
+                    .terms
+                    .iter()
+                    .map(|term| (term.term.clone(), term.weight))
+                    .collect();
+                let mut scores: Vec<f32> = self
+                    .people
+                    .profile_scores_for(&query, now)
+                    .into_iter()
+                    .map(|(_, score)| score)
+                    .collect();
+                if people < 20 {
+                    let self_score: f32 = query.iter().map(|(_, weight)| weight).sum();
+                    return (self_score * 0.5).max(1.0);
+                }
+                scores.resize(people.max(scores.len()), 0.0);
+                scores.sort_by(f32::total_cmp);
+                let rank = ((scores.len() as f32) * 0.95) as usize;
+                scores
+                    .get(rank.min(scores.len() - 1))
+                    .copied()
+                    .unwrap_or(1.0)
+                    .max(1e-3)
+            })
+            .collect();
+        if let Ok(mut cache) = self.people_calibration.lock() {
+            *cache = Some((key, scales.clone()));
+        }
+        scales
+    }
+
+    /// Where a person's interests meet each facet of the strategy, in the strategy's order.
+    pub fn convergence(&self, person: &RecordKey, as_of: Option<Millis>) -> Vec<FacetConvergence> {
+        let Some(model) = self.model.as_ref() else {
+            return Vec::new();
+        };
+        let now = self.people_clock(as_of);
+        let scales = self.people_calibration(now);
+        model
+            .facets
+            .iter()
+            .enumerate()
+            .map(|(index, facet)| {
+                let query: Vec<(String, f32)> = facet
+                    .query
+                    .terms
+                    .iter()
+                    .map(|term| (term.term.clone(), term.weight))
+                    .collect();
+                let raw = self.people.profile_score(person, &query, now);
+                let scale = scales.get(index).copied().unwrap_or(1.0).max(1e-3);
+                FacetConvergence {
+                    facet_id: facet.id.clone(),
+                    convergence: raw / (raw + scale),
+                    matched_terms: self.people.matched_query_terms(person, &query, 5),
+                }
+            })
+            .collect()
+    }
+
+    /// How the connected conversations spread over the facets.
+    pub fn facet_shares(&self) -> Vec<FacetShare> {
+        let Some(model) = self.model.as_ref() else {
+            return Vec::new();
+        };
+        let mut primary = vec![0u32; model.facets.len()];
+        let mut raw_scores: Vec<Vec<f32>> = Vec::with_capacity(model.facets.len());
+        for facet in &model.facets {
+            let mut scores = vec![0.0f32; self.index.slot_count()];
+            for (slot, score) in score_all(&facet.query, &self.index) {
+                scores[slot as usize] = score;
+            }
+            raw_scores.push(scores);
+        }
+        for slot in 0..self.index.slot_count() {
+            let best = raw_scores
+                .iter()
+                .enumerate()
+                .map(|(facet, scores)| (facet, model.relevance(facet, scores[slot])))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((facet, relevance)) = best
+                && relevance >= super::CONNECTED
+            {
+                primary[facet] += 1;
+            }
+        }
+        let connected: u32 = primary.iter().sum();
+        let total_weight: f32 = model
+            .facets
+            .iter()
+            .map(|facet| facet.weight)
+            .sum::<f32>()
+            .max(1e-6);
+        model
+            .facets
+            .iter()
+            .zip(primary)
+            .map(|(facet, conversations)| FacetShare {
+                facet_id: facet.id.clone(),
+                conversations,
+                share: if connected == 0 {
+                    0.0
+                } else {
+                    conversations as f32 / connected as f32
+                },
+                fair_share: facet.weight / total_weight,
+            })
+            .collect()
+    }
+}

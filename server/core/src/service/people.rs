@@ -1,0 +1,425 @@
+//! The people side of the service: who to bring into a conversation, what a person should
+//! join or start, and where their interests meet the strategy. The engine ranks; this module
+//! fetches the stored text the evidence quotes and words the reasons.
+
+use std::collections::HashMap;
+
+use super::{Trellis, conversation_parts};
+use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
+use crate::engine::people::Role;
+use crate::engine::{Engine, Evidence, FacetConvergence, TextPart};
+use crate::error::{CoreError, CoreResult};
+
+const DAY_MS: f64 = 86_400_000.0;
+/// People whose suggestion carries quoted evidence; the rest carry their reasons only.
+const EVIDENCE_FOR: usize = 10;
+/// How much of a person's writing is read to quote their evidence.
+const WRITING_READ: usize = 200;
+
+/// What to find participants for: a stored conversation, or a text not stored yet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParticipantTarget {
+    Conversation(RecordKey),
+    Text { title: String, body: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantSuggestion {
+    pub key: RecordKey,
+    /// The stored person record, when one was ingested.
+    pub person: Option<Person>,
+    pub member: bool,
+    pub score: f32,
+    pub reasons: Vec<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuggestedDiscussion {
+    pub conversation: RecordKey,
+    pub title: String,
+    pub url: String,
+    pub score: f32,
+    pub reasons: Vec<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicSuggestion {
+    pub facet_id: String,
+    pub suggested_title: String,
+    pub interest: f32,
+    pub coverage: f32,
+    pub reasons: Vec<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Everything known of a person that matters to the strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonInsight {
+    pub key: RecordKey,
+    pub person: Option<Person>,
+    pub member: bool,
+    pub convergence: Vec<(FacetConvergence, Vec<Evidence>)>,
+    /// (word, weight in [0, 1]), strongest first.
+    pub interests: Vec<(String, f32)>,
+    pub last_active: Option<Millis>,
+    pub contributions: u32,
+}
+
+fn days_ago(now: Millis, then: Millis) -> String {
+    let days = ((now - then) as f64 / DAY_MS).max(0.0).round() as i64;
+    match days {
+        0 => "today".to_owned(),
+        1 => "yesterday".to_owned(),
+        days => format!("{days} days ago"),
+    }
+}
+
+fn quote_list(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|word| format!("\"{word}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The texts of what a person wrote, as parts to explain.
+fn writing_parts<'a>(conversations: &'a [Conversation], posts: &'a [Post]) -> Vec<TextPart<'a>> {
+    let mut parts = Vec::with_capacity(conversations.len() * 2 + posts.len());
+    for conversation in conversations {
+        parts.push(TextPart {
+            location: &conversation.key.external_id,
+            text: &conversation.title,
+        });
+        parts.push(TextPart {
+            location: &conversation.key.external_id,
+            text: &conversation.body,
+        });
+    }
+    parts.extend(posts.iter().map(|post| TextPart {
+        location: &post.key.external_id,
+        text: &post.text,
+    }));
+    parts
+}
+
+impl Trellis {
+    fn person_must_exist(&self, engine: &Engine, key: &RecordKey) -> CoreResult<()> {
+        if engine.people().person_id(key).is_some() {
+            return Ok(());
+        }
+        Err(CoreError::NotFound {
+            kind: "person",
+            id: key.to_string(),
+        })
+    }
+
+    /// Who should be brought into a conversation: members first, then people outside the
+    /// community, each group best first, with reasons and quoted evidence.
+    pub fn suggest_participants(
+        &self,
+        workspace: &WorkspaceId,
+        target: &ParticipantTarget,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> CoreResult<Vec<ParticipantSuggestion>> {
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
+        let (title, body, key) = match target {
+            ParticipantTarget::Conversation(key) => {
+                let conversation = self.store.conversation(workspace, key)?.ok_or_else(|| {
+                    CoreError::NotFound {
+                        kind: "conversation",
+                        id: key.to_string(),
+                    }
+                })?;
+                let posts = self.store.posts_of(workspace, key)?;
+                let mut body = conversation.body.clone();
+                for post in &posts {
+                    body.push('\n');
+                    body.push_str(&post.text);
+                }
+                (conversation.title, body, Some(key))
+            }
+            ParticipantTarget::Text { title, body } => (title.clone(), body.clone(), None),
+        };
+        let bag = engine.text_bag(&title, &body);
+        let now = engine.people_clock(as_of);
+        let mut matches = engine.suggest_participants(&bag, key, as_of, limit);
+        // Members first; the sort is stable, so each group keeps its order.
+        matches.sort_by_key(|found| !found.member);
+        let question_terms = engine.text_terms(&title, &body);
+        let mut titles: HashMap<RecordKey, String> = HashMap::new();
+        let mut suggestions = Vec::with_capacity(matches.len());
+        for (rank, found) in matches.into_iter().enumerate() {
+            let mut reasons = Vec::new();
+            if !found.similar.is_empty() {
+                let mut examples = Vec::new();
+                for (conversation, _, role) in found.similar.iter().take(2) {
+                    let title = match titles.get(conversation) {
+                        Some(title) => title.clone(),
+                        None => {
+                            let title = self
+                                .store
+                                .conversation(workspace, conversation)?
+                                .map(|stored| stored.title)
+                                .unwrap_or_default();
+                            titles.insert(conversation.clone(), title.clone());
+                            title
+                        }
+                    };
+                    let how = match role {
+                        Role::Opened => "asked",
+                        Role::Replied => "replied in",
+                        Role::Commented => "commented in",
+                    };
+                    if title.is_empty() {
+                        examples.push(format!("{how} {conversation}"));
+                    } else {
+                        examples.push(format!("{how} \"{title}\""));
+                    }
+                }
+                reasons.push(format!(
+                    "took part in {} of the conversations most like this one: {}",
+                    found.similar.len(),
+                    examples.join("; ")
+                ));
+            }
+            if !found.matched_terms.is_empty() {
+                let words: Vec<String> = found
+                    .matched_terms
+                    .iter()
+                    .map(|stem| engine.surface(stem).to_owned())
+                    .collect();
+                reasons.push(format!("writes about {}", quote_list(&words)));
+            }
+            if let Some(last) = found.last_active {
+                reasons.push(format!(
+                    "{} contributions, the latest {}",
+                    found.contributions,
+                    days_ago(now, last)
+                ));
+            }
+            reasons.push(if found.member {
+                "a member of the community".to_owned()
+            } else {
+                "not a member yet: an invitation would bring them in".to_owned()
+            });
+            let evidence = if rank < EVIDENCE_FOR {
+                let (conversations, posts) =
+                    self.store
+                        .writing_of(workspace, &found.person, WRITING_READ)?;
+                let parts = writing_parts(&conversations, &posts);
+                let evidence = engine.explain_terms("", &question_terms, &parts);
+                if evidence.sentence.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![evidence]
+                }
+            } else {
+                Vec::new()
+            };
+            suggestions.push(ParticipantSuggestion {
+                person: self.store.person(workspace, &found.person)?,
+                key: found.person,
+                member: found.member,
+                score: found.score,
+                reasons,
+                evidence,
+            });
+        }
+        Ok(suggestions)
+    }
+
+    /// Discussions a person should join, and topics they could start.
+    pub fn suggest_discussions(
+        &self,
+        workspace: &WorkspaceId,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> CoreResult<(Vec<SuggestedDiscussion>, Vec<TopicSuggestion>)> {
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
+        self.person_must_exist(&engine, person)?;
+        let now = engine.people_clock(as_of);
+        let profile = engine.people().profile_as_query(person);
+        let model = engine.model();
+        let mut join = Vec::new();
+        for found in engine.suggest_discussions(person, as_of, limit) {
+            let Some(conversation) = self.store.conversation(workspace, &found.conversation)?
+            else {
+                continue;
+            };
+            let posts = self.store.posts_of(workspace, &found.conversation)?;
+            let parts = conversation_parts(&conversation, &posts);
+            let mut reasons = Vec::new();
+            if !found.matched_terms.is_empty() {
+                let words: Vec<String> = found
+                    .matched_terms
+                    .iter()
+                    .map(|stem| engine.surface(stem).to_owned())
+                    .collect();
+                reasons.push(format!(
+                    "about what they write about: {}",
+                    quote_list(&words)
+                ));
+            }
+            let mut evidence = Vec::new();
+            if let Some(facet_id) = &found.facet_id {
+                let name = model
+                    .as_ref()
+                    .and_then(|model| model.facets.iter().find(|facet| &facet.id == facet_id))
+                    .map_or(facet_id.as_str(), |facet| facet.name.as_str());
+                reasons.push(format!(
+                    "serves the strategy's \"{name}\" (strategic relevance {:.2})",
+                    found.strategic
+                ));
+                evidence.extend(engine.explain(facet_id, &parts));
+            }
+            if found.open && found.unanswered {
+                reasons.push("open and still unanswered".to_owned());
+            } else if found.open {
+                reasons.push("open".to_owned());
+            }
+            let personal = engine.explain_terms("", &profile, &parts);
+            if !personal.sentence.is_empty() {
+                evidence.insert(0, personal);
+            }
+            join.push(SuggestedDiscussion {
+                conversation: found.conversation,
+                title: conversation.title,
+                url: conversation.url,
+                score: found.score,
+                reasons,
+                evidence,
+            });
+        }
+        let start = self.topics_to_start(workspace, &engine, person, now)?;
+        Ok((join, start))
+    }
+
+    /// Facets where a person's interest is high and the community's conversation is thin.
+    fn topics_to_start(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+        now: Millis,
+    ) -> CoreResult<Vec<TopicSuggestion>> {
+        let Some(model) = engine.model() else {
+            return Ok(Vec::new());
+        };
+        let convergence = engine.convergence(person, Some(now));
+        let shares = engine.facet_shares();
+        let mut topics = Vec::new();
+        let mut writing: Option<(Vec<Conversation>, Vec<Post>)> = None;
+        for ((facet, converged), share) in model.facets.iter().zip(&convergence).zip(&shares) {
+            // "Thin": the facet carries less of the strategic conversation than its weight asks.
+            let thin = share.share < share.fair_share;
+            if converged.convergence < crate::engine::CONNECTED || !thin {
+                continue;
+            }
+            let words: Vec<String> = converged
+                .matched_terms
+                .iter()
+                .filter(|stem| !stem.contains(crate::engine::index::PAIR_JOINER))
+                .take(2)
+                .map(|stem| engine.surface(stem).to_owned())
+                .collect();
+            let suggested_title = if words.is_empty() {
+                facet.name.clone()
+            } else {
+                format!("{}: {}", facet.name, words.join(" and "))
+            };
+            let writing = match &writing {
+                Some(writing) => writing,
+                None => writing.insert(self.store.writing_of(workspace, person, WRITING_READ)?),
+            };
+            let parts = writing_parts(&writing.0, &writing.1);
+            let evidence: Vec<Evidence> = engine
+                .explain(&facet.id, &parts)
+                .filter(|evidence| !evidence.sentence.is_empty())
+                .into_iter()
+                .collect();
+            topics.push(TopicSuggestion {
+                facet_id: facet.id.clone(),
+                suggested_title,
+                interest: converged.convergence,
+                coverage: share.share,
+                reasons: vec![
+                    format!(
+                        "their interest in \"{}\" is high ({:.2})",
+                        facet.name, converged.convergence
+                    ),
+                    format!(
+                        "it carries {:.0}% of the strategic conversation against a {:.0}% share of the strategy's weight",
+                        share.share * 100.0,
+                        share.fair_share * 100.0
+                    ),
+                ],
+                evidence,
+            });
+        }
+        topics.sort_by(|a, b| {
+            (b.interest * (1.0 - b.coverage))
+                .total_cmp(&(a.interest * (1.0 - a.coverage)))
+                .then_with(|| a.facet_id.cmp(&b.facet_id))
+        });
+        Ok(topics)
+    }
+
+    /// Where a person's interests meet the strategy, with the evidence of their own writing.
+    pub fn person_insight(
+        &self,
+        workspace: &WorkspaceId,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+    ) -> CoreResult<PersonInsight> {
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
+        self.person_must_exist(&engine, person)?;
+        let now = engine.people_clock(as_of);
+        let summary = engine
+            .people()
+            .summary(person, now)
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "person",
+                id: person.to_string(),
+            })?;
+        let (conversations, posts) = self.store.writing_of(workspace, person, WRITING_READ)?;
+        let parts = writing_parts(&conversations, &posts);
+        let convergence = engine
+            .convergence(person, Some(now))
+            .into_iter()
+            .map(|converged| {
+                let evidence = if converged.convergence >= crate::engine::WEAK {
+                    engine
+                        .explain(&converged.facet_id, &parts)
+                        .filter(|evidence| !evidence.sentence.is_empty())
+                        .into_iter()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (converged, evidence)
+            })
+            .collect();
+        let interests = engine
+            .people()
+            .interests(person, 10)
+            .into_iter()
+            .map(|(stem, weight)| (engine.surface(&stem).to_owned(), weight))
+            .collect();
+        Ok(PersonInsight {
+            key: person.clone(),
+            person: self.store.person(workspace, person)?,
+            member: summary.member,
+            convergence,
+            interests,
+            last_active: summary.last_active,
+            contributions: summary.contributions,
+        })
+    }
+}
