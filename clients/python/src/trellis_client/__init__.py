@@ -41,6 +41,7 @@ from .refs import (
     email_sha256,
     record_ref,
 )
+from .messages import connection_class
 from .retry import RetryEvent, RetryPolicy
 
 __version__ = "0.1.0"
@@ -77,6 +78,7 @@ __all__ = [
     "Unknown",
     "__version__",
     "by_crm_id",
+    "connection_class",
     "by_email",
     "by_handle",
     "by_profile_url",

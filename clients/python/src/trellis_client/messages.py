@@ -2,6 +2,8 @@
 ``from trellis_client.messages import Strategy, Facet, FacetKind``. The modules themselves are
 ``trellis.v1.<service>_pb2``."""
 
+from typing import cast
+
 from trellis.v1.common_pb2 import (
     Evidence,
     FacetKind,
@@ -62,7 +64,17 @@ from trellis.v1.source_pb2 import (
 )
 from trellis.v1.strategy_pb2 import Facet, Strategy, StrategyVersion
 
+
+
+def connection_class(
+    message: ConversationScore | StrategicConversation,
+) -> ConnectionClass.ValueType:
+    """The ``class`` field of a score: Python cannot name it as an attribute, so read it here."""
+    return cast("ConnectionClass.ValueType", getattr(message, "class"))
+
+
 __all__ = [
+    "connection_class",
     "Action",
     "ActionKind",
     "Asset",
