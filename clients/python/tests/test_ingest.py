@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import REPO_ROOT, example_community, example_community_size
-from trellis_client import Client, DeadlineExceeded, NotFound
+from trellis_client import Client, DeadlineExceeded, NotFound, Record
 from trellis_client.messages import (
     Conversation,
     IngestRequest,
@@ -33,7 +33,7 @@ def test_ingest_streams_records_and_counts_them(client: Client) -> None:
 
 
 def test_ingest_reports_bad_records_by_position_and_stores_the_rest(client: Client) -> None:
-    records = [
+    records: list[Record] = [
         Person(ref=RecordRef(source="crm", external_id="p1"), display_name="Pat"),
         Conversation(ref=RecordRef(source="crm", external_id=""), title="no id"),
         Conversation(

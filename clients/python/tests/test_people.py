@@ -7,7 +7,7 @@ import pytest
 
 from support import skip_unimplemented, unimplemented_skips
 from trellis_client import Client, NotFound, by_crm_id, by_email, by_handle, by_ref
-from trellis_client.messages import MatchPeopleRequest, Person, RecordRef
+from trellis_client.messages import MatchPeopleRequest, Person, PersonLookup, RecordRef
 
 
 def test_get_person(loaded: Client) -> None:
@@ -56,7 +56,7 @@ def test_match_people_streams_one_answer_per_contact(loaded: Client) -> None:
 
 
 def test_match_people_takes_pairs_and_requests(loaded: Client) -> None:
-    contacts = [
+    contacts: list[tuple[str, PersonLookup] | MatchPeopleRequest] = [
         ("a", by_crm_id("crm-1002")),
         MatchPeopleRequest(contact_id="b", lookup=by_handle("ana")),
     ]

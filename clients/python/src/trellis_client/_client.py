@@ -30,7 +30,7 @@ from trellis.v1 import (
 )
 from trellis.v1.common_pb2 import PlatformKind
 
-from .errors import TrellisError, from_rpc_error
+from .errors import Cancelled, DeadlineExceeded, TrellisError, from_rpc_error
 from .refs import RefLike, record_ref
 from .retry import RetryPolicy
 
@@ -274,14 +274,12 @@ class Client:
                 yield request
 
         guarded = _GuardedRequests(requests())
-        call_timeout = self._stream_deadline(timeout)
+        seconds, deadline = self._stream_deadline(timeout)
         try:
-            return self.stubs.ingest.Ingest(
-                iter(guarded), timeout=call_timeout, metadata=self._metadata
-            )
+            return self.stubs.ingest.Ingest(iter(guarded), timeout=seconds, metadata=self._metadata)
         except grpc.RpcError as error:
             guarded.raise_own()
-            raise from_rpc_error(error) from error
+            raise _failure(error, deadline) from error
 
     def get_conversation(
         self, conversation: RefLike, *, workspace: str | None = None, timeout: Timeout = DEFAULT
@@ -586,10 +584,11 @@ class Client:
                 yield request
 
         guarded = _GuardedRequests(requests())
+        seconds, deadline = self._stream_deadline(timeout)
         call = self.stubs.people.MatchPeople(
-            iter(guarded), timeout=self._stream_deadline(timeout), metadata=self._metadata
+            iter(guarded), timeout=seconds, metadata=self._metadata
         )
-        return _responses(call, guarded)
+        return _responses(call, guarded, deadline)
 
     def merge_people(
         self,
@@ -729,20 +728,20 @@ class Client:
         request = source_pb2.SyncSourceRequest(
             workspace=self._ws(workspace), id=source_id, full_refresh=full_refresh
         )
-        call = self.stubs.sources.SyncSource(
-            request, timeout=self._stream_deadline(timeout), metadata=self._metadata
-        )
-        return _responses(call, None)
+        seconds, deadline = self._stream_deadline(timeout)
+        call = self.stubs.sources.SyncSource(request, timeout=seconds, metadata=self._metadata)
+        return _responses(call, None, deadline)
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _ws(self, workspace: str | None) -> str:
         return self.workspace if workspace is None else workspace
 
-    def _stream_deadline(self, timeout: Timeout) -> float | None:
+    def _stream_deadline(self, timeout: Timeout) -> tuple[float | None, float | None]:
+        """The stream's timeout in seconds, and its deadline on the monotonic clock."""
         seconds = self.stream_timeout if timeout is DEFAULT else timeout
         assert not isinstance(seconds, _Default)
-        return seconds
+        return seconds, None if seconds is None else time.monotonic() + seconds
 
     def _unary(
         self,
@@ -766,7 +765,7 @@ class Client:
                 return self.retry.run(name, attempt, deadline)
             return attempt()
         except grpc.RpcError as error:
-            raise from_rpc_error(error) from error
+            raise _failure(error, deadline) from error
 
     @staticmethod
     def _paginate(
@@ -815,7 +814,9 @@ class _ResponseStream(Protocol[Resp_co]):
     def cancel(self) -> bool: ...
 
 
-def _responses(call: _ResponseStream[Resp], guarded: _GuardedRequests | None) -> Iterator[Resp]:
+def _responses(
+    call: _ResponseStream[Resp], guarded: _GuardedRequests | None, deadline: float | None
+) -> Iterator[Resp]:
     """Yields a streaming call's responses, turning failures into TrellisError and cancelling the
     call when the caller stops early."""
     try:
@@ -823,9 +824,28 @@ def _responses(call: _ResponseStream[Resp], guarded: _GuardedRequests | None) ->
     except grpc.RpcError as error:
         if guarded is not None:
             guarded.raise_own()
-        raise from_rpc_error(error) from error
+        raise _failure(error, deadline) from error
     finally:
         call.cancel()
+
+
+def _failure(error: grpc.RpcError, deadline: float | None) -> TrellisError:
+    """The TrellisError for ``error``. A tonic server whose copy of the call's deadline fires first
+    answers CANCELLED "Timeout expired"; when the caller's deadline has passed too, that is the
+    caller's DeadlineExceeded, whichever side noticed first."""
+    failure = from_rpc_error(error)
+    if (
+        isinstance(failure, Cancelled)
+        and deadline is not None
+        and (time.monotonic() >= deadline - 0.05 or failure.message == "Timeout expired")
+    ):
+        return DeadlineExceeded(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"the call's deadline passed (the server said: {failure.message})",
+            failure.violations,
+            failure.status,
+        )
+    return failure
 
 
 def _ingest_request(record: Record, position: int) -> ingest_pb2.IngestRequest:
