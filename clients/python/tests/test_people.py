@@ -66,7 +66,8 @@ def test_match_people_takes_pairs_and_requests(loaded: Client) -> None:
 
 
 def test_match_people_rejects_what_is_not_a_contact(loaded: Client) -> None:
-    with pytest.raises(TypeError, match="contact 0 is a str"):
+    # While the server answers UNIMPLEMENTED at once, that answer can beat the first request.
+    with unimplemented_skips(), pytest.raises(TypeError, match="contact 0 is a str"):
         list(loaded.match_people(["not a contact"]))  # type: ignore[list-item]
 
 
