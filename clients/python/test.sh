@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Python client's checks: mypy --strict over the client, its tests and examples, then
-# the pytest suite against the real `trellis serve` (TRELLIS_BIN, or target/debug/trellis, which
-# is built with cargo when it is missing). Installs the pinned tools and the client (editable)
-# into clients/python/.venv on first use.
+# Runs the Python client's checks: ruff (format and lint) and mypy --strict over the client, its
+# tests and examples, then the pytest suite against the real `trellis serve` (TRELLIS_BIN, or
+# target/debug/trellis, which is built with cargo when it is missing). Installs the pinned tools
+# and the client (editable) into clients/python/.venv on first use. Arguments go to pytest.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -20,5 +20,7 @@ if [ -z "${TRELLIS_BIN:-}" ] && [ ! -x "$root/target/debug/trellis" ]; then
   (cd "$root" && cargo build --bin trellis)
 fi
 cd "$here"
+"$venv/bin/ruff" format --check --quiet .
+"$venv/bin/ruff" check --quiet .
 "$venv/bin/mypy"
 "$venv/bin/pytest" "$@"

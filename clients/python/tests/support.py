@@ -92,7 +92,6 @@ def stop_server(server: Server) -> None:
             server.process.wait()
 
 
-
 def skip_unimplemented(call: Callable[[], T]) -> T:
     """Runs ``call``; skips the test while the server answers UNIMPLEMENTED for it, so the test
     starts running the day the RPC lands."""

@@ -15,7 +15,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOT_YET = "is not implemented by this server yet"
 
 
-def run(example: str, server: Server, workspace: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    example: str, server: Server, workspace: str, *args: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(EXAMPLES / example), *args],
         env={**os.environ, "TRELLIS_ADDR": server.address, "TRELLIS_WORKSPACE": workspace},
@@ -66,7 +68,5 @@ def test_source_sync(server: Server, loaded: Client) -> None:
     done = run("source_sync.py", server, loaded.workspace)
     assert done.returncode == 0, done.stderr
     assert (
-        NOT_YET in done.stdout
-        or "no connector plugins" in done.stdout
-        or "done: " in done.stdout
+        NOT_YET in done.stdout or "no connector plugins" in done.stdout or "done: " in done.stdout
     ), done.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -50,7 +50,7 @@ def test_score_needs_a_strategy(client: Client) -> None:
 
 def test_list_strategic_conversations(loaded: Client) -> None:
     response = loaded.list_strategic_conversations(
-        limit=3, as_of=datetime(2026, 11, 25, tzinfo=timezone.utc)
+        limit=3, as_of=datetime(2026, 11, 25, tzinfo=UTC)
     )
     assert response.strategy_version == 1
     assert 1 <= len(response.conversations) <= 3
@@ -112,7 +112,7 @@ def test_find_prospects(loaded: Client) -> None:
 
 def test_recommend_platform_mix(loaded: Client) -> None:
     response = skip_unimplemented(
-        lambda: loaded.recommend_platform_mix(since=datetime(2026, 1, 1, tzinfo=timezone.utc))
+        lambda: loaded.recommend_platform_mix(since=datetime(2026, 1, 1, tzinfo=UTC))
     )
     assert response.platforms
     assert sum(p.recommended_effort for p in response.platforms) == pytest.approx(1.0, abs=0.05)

@@ -79,9 +79,10 @@ def test_merge_and_unmerge(loaded: Client) -> None:
     merged = loaded.get_person("forum:u-ben")
     assert RecordRef(source="social", external_id="p-eli") in merged.merged
     loaded.unmerge_people(merge.merge_id)
-    assert RecordRef(source="social", external_id="p-eli") not in loaded.get_person(
-        "forum:u-ben"
-    ).merged
+    assert (
+        RecordRef(source="social", external_id="p-eli")
+        not in loaded.get_person("forum:u-ben").merged
+    )
 
 
 def test_forget_person(loaded: Client) -> None:

@@ -48,7 +48,7 @@ def test_list_strategy_versions_iterates_every_page_newest_first(client: Client)
         client.put_strategy(strategy)
     versions = list(client.list_strategy_versions(page_size=2))
     assert [v.version for v in versions] == [5, 4, 3, 2, 1]
-    assert [v.strategy.name for v in versions][0] == "Lumen take 5"
+    assert versions[0].strategy.name == "Lumen take 5"
     # The iterator is lazy: taking one item fetches one page only, and works the same.
     first = next(client.list_strategy_versions(page_size=2))
     assert first.version == 5

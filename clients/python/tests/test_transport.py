@@ -122,7 +122,7 @@ def self_signed() -> Certificate:
     """A fresh self-signed certificate for localhost and 127.0.0.1."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -204,9 +204,7 @@ def test_the_real_server_answers_calls_that_carry_a_token(server: Server, worksp
         assert client.get_strategy().version == 1
 
 
-def test_a_wrong_token_is_refused_once_the_server_has_auth(
-    server: Server, workspace: str
-) -> None:
+def test_a_wrong_token_is_refused_once_the_server_has_auth(server: Server, workspace: str) -> None:
     with Client(server.address, token="not-a-valid-key", workspace=workspace) as client:
         try:
             client.put_strategy(example_strategy())
@@ -240,9 +238,10 @@ def test_tls_with_a_server_name_override(certificate: Certificate) -> None:
 def test_tls_refuses_a_server_it_does_not_trust(certificate: Certificate) -> None:
     stranger = self_signed()
     for tls_peer in serve_observer(Observer(), certificate):
-        with Client(
-            tls_peer.address, root_certificates=stranger.cert_pem, retry=FAST
-        ) as client, pytest.raises(Unavailable):
+        with (
+            Client(tls_peer.address, root_certificates=stranger.cert_pem, retry=FAST) as client,
+            pytest.raises(Unavailable),
+        ):
             client.get_strategy(timeout=5)
         assert tls_peer.observer.calls == []
 
@@ -250,9 +249,10 @@ def test_tls_refuses_a_server_it_does_not_trust(certificate: Certificate) -> Non
 def test_tls_client_against_the_plaintext_real_server(
     server: Server, certificate: Certificate
 ) -> None:
-    with Client(
-        server.address, root_certificates=certificate.cert_pem, retry=FAST
-    ) as client, pytest.raises(Unavailable):
+    with (
+        Client(server.address, root_certificates=certificate.cert_pem, retry=FAST) as client,
+        pytest.raises(Unavailable),
+    ):
         client.get_strategy(timeout=5)
 
 

@@ -31,6 +31,7 @@ from .errors import (
     Unknown,
     from_rpc_error,
 )
+from .messages import connection_class
 from .refs import (
     RefLike,
     by_crm_id,
@@ -41,7 +42,6 @@ from .refs import (
     email_sha256,
     record_ref,
 )
-from .messages import connection_class
 from .retry import RetryEvent, RetryPolicy
 
 __version__ = "0.1.0"
@@ -78,11 +78,11 @@ __all__ = [
     "Unknown",
     "__version__",
     "by_crm_id",
-    "connection_class",
     "by_email",
     "by_handle",
     "by_profile_url",
     "by_ref",
+    "connection_class",
     "email_sha256",
     "from_rpc_error",
     "record_ref",

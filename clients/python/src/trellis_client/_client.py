@@ -211,7 +211,11 @@ class Client:
     # -- StrategyService -------------------------------------------------------------------
 
     def put_strategy(
-        self, strategy: strategy_pb2.Strategy, *, workspace: str | None = None, timeout: Timeout = DEFAULT
+        self,
+        strategy: strategy_pb2.Strategy,
+        *,
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
     ) -> strategy_pb2.StrategyVersion:
         """Validates and stores ``strategy`` as a new version. Not retried: every put is a version.
 
@@ -368,7 +372,8 @@ class Client:
         workspace: str | None = None,
         timeout: Timeout = DEFAULT,
     ) -> insight_pb2.SuggestDiscussionsResponse:
-        """Discussions ``person`` should join (``.join``) and topics they could start (``.start``)."""
+        """Discussions ``person`` should join (``.join``) and topics they could start
+        (``.start``)."""
         request = insight_pb2.SuggestDiscussionsRequest(
             workspace=self._ws(workspace), person=record_ref(person), limit=limit
         )
@@ -414,8 +419,15 @@ class Client:
     ) -> list[insight_pb2.SupportingAsset]:
         """Assets that support a key message: give exactly one of ``facet_id``,
         ``conversation`` or ``text``."""
-        given = [name for name, value in (("facet_id", facet_id), ("conversation", conversation),
-                                          ("text", text)) if value is not None]
+        given = [
+            name
+            for name, value in (
+                ("facet_id", facet_id),
+                ("conversation", conversation),
+                ("text", text),
+            )
+            if value is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 "find_supporting_assets needs exactly one of facet_id, conversation or text; "

@@ -68,7 +68,7 @@ class Unknown(TrellisError):
 
 
 class InvalidArgument(TrellisError):
-    """INVALID_ARGUMENT: the request is bad; ``violations`` says which fields and how to fix them."""
+    """INVALID_ARGUMENT: the request is bad; ``violations`` says which fields to fix, and how."""
 
 
 class DeadlineExceeded(TrellisError):
@@ -92,7 +92,8 @@ class ResourceExhausted(TrellisError):
 
 
 class FailedPrecondition(TrellisError):
-    """FAILED_PRECONDITION: the workspace is not in a state that allows the call (e.g. no strategy)."""
+    """FAILED_PRECONDITION: the workspace is not in a state that allows the call (e.g. it has no
+    strategy yet)."""
 
 
 class Aborted(TrellisError):

@@ -65,7 +65,6 @@ from trellis.v1.source_pb2 import (
 from trellis.v1.strategy_pb2 import Facet, Strategy, StrategyVersion
 
 
-
 def connection_class(
     message: ConversationScore | StrategicConversation,
 ) -> ConnectionClass.ValueType:
@@ -74,7 +73,6 @@ def connection_class(
 
 
 __all__ = [
-    "connection_class",
     "Action",
     "ActionKind",
     "Asset",
@@ -126,4 +124,5 @@ __all__ = [
     "SyncStatus",
     "TextInput",
     "TopicToStart",
+    "connection_class",
 ]

@@ -39,8 +39,9 @@ class RetryEvent:
 class RetryPolicy:
     """How idempotent unary calls are retried on UNAVAILABLE.
 
-    The n-th sleep is drawn uniformly from [0, min(max_backoff, initial_backoff * multiplier**(n-1))]
-    ("full jitter"). ``RetryPolicy(max_attempts=1)`` turns retries off.
+    The n-th sleep is drawn uniformly from
+    [0, min(max_backoff, initial_backoff * multiplier**(n-1))] ("full jitter").
+    ``RetryPolicy(max_attempts=1)`` turns retries off.
     """
 
     max_attempts: int = 5
