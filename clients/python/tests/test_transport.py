@@ -274,12 +274,12 @@ def test_a_call_to_a_hung_server_raises_deadline_exceeded(server: Server, loaded
 
 
 def test_the_client_default_deadline_and_a_per_call_override() -> None:
-    for slow in serve_observer(Observer(delay=0.6)):
+    for slow in serve_observer(Observer(delay=1.0)):
         with Client(slow.address, timeout=0.2) as client:
             started = time.monotonic()
             with pytest.raises(DeadlineExceeded):
                 client.get_strategy()
-            assert time.monotonic() - started < 0.55
+            assert time.monotonic() - started < 0.9  # it did not wait for the answer
             assert client.get_strategy(timeout=None).version == 1
             assert client.get_strategy(timeout=5).version == 1
 
@@ -345,7 +345,7 @@ def test_retries_stop_at_the_call_deadline() -> None:
             started = time.monotonic()
             with pytest.raises((Unavailable, DeadlineExceeded)):
                 client.get_strategy(timeout=1.0)
-            assert time.monotonic() - started < 1.5
+            assert time.monotonic() - started < 2.0
         assert 1 < len(down.observer.calls) < 100
 
 
