@@ -13,7 +13,6 @@ import datetime
 import ipaddress
 import signal
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -363,7 +362,9 @@ def _free_port() -> int:
         return port
 
 
-def test_a_retried_call_reaches_a_real_server_that_starts_late(binary: Path) -> None:
+def test_a_retried_call_reaches_a_real_server_that_starts_late(
+    binary: Path, tmp_path: Path
+) -> None:
     port = _free_port()
     events: list[RetryEvent] = []
     policy = RetryPolicy(
@@ -373,7 +374,7 @@ def test_a_retried_call_reaches_a_real_server_that_starts_late(binary: Path) -> 
 
     def start_late() -> None:
         time.sleep(0.5)
-        started.append(start_server(binary, Path(tempfile.mkdtemp()), f"127.0.0.1:{port}"))
+        started.append(start_server(binary, tmp_path, f"127.0.0.1:{port}"))
 
     starter = threading.Thread(target=start_late)
     options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 200)]
