@@ -242,6 +242,7 @@ export class TrellisClient {
   /** The URL the client connects to. */
   readonly baseUrl: string;
   private readonly sessionManager: Http2SessionManager;
+  private closed = false;
 
   constructor(options: TrellisClientOptions = {}) {
     this.baseUrl = baseUrlOf(options.address ?? process.env["TRELLIS_ADDR"] ?? "127.0.0.1:50151", options.tls);
@@ -262,6 +263,7 @@ export class TrellisClient {
       timeoutMs: options.timeoutMs,
       retry,
       notRetried: NOT_RETRIED_METHODS,
+      closed: () => this.closed,
     };
     this.strategy = new StrategyClient(createServiceClient(StrategyService, transport, settings));
     this.ingest = new IngestClient(createServiceClient(IngestService, transport, settings));
@@ -272,6 +274,7 @@ export class TrellisClient {
 
   /** Closes the connection; calls still in flight fail with `CANCELED`. */
   close(): void {
+    this.closed = true;
     this.sessionManager.abort();
   }
 }

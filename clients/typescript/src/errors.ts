@@ -86,6 +86,25 @@ export function toTrellisError(error: unknown): TrellisError {
   );
 }
 
+/**
+ * Like `toTrellisError`, for an error a call ended with. A connection that closes under a call
+ * (a server restarting, a proxy dropping the socket) surfaces from Node's HTTP/2 stack as a
+ * stream reset with CANCEL, which the transport reports as `CANCELED`. gRPC calls that
+ * `UNAVAILABLE`: the caller cancelled nothing, and the call may be retried. Only a call whose own
+ * signal fired, or whose client was closed, stays `CANCELED`.
+ */
+export function callError(error: unknown, cancelledByCaller: boolean): TrellisError {
+  const converted = toTrellisError(error);
+  if (converted.code !== Code.Canceled || cancelledByCaller) return converted;
+  return new TrellisError(
+    Code.Unavailable,
+    `the connection closed before the server answered (${converted.rawMessage}); retry shortly`,
+    converted.violations,
+    converted.metadata,
+    converted,
+  );
+}
+
 /** True when `error` is a `TrellisError` for a method the server does not implement yet. */
 export function isUnimplemented(error: unknown): error is TrellisError {
   return error instanceof TrellisError && error.isUnimplemented;

@@ -16,7 +16,7 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import { Code, createClient, type CallOptions, type Transport } from "@connectrpc/connect";
-import { TrellisError, toTrellisError } from "./errors.js";
+import { TrellisError, callError } from "./errors.js";
 import { backoffMs, isRetryable, sleep, type RetryPolicy } from "./retry.js";
 
 /** A synchronous or asynchronous iterable: an array, a generator, a stream of records. */
@@ -59,6 +59,8 @@ export interface CallSettings {
   retry: RetryPolicy;
   /** Unary methods that must not run twice (full names): never retried unless forced. */
   notRetried: ReadonlySet<string>;
+  /** True once the client is closed: calls failing after that were cancelled by the caller. */
+  closed: () => boolean;
 }
 
 type AnyRequest = Record<string, unknown>;
@@ -90,6 +92,8 @@ function wrapMethod(method: DescMethod, call: AnyFn, settings: CallSettings): un
     return { ...message, workspace: settings.workspace };
   };
   const name = fullMethodName(method);
+  const failure = (options: TrellisCallOptions) => (error: unknown) =>
+    callError(error, options.signal?.aborted === true || settings.closed());
   switch (method.methodKind) {
     case "unary":
       return (request?: unknown, options: TrellisCallOptions = {}) => {
@@ -97,23 +101,25 @@ function wrapMethod(method: DescMethod, call: AnyFn, settings: CallSettings): un
         return callWithRetry(name, (callOptions) => call(withWorkspace(request), callOptions) as Promise<unknown>, {
           options: callOptionsOf(options, settings),
           policy: retry ? settings.retry : { ...settings.retry, maxAttempts: 1 },
+          toError: failure(options),
         });
       };
     case "server_streaming":
       return (request?: unknown, options: TrellisCallOptions = {}) =>
-        mapStreamErrors(call(withWorkspace(request), callOptionsOf(options, settings)) as AsyncIterable<unknown>);
+        mapStreamErrors(call(withWorkspace(request), callOptionsOf(options, settings)) as AsyncIterable<unknown>, failure(options));
     case "client_streaming":
       return async (requests: Streamable<unknown>, options: TrellisCallOptions = {}) => {
         try {
           return await call(firstWithWorkspace(requests, withWorkspace), callOptionsOf(options, settings));
         } catch (error) {
-          throw toTrellisError(error);
+          throw failure(options)(error);
         }
       };
     case "bidi_streaming":
       return (requests: Streamable<unknown>, options: TrellisCallOptions = {}) =>
         mapStreamErrors(
           call(firstWithWorkspace(requests, withWorkspace), callOptionsOf(options, settings)) as AsyncIterable<unknown>,
+          failure(options),
         );
   }
 }
@@ -131,7 +137,7 @@ function callOptionsOf(options: TrellisCallOptions, settings: CallSettings): Cal
 export async function callWithRetry<T>(
   method: string,
   attempt: (options: CallOptions) => Promise<T>,
-  { options, policy }: { options: CallOptions; policy: RetryPolicy },
+  { options, policy, toError }: { options: CallOptions; policy: RetryPolicy; toError: (error: unknown) => TrellisError },
 ): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 0;
   const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
@@ -143,7 +149,7 @@ export async function callWithRetry<T>(
     try {
       return await attempt({ ...options, timeoutMs: remainingMs });
     } catch (thrown) {
-      const error = toTrellisError(thrown);
+      const error = toError(thrown);
       if (!isRetryable(error) || attemptNumber >= policy.maxAttempts) throw error;
       const delayMs = backoffMs(attemptNumber, policy);
       if (deadline !== undefined && Date.now() + delayMs >= deadline) throw error;
@@ -154,11 +160,14 @@ export async function callWithRetry<T>(
 }
 
 /** Re-throws any error of a response stream as a `TrellisError`. */
-export async function* mapStreamErrors<T>(stream: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
+export async function* mapStreamErrors<T>(
+  stream: AsyncIterable<T>,
+  toError: (error: unknown) => TrellisError,
+): AsyncGenerator<T, void, undefined> {
   try {
     yield* stream;
   } catch (error) {
-    throw toTrellisError(error);
+    throw toError(error);
   }
 }
 
