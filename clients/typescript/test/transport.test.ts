@@ -170,6 +170,35 @@ describe("transport", () => {
     }
   });
 
+  test("the deadline travels to the server as grpc-timeout", async () => {
+    const proxy = await startRecordingProxy(harness.server.address);
+    const client = harness.client({ address: proxy.address, workspace });
+    try {
+      await client.strategy.getStrategy({}, { timeoutMs: 5_000 });
+      await client.strategy.getStrategy();
+      const [withDeadline, withoutDeadline] = proxy.requests;
+      const timeout = String(withDeadline!["grpc-timeout"]);
+      assert.match(timeout, /^\d+m$/, `grpc-timeout: ${timeout}`);
+      assert.ok(Number.parseInt(timeout, 10) <= 5_000 && Number.parseInt(timeout, 10) > 4_000);
+      assert.equal(withoutDeadline!["grpc-timeout"], undefined, "no deadline unless one is set");
+    } finally {
+      client.close();
+      await proxy.close();
+    }
+  });
+
+  test("closing the client cancels the calls in flight", async () => {
+    const silent = await startSilentListener();
+    const client = harness.client({ address: silent.address, workspace });
+    try {
+      const call = client.strategy.getStrategy({}, { timeoutMs: 10_000 });
+      setTimeout(() => client.close(), 50);
+      await assert.rejects(call, (error: unknown) => error instanceof TrellisError && error.code === Code.Canceled);
+    } finally {
+      await silent.close();
+    }
+  });
+
   test("the client's default deadline applies to calls that set none", async () => {
     const silent = await startSilentListener();
     const client = harness.client({ address: silent.address, workspace, timeoutMs: 200 });
