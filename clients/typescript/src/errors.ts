@@ -17,11 +17,28 @@ export interface FieldViolation {
   readonly description: string;
 }
 
+const codeNames: Readonly<Record<Code, string>> = {
+  [Code.Canceled]: "CANCELLED",
+  [Code.Unknown]: "UNKNOWN",
+  [Code.InvalidArgument]: "INVALID_ARGUMENT",
+  [Code.DeadlineExceeded]: "DEADLINE_EXCEEDED",
+  [Code.NotFound]: "NOT_FOUND",
+  [Code.AlreadyExists]: "ALREADY_EXISTS",
+  [Code.PermissionDenied]: "PERMISSION_DENIED",
+  [Code.ResourceExhausted]: "RESOURCE_EXHAUSTED",
+  [Code.FailedPrecondition]: "FAILED_PRECONDITION",
+  [Code.Aborted]: "ABORTED",
+  [Code.OutOfRange]: "OUT_OF_RANGE",
+  [Code.Unimplemented]: "UNIMPLEMENTED",
+  [Code.Internal]: "INTERNAL",
+  [Code.Unavailable]: "UNAVAILABLE",
+  [Code.DataLoss]: "DATA_LOSS",
+  [Code.Unauthenticated]: "UNAUTHENTICATED",
+};
+
 /** The gRPC name of a status code, e.g. `INVALID_ARGUMENT`. */
 export function codeName(code: Code): string {
-  const name = Code[code];
-  if (name === undefined) return `CODE_${code}`;
-  return name.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
+  return codeNames[code] ?? `CODE_${code}`;
 }
 
 export class TrellisError extends Error {

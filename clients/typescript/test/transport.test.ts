@@ -193,7 +193,12 @@ describe("transport", () => {
     try {
       const call = client.strategy.getStrategy({}, { timeoutMs: 10_000 });
       setTimeout(() => client.close(), 50);
-      await assert.rejects(call, (error: unknown) => error instanceof TrellisError && error.code === Code.Canceled);
+      await assert.rejects(call, (error: unknown) => {
+        assert.ok(error instanceof TrellisError, String(error));
+        assert.equal(error.code, Code.Canceled);
+        assert.equal(error.codeName, "CANCELLED");
+        return true;
+      });
     } finally {
       await silent.close();
     }
