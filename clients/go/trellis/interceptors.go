@@ -2,12 +2,15 @@ package trellis
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/retry"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -43,13 +46,31 @@ func streamInterceptors(cfg *config) []grpc.StreamClientInterceptor {
 }
 
 func unaryErrors(ctx context.Context, method string, request, reply any, conn *grpc.ClientConn, invoker grpc.UnaryInvoker, options ...grpc.CallOption) error {
-	return FromError(invoker(ctx, method, request, reply, conn, options...))
+	return callError(ctx, invoker(ctx, method, request, reply, conn, options...))
+}
+
+// callError reads err into an *Error. A server may end a call whose deadline it saw expire with
+// CANCELLED (tonic answers "Timeout expired"); when the caller's own deadline has passed too, the
+// truth for the caller is DEADLINE_EXCEEDED, which is what it gets.
+func callError(ctx context.Context, err error) error {
+	err = FromError(err)
+	var apiError *Error
+	if errors.As(err, &apiError) && apiError.Code == codes.Canceled && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return FromError(status.ErrorProto(deadlineExceeded(apiError.status)))
+	}
+	return err
+}
+
+func deadlineExceeded(canceled *status.Status) *spb.Status {
+	message := canceled.Proto()
+	message.Code = int32(codes.DeadlineExceeded)
+	return message
 }
 
 func streamErrors(ctx context.Context, desc *grpc.StreamDesc, conn *grpc.ClientConn, method string, streamer grpc.Streamer, options ...grpc.CallOption) (grpc.ClientStream, error) {
 	stream, err := streamer(ctx, desc, conn, method, options...)
 	if err != nil {
-		return nil, FromError(err)
+		return nil, callError(ctx, err)
 	}
 	return errorStream{stream}, nil
 }
@@ -60,15 +81,15 @@ type errorStream struct {
 }
 
 func (stream errorStream) SendMsg(message any) error {
-	return FromError(stream.ClientStream.SendMsg(message))
+	return callError(stream.Context(), stream.ClientStream.SendMsg(message))
 }
 
 func (stream errorStream) RecvMsg(message any) error {
-	return FromError(stream.ClientStream.RecvMsg(message))
+	return callError(stream.Context(), stream.ClientStream.RecvMsg(message))
 }
 
 func (stream errorStream) CloseSend() error {
-	return FromError(stream.ClientStream.CloseSend())
+	return callError(stream.Context(), stream.ClientStream.CloseSend())
 }
 
 func unaryDefaultTimeout(cfg *config) grpc.UnaryClientInterceptor {
