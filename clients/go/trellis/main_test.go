@@ -24,8 +24,8 @@ import (
 	"github.com/trellis-dev/trellis/clients/go/trellis"
 )
 
-// serverAddress is where the suite's server listens.
-var serverAddress string
+// serverAddress is where the suite's server listens; trellisBinaryPath is the binary it runs.
+var serverAddress, trellisBinaryPath string
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -37,6 +37,7 @@ func runSuite(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
 	}
+	trellisBinaryPath = binary
 	server, err := startServer(binary, "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
