@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs the Go client's suite against the real server. The suite starts `trellis serve` itself:
-# TRELLIS_BIN, else target/debug/trellis, built with cargo when missing. go test fetches the
-# module's dependencies from go.sum; nothing else is installed.
+# TRELLIS_BIN, else target/debug/trellis of the repository, built with cargo when missing. go test
+# fetches the module's dependencies (pinned by go.sum); nothing else is installed. The race
+# detector is on where cgo can build it.
 set -euo pipefail
 cd "$(dirname "$0")"
+race=()
+if [ "$(go env CGO_ENABLED)" = 1 ] && command -v "$(go env CC)" >/dev/null 2>&1; then
+  race=(-race)
+fi
 go vet ./...
-go test -count=1 -race ./...
+go test -count=1 "${race[@]}" ./...
