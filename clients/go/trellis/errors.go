@@ -50,7 +50,7 @@ func (violation FieldViolation) String() string {
 }
 
 // Error formats the code and the server's message, e.g.
-// "trellis: InvalidArgument: strategy.name: is missing; give the strategy a name".
+// "trellis: InvalidArgument: strategy.name: is empty; name the strategy, ...".
 func (e *Error) Error() string {
 	return fmt.Sprintf("trellis: %s: %s", e.Code, e.Message)
 }
