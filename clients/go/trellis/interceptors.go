@@ -165,10 +165,11 @@ func unaryRetry(policy RetryPolicy) grpc.UnaryClientInterceptor {
 	}
 }
 
-// Unary calls that are safe to repeat: reads, and writes whose second application changes
-// nothing. PutStrategy (each put is a new version), CreateSource, MergePeople and UnmergePeople
-// are not, and neither is any RPC added to the API later until it is listed here or its proto
-// declares an idempotency_level.
+// Unary calls that are safe to repeat: reads, and UpdateSource, whose second application changes
+// nothing and answers the same. PutStrategy (each put is a new version), CreateSource, MergePeople
+// and UnmergePeople are not; DeleteSource and ForgetPerson are not either, since a repeat of one
+// that succeeded would answer NOT_FOUND. Neither is any RPC added to the API later, until it is
+// listed here or its proto declares an idempotency_level.
 var idempotentMethods = map[string]bool{
 	trellisv1.StrategyService_GetStrategy_FullMethodName:               true,
 	trellisv1.StrategyService_ListStrategyVersions_FullMethodName:      true,
