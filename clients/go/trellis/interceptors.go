@@ -20,14 +20,16 @@ import (
 )
 
 // The client's behaviour lives in interceptors so that it holds for the embedded stubs too. The
-// chain, outermost first: typed errors, default deadline, default workspace, retries. The default
-// deadline sits outside the retries so that it bounds a call's attempts together.
+// chain, outermost first: default deadline, typed errors, default workspace, retries. The default
+// deadline sits outside the retries so that it bounds a call's attempts together, and outside the
+// typed errors so that they see the deadline the call ran under.
 
 func unaryInterceptors(cfg *config) []grpc.UnaryClientInterceptor {
-	interceptors := []grpc.UnaryClientInterceptor{unaryErrors}
+	var interceptors []grpc.UnaryClientInterceptor
 	if cfg.defaultTimeout > 0 {
 		interceptors = append(interceptors, unaryDefaultTimeout(cfg))
 	}
+	interceptors = append(interceptors, unaryErrors)
 	if cfg.workspace != "" {
 		interceptors = append(interceptors, unaryWorkspace(cfg.workspace))
 	}

@@ -24,6 +24,9 @@ import (
 //		fmt.Println(version.GetVersion())
 //	}
 func (c *Client) AllStrategyVersions(ctx context.Context, request *trellisv1.ListStrategyVersionsRequest, options ...grpc.CallOption) iter.Seq2[*trellisv1.StrategyVersion, error] {
+	if request == nil {
+		request = &trellisv1.ListStrategyVersionsRequest{}
+	}
 	return paginate(ctx, request,
 		func(page *trellisv1.ListStrategyVersionsRequest, token string) { page.PageToken = token },
 		func(ctx context.Context, page *trellisv1.ListStrategyVersionsRequest) ([]*trellisv1.StrategyVersion, string, error) {
@@ -34,6 +37,9 @@ func (c *Client) AllStrategyVersions(ctx context.Context, request *trellisv1.Lis
 
 // AllPeople iterates over the people of a workspace, page by page, like [Client.AllStrategyVersions].
 func (c *Client) AllPeople(ctx context.Context, request *trellisv1.ListPeopleRequest, options ...grpc.CallOption) iter.Seq2[*trellisv1.Person, error] {
+	if request == nil {
+		request = &trellisv1.ListPeopleRequest{}
+	}
 	return paginate(ctx, request,
 		func(page *trellisv1.ListPeopleRequest, token string) { page.PageToken = token },
 		func(ctx context.Context, page *trellisv1.ListPeopleRequest) ([]*trellisv1.Person, string, error) {
@@ -44,6 +50,9 @@ func (c *Client) AllPeople(ctx context.Context, request *trellisv1.ListPeopleReq
 
 // AllSources iterates over the configured sources, page by page, like [Client.AllStrategyVersions].
 func (c *Client) AllSources(ctx context.Context, request *trellisv1.ListSourcesRequest, options ...grpc.CallOption) iter.Seq2[*trellisv1.Source, error] {
+	if request == nil {
+		request = &trellisv1.ListSourcesRequest{}
+	}
 	return paginate(ctx, request,
 		func(page *trellisv1.ListSourcesRequest, token string) { page.PageToken = token },
 		func(ctx context.Context, page *trellisv1.ListSourcesRequest) ([]*trellisv1.Source, string, error) {

@@ -182,3 +182,22 @@ func TestInvalidWorkspaceNameIsAFieldViolation(t *testing.T) {
 		t.Errorf("no violation of workspace in %v", apiError.Violations)
 	}
 }
+
+func TestIteratorsAcceptANilRequest(t *testing.T) {
+	t.Parallel()
+	client := newClient(t, trellis.WithWorkspace(newWorkspace(t)))
+	ctx := testContext(t)
+	if _, err := client.PutStrategy(ctx, &trellisv1.PutStrategyRequest{Strategy: testStrategy()}); err != nil {
+		t.Fatalf("PutStrategy: %v", err)
+	}
+	versions := 0
+	for _, err := range client.AllStrategyVersions(ctx, nil) {
+		if err != nil {
+			t.Fatalf("AllStrategyVersions(nil): %v", err)
+		}
+		versions++
+	}
+	if versions != 1 {
+		t.Errorf("%d versions, want the one put", versions)
+	}
+}
