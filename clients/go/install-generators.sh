@@ -18,7 +18,7 @@ install() {
     return
   fi
   echo "installing $name $version into clients/go/bin"
-  GOBIN="$bin" GOFLAGS=-mod=mod go install "$package@$version"
+  GOBIN="$bin" go install "$package@$version"
 }
 
 install protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go \

@@ -9,5 +9,10 @@ race=()
 if [ "$(go env CGO_ENABLED)" = 1 ] && command -v "$(go env CC)" >/dev/null 2>&1; then
   race=(-race)
 fi
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted; run gofmt -w clients/go" >&2
+  exit 1
+fi
 go vet ./...
 go test -count=1 "${race[@]}" ./...

@@ -238,7 +238,7 @@ func TestRetriesReachAServerThatComesUpLate(t *testing.T) {
 	address := unusedAddress(t)
 	counter := &attemptCounter{}
 	client, err := trellis.New(address,
-		trellis.WithRetry(trellis.RetryPolicy{MaxAttempts: 10, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Jitter: 0.2}),
+		trellis.WithRetry(trellis.RetryPolicy{MaxAttempts: 20, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Jitter: 0.2}),
 		trellis.WithDialOptions(
 			grpc.WithChainUnaryInterceptor(counter.interceptor),
 			// Reconnect quickly, so that the retries rather than gRPC's own reconnection backoff
