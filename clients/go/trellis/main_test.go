@@ -1,0 +1,232 @@
+package trellis_test
+
+// The suite runs against the real `trellis serve`: one server for the whole test binary, on a
+// loopback port it picks itself, with a database in a temporary folder; every test works in a
+// workspace of its own. The binary is TRELLIS_BIN, else target/debug/trellis of the repository,
+// built with cargo when missing.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trellis-dev/trellis/clients/go/trellis"
+)
+
+// serverAddress is where the suite's server listens; trellisBinaryPath is the binary it runs.
+var serverAddress, trellisBinaryPath string
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	binary, err := trellisBinary()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	trellisBinaryPath = binary
+	server, err := startServer(binary, "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	serverAddress = server.address
+	code := m.Run()
+	if err := server.stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		code = 1
+	}
+	if code != 0 {
+		server.printLog()
+	}
+	return code
+}
+
+// repositoryRoot is the folder holding Cargo.toml and proto/, above this package.
+func repositoryRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if isFile(filepath.Join(dir, "Cargo.toml")) && isDir(filepath.Join(dir, "proto")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("cannot find the repository root (a folder with Cargo.toml and proto/) above the test's folder; set TRELLIS_BIN to the trellis binary")
+		}
+		dir = parent
+	}
+}
+
+func trellisBinary() (string, error) {
+	if binary := os.Getenv("TRELLIS_BIN"); binary != "" {
+		if !isFile(binary) {
+			return "", fmt.Errorf("TRELLIS_BIN=%s is not a file; point it at a built trellis binary or unset it", binary)
+		}
+		return binary, nil
+	}
+	root, err := repositoryRoot()
+	if err != nil {
+		return "", err
+	}
+	binary := filepath.Join(root, "target", "debug", "trellis")
+	if isFile(binary) {
+		return binary, nil
+	}
+	fmt.Fprintln(os.Stderr, "building the trellis binary with cargo (set TRELLIS_BIN to skip this)")
+	build := exec.Command("cargo", "build", "--quiet", "--bin", "trellis")
+	build.Dir = root
+	build.Stdout = os.Stderr
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("cargo build --bin trellis failed: %w", err)
+	}
+	return binary, nil
+}
+
+func isFile(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.Mode().IsRegular()
+}
+
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
+}
+
+// A running `trellis serve`.
+type server struct {
+	command *exec.Cmd
+	folder  string
+	logPath string
+	address string
+	exited  chan error
+}
+
+// startServer starts trellis on listen and waits for its "trellis listening on" line.
+func startServer(binary, listen string) (*server, error) {
+	folder, err := os.MkdirTemp("", "trellis-go-client-")
+	if err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(folder, "server.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	command := exec.Command(binary, "serve", "--listen", listen, "--db", filepath.Join(folder, "trellis.db"))
+	command.Stderr = logFile
+	stdout, err := command.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := command.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", binary, err)
+	}
+	_ = logFile.Close()
+	started := &server{command: command, folder: folder, logPath: logPath, exited: make(chan error, 1)}
+
+	addresses := make(chan string, 1)
+	go func() {
+		lines := bufio.NewScanner(stdout)
+		for lines.Scan() {
+			if address, ok := strings.CutPrefix(lines.Text(), "trellis listening on "); ok {
+				addresses <- strings.TrimSpace(address)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		started.exited <- command.Wait()
+	}()
+	select {
+	case started.address = <-addresses:
+		return started, nil
+	case err := <-started.exited:
+		started.printLog()
+		return nil, fmt.Errorf("trellis serve exited before listening: %v", err)
+	case <-time.After(60 * time.Second):
+		_ = command.Process.Kill()
+		started.printLog()
+		return nil, errors.New("trellis serve did not print its address within 60 s")
+	}
+}
+
+// stop sends SIGTERM and waits for a graceful exit.
+func (s *server) stop() error {
+	defer os.RemoveAll(s.folder)
+	if err := s.command.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("cannot signal the server: %w", err)
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			return fmt.Errorf("the server did not exit cleanly after SIGTERM: %w", err)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = s.command.Process.Kill()
+		return errors.New("the server did not stop within 30 s of SIGTERM")
+	}
+}
+
+func (s *server) printLog() {
+	log, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "--- server log (%s)\n%s\n", s.logPath, log)
+}
+
+// newClient connects to the suite's server; the client closes when the test ends.
+func newClient(t *testing.T, options ...trellis.Option) *trellis.Client {
+	t.Helper()
+	client, err := trellis.New(serverAddress, options...)
+	if err != nil {
+		t.Fatalf("trellis.New: %v", err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+var workspaceCounter atomic.Int64
+var notWorkspaceCharacter = regexp.MustCompile(`[^a-zA-Z0-9_-]+`)
+
+// newWorkspace names a workspace no other test uses.
+func newWorkspace(t *testing.T) string {
+	name := notWorkspaceCharacter.ReplaceAllString(t.Name(), "-")
+	suffix := fmt.Sprintf("-%d", workspaceCounter.Add(1))
+	if len(name)+len(suffix) > 64 {
+		name = name[:64-len(suffix)]
+	}
+	return name + suffix
+}
+
+// testContext is cancelled when the test ends, and gives a call at most 30 s.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// skipIfUnimplemented skips a test of an RPC the server does not implement yet, so that it starts
+// running the day the server does.
+func skipIfUnimplemented(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, trellis.ErrUnimplemented) {
+		t.Skipf("the server does not implement this RPC yet: %v", err)
+	}
+}

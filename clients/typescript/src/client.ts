@@ -1,0 +1,304 @@
+/**
+ * `TrellisClient`: one HTTP/2 connection to a Trellis server and a client per service, with the
+ * few helpers that make the API feel native in Node.js: async iterators over paginated lists,
+ * streaming ingest from any (async) iterable of records, and bulk `MatchPeople` over one
+ * bidirectional stream. Connection concerns (address, TLS, bearer token) are settled here once;
+ * call concerns (deadline, retries, errors) live in service.ts.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { Interceptor } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import type { SecureClientSessionOptions } from "node:http2";
+import { defaultRetryPolicy, type RetryPolicy } from "./retry.js";
+import { createServiceClient, type ServiceClient, type Streamable, type TrellisCallOptions } from "./service.js";
+import {
+  IngestService,
+  type AssetSchema,
+  type ConversationSchema,
+  type IngestRequestSchema,
+  type IngestResponse,
+  type Person,
+  type PersonSchema,
+  type PostSchema,
+} from "./gen/trellis/v1/ingest_pb.js";
+import { InsightService } from "./gen/trellis/v1/insight_pb.js";
+import {
+  PeopleService,
+  type ListPeopleRequestSchema,
+  type MatchPeopleRequestSchema,
+  type MatchPeopleResponse,
+} from "./gen/trellis/v1/people_pb.js";
+import { SourceService, type ListSourcesRequestSchema, type Source } from "./gen/trellis/v1/source_pb.js";
+import {
+  StrategyService,
+  type ListStrategyVersionsRequestSchema,
+  type StrategyVersion,
+} from "./gen/trellis/v1/strategy_pb.js";
+
+/** TLS settings; `true` uses the system's trusted roots. */
+export interface TlsOptions {
+  /** PEM root certificate(s) to trust instead of the system's, e.g. a private CA. */
+  ca?: string | Buffer;
+  /** PEM client certificate and key, for mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** The name to verify the server's certificate against, when it differs from the host. */
+  serverName?: string;
+}
+
+export interface TrellisClientOptions {
+  /**
+   * Where the server listens: `host:port`, or a URL (`http://host:port`, `https://host:port`).
+   * Defaults to `TRELLIS_ADDR` from the environment, then `127.0.0.1:50151`.
+   */
+  address?: string;
+  /** An API key, sent as `authorization: Bearer <token>` on every call. */
+  token?: string;
+  /** Connect over TLS: `true`, or the roots and client certificate to use. Off by default. */
+  tls?: boolean | TlsOptions;
+  /** The workspace requests go to when they name none; empty for the default workspace. */
+  workspace?: string;
+  /** Deadline for every call that sets none, in milliseconds. None by default. */
+  timeoutMs?: number;
+  /** Retries on `UNAVAILABLE`; `false` turns them off. */
+  retry?: Partial<RetryPolicy> | false;
+  /** Extra interceptors, run around every call (e.g. for logging or tracing). */
+  interceptors?: Interceptor[];
+}
+
+/**
+ * Unary methods with side effects that a repeat would duplicate: each put makes a new strategy
+ * version, each merge a new merge. Retried only when a call forces it.
+ */
+export const NOT_RETRIED_METHODS: ReadonlySet<string> = new Set([
+  "trellis.v1.StrategyService/PutStrategy",
+  "trellis.v1.PeopleService/MergePeople",
+  "trellis.v1.PeopleService/UnmergePeople",
+  "trellis.v1.SourceService/CreateSource",
+]);
+
+/** One record to ingest: a person, a conversation, a post or an asset. */
+export type IngestRecord =
+  | { person: MessageInitShape<typeof PersonSchema> }
+  | { conversation: MessageInitShape<typeof ConversationSchema> }
+  | { post: MessageInitShape<typeof PostSchema> }
+  | { asset: MessageInitShape<typeof AssetSchema> };
+
+/** One CRM contact to match: the caller's id for it and how to find the person. */
+export type MatchContact = MessageInitShape<typeof MatchPeopleRequestSchema>;
+
+export class StrategyClient {
+  constructor(readonly rpc: ServiceClient<typeof StrategyService>) {}
+  putStrategy: ServiceClient<typeof StrategyService>["putStrategy"] = (...args) => this.rpc.putStrategy(...args);
+  getStrategy: ServiceClient<typeof StrategyService>["getStrategy"] = (...args) => this.rpc.getStrategy(...args);
+  listStrategyVersions: ServiceClient<typeof StrategyService>["listStrategyVersions"] = (...args) =>
+    this.rpc.listStrategyVersions(...args);
+
+  /** Every strategy version, newest first, fetching pages as the loop needs them. */
+  versions(
+    request: MessageInitShape<typeof ListStrategyVersionsRequestSchema> = {},
+    options?: TrellisCallOptions,
+  ): AsyncGenerator<StrategyVersion, void, undefined> {
+    return paginate(request, (page) => this.rpc.listStrategyVersions(page, options), (response) => response.strategyVersions);
+  }
+}
+
+export class IngestClient {
+  constructor(readonly rpc: ServiceClient<typeof IngestService>) {}
+  /** The raw client stream: `IngestRequest` messages from any (async) iterable. */
+  ingest: ServiceClient<typeof IngestService>["ingest"] = (...args) => this.rpc.ingest(...args);
+  getConversation: ServiceClient<typeof IngestService>["getConversation"] = (...args) =>
+    this.rpc.getConversation(...args);
+
+  /**
+   * Streams records to the server as they come from `records` (an array, a generator, a file
+   * read line by line) and resolves with the server's tally: what was inserted, updated or
+   * unchanged, and each refused record by its position, field and reason.
+   */
+  ingestRecords(
+    records: Streamable<IngestRecord>,
+    options?: TrellisCallOptions & { workspace?: string },
+  ): Promise<IngestResponse> {
+    const { workspace, ...callOptions } = options ?? {};
+    return this.rpc.ingest(toIngestRequests(records, workspace), callOptions);
+  }
+}
+
+async function* toIngestRequests(
+  records: Streamable<IngestRecord>,
+  workspace: string | undefined,
+): AsyncGenerator<MessageInitShape<typeof IngestRequestSchema>, void, undefined> {
+  let first = true;
+  for await (const record of records) {
+    const request: MessageInitShape<typeof IngestRequestSchema> = { record: toRecordCase(record) };
+    if (first && workspace) request.workspace = workspace;
+    first = false;
+    yield request;
+  }
+}
+
+function toRecordCase(record: IngestRecord): MessageInitShape<typeof IngestRequestSchema>["record"] {
+  if ("person" in record) return { case: "person", value: record.person };
+  if ("conversation" in record) return { case: "conversation", value: record.conversation };
+  if ("post" in record) return { case: "post", value: record.post };
+  if ("asset" in record) return { case: "asset", value: record.asset };
+  throw new TypeError("an ingest record needs one of person, conversation, post or asset");
+}
+
+export class InsightClient {
+  constructor(readonly rpc: ServiceClient<typeof InsightService>) {}
+  scoreConversations: ServiceClient<typeof InsightService>["scoreConversations"] = (...args) =>
+    this.rpc.scoreConversations(...args);
+  listStrategicConversations: ServiceClient<typeof InsightService>["listStrategicConversations"] = (...args) =>
+    this.rpc.listStrategicConversations(...args);
+  auditCommunityDesign: ServiceClient<typeof InsightService>["auditCommunityDesign"] = (...args) =>
+    this.rpc.auditCommunityDesign(...args);
+  suggestDiscussions: ServiceClient<typeof InsightService>["suggestDiscussions"] = (...args) =>
+    this.rpc.suggestDiscussions(...args);
+  suggestParticipants: ServiceClient<typeof InsightService>["suggestParticipants"] = (...args) =>
+    this.rpc.suggestParticipants(...args);
+  findSupportingAssets: ServiceClient<typeof InsightService>["findSupportingAssets"] = (...args) =>
+    this.rpc.findSupportingAssets(...args);
+  findProspects: ServiceClient<typeof InsightService>["findProspects"] = (...args) => this.rpc.findProspects(...args);
+  recommendPlatformMix: ServiceClient<typeof InsightService>["recommendPlatformMix"] = (...args) =>
+    this.rpc.recommendPlatformMix(...args);
+  planActions: ServiceClient<typeof InsightService>["planActions"] = (...args) => this.rpc.planActions(...args);
+}
+
+export class PeopleClient {
+  constructor(readonly rpc: ServiceClient<typeof PeopleService>) {}
+  getPerson: ServiceClient<typeof PeopleService>["getPerson"] = (...args) => this.rpc.getPerson(...args);
+  listPeople: ServiceClient<typeof PeopleService>["listPeople"] = (...args) => this.rpc.listPeople(...args);
+  matchPerson: ServiceClient<typeof PeopleService>["matchPerson"] = (...args) => this.rpc.matchPerson(...args);
+  /** The raw bidirectional stream. */
+  matchPeople: ServiceClient<typeof PeopleService>["matchPeople"] = (...args) => this.rpc.matchPeople(...args);
+  mergePeople: ServiceClient<typeof PeopleService>["mergePeople"] = (...args) => this.rpc.mergePeople(...args);
+  unmergePeople: ServiceClient<typeof PeopleService>["unmergePeople"] = (...args) => this.rpc.unmergePeople(...args);
+  forgetPerson: ServiceClient<typeof PeopleService>["forgetPerson"] = (...args) => this.rpc.forgetPerson(...args);
+
+  /** Every person (optionally only members or only non-members), page by page as needed. */
+  people(
+    request: MessageInitShape<typeof ListPeopleRequestSchema> = {},
+    options?: TrellisCallOptions,
+  ): AsyncGenerator<Person, void, undefined> {
+    return paginate(request, (page) => this.rpc.listPeople(page, options), (response) => response.people);
+  }
+
+  /**
+   * Matches many CRM contacts over one bidirectional stream: contacts are sent as `contacts`
+   * yields them and answers arrive as the server finds them, each echoing its `contactId`.
+   * A contact the server could not match comes back with `found: false` (and `error` set when
+   * the lookup itself was bad), not as a failed stream.
+   */
+  matchContacts(contacts: Streamable<MatchContact>, options?: TrellisCallOptions): AsyncIterable<MatchPeopleResponse> {
+    return this.rpc.matchPeople(contacts, options);
+  }
+}
+
+export class SourceClient {
+  constructor(readonly rpc: ServiceClient<typeof SourceService>) {}
+  listConnectors: ServiceClient<typeof SourceService>["listConnectors"] = (...args) => this.rpc.listConnectors(...args);
+  createSource: ServiceClient<typeof SourceService>["createSource"] = (...args) => this.rpc.createSource(...args);
+  getSource: ServiceClient<typeof SourceService>["getSource"] = (...args) => this.rpc.getSource(...args);
+  updateSource: ServiceClient<typeof SourceService>["updateSource"] = (...args) => this.rpc.updateSource(...args);
+  deleteSource: ServiceClient<typeof SourceService>["deleteSource"] = (...args) => this.rpc.deleteSource(...args);
+  listSources: ServiceClient<typeof SourceService>["listSources"] = (...args) => this.rpc.listSources(...args);
+  checkSource: ServiceClient<typeof SourceService>["checkSource"] = (...args) => this.rpc.checkSource(...args);
+  /** A sync run's progress, as an async iterator that ends when the run ends. */
+  syncSource: ServiceClient<typeof SourceService>["syncSource"] = (...args) => this.rpc.syncSource(...args);
+
+  /** Every configured source, page by page as needed. */
+  sources(
+    request: MessageInitShape<typeof ListSourcesRequestSchema> = {},
+    options?: TrellisCallOptions,
+  ): AsyncGenerator<Source, void, undefined> {
+    return paginate(request, (page) => this.rpc.listSources(page, options), (response) => response.sources);
+  }
+}
+
+/**
+ * Walks a paginated list: asks for a page, yields its items, and follows `nextPageToken` until
+ * the server returns an empty one. Pages are fetched lazily, so breaking out stops the calls.
+ */
+export async function* paginate<Request extends { pageToken?: string }, Response extends { nextPageToken: string }, Item>(
+  request: Request,
+  fetchPage: (request: Request) => Promise<Response>,
+  itemsOf: (response: Response) => Item[],
+): AsyncGenerator<Item, void, undefined> {
+  let pageToken = request.pageToken ?? "";
+  do {
+    const response = await fetchPage({ ...request, pageToken });
+    yield* itemsOf(response);
+    pageToken = response.nextPageToken;
+  } while (pageToken !== "");
+}
+
+export class TrellisClient {
+  readonly strategy: StrategyClient;
+  readonly ingest: IngestClient;
+  readonly insight: InsightClient;
+  readonly people: PeopleClient;
+  readonly sources: SourceClient;
+  /** The URL the client connects to. */
+  readonly baseUrl: string;
+  private readonly sessionManager: Http2SessionManager;
+  private closed = false;
+
+  constructor(options: TrellisClientOptions = {}) {
+    this.baseUrl = baseUrlOf(options.address ?? process.env["TRELLIS_ADDR"] ?? "127.0.0.1:50151", options.tls);
+    const interceptors = [...(options.interceptors ?? [])];
+    if (options.token !== undefined) interceptors.push(bearerToken(options.token));
+    this.sessionManager = new Http2SessionManager(this.baseUrl, { idleConnectionTimeoutMs: 60_000 }, tlsNodeOptions(options.tls));
+    const transport = createGrpcTransport({
+      baseUrl: this.baseUrl,
+      sessionManager: this.sessionManager,
+      interceptors,
+    });
+    const retry: RetryPolicy =
+      options.retry === false
+        ? { ...defaultRetryPolicy, maxAttempts: 1 }
+        : { ...defaultRetryPolicy, ...(options.retry ?? {}) };
+    const settings = {
+      workspace: options.workspace ?? "",
+      timeoutMs: options.timeoutMs,
+      retry,
+      notRetried: NOT_RETRIED_METHODS,
+      closed: () => this.closed,
+    };
+    this.strategy = new StrategyClient(createServiceClient(StrategyService, transport, settings));
+    this.ingest = new IngestClient(createServiceClient(IngestService, transport, settings));
+    this.insight = new InsightClient(createServiceClient(InsightService, transport, settings));
+    this.people = new PeopleClient(createServiceClient(PeopleService, transport, settings));
+    this.sources = new SourceClient(createServiceClient(SourceService, transport, settings));
+  }
+
+  /** Closes the connection; calls still in flight fail with `CANCELED`. */
+  close(): void {
+    this.closed = true;
+    this.sessionManager.abort();
+  }
+}
+
+function baseUrlOf(address: string, tls: TrellisClientOptions["tls"]): string {
+  if (/^https?:\/\//.test(address)) return address.replace(/\/+$/, "");
+  return `${tls ? "https" : "http"}://${address}`;
+}
+
+function tlsNodeOptions(tls: TrellisClientOptions["tls"]): SecureClientSessionOptions {
+  if (typeof tls !== "object") return {};
+  const nodeOptions: SecureClientSessionOptions = {};
+  if (tls.ca !== undefined) nodeOptions.ca = tls.ca;
+  if (tls.cert !== undefined) nodeOptions.cert = tls.cert;
+  if (tls.key !== undefined) nodeOptions.key = tls.key;
+  if (tls.serverName !== undefined) nodeOptions.servername = tls.serverName;
+  return nodeOptions;
+}
+
+function bearerToken(token: string): Interceptor {
+  const value = `Bearer ${token}`;
+  return (next) => (request) => {
+    request.header.set("authorization", value);
+    return next(request);
+  };
+}
+
