@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the repository: unit, property, snapshot, storage, end-to-end (the real
-# binary over real gRPC) and the evaluation against the baselines on the real dumps.
-# The Python package bm25s (the independent BM25 baseline) is installed when missing.
+# binary over real gRPC), the evaluation against the baselines on the real dumps, and the
+# Python, TypeScript and Go clients' suites against the real binary.
+# The Python package bm25s (the independent BM25 baseline) is installed when missing; each
+# client's script installs its own pinned dependencies (pip into a venv, npm ci, go modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +19,11 @@ if ! "$python" -c 'import bm25s' 2>/dev/null; then
 fi
 
 cargo test --workspace --locked
+
+# The clients test the binary this checkout builds, never a stale one.
+cargo build --bin trellis --locked
+export TRELLIS_BIN="$PWD/target/debug/trellis"
+for client in python typescript go; do
+  echo "==> $client client"
+  "clients/$client/test.sh"
+done

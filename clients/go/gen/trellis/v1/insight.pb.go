@@ -953,10 +953,13 @@ func (x *AuditCommunityDesignResponse) GetStrategyVersion() uint32 {
 }
 
 type SuggestDiscussionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
-	Person        *RecordRef             `protobuf:"bytes,2,opt,name=person,proto3" json:"person,omitempty"`
-	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Person    *RecordRef             `protobuf:"bytes,2,opt,name=person,proto3" json:"person,omitempty"`
+	// Discussions to join; 10 when unset.
+	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Judge recency as of this time; the newest activity seen when unset.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1010,6 +1013,13 @@ func (x *SuggestDiscussionsRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *SuggestDiscussionsRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
 }
 
 type TopicToStart struct {
@@ -1149,10 +1159,16 @@ func (x *SuggestDiscussionsResponse) GetStart() []*TopicToStart {
 }
 
 type SuggestParticipantsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
-	Conversation  *RecordRef             `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
-	Limit         int32                  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// A stored conversation; or leave it unset and give `text`.
+	Conversation *RecordRef `protobuf:"bytes,2,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	// People to suggest; 10 when unset.
+	Limit int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	// A conversation that is not stored yet: a draft, or one from elsewhere.
+	Text *TextInput `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	// Judge recency as of this time; the newest activity seen when unset.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1206,6 +1222,20 @@ func (x *SuggestParticipantsRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *SuggestParticipantsRequest) GetText() *TextInput {
+	if x != nil {
+		return x.Text
+	}
+	return nil
+}
+
+func (x *SuggestParticipantsRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
 }
 
 type SuggestedParticipant struct {
@@ -2425,11 +2455,12 @@ const file_trellis_v1_insight_proto_rawDesc = "" +
 	"\talignment\x18\x01 \x01(\x02R\talignment\x121\n" +
 	"\x06facets\x18\x02 \x03(\v2\x19.trellis.v1.FacetCoverageR\x06facets\x12\x1a\n" +
 	"\bfindings\x18\x03 \x03(\tR\bfindings\x12)\n" +
-	"\x10strategy_version\x18\x04 \x01(\rR\x0fstrategyVersion\"~\n" +
+	"\x10strategy_version\x18\x04 \x01(\rR\x0fstrategyVersion\"\xaf\x01\n" +
 	"\x19SuggestDiscussionsRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12-\n" +
 	"\x06person\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x06person\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xd6\x01\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12/\n" +
+	"\x05as_of\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xd6\x01\n" +
 	"\fTopicToStart\x12\x19\n" +
 	"\bfacet_id\x18\x01 \x01(\tR\afacetId\x12'\n" +
 	"\x0fsuggested_title\x18\x02 \x01(\tR\x0esuggestedTitle\x12\x1a\n" +
@@ -2439,11 +2470,13 @@ const file_trellis_v1_insight_proto_rawDesc = "" +
 	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence\"\x81\x01\n" +
 	"\x1aSuggestDiscussionsResponse\x123\n" +
 	"\x04join\x18\x01 \x03(\v2\x1f.trellis.v1.SuggestedDiscussionR\x04join\x12.\n" +
-	"\x05start\x18\x02 \x03(\v2\x18.trellis.v1.TopicToStartR\x05start\"\x8b\x01\n" +
+	"\x05start\x18\x02 \x03(\v2\x18.trellis.v1.TopicToStartR\x05start\"\xe7\x01\n" +
 	"\x1aSuggestParticipantsRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x129\n" +
 	"\fconversation\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\fconversation\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"\xbc\x01\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\x12)\n" +
+	"\x04text\x18\x04 \x01(\v2\x15.trellis.v1.TextInputR\x04text\x12/\n" +
+	"\x05as_of\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\xbc\x01\n" +
 	"\x14SuggestedParticipant\x12*\n" +
 	"\x06person\x18\x01 \x01(\v2\x12.trellis.v1.PersonR\x06person\x12\x16\n" +
 	"\x06member\x18\x02 \x01(\bR\x06member\x12\x14\n" +
@@ -2637,58 +2670,61 @@ var file_trellis_v1_insight_proto_depIdxs = []int32{
 	37, // 13: trellis.v1.FacetCoverage.kind:type_name -> trellis.v1.FacetKind
 	11, // 14: trellis.v1.AuditCommunityDesignResponse.facets:type_name -> trellis.v1.FacetCoverage
 	33, // 15: trellis.v1.SuggestDiscussionsRequest.person:type_name -> trellis.v1.RecordRef
-	38, // 16: trellis.v1.TopicToStart.evidence:type_name -> trellis.v1.Evidence
-	39, // 17: trellis.v1.SuggestDiscussionsResponse.join:type_name -> trellis.v1.SuggestedDiscussion
-	14, // 18: trellis.v1.SuggestDiscussionsResponse.start:type_name -> trellis.v1.TopicToStart
-	33, // 19: trellis.v1.SuggestParticipantsRequest.conversation:type_name -> trellis.v1.RecordRef
-	40, // 20: trellis.v1.SuggestedParticipant.person:type_name -> trellis.v1.Person
-	38, // 21: trellis.v1.SuggestedParticipant.evidence:type_name -> trellis.v1.Evidence
-	17, // 22: trellis.v1.SuggestParticipantsResponse.participants:type_name -> trellis.v1.SuggestedParticipant
-	33, // 23: trellis.v1.FindSupportingAssetsRequest.conversation:type_name -> trellis.v1.RecordRef
-	2,  // 24: trellis.v1.FindSupportingAssetsRequest.text:type_name -> trellis.v1.TextInput
-	41, // 25: trellis.v1.SupportingAsset.asset:type_name -> trellis.v1.Asset
-	38, // 26: trellis.v1.SupportingAsset.evidence:type_name -> trellis.v1.Evidence
-	20, // 27: trellis.v1.FindSupportingAssetsResponse.assets:type_name -> trellis.v1.SupportingAsset
-	33, // 28: trellis.v1.Invitation.conversation:type_name -> trellis.v1.RecordRef
-	33, // 29: trellis.v1.Invitation.asset:type_name -> trellis.v1.RecordRef
-	40, // 30: trellis.v1.Prospect.person:type_name -> trellis.v1.Person
-	38, // 31: trellis.v1.Prospect.evidence:type_name -> trellis.v1.Evidence
-	23, // 32: trellis.v1.Prospect.invitation:type_name -> trellis.v1.Invitation
-	24, // 33: trellis.v1.FindProspectsResponse.prospects:type_name -> trellis.v1.Prospect
-	35, // 34: trellis.v1.RecommendPlatformMixRequest.since:type_name -> google.protobuf.Timestamp
-	36, // 35: trellis.v1.PlatformStats.platform:type_name -> trellis.v1.PlatformKind
-	27, // 36: trellis.v1.PlatformStats.facets:type_name -> trellis.v1.FacetShare
-	28, // 37: trellis.v1.RecommendPlatformMixResponse.platforms:type_name -> trellis.v1.PlatformStats
-	36, // 38: trellis.v1.PlanActionsRequest.platform:type_name -> trellis.v1.PlatformKind
-	1,  // 39: trellis.v1.Action.kind:type_name -> trellis.v1.ActionKind
-	36, // 40: trellis.v1.Action.platform:type_name -> trellis.v1.PlatformKind
-	33, // 41: trellis.v1.Action.conversation:type_name -> trellis.v1.RecordRef
-	33, // 42: trellis.v1.Action.asset:type_name -> trellis.v1.RecordRef
-	33, // 43: trellis.v1.Action.person:type_name -> trellis.v1.RecordRef
-	31, // 44: trellis.v1.PlanActionsResponse.actions:type_name -> trellis.v1.Action
-	3,  // 45: trellis.v1.InsightService.ScoreConversations:input_type -> trellis.v1.ScoreConversationsRequest
-	6,  // 46: trellis.v1.InsightService.ListStrategicConversations:input_type -> trellis.v1.ListStrategicConversationsRequest
-	10, // 47: trellis.v1.InsightService.AuditCommunityDesign:input_type -> trellis.v1.AuditCommunityDesignRequest
-	13, // 48: trellis.v1.InsightService.SuggestDiscussions:input_type -> trellis.v1.SuggestDiscussionsRequest
-	16, // 49: trellis.v1.InsightService.SuggestParticipants:input_type -> trellis.v1.SuggestParticipantsRequest
-	19, // 50: trellis.v1.InsightService.FindSupportingAssets:input_type -> trellis.v1.FindSupportingAssetsRequest
-	22, // 51: trellis.v1.InsightService.FindProspects:input_type -> trellis.v1.FindProspectsRequest
-	26, // 52: trellis.v1.InsightService.RecommendPlatformMix:input_type -> trellis.v1.RecommendPlatformMixRequest
-	30, // 53: trellis.v1.InsightService.PlanActions:input_type -> trellis.v1.PlanActionsRequest
-	5,  // 54: trellis.v1.InsightService.ScoreConversations:output_type -> trellis.v1.ScoreConversationsResponse
-	9,  // 55: trellis.v1.InsightService.ListStrategicConversations:output_type -> trellis.v1.ListStrategicConversationsResponse
-	12, // 56: trellis.v1.InsightService.AuditCommunityDesign:output_type -> trellis.v1.AuditCommunityDesignResponse
-	15, // 57: trellis.v1.InsightService.SuggestDiscussions:output_type -> trellis.v1.SuggestDiscussionsResponse
-	18, // 58: trellis.v1.InsightService.SuggestParticipants:output_type -> trellis.v1.SuggestParticipantsResponse
-	21, // 59: trellis.v1.InsightService.FindSupportingAssets:output_type -> trellis.v1.FindSupportingAssetsResponse
-	25, // 60: trellis.v1.InsightService.FindProspects:output_type -> trellis.v1.FindProspectsResponse
-	29, // 61: trellis.v1.InsightService.RecommendPlatformMix:output_type -> trellis.v1.RecommendPlatformMixResponse
-	32, // 62: trellis.v1.InsightService.PlanActions:output_type -> trellis.v1.PlanActionsResponse
-	54, // [54:63] is the sub-list for method output_type
-	45, // [45:54] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	35, // 16: trellis.v1.SuggestDiscussionsRequest.as_of:type_name -> google.protobuf.Timestamp
+	38, // 17: trellis.v1.TopicToStart.evidence:type_name -> trellis.v1.Evidence
+	39, // 18: trellis.v1.SuggestDiscussionsResponse.join:type_name -> trellis.v1.SuggestedDiscussion
+	14, // 19: trellis.v1.SuggestDiscussionsResponse.start:type_name -> trellis.v1.TopicToStart
+	33, // 20: trellis.v1.SuggestParticipantsRequest.conversation:type_name -> trellis.v1.RecordRef
+	2,  // 21: trellis.v1.SuggestParticipantsRequest.text:type_name -> trellis.v1.TextInput
+	35, // 22: trellis.v1.SuggestParticipantsRequest.as_of:type_name -> google.protobuf.Timestamp
+	40, // 23: trellis.v1.SuggestedParticipant.person:type_name -> trellis.v1.Person
+	38, // 24: trellis.v1.SuggestedParticipant.evidence:type_name -> trellis.v1.Evidence
+	17, // 25: trellis.v1.SuggestParticipantsResponse.participants:type_name -> trellis.v1.SuggestedParticipant
+	33, // 26: trellis.v1.FindSupportingAssetsRequest.conversation:type_name -> trellis.v1.RecordRef
+	2,  // 27: trellis.v1.FindSupportingAssetsRequest.text:type_name -> trellis.v1.TextInput
+	41, // 28: trellis.v1.SupportingAsset.asset:type_name -> trellis.v1.Asset
+	38, // 29: trellis.v1.SupportingAsset.evidence:type_name -> trellis.v1.Evidence
+	20, // 30: trellis.v1.FindSupportingAssetsResponse.assets:type_name -> trellis.v1.SupportingAsset
+	33, // 31: trellis.v1.Invitation.conversation:type_name -> trellis.v1.RecordRef
+	33, // 32: trellis.v1.Invitation.asset:type_name -> trellis.v1.RecordRef
+	40, // 33: trellis.v1.Prospect.person:type_name -> trellis.v1.Person
+	38, // 34: trellis.v1.Prospect.evidence:type_name -> trellis.v1.Evidence
+	23, // 35: trellis.v1.Prospect.invitation:type_name -> trellis.v1.Invitation
+	24, // 36: trellis.v1.FindProspectsResponse.prospects:type_name -> trellis.v1.Prospect
+	35, // 37: trellis.v1.RecommendPlatformMixRequest.since:type_name -> google.protobuf.Timestamp
+	36, // 38: trellis.v1.PlatformStats.platform:type_name -> trellis.v1.PlatformKind
+	27, // 39: trellis.v1.PlatformStats.facets:type_name -> trellis.v1.FacetShare
+	28, // 40: trellis.v1.RecommendPlatformMixResponse.platforms:type_name -> trellis.v1.PlatformStats
+	36, // 41: trellis.v1.PlanActionsRequest.platform:type_name -> trellis.v1.PlatformKind
+	1,  // 42: trellis.v1.Action.kind:type_name -> trellis.v1.ActionKind
+	36, // 43: trellis.v1.Action.platform:type_name -> trellis.v1.PlatformKind
+	33, // 44: trellis.v1.Action.conversation:type_name -> trellis.v1.RecordRef
+	33, // 45: trellis.v1.Action.asset:type_name -> trellis.v1.RecordRef
+	33, // 46: trellis.v1.Action.person:type_name -> trellis.v1.RecordRef
+	31, // 47: trellis.v1.PlanActionsResponse.actions:type_name -> trellis.v1.Action
+	3,  // 48: trellis.v1.InsightService.ScoreConversations:input_type -> trellis.v1.ScoreConversationsRequest
+	6,  // 49: trellis.v1.InsightService.ListStrategicConversations:input_type -> trellis.v1.ListStrategicConversationsRequest
+	10, // 50: trellis.v1.InsightService.AuditCommunityDesign:input_type -> trellis.v1.AuditCommunityDesignRequest
+	13, // 51: trellis.v1.InsightService.SuggestDiscussions:input_type -> trellis.v1.SuggestDiscussionsRequest
+	16, // 52: trellis.v1.InsightService.SuggestParticipants:input_type -> trellis.v1.SuggestParticipantsRequest
+	19, // 53: trellis.v1.InsightService.FindSupportingAssets:input_type -> trellis.v1.FindSupportingAssetsRequest
+	22, // 54: trellis.v1.InsightService.FindProspects:input_type -> trellis.v1.FindProspectsRequest
+	26, // 55: trellis.v1.InsightService.RecommendPlatformMix:input_type -> trellis.v1.RecommendPlatformMixRequest
+	30, // 56: trellis.v1.InsightService.PlanActions:input_type -> trellis.v1.PlanActionsRequest
+	5,  // 57: trellis.v1.InsightService.ScoreConversations:output_type -> trellis.v1.ScoreConversationsResponse
+	9,  // 58: trellis.v1.InsightService.ListStrategicConversations:output_type -> trellis.v1.ListStrategicConversationsResponse
+	12, // 59: trellis.v1.InsightService.AuditCommunityDesign:output_type -> trellis.v1.AuditCommunityDesignResponse
+	15, // 60: trellis.v1.InsightService.SuggestDiscussions:output_type -> trellis.v1.SuggestDiscussionsResponse
+	18, // 61: trellis.v1.InsightService.SuggestParticipants:output_type -> trellis.v1.SuggestParticipantsResponse
+	21, // 62: trellis.v1.InsightService.FindSupportingAssets:output_type -> trellis.v1.FindSupportingAssetsResponse
+	25, // 63: trellis.v1.InsightService.FindProspects:output_type -> trellis.v1.FindProspectsResponse
+	29, // 64: trellis.v1.InsightService.RecommendPlatformMix:output_type -> trellis.v1.RecommendPlatformMixResponse
+	32, // 65: trellis.v1.InsightService.PlanActions:output_type -> trellis.v1.PlanActionsResponse
+	57, // [57:66] is the sub-list for method output_type
+	48, // [48:57] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_insight_proto_init() }

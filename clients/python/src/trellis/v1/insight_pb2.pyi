@@ -446,20 +446,27 @@ class SuggestDiscussionsRequest(_message.Message):
     WORKSPACE_FIELD_NUMBER: _builtins.int
     PERSON_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     limit: _builtins.int
+    """Discussions to join; 10 when unset."""
     @_builtins.property
     def person(self) -> _common_pb2.RecordRef: ...
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """Judge recency as of this time; the newest activity seen when unset."""
+
     def __init__(
         self,
         *,
         workspace: _builtins.str = ...,
         person: _common_pb2.RecordRef | None = ...,
         limit: _builtins.int = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "person", b"person"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "person", b"person", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "limit", b"limit", "person", b"person", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -532,20 +539,35 @@ class SuggestParticipantsRequest(_message.Message):
     WORKSPACE_FIELD_NUMBER: _builtins.int
     CONVERSATION_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     limit: _builtins.int
+    """People to suggest; 10 when unset."""
     @_builtins.property
-    def conversation(self) -> _common_pb2.RecordRef: ...
+    def conversation(self) -> _common_pb2.RecordRef:
+        """A stored conversation; or leave it unset and give `text`."""
+
+    @_builtins.property
+    def text(self) -> Global___TextInput:
+        """A conversation that is not stored yet: a draft, or one from elsewhere."""
+
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """Judge recency as of this time; the newest activity seen when unset."""
+
     def __init__(
         self,
         *,
         workspace: _builtins.str = ...,
         conversation: _common_pb2.RecordRef | None = ...,
         limit: _builtins.int = ...,
+        text: Global___TextInput | None = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "conversation", b"conversation", "text", b"text"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "limit", b"limit", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "conversation", b"conversation", "limit", b"limit", "text", b"text", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
