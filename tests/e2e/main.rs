@@ -125,6 +125,10 @@ impl Server {
         pb::insight_service_client::InsightServiceClient::new(self.channel.clone())
     }
 
+    fn people(&self) -> pb::people_service_client::PeopleServiceClient<Channel> {
+        pb::people_service_client::PeopleServiceClient::new(self.channel.clone())
+    }
+
     /// Runs a client subcommand against this server. `args` is the subcommand and its
     /// arguments; `--addr` and `--json` are appended.
     fn cli(&self, args: &[&str]) -> Output {
@@ -1157,6 +1161,269 @@ weight = 20.0
 
 // ---------------------------------------------------------------------------------------------
 // Evaluation on the development dump
+
+// ---------------------------------------------------------------------------------------------
+// People
+
+fn lookup(key: pb::person_lookup::Key) -> Option<pb::PersonLookup> {
+    Some(pb::PersonLookup { key: Some(key) })
+}
+
+fn person_ref(profile: &pb::PersonProfile) -> String {
+    let reference = profile
+        .person
+        .as_ref()
+        .and_then(|person| person.r#ref.as_ref())
+        .expect("a profile names its person");
+    format!("{}:{}", reference.source, reference.external_id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crm_lookups_find_people_with_their_convergence_and_suggestions() {
+    use pb::person_lookup::Key;
+    let (_dir, server) = fresh().await;
+    put_example_strategy(&server).await;
+    ingest_example(&server);
+    let mut people = server.people();
+
+    let by_handle = people
+        .match_person(pb::MatchPersonRequest {
+            workspace: String::new(),
+            lookup: lookup(Key::Handle("@Ana".into())),
+            suggestion_limit: 3,
+        })
+        .await
+        .expect("a match by handle")
+        .into_inner();
+    assert!(by_handle.found);
+    let profile = by_handle.profile.expect("a profile");
+    assert_eq!(person_ref(&profile), "forum:u-ana");
+    assert_eq!(profile.convergence.len(), example_strategy().facets.len());
+    let best = profile
+        .convergence
+        .iter()
+        .max_by(|a, b| a.convergence.total_cmp(&b.convergence))
+        .expect("convergence per facet");
+    assert!(
+        ["debug-incidents", "low-overhead-tracing"].contains(&best.facet_id.as_str()),
+        "an SRE who writes about traces of slow requests converges on incidents or tracing: {profile:?}"
+    );
+    assert!(!profile.top_interests.is_empty());
+    assert!(profile.posts >= 1);
+    for discussion in &by_handle.suggested_discussions {
+        let id = &discussion
+            .conversation
+            .as_ref()
+            .expect("a conversation")
+            .external_id;
+        assert_ne!(id, "t1", "Ana already replied in t1");
+        assert!(!discussion.reasons.is_empty());
+    }
+
+    let by_crm = people
+        .match_person(pb::MatchPersonRequest {
+            workspace: String::new(),
+            lookup: lookup(Key::CrmId("crm-1002".into())),
+            suggestion_limit: 0,
+        })
+        .await
+        .expect("a match by CRM id")
+        .into_inner();
+    assert_eq!(
+        person_ref(&by_crm.profile.expect("a profile")),
+        "forum:u-chen"
+    );
+
+    let nobody = people
+        .match_person(pb::MatchPersonRequest {
+            workspace: String::new(),
+            lookup: lookup(Key::Handle("nobody-here".into())),
+            suggestion_limit: 0,
+        })
+        .await
+        .expect("an unknown person is an answer, not an error")
+        .into_inner();
+    assert!(!nobody.found && nobody.profile.is_none());
+
+    let bad = people
+        .match_person(pb::MatchPersonRequest {
+            workspace: String::new(),
+            lookup: lookup(Key::EmailSha256("not-a-hash".into())),
+            suggestion_limit: 0,
+        })
+        .await
+        .expect_err("a malformed hash is refused");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(violations(&bad)[0].0, "lookup.email_sha256");
+
+    // The bulk form answers every contact in order, a bad one with its own error.
+    let contacts = vec![
+        pb::MatchPeopleRequest {
+            workspace: String::new(),
+            contact_id: "c-1".into(),
+            lookup: lookup(Key::Handle("ben".into())),
+        },
+        pb::MatchPeopleRequest {
+            workspace: String::new(),
+            contact_id: "c-2".into(),
+            lookup: None,
+        },
+        pb::MatchPeopleRequest {
+            workspace: String::new(),
+            contact_id: "c-3".into(),
+            lookup: lookup(Key::Handle("nobody-here".into())),
+        },
+    ];
+    let mut answers = people
+        .match_people(tokio_stream::iter(contacts))
+        .await
+        .expect("the bulk match starts")
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(answer) = answers.message().await.expect("the stream ends cleanly") {
+        seen.push((
+            answer.contact_id.clone(),
+            answer.found,
+            answer.error.clone(),
+        ));
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0], ("c-1".to_owned(), true, String::new()));
+    assert!(seen[1].2.contains("lookup"), "{seen:?}");
+    assert_eq!(seen[2], ("c-3".to_owned(), false, String::new()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn participants_and_discussions_come_with_reasons_and_leave_out_who_is_already_in() {
+    let (_dir, server) = fresh().await;
+    put_example_strategy(&server).await;
+    ingest_example(&server);
+    let mut insight = server.insight();
+
+    let participants = insight
+        .suggest_participants(pb::SuggestParticipantsRequest {
+            workspace: String::new(),
+            conversation: reference("forum", "t1"),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("participants for t1")
+        .into_inner()
+        .participants;
+    assert!(!participants.is_empty());
+    let refs: Vec<String> = participants
+        .iter()
+        .map(|participant| {
+            let reference = participant
+                .person
+                .as_ref()
+                .and_then(|p| p.r#ref.as_ref())
+                .expect("a ref");
+            format!("{}:{}", reference.source, reference.external_id)
+        })
+        .collect();
+    for already_in in ["forum:u-ana", "forum:u-ben"] {
+        assert!(
+            !refs.contains(&already_in.to_owned()),
+            "{already_in} is already in t1: {refs:?}"
+        );
+    }
+    let first_outsider = participants
+        .iter()
+        .position(|p| !p.member)
+        .unwrap_or(participants.len());
+    assert!(
+        participants[first_outsider..].iter().all(|p| !p.member),
+        "members first, then people outside the community: {refs:?}"
+    );
+    assert!(participants.iter().all(|p| !p.reasons.is_empty()));
+
+    // A draft that is not stored: who knows about dashboards as code?
+    let draft = insight
+        .suggest_participants(pb::SuggestParticipantsRequest {
+            workspace: String::new(),
+            text: Some(pb::TextInput {
+                title: "Reviewing Grafana dashboards in pull requests".into(),
+                body: "How do you keep dashboards and alerts in version control?".into(),
+            }),
+            limit: 3,
+            ..Default::default()
+        })
+        .await
+        .expect("participants for a draft")
+        .into_inner()
+        .participants;
+    let top = draft[0]
+        .person
+        .as_ref()
+        .and_then(|p| p.r#ref.as_ref())
+        .expect("a ref");
+    assert!(
+        ["u-chen", "u-dora"].contains(&top.external_id.as_str()),
+        "the people who wrote about dashboards as code come first: {draft:?}"
+    );
+
+    let discussions = insight
+        .suggest_discussions(pb::SuggestDiscussionsRequest {
+            workspace: String::new(),
+            person: reference("forum", "u-ana"),
+            limit: 5,
+            as_of: None,
+        })
+        .await
+        .expect("discussions for Ana")
+        .into_inner();
+    for discussion in &discussions.join {
+        let id = &discussion
+            .conversation
+            .as_ref()
+            .expect("a conversation")
+            .external_id;
+        assert_ne!(id, "t1", "Ana is already in t1");
+        assert!(!discussion.reasons.is_empty());
+    }
+    assert!(
+        !discussions.join.is_empty(),
+        "Ana has open conversations to join"
+    );
+
+    let unknown = insight
+        .suggest_discussions(pb::SuggestDiscussionsRequest {
+            workspace: String::new(),
+            person: reference("forum", "nobody"),
+            limit: 5,
+            as_of: None,
+        })
+        .await
+        .expect_err("an unknown person");
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    let neither = insight
+        .suggest_participants(pb::SuggestParticipantsRequest::default())
+        .await
+        .expect_err("no conversation and no text");
+    assert_eq!(neither.code(), Code::InvalidArgument);
+    assert_eq!(violations(&neither)[0].0, "conversation");
+
+    // The same answers through the command line.
+    let cli = server.cli_json(&["participants", "--conversation", "forum:t1", "--limit", "3"]);
+    assert!(
+        !cli["participants"].as_array().is_none_or(Vec::is_empty),
+        "{cli}"
+    );
+    let cli = server.cli_json(&["suggest", "--person", "forum:u-ana"]);
+    assert!(cli["join"].is_array(), "{cli}");
+    let cli = server.cli_json(&["people", "match", "--crm-id", "crm-1001"]);
+    assert_eq!(cli["profile"]["person"], "forum:u-ana", "{cli}");
+    let cli = server.cli_json(&["people", "list", "--members"]);
+    assert!(
+        cli["people"]
+            .as_array()
+            .is_some_and(|people| people.iter().all(|p| p["member"] == true)),
+        "{cli}"
+    );
+}
 
 fn shared_data() -> PathBuf {
     std::env::var_os("TRELLIS_SHARED_DATA")

@@ -32,13 +32,13 @@ pub struct ClientArgs {
         default_value = "127.0.0.1:50151",
         global = true
     )]
-    addr: String,
+    pub(crate) addr: String,
     /// The workspace; empty for the default one.
     #[arg(long, env = "TRELLIS_WORKSPACE", default_value = "", global = true)]
-    workspace: String,
+    pub(crate) workspace: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +97,37 @@ enum Command {
     Audit {
         #[arg(long)]
         mission: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// People: profiles, CRM matches.
+    People {
+        #[command(subcommand)]
+        command: crate::cli_people::PeopleCommand,
+    },
+    /// Discussions a person should join, and topics they could start.
+    Suggest {
+        /// The person, as SOURCE:ID.
+        #[arg(long)]
+        person: String,
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Who should be brought into a conversation.
+    Participants {
+        /// A stored conversation, as SOURCE:ID.
+        #[arg(long, conflicts_with = "text")]
+        conversation: Option<String>,
+        /// Or the text of a conversation that is not stored.
+        #[arg(long)]
+        text: Option<String>,
+        /// The title that goes with --text.
+        #[arg(long, default_value = "")]
+        title: String,
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -181,6 +212,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } => top(&client, limit, facet).await,
         },
         Command::Audit { mission, client } => audit(&client, mission).await,
+        Command::People { command } => crate::cli_people::people(command).await,
+        Command::Suggest {
+            person,
+            limit,
+            client,
+        } => crate::cli_people::suggest(&client, &person, limit).await,
+        Command::Participants {
+            conversation,
+            text,
+            title,
+            limit,
+            client,
+        } => crate::cli_people::participants(&client, conversation, text, title, limit).await,
         Command::Eval(args) => crate::eval::run(args).await,
     }
 }
@@ -199,7 +243,7 @@ pub fn init_tracing(config: &Config) {
     };
 }
 
-async fn channel(client: &ClientArgs) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(client: &ClientArgs) -> anyhow::Result<Channel> {
     let url = if client.addr.starts_with("http://") || client.addr.starts_with("https://") {
         client.addr.clone()
     } else {
@@ -226,7 +270,7 @@ pub fn describe(status: &tonic::Status) -> anyhow::Error {
     anyhow::Error::msg(text)
 }
 
-fn print(client: &ClientArgs, value: &Value, table: impl FnOnce(&Value)) {
+pub(crate) fn print(client: &ClientArgs, value: &Value, table: impl FnOnce(&Value)) {
     if client.json {
         println!(
             "{}",
@@ -478,7 +522,7 @@ async fn ingest(client: &ClientArgs, file: &PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn evidence_json(evidence: &pb::Evidence) -> Value {
+pub(crate) fn evidence_json(evidence: &pb::Evidence) -> Value {
     json!({
         "terms": evidence.terms.iter().map(|term| term.term.clone()).collect::<Vec<_>>(),
         "phrases": evidence.phrases,

@@ -69,6 +69,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> CoreResult<Option<Conversation>>;
     fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>>;
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>>;
+    /// People in insertion order after the position `after` (0 for the start), only members or
+    /// only non-members when `member` is set; each with its position, for the next page.
+    fn list_people(
+        &self,
+        workspace: &WorkspaceId,
+        member: Option<bool>,
+        after: i64,
+        limit: usize,
+    ) -> CoreResult<Vec<(i64, Person)>>;
     /// What a person wrote in their own source, newest first: conversations they opened and
     /// their posts, up to `limit` of each.
     fn writing_of(

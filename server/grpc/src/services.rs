@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use trellis_core::domain::{Millis, RecordKey, WorkspaceId};
-use trellis_core::service::{ParticipantTarget, StrategicQuery, Trellis};
+use trellis_core::service::{
+    ParticipantTarget, PersonInsight, PersonLookup, StrategicQuery, Trellis,
+};
 
 use crate::convert::{self, round3};
 use crate::error::{ApiError, bad_field};
@@ -521,8 +523,240 @@ impl pb::insight_service_server::InsightService for Api {
     }
 }
 
+fn person_lookup(lookup: Option<pb::PersonLookup>) -> Result<PersonLookup, Status> {
+    use pb::person_lookup::Key;
+    match lookup.and_then(|lookup| lookup.key) {
+        Some(Key::Ref(reference)) => Ok(PersonLookup::Record(convert::record_key(
+            Some(&reference),
+            "lookup.ref",
+        )?)),
+        Some(Key::EmailSha256(value)) => Ok(PersonLookup::EmailSha256(value)),
+        Some(Key::Handle(value)) => Ok(PersonLookup::Handle(value)),
+        Some(Key::ProfileUrl(value)) => Ok(PersonLookup::ProfileUrl(value)),
+        Some(Key::CrmId(value)) => Ok(PersonLookup::CrmId(value)),
+        None => Err(bad_field(
+            "lookup",
+            "is missing; give one of ref, email_sha256, handle, profile_url or crm_id",
+        )),
+    }
+}
+
+fn profile_to_pb(insight: &PersonInsight) -> pb::PersonProfile {
+    pb::PersonProfile {
+        person: Some(match &insight.person {
+            Some(person) => convert::person_to_pb(person),
+            None => pb::Person {
+                r#ref: Some(convert::record_ref(&insight.key)),
+                member: insight.member,
+                ..Default::default()
+            },
+        }),
+        merged: Vec::new(),
+        convergence: insight
+            .convergence
+            .iter()
+            .map(|(converged, evidence)| pb::FacetConvergence {
+                facet_id: converged.facet_id.clone(),
+                convergence: round3(converged.convergence),
+                evidence: evidence.iter().map(convert::evidence_to_pb).collect(),
+            })
+            .collect(),
+        top_interests: insight
+            .interests
+            .iter()
+            .map(|(term, weight)| pb::Interest {
+                term: term.clone(),
+                weight: round3(*weight),
+            })
+            .collect(),
+        last_active_at: insight.last_active.map(convert::timestamp),
+        posts: insight.contributions,
+    }
+}
+
+/// Contacts a bulk match works on at once: enough to keep a core busy, few enough that the
+/// answers stream back steadily.
+const MATCH_BATCH: usize = 64;
+
 #[tonic::async_trait]
-impl pb::people_service_server::PeopleService for Api {}
+impl pb::people_service_server::PeopleService for Api {
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let key = convert::record_key(request.r#ref.as_ref(), "ref")?;
+        let insight = self
+            .blocking(move |trellis| trellis.person_insight(&workspace, &key, None))
+            .await?;
+        Ok(Response::new(pb::GetPersonResponse {
+            profile: Some(profile_to_pb(&insight)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn list_people(
+        &self,
+        request: Request<pb::ListPeopleRequest>,
+    ) -> Result<Response<pb::ListPeopleResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.page_size, 50, "page_size")?;
+        let after = if request.page_token.is_empty() {
+            0
+        } else {
+            request
+                .page_token
+                .parse::<i64>()
+                .ok()
+                .filter(|after| *after > 0)
+                .ok_or_else(|| {
+                    bad_field(
+                        "page_token",
+                        "is not a token this server gave; pass next_page_token from the previous page, or leave it empty",
+                    )
+                })?
+        };
+        let member = request.member;
+        let (people, next) = self
+            .blocking(move |trellis| trellis.list_people(&workspace, member, after, limit))
+            .await?;
+        Ok(Response::new(pb::ListPeopleResponse {
+            people: people.iter().map(convert::person_to_pb).collect(),
+            next_page_token: next.map(|next| next.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn match_person(
+        &self,
+        request: Request<pb::MatchPersonRequest>,
+    ) -> Result<Response<pb::MatchPersonResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let lookup = person_lookup(request.lookup)?;
+        let suggestions = match request.suggestion_limit {
+            0 => 5,
+            value if value < 0 => {
+                return Err(bad_field(
+                    "suggestion_limit",
+                    "is negative; give 1 to 50, or leave it unset for 5",
+                ));
+            }
+            value => (value as usize).min(50),
+        };
+        let found = self
+            .blocking(move |trellis| trellis.match_person(&workspace, &lookup, suggestions))
+            .await?;
+        Ok(Response::new(match found {
+            None => pb::MatchPersonResponse::default(),
+            Some(found) => pb::MatchPersonResponse {
+                found: true,
+                profile: Some(profile_to_pb(&found.insight)),
+                suggested_discussions: found
+                    .suggested
+                    .iter()
+                    .map(convert::suggested_discussion_to_pb)
+                    .collect(),
+            },
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn match_people(
+        &self,
+        request: Request<Streaming<pb::MatchPeopleRequest>>,
+    ) -> Result<Response<tonic::codegen::BoxStream<pb::MatchPeopleResponse>>, Status> {
+        let mut incoming = request.into_inner();
+        let api = self.clone();
+        let (sender, receiver) = tokio::sync::mpsc::channel(MATCH_BATCH * 2);
+        tokio::spawn(async move {
+            let mut batch: Vec<pb::MatchPeopleRequest> = Vec::with_capacity(MATCH_BATCH);
+            loop {
+                // Take what has arrived, up to a batch, without waiting for more than one.
+                let next = incoming.next().await;
+                let finished = match next {
+                    Some(Ok(message)) => {
+                        batch.push(message);
+                        false
+                    }
+                    Some(Err(status)) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                    None => true,
+                };
+                if batch.len() < MATCH_BATCH && !finished {
+                    continue;
+                }
+                let work = std::mem::take(&mut batch);
+                let answers = api
+                    .blocking(move |trellis| Ok(match_batch(trellis, work)))
+                    .await;
+                match answers {
+                    Ok(answers) => {
+                        for answer in answers {
+                            if sender.send(Ok(answer)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        return;
+                    }
+                }
+                if finished {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
+    }
+}
+
+/// Answers a batch of bulk-match requests; a bad contact gets its own error, never the stream's.
+fn match_batch(
+    trellis: &Trellis,
+    batch: Vec<pb::MatchPeopleRequest>,
+) -> Vec<pb::MatchPeopleResponse> {
+    batch
+        .into_iter()
+        .map(|request| {
+            let contact_id = request.contact_id.clone();
+            let outcome = convert::workspace(&request.workspace)
+                .map_err(|status| status.message().to_owned())
+                .and_then(|workspace| {
+                    let lookup = person_lookup(request.lookup)
+                        .map_err(|status| status.message().to_owned())?;
+                    trellis
+                        .match_person(&workspace, &lookup, 0)
+                        .map_err(|error| error.to_string())
+                });
+            match outcome {
+                Ok(Some(found)) => pb::MatchPeopleResponse {
+                    contact_id,
+                    found: true,
+                    profile: Some(profile_to_pb(&found.insight)),
+                    error: String::new(),
+                },
+                Ok(None) => pb::MatchPeopleResponse {
+                    contact_id,
+                    ..Default::default()
+                },
+                Err(error) => pb::MatchPeopleResponse {
+                    contact_id,
+                    error,
+                    ..Default::default()
+                },
+            }
+        })
+        .collect()
+}
 
 #[tonic::async_trait]
 impl pb::source_service_server::SourceService for Api {}

@@ -367,6 +367,28 @@ pub(crate) fn posts_of(
         .collect()
 }
 
+/// People after `after` in insertion order, optionally only (non-)members.
+pub(crate) fn list_people(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    member: Option<bool>,
+    after: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, Person)>> {
+    let member_filter: Option<i64> = member.map(i64::from);
+    connection
+        .prepare_cached(&format!(
+            "SELECT {PERSON_COLUMNS}, seq FROM people
+             WHERE workspace = ?1 AND seq > ?2 AND (?3 IS NULL OR member = ?3)
+             ORDER BY seq LIMIT ?4"
+        ))?
+        .query_map(
+            params![workspace.as_str(), after, member_filter, limit as i64],
+            |row| Ok((row.get(8)?, person_from_row(row)?)),
+        )?
+        .collect()
+}
+
 /// A person's conversations and posts in their source, newest first, up to `limit` of each.
 pub(crate) fn writing_of(
     connection: &Connection,

@@ -446,6 +446,17 @@ impl Store for SqliteStore {
         records::person(&*self.read()?, workspace, key).map_err(storage_error("reading a person"))
     }
 
+    fn list_people(
+        &self,
+        workspace: &WorkspaceId,
+        member: Option<bool>,
+        after: i64,
+        limit: usize,
+    ) -> CoreResult<Vec<(i64, Person)>> {
+        records::list_people(&*self.read()?, workspace, member, after, limit)
+            .map_err(storage_error("listing people"))
+    }
+
     fn writing_of(
         &self,
         workspace: &WorkspaceId,

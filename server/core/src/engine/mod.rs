@@ -136,9 +136,12 @@ impl Engine {
         }
     }
 
-    /// Takes in a new or changed person record.
-    pub fn upsert_person(&mut self, person: &Person) {
+    /// Takes in a new or changed person record; `previous` is the stored version it replaces.
+    pub fn upsert_person(&mut self, person: &Person, previous: Option<&Person>) {
         self.generation += 1;
+        let previous_keys = previous.map(people::lookup_keys).unwrap_or_default();
+        self.people
+            .index_lookup(&person.key, &previous_keys, &people::lookup_keys(person));
         let mut bag = TermBag::default();
         let tokens = self.analyzer.tokens(&person.bio);
         bag.add_tokens(&tokens, 1.0);

@@ -163,6 +163,66 @@ pub struct People {
     participation: HashMap<RecordKey, Vec<Contribution>>,
     /// The newest time seen: "now" for a corpus that stopped growing.
     clock: Option<Millis>,
+    /// People by the keys a CRM knows them by.
+    lookup: HashMap<LookupKey, Vec<RecordKey>>,
+}
+
+/// A normalised way to find a person: what a CRM knows of them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LookupKey {
+    EmailSha256(String),
+    /// A handle without its leading '@', lowercased.
+    Handle(String),
+    /// A profile URL without scheme, "www." or trailing '/', lowercased.
+    ProfileUrl(String),
+    CrmId(String),
+}
+
+impl LookupKey {
+    pub fn email_sha256(value: &str) -> Self {
+        LookupKey::EmailSha256(value.trim().to_ascii_lowercase())
+    }
+
+    pub fn handle(value: &str) -> Self {
+        LookupKey::Handle(value.trim().trim_start_matches('@').to_lowercase())
+    }
+
+    pub fn profile_url(value: &str) -> Self {
+        let trimmed = value.trim();
+        let without_scheme = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
+        let without_www = without_scheme
+            .strip_prefix("www.")
+            .unwrap_or(without_scheme);
+        LookupKey::ProfileUrl(without_www.trim_end_matches('/').to_lowercase())
+    }
+
+    pub fn crm_id(value: &str) -> Self {
+        LookupKey::CrmId(value.trim().to_owned())
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            LookupKey::EmailSha256(value)
+            | LookupKey::Handle(value)
+            | LookupKey::ProfileUrl(value)
+            | LookupKey::CrmId(value) => value.is_empty(),
+        }
+    }
+}
+
+/// The lookup keys of a person record.
+pub fn lookup_keys(person: &crate::domain::Person) -> Vec<LookupKey> {
+    let mut keys = Vec::new();
+    for identity in &person.identities {
+        keys.push(LookupKey::email_sha256(&identity.email_sha256));
+        keys.push(LookupKey::handle(&identity.handle));
+        keys.push(LookupKey::profile_url(&identity.profile_url));
+    }
+    keys.extend(person.crm_ids.iter().map(|id| LookupKey::crm_id(id)));
+    keys.retain(|key| !key.is_empty());
+    keys.sort();
+    keys.dedup();
+    keys
 }
 
 fn max_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
@@ -241,6 +301,31 @@ impl People {
 
     pub fn person_id(&self, key: &RecordKey) -> Option<PersonId> {
         self.ids.get(key).copied()
+    }
+
+    /// Indexes the keys a person can be looked up by; `previous` are the keys of the version
+    /// it replaces.
+    pub fn index_lookup(&mut self, key: &RecordKey, previous: &[LookupKey], current: &[LookupKey]) {
+        for old in previous {
+            if let Some(list) = self.lookup.get_mut(old) {
+                list.retain(|person| person != key);
+                if list.is_empty() {
+                    self.lookup.remove(old);
+                }
+            }
+        }
+        for new in current {
+            let list = self.lookup.entry(new.clone()).or_default();
+            if !list.contains(key) {
+                list.push(key.clone());
+                list.sort();
+            }
+        }
+    }
+
+    /// The people a lookup key names, in key order.
+    pub fn find(&self, key: &LookupKey) -> &[RecordKey] {
+        self.lookup.get(key).map_or(&[], Vec::as_slice)
     }
 
     /// Takes in a person record: their bio joins their profile, membership is noted.
@@ -623,7 +708,14 @@ impl People {
 
     /// A person's strongest interests: the terms that weigh most in their profile against how
     /// common the terms are, as (stem, weight in [0, 1]).
-    pub fn interests(&self, person: &RecordKey, limit: usize) -> Vec<(String, f32)> {
+    /// `shared` says whether a term is used elsewhere in the community (in its conversations);
+    /// a term no one else uses is an idiosyncrasy, not an interest to match on.
+    pub fn interests(
+        &self,
+        person: &RecordKey,
+        limit: usize,
+        shared: &dyn Fn(&str) -> bool,
+    ) -> Vec<(String, f32)> {
         let Some(slot) = self.profiles.slot(person) else {
             return Vec::new();
         };
@@ -634,7 +726,7 @@ impl People {
             .iter()
             .filter_map(|(term, tf)| {
                 let text = self.profiles.term_text(*term)?;
-                (!is_pair_term(text) && self.profiles.df(*term) >= 2)
+                (!is_pair_term(text) && (self.profiles.df(*term) >= 2 || shared(text)))
                     .then(|| ((tf / length) * self.profiles.idf(*term), text))
             })
             .collect();
@@ -648,14 +740,18 @@ impl People {
     }
 
     /// The profile as a query: its most distinctive terms, weighted as in `interests`.
-    pub fn profile_as_query(&self, person: &RecordKey) -> Vec<(String, f32)> {
+    pub fn profile_as_query(
+        &self,
+        person: &RecordKey,
+        shared: &dyn Fn(&str) -> bool,
+    ) -> Vec<(String, f32)> {
         let Some(slot) = self.profiles.slot(person) else {
             return Vec::new();
         };
         let length = self.profiles.doc_length(slot).max(1e-9);
         // The person's own distribution of words (their language model), restricted to the
         // terms that say the most about them.
-        self.interests(person, self.settings.profile_query_terms)
+        self.interests(person, self.settings.profile_query_terms, shared)
             .into_iter()
             .filter_map(|(term, _)| {
                 let id = self.profiles.term_id(&term)?;

@@ -47,6 +47,25 @@ fn bag_query(bag: &TermBag) -> Query {
 }
 
 impl Engine {
+    /// Whether the conversations of the community use a term at all.
+    fn in_conversations(&self, term: &str) -> bool {
+        self.index
+            .term_id(term)
+            .is_some_and(|id| self.index.df(id) > 0)
+    }
+
+    /// A person's interests as a weighted query over conversations.
+    pub fn profile_query(&self, person: &RecordKey) -> Vec<(String, f32)> {
+        self.people
+            .profile_as_query(person, &|term| self.in_conversations(term))
+    }
+
+    /// A person's strongest interests as (stem, weight in [0, 1]), strongest first.
+    pub fn interests(&self, person: &RecordKey, limit: usize) -> Vec<(String, f32)> {
+        self.people
+            .interests(person, limit, &|term| self.in_conversations(term))
+    }
+
     /// "Now" for people and engagement: the given time, or the corpus's newest activity.
     pub fn people_clock(&self, as_of: Option<Millis>) -> Millis {
         as_of
@@ -116,7 +135,7 @@ impl Engine {
         open_only: bool,
         limit: usize,
     ) -> Vec<ConversationMatch> {
-        let profile = self.people.profile_as_query(person);
+        let profile = self.profile_query(person);
         if profile.is_empty() {
             return Vec::new();
         }

@@ -22,7 +22,8 @@ use crate::strategy::{Strategy, StrategyVersion};
 mod people;
 
 pub use people::{
-    ParticipantSuggestion, ParticipantTarget, PersonInsight, SuggestedDiscussion, TopicSuggestion,
+    ParticipantSuggestion, ParticipantTarget, PersonInsight, PersonLookup, PersonMatch,
+    SuggestedDiscussion, TopicSuggestion,
 };
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,7 +122,7 @@ impl Trellis {
                     engine.upsert_conversation(conversation, None)
                 }
                 Record::Post(post) => engine.upsert_post(post, None),
-                Record::Person(person) => engine.upsert_person(person),
+                Record::Person(person) => engine.upsert_person(person, None),
                 Record::Asset(_) => {}
             }
             Ok(())
@@ -266,7 +267,13 @@ impl Trellis {
                     };
                     engine.upsert_post(post, previous);
                 }
-                (Record::Person(person), _) => engine.upsert_person(person),
+                (Record::Person(person), previous) => {
+                    let previous = match previous {
+                        Some(Record::Person(previous)) => Some(previous),
+                        _ => None,
+                    };
+                    engine.upsert_person(person, previous);
+                }
                 (Record::Asset(_), _) => {}
             }
         }

@@ -196,8 +196,13 @@ impl Trellis {
             }
             if let Some(last) = found.last_active {
                 reasons.push(format!(
-                    "{} contributions, the latest {}",
+                    "{} {}, the latest {}",
                     found.contributions,
+                    if found.contributions == 1 {
+                        "contribution"
+                    } else {
+                        "contributions"
+                    },
                     days_ago(now, last)
                 ));
             }
@@ -244,7 +249,7 @@ impl Trellis {
         let engine = Self::read(&engine)?;
         self.person_must_exist(&engine, person)?;
         let now = engine.people_clock(as_of);
-        let profile = engine.people().profile_as_query(person);
+        let profile = engine.profile_query(person);
         let model = engine.model();
         let mut join = Vec::new();
         for found in engine.suggest_discussions(person, as_of, limit) {
@@ -394,7 +399,7 @@ impl Trellis {
             .convergence(person, Some(now))
             .into_iter()
             .map(|converged| {
-                let evidence = if converged.convergence >= crate::engine::WEAK {
+                let evidence = if converged.convergence >= crate::engine::CONNECTED {
                     engine
                         .explain(&converged.facet_id, &parts)
                         .filter(|evidence| !evidence.sentence.is_empty())
@@ -407,7 +412,6 @@ impl Trellis {
             })
             .collect();
         let interests = engine
-            .people()
             .interests(person, 10)
             .into_iter()
             .map(|(stem, weight)| (engine.surface(&stem).to_owned(), weight))
@@ -421,5 +425,135 @@ impl Trellis {
             last_active: summary.last_active,
             contributions: summary.contributions,
         })
+    }
+}
+
+/// How a caller names a person: by record, or by what a CRM knows of them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PersonLookup {
+    Record(RecordKey),
+    EmailSha256(String),
+    Handle(String),
+    ProfileUrl(String),
+    CrmId(String),
+}
+
+impl PersonLookup {
+    /// Checks the key's shape; the error names the field and the fix.
+    pub fn validate(&self) -> CoreResult<()> {
+        let (field, value) = match self {
+            PersonLookup::Record(_) => return Ok(()),
+            PersonLookup::EmailSha256(value) => {
+                let valid = value.len() == 64 && value.chars().all(|c| c.is_ascii_hexdigit());
+                if !valid {
+                    return Err(CoreError::invalid(
+                        "lookup.email_sha256",
+                        "must be 64 hexadecimal characters: the SHA-256 of the trimmed, lowercased address",
+                    ));
+                }
+                return Ok(());
+            }
+            PersonLookup::Handle(value) => ("lookup.handle", value),
+            PersonLookup::ProfileUrl(value) => ("lookup.profile_url", value),
+            PersonLookup::CrmId(value) => ("lookup.crm_id", value),
+        };
+        if value.trim().is_empty() {
+            return Err(CoreError::invalid(
+                field,
+                "is empty; give the value to look the person up by",
+            ));
+        }
+        if value.len() > 2048 {
+            return Err(CoreError::invalid(field, "is longer than 2048 bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// A person found for a lookup, with where they meet the strategy and what to suggest them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PersonMatch {
+    pub insight: PersonInsight,
+    pub suggested: Vec<SuggestedDiscussion>,
+}
+
+impl Trellis {
+    /// The person a lookup names; `None` when nobody matches. Several records sharing a key
+    /// (the same e-mail on two platforms) resolve to the most active one.
+    pub fn find_person(
+        &self,
+        workspace: &WorkspaceId,
+        lookup: &PersonLookup,
+    ) -> CoreResult<Option<RecordKey>> {
+        use crate::engine::people::LookupKey;
+        lookup.validate()?;
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
+        let people = engine.people();
+        let key = match lookup {
+            PersonLookup::Record(key) => {
+                return Ok(people.person_id(key).map(|_| key.clone()));
+            }
+            PersonLookup::EmailSha256(value) => LookupKey::email_sha256(value),
+            PersonLookup::Handle(value) => LookupKey::handle(value),
+            PersonLookup::ProfileUrl(value) => LookupKey::profile_url(value),
+            PersonLookup::CrmId(value) => LookupKey::crm_id(value),
+        };
+        let now = engine.people_clock(None);
+        Ok(people
+            .find(&key)
+            .iter()
+            .max_by(|a, b| {
+                let activity = |key: &RecordKey| {
+                    people
+                        .summary(key, now)
+                        .map_or(0, |summary| summary.contributions)
+                };
+                activity(a).cmp(&activity(b)).then_with(|| b.cmp(a))
+            })
+            .cloned())
+    }
+
+    /// For CRM systems: who the lookup names, where they meet the strategy, and which
+    /// discussions to suggest them. `Ok(None)` when nobody matches.
+    pub fn match_person(
+        &self,
+        workspace: &WorkspaceId,
+        lookup: &PersonLookup,
+        suggestions: usize,
+    ) -> CoreResult<Option<PersonMatch>> {
+        let Some(key) = self.find_person(workspace, lookup)? else {
+            return Ok(None);
+        };
+        let insight = self.person_insight(workspace, &key, None)?;
+        let suggested = if suggestions == 0 {
+            Vec::new()
+        } else {
+            self.suggest_discussions(workspace, &key, None, suggestions)?
+                .0
+        };
+        Ok(Some(PersonMatch { insight, suggested }))
+    }
+
+    /// A page of people in the order they arrived, and the position to ask for the next one.
+    pub fn list_people(
+        &self,
+        workspace: &WorkspaceId,
+        member: Option<bool>,
+        after: i64,
+        limit: usize,
+    ) -> CoreResult<(Vec<Person>, Option<i64>)> {
+        self.engine(workspace)?;
+        let mut page = self
+            .store
+            .list_people(workspace, member, after, limit + 1)?;
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = if more {
+            page.last().map(|(position, _)| *position)
+        } else {
+            None
+        };
+        Ok((page.into_iter().map(|(_, person)| person).collect(), next))
     }
 }

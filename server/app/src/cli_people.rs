@@ -1,0 +1,392 @@
+//! Client commands about people: profiles, CRM matches, who to bring into a conversation, and
+//! what a person should join or start.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use trellis_grpc::pb;
+
+use crate::cli::{ClientArgs, channel, describe, evidence_json, print};
+
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// A person's profile: where their interests meet the strategy, with evidence.
+    Show {
+        /// The person, as SOURCE:ID.
+        person: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Look a person up the way a CRM knows them, with discussions to suggest.
+    Match {
+        #[command(flatten)]
+        lookup: LookupArgs,
+        /// Discussions to suggest.
+        #[arg(long, default_value_t = 5)]
+        suggestions: i32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// People in the order they arrived.
+    List {
+        /// Only members.
+        #[arg(long, conflicts_with = "non_members")]
+        members: bool,
+        /// Only people outside the community.
+        #[arg(long)]
+        non_members: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct LookupArgs {
+    /// The person's record, as SOURCE:ID.
+    #[arg(long = "ref")]
+    record: Option<String>,
+    /// An e-mail address; only its SHA-256 leaves this machine.
+    #[arg(long)]
+    email: Option<String>,
+    /// The SHA-256 of the trimmed, lowercased e-mail address.
+    #[arg(long)]
+    email_sha256: Option<String>,
+    #[arg(long)]
+    handle: Option<String>,
+    #[arg(long)]
+    profile_url: Option<String>,
+    #[arg(long)]
+    crm_id: Option<String>,
+}
+
+pub fn record_ref(value: &str, flag: &str) -> anyhow::Result<pb::RecordRef> {
+    match value.split_once(':') {
+        Some((source, id)) if !source.is_empty() && !id.is_empty() => Ok(pb::RecordRef {
+            source: source.to_owned(),
+            external_id: id.to_owned(),
+        }),
+        _ => anyhow::bail!(
+            "{flag} {value:?} is not a record id; write it as SOURCE:ID, e.g. forum:1234"
+        ),
+    }
+}
+
+/// The SHA-256 of an e-mail address as Trellis stores it: trimmed, lowercased, hex.
+pub fn email_sha256(email: &str) -> String {
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl LookupArgs {
+    fn to_pb(&self) -> anyhow::Result<pb::PersonLookup> {
+        use pb::person_lookup::Key;
+        let key = if let Some(record) = &self.record {
+            Key::Ref(record_ref(record, "--ref")?)
+        } else if let Some(email) = &self.email {
+            Key::EmailSha256(email_sha256(email))
+        } else if let Some(hash) = &self.email_sha256 {
+            Key::EmailSha256(hash.clone())
+        } else if let Some(handle) = &self.handle {
+            Key::Handle(handle.clone())
+        } else if let Some(url) = &self.profile_url {
+            Key::ProfileUrl(url.clone())
+        } else if let Some(id) = &self.crm_id {
+            Key::CrmId(id.clone())
+        } else {
+            anyhow::bail!(
+                "give one of --ref, --email, --email-sha256, --handle, --profile-url or --crm-id"
+            );
+        };
+        Ok(pb::PersonLookup { key: Some(key) })
+    }
+}
+
+fn ref_text(reference: Option<&pb::RecordRef>) -> String {
+    reference.map_or_else(String::new, |reference| {
+        format!("{}:{}", reference.source, reference.external_id)
+    })
+}
+
+fn profile_json(profile: &pb::PersonProfile) -> Value {
+    let person = profile.person.clone().unwrap_or_default();
+    json!({
+        "person": ref_text(person.r#ref.as_ref()),
+        "display_name": person.display_name,
+        "member": person.member,
+        "posts": profile.posts,
+        "last_active_at": profile.last_active_at.as_ref().map(|t| t.seconds),
+        "convergence": profile.convergence.iter().map(|facet| json!({
+            "facet_id": facet.facet_id,
+            "convergence": facet.convergence,
+            "evidence": facet.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "top_interests": profile.top_interests.iter().map(|interest| json!({
+            "term": interest.term, "weight": interest.weight,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_profile(value: &Value) {
+    let name = value["display_name"].as_str().unwrap_or("");
+    println!(
+        "{}{} — {}, contributions: {}",
+        value["person"].as_str().unwrap_or(""),
+        if name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({name})")
+        },
+        if value["member"] == true {
+            "member"
+        } else {
+            "not a member"
+        },
+        value["posts"]
+    );
+    let interests: Vec<&str> = value["top_interests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|interest| interest["term"].as_str())
+        .collect();
+    if !interests.is_empty() {
+        println!("interests: {}", interests.join(", "));
+    }
+    println!("{:<28} CONVERGENCE  EVIDENCE", "FACET");
+    for facet in value["convergence"].as_array().into_iter().flatten() {
+        let sentence = facet["evidence"][0]["sentence"].as_str().unwrap_or("");
+        println!(
+            "{:<28} {:>11.2}  {}",
+            facet["facet_id"].as_str().unwrap_or(""),
+            facet["convergence"].as_f64().unwrap_or(0.0),
+            sentence
+        );
+    }
+}
+
+fn discussion_json(discussion: &pb::SuggestedDiscussion) -> Value {
+    json!({
+        "conversation": ref_text(discussion.conversation.as_ref()),
+        "title": discussion.title,
+        "url": discussion.url,
+        "score": discussion.score,
+        "reasons": discussion.reasons,
+        "evidence": discussion.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_discussions(discussions: &Value) {
+    for discussion in discussions.as_array().into_iter().flatten() {
+        println!(
+            "{:>5.2}  {}  {}",
+            discussion["score"].as_f64().unwrap_or(0.0),
+            discussion["conversation"].as_str().unwrap_or(""),
+            discussion["title"].as_str().unwrap_or("")
+        );
+        for reason in discussion["reasons"].as_array().into_iter().flatten() {
+            println!("       - {}", reason.as_str().unwrap_or(""));
+        }
+    }
+}
+
+pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
+    match command {
+        PeopleCommand::Show { person, client } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let response = service
+                .get_person(pb::GetPersonRequest {
+                    workspace: client.workspace.clone(),
+                    r#ref: Some(record_ref(&person, "PERSON")?),
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let value = profile_json(&response.profile.unwrap_or_default());
+            print(&client, &value, print_profile);
+        }
+        PeopleCommand::Match {
+            lookup,
+            suggestions,
+            client,
+        } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let response = service
+                .match_person(pb::MatchPersonRequest {
+                    workspace: client.workspace.clone(),
+                    lookup: Some(lookup.to_pb()?),
+                    suggestion_limit: suggestions,
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let value = json!({
+                "found": response.found,
+                "profile": response.profile.as_ref().map(profile_json),
+                "suggested_discussions": response.suggested_discussions.iter().map(discussion_json).collect::<Vec<_>>(),
+            });
+            print(&client, &value, |value| {
+                if value["found"] != true {
+                    println!("no one matches");
+                    return;
+                }
+                print_profile(&value["profile"]);
+                println!("suggested discussions:");
+                print_discussions(&value["suggested_discussions"]);
+            });
+        }
+        PeopleCommand::List {
+            members,
+            non_members,
+            limit,
+            client,
+        } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let response = service
+                .list_people(pb::ListPeopleRequest {
+                    workspace: client.workspace.clone(),
+                    page_size: limit,
+                    page_token: String::new(),
+                    member: if members {
+                        Some(true)
+                    } else if non_members {
+                        Some(false)
+                    } else {
+                        None
+                    },
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let value = json!({
+                "people": response.people.iter().map(|person| json!({
+                    "person": ref_text(person.r#ref.as_ref()),
+                    "display_name": person.display_name,
+                    "member": person.member,
+                })).collect::<Vec<_>>(),
+                "next_page_token": response.next_page_token,
+            });
+            print(&client, &value, |value| {
+                for person in value["people"].as_array().into_iter().flatten() {
+                    println!(
+                        "{:<32} {:<8} {}",
+                        person["person"].as_str().unwrap_or(""),
+                        if person["member"] == true {
+                            "member"
+                        } else {
+                            "outside"
+                        },
+                        person["display_name"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+pub async fn suggest(client: &ClientArgs, person: &str, limit: i32) -> anyhow::Result<()> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel(client).await?);
+    let response = insight
+        .suggest_discussions(pb::SuggestDiscussionsRequest {
+            workspace: client.workspace.clone(),
+            person: Some(record_ref(person, "--person")?),
+            limit,
+            as_of: None,
+        })
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let value = json!({
+        "join": response.join.iter().map(discussion_json).collect::<Vec<_>>(),
+        "start": response.start.iter().map(|topic| json!({
+            "facet_id": topic.facet_id,
+            "suggested_title": topic.suggested_title,
+            "interest": topic.interest,
+            "coverage": topic.coverage,
+            "reasons": topic.reasons,
+            "evidence": topic.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    print(client, &value, |value| {
+        println!("discussions to join:");
+        print_discussions(&value["join"]);
+        let start = value["start"].as_array().cloned().unwrap_or_default();
+        if !start.is_empty() {
+            println!("topics to start:");
+            for topic in start {
+                println!("  {}", topic["suggested_title"].as_str().unwrap_or(""));
+                for reason in topic["reasons"].as_array().into_iter().flatten() {
+                    println!("       - {}", reason.as_str().unwrap_or(""));
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+pub async fn participants(
+    client: &ClientArgs,
+    conversation: Option<String>,
+    text: Option<String>,
+    title: String,
+    limit: i32,
+) -> anyhow::Result<()> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel(client).await?);
+    let conversation = conversation
+        .map(|value| record_ref(&value, "--conversation"))
+        .transpose()?;
+    let text = text.map(|body| pb::TextInput { title, body });
+    if conversation.is_none() && text.is_none() {
+        anyhow::bail!("give --conversation SOURCE:ID or --text TEXT");
+    }
+    let response = insight
+        .suggest_participants(pb::SuggestParticipantsRequest {
+            workspace: client.workspace.clone(),
+            conversation,
+            limit,
+            text,
+            as_of: None,
+        })
+        .await
+        .map_err(|status| describe(&status))
+        .context("asking who should join")?
+        .into_inner();
+    let value = json!({
+        "participants": response.participants.iter().map(|participant| {
+            let person = participant.person.clone().unwrap_or_default();
+            json!({
+                "person": ref_text(person.r#ref.as_ref()),
+                "display_name": person.display_name,
+                "member": participant.member,
+                "score": participant.score,
+                "reasons": participant.reasons,
+                "evidence": participant.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
+            })
+        }).collect::<Vec<_>>(),
+    });
+    print(client, &value, |value| {
+        for participant in value["participants"].as_array().into_iter().flatten() {
+            println!(
+                "{:>5.2}  {:<24} {}",
+                participant["score"].as_f64().unwrap_or(0.0),
+                participant["person"].as_str().unwrap_or(""),
+                if participant["member"] == true {
+                    "member"
+                } else {
+                    "outside the community"
+                }
+            );
+            for reason in participant["reasons"].as_array().into_iter().flatten() {
+                println!("       - {}", reason.as_str().unwrap_or(""));
+            }
+        }
+    });
+    Ok(())
+}
