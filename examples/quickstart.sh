@@ -40,4 +40,13 @@ echo; echo "==> how a new text connects to the strategy"
 echo; echo "==> does the community's mission serve the strategy?"
 "$trellis" audit --mission "A place where engineers learn to see inside their systems with traces, and help each other during outages."
 
+echo; echo "==> who should be brought into a conversation (members first, with reasons)"
+"$trellis" participants --conversation forum:t2 --limit 3
+
+echo; echo "==> which discussions a member should join, and which topics they could start"
+"$trellis" suggest --person forum:u-ana --limit 3
+
+echo; echo "==> a CRM asks about one of its contacts by CRM id"
+"$trellis" people match --crm-id crm-1002 --suggestions 2
+
 echo; echo "done: the service ran at $addr; stop it with Ctrl-C or let this script end it."

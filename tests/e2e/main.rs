@@ -1425,6 +1425,230 @@ async fn participants_and_discussions_come_with_reasons_and_leave_out_who_is_alr
     );
 }
 
+async fn profile_of(
+    server: &Server,
+    source: &str,
+    id: &str,
+) -> Result<pb::PersonProfile, tonic::Status> {
+    server
+        .people()
+        .get_person(pb::GetPersonRequest {
+            workspace: String::new(),
+            r#ref: reference(source, id),
+        })
+        .await
+        .map(|response| response.into_inner().profile.expect("a profile"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merges_join_records_undo_cleanly_and_forgetting_lasts_through_restarts_and_resyncs() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let db = dir.path().join("t.db");
+    let server = Server::start(&db).await;
+    put_example_strategy(&server).await;
+    ingest_example(&server);
+    let mut people = server.people();
+
+    // Chen writes in the forum, the chat and on the blog: three records, one person.
+    let alone = profile_of(&server, "forum", "u-chen").await.expect("Chen");
+    let merge = people
+        .merge_people(pb::MergePeopleRequest {
+            workspace: String::new(),
+            target: reference("forum", "u-chen"),
+            others: vec![
+                reference("chat", "u-chen").expect("a ref"),
+                reference("blog", "u-chen").expect("a ref"),
+            ],
+            reason: "Chen confirmed these accounts are theirs".into(),
+        })
+        .await
+        .expect("the merge is made")
+        .into_inner();
+    assert!(!merge.merge_id.is_empty());
+    assert!(
+        merge
+            .reasons
+            .iter()
+            .any(|reason| reason.contains("Chen confirmed"))
+    );
+    assert!((0.0..=1.0).contains(&merge.confidence));
+    let merged = profile_of(&server, "chat", "u-chen")
+        .await
+        .expect("found by a merged record");
+    assert_eq!(person_ref(&merged), "forum:u-chen");
+    assert_eq!(merged.merged.len(), 2, "{merged:?}");
+    assert!(
+        merged.posts > alone.posts,
+        "the merged person has all their posts"
+    );
+
+    let unknown = people
+        .merge_people(pb::MergePeopleRequest {
+            workspace: String::new(),
+            target: reference("forum", "u-chen"),
+            others: vec![reference("forum", "nobody").expect("a ref")],
+            reason: "a typo".into(),
+        })
+        .await
+        .expect_err("an unknown record");
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert_eq!(violations(&unknown)[0].0, "others[0]");
+
+    people
+        .unmerge_people(pb::UnmergePeopleRequest {
+            workspace: String::new(),
+            merge_id: merge.merge_id.clone(),
+        })
+        .await
+        .expect("the merge is undone");
+    let again = profile_of(&server, "forum", "u-chen").await.expect("Chen");
+    assert_eq!(
+        again.posts, alone.posts,
+        "undoing gives back the person as they were"
+    );
+    assert!(again.merged.is_empty());
+    let twice = people
+        .unmerge_people(pb::UnmergePeopleRequest {
+            workspace: String::new(),
+            merge_id: merge.merge_id,
+        })
+        .await
+        .expect_err("a merge is undone once");
+    assert_eq!(twice.code(), Code::NotFound);
+
+    // Forgetting Ana removes her record and the text she wrote...
+    let forgotten = people
+        .forget_person(pb::ForgetPersonRequest {
+            workspace: String::new(),
+            r#ref: reference("forum", "u-ana"),
+        })
+        .await
+        .expect("Ana is forgotten")
+        .into_inner();
+    assert!(
+        forgotten.posts_removed >= 1 && forgotten.identities_removed >= 1,
+        "{forgotten:?}"
+    );
+    let thread = server
+        .ingest()
+        .get_conversation(pb::GetConversationRequest {
+            workspace: String::new(),
+            r#ref: reference("forum", "t1"),
+        })
+        .await
+        .expect("t1 stays, with the others' posts")
+        .into_inner();
+    let ana_wrote = "Distributed tracing is what you want here";
+    assert!(
+        thread
+            .posts
+            .iter()
+            .all(|post| !post.text.contains(ana_wrote) && post.author != "u-ana")
+    );
+    assert_eq!(
+        profile_of(&server, "forum", "u-ana")
+            .await
+            .expect_err("gone")
+            .code(),
+        Code::NotFound
+    );
+
+    // ...and she stays gone when a sync sends her again, and after a restart.
+    ingest_example(&server);
+    assert_eq!(
+        profile_of(&server, "forum", "u-ana")
+            .await
+            .expect_err("still gone")
+            .code(),
+        Code::NotFound
+    );
+    let status = server.terminate().await;
+    assert!(status.success());
+    let server = Server::start(&db).await;
+    assert_eq!(
+        profile_of(&server, "forum", "u-ana")
+            .await
+            .expect_err("gone for good")
+            .code(),
+        Code::NotFound
+    );
+    let lookup_ana = server
+        .people()
+        .match_person(pb::MatchPersonRequest {
+            workspace: String::new(),
+            lookup: lookup(pb::person_lookup::Key::CrmId("crm-1001".into())),
+            suggestion_limit: 0,
+        })
+        .await
+        .expect("a lookup")
+        .into_inner();
+    assert!(!lookup_ana.found, "her CRM id leads nowhere");
+    let thread = server
+        .ingest()
+        .get_conversation(pb::GetConversationRequest {
+            workspace: String::new(),
+            r#ref: reference("forum", "t1"),
+        })
+        .await
+        .expect("t1")
+        .into_inner();
+    assert!(
+        thread
+            .posts
+            .iter()
+            .all(|post| !post.text.contains(ana_wrote))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_resolution_merges_records_that_share_an_email_and_says_why() {
+    let (_dir, server) = fresh().await;
+    put_example_strategy(&server).await;
+    let hash = "a".repeat(64);
+    let person = |source: &str, id: &str, platform: &str, handle: &str| pb::IngestRequest {
+        workspace: String::new(),
+        record: Some(pb::ingest_request::Record::Person(pb::Person {
+            r#ref: reference(source, id),
+            display_name: "Sam".into(),
+            member: true,
+            identities: vec![pb::Identity {
+                platform: platform.into(),
+                handle: handle.into(),
+                email_sha256: hash.clone(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })),
+    };
+    ingest(&server, vec![person("forum", "sam", "forum", "sam")]).await;
+    ingest(&server, vec![person("chat", "U123", "slack", "samuel")]).await;
+    let profile = profile_of(&server, "chat", "U123").await.expect("Sam");
+    assert_eq!(
+        person_ref(&profile),
+        "chat:U123",
+        "the smaller key keeps the person"
+    );
+    assert_eq!(
+        profile
+            .merged
+            .iter()
+            .map(|r| format!("{}:{}", r.source, r.external_id))
+            .collect::<Vec<_>>(),
+        ["forum:sam"]
+    );
+    let by_email = server
+        .people()
+        .match_person(pb::MatchPersonRequest {
+            workspace: String::new(),
+            lookup: lookup(pb::person_lookup::Key::EmailSha256(hash.clone())),
+            suggestion_limit: 0,
+        })
+        .await
+        .expect("a lookup")
+        .into_inner();
+    assert_eq!(person_ref(&by_email.profile.expect("found")), "chat:U123");
+}
+
 fn shared_data() -> PathBuf {
     std::env::var_os("TRELLIS_SHARED_DATA")
         .map(PathBuf::from)

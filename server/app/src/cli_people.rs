@@ -28,6 +28,32 @@ pub enum PeopleCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Merge records believed to be one person; every merge can be undone.
+    Merge {
+        /// The person the others join, as SOURCE:ID.
+        target: String,
+        /// The records to merge into it, as SOURCE:ID.
+        #[arg(required = true)]
+        others: Vec<String>,
+        /// Why they are one person (kept in the audit trail).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Undo a merge by its id.
+    Unmerge {
+        merge_id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Remove a person's personal data and the text they wrote, for good.
+    Forget {
+        /// The person, as SOURCE:ID.
+        person: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// People in the order they arrived.
     List {
         /// Only members.
@@ -105,6 +131,11 @@ impl LookupArgs {
     }
 }
 
+/// A score as people read it: three decimals, not the float's binary noise.
+fn rounded(value: f32) -> f64 {
+    (f64::from(value) * 1000.0).round() / 1000.0
+}
+
 fn ref_text(reference: Option<&pb::RecordRef>) -> String {
     reference.map_or_else(String::new, |reference| {
         format!("{}:{}", reference.source, reference.external_id)
@@ -115,17 +146,18 @@ fn profile_json(profile: &pb::PersonProfile) -> Value {
     let person = profile.person.clone().unwrap_or_default();
     json!({
         "person": ref_text(person.r#ref.as_ref()),
+        "merged": profile.merged.iter().map(|merged| ref_text(Some(merged))).collect::<Vec<_>>(),
         "display_name": person.display_name,
         "member": person.member,
         "posts": profile.posts,
         "last_active_at": profile.last_active_at.as_ref().map(|t| t.seconds),
         "convergence": profile.convergence.iter().map(|facet| json!({
             "facet_id": facet.facet_id,
-            "convergence": facet.convergence,
+            "convergence": rounded(facet.convergence),
             "evidence": facet.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "top_interests": profile.top_interests.iter().map(|interest| json!({
-            "term": interest.term, "weight": interest.weight,
+            "term": interest.term, "weight": rounded(interest.weight),
         })).collect::<Vec<_>>(),
     })
 }
@@ -173,7 +205,7 @@ fn discussion_json(discussion: &pb::SuggestedDiscussion) -> Value {
         "conversation": ref_text(discussion.conversation.as_ref()),
         "title": discussion.title,
         "url": discussion.url,
-        "score": discussion.score,
+        "score": rounded(discussion.score),
         "reasons": discussion.reasons,
         "evidence": discussion.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
     })
@@ -238,6 +270,80 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
                 print_profile(&value["profile"]);
                 println!("suggested discussions:");
                 print_discussions(&value["suggested_discussions"]);
+            });
+        }
+        PeopleCommand::Merge {
+            target,
+            others,
+            reason,
+            client,
+        } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let others = others
+                .iter()
+                .map(|other| record_ref(other, "OTHERS"))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let response = service
+                .merge_people(pb::MergePeopleRequest {
+                    workspace: client.workspace.clone(),
+                    target: Some(record_ref(&target, "TARGET")?),
+                    others,
+                    reason,
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let value = json!({
+                "merge_id": response.merge_id,
+                "confidence": rounded(response.confidence),
+                "reasons": response.reasons,
+            });
+            print(&client, &value, |value| {
+                println!(
+                    "merged as {} (confidence {:.2}); undo with `trellis people unmerge {}`",
+                    value["merge_id"].as_str().unwrap_or(""),
+                    value["confidence"].as_f64().unwrap_or(0.0),
+                    value["merge_id"].as_str().unwrap_or("")
+                );
+                for reason in value["reasons"].as_array().into_iter().flatten() {
+                    println!("  - {}", reason.as_str().unwrap_or(""));
+                }
+            });
+        }
+        PeopleCommand::Unmerge { merge_id, client } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            service
+                .unmerge_people(pb::UnmergePeopleRequest {
+                    workspace: client.workspace.clone(),
+                    merge_id: merge_id.clone(),
+                })
+                .await
+                .map_err(|status| describe(&status))?;
+            let value = json!({"unmerged": merge_id});
+            print(&client, &value, |_| println!("merge {merge_id} undone"));
+        }
+        PeopleCommand::Forget { person, client } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let response = service
+                .forget_person(pb::ForgetPersonRequest {
+                    workspace: client.workspace.clone(),
+                    r#ref: Some(record_ref(&person, "PERSON")?),
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let value = json!({
+                "posts_removed": response.posts_removed,
+                "identities_removed": response.identities_removed,
+            });
+            print(&client, &value, |value| {
+                println!(
+                    "forgotten: {} posts blanked, {} identities removed",
+                    value["posts_removed"], value["identities_removed"]
+                );
             });
         }
         PeopleCommand::List {
@@ -308,8 +414,8 @@ pub async fn suggest(client: &ClientArgs, person: &str, limit: i32) -> anyhow::R
         "start": response.start.iter().map(|topic| json!({
             "facet_id": topic.facet_id,
             "suggested_title": topic.suggested_title,
-            "interest": topic.interest,
-            "coverage": topic.coverage,
+            "interest": rounded(topic.interest),
+            "coverage": rounded(topic.coverage),
             "reasons": topic.reasons,
             "evidence": topic.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
@@ -365,7 +471,7 @@ pub async fn participants(
                 "person": ref_text(person.r#ref.as_ref()),
                 "display_name": person.display_name,
                 "member": participant.member,
-                "score": participant.score,
+                "score": rounded(participant.score),
                 "reasons": participant.reasons,
                 "evidence": participant.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
             })

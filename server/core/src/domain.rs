@@ -413,3 +413,27 @@ impl Record {
         }
     }
 }
+
+/// People merged as one: `others` are taken to be `target`. Undone merges stay on record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Merge {
+    pub id: String,
+    pub target: RecordKey,
+    pub others: Vec<RecordKey>,
+    /// How sure the evidence makes the merge, in [0, 1].
+    pub confidence: f32,
+    pub reasons: Vec<String>,
+    /// Made by identity resolution rather than asked for.
+    pub automatic: bool,
+    pub created_at: Millis,
+    pub undone_at: Option<Millis>,
+}
+
+/// What forgetting a person removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Posts and conversations whose text was removed.
+    pub posts_removed: u64,
+    /// Identities (person records and their platform identities) removed.
+    pub identities_removed: u64,
+}

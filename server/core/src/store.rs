@@ -2,7 +2,9 @@
 //! reload everything without core knowing which database is underneath; `trellis-store`
 //! implements them for SQLite (and, later, PostgreSQL).
 
-use crate::domain::{Asset, Conversation, Person, Post, Record, RecordKey, WorkspaceId};
+use crate::domain::{
+    Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
+};
 use crate::error::CoreResult;
 use crate::strategy::{Strategy, StrategyVersion};
 
@@ -69,6 +71,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> CoreResult<Option<Conversation>>;
     fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>>;
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>>;
+    /// Records a merge.
+    fn put_merge(&self, workspace: &WorkspaceId, merge: &Merge) -> CoreResult<()>;
+    /// Marks a merge undone; `None` when there is no such merge or it was undone already.
+    fn undo_merge(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        now: Millis,
+    ) -> CoreResult<Option<Merge>>;
+    /// Every merge of a workspace, undone ones too, oldest first.
+    fn merges(&self, workspace: &WorkspaceId) -> CoreResult<Vec<Merge>>;
+    /// In one transaction: deletes the person records of `people`, blanks the text and author of
+    /// everything they wrote, and remembers their keys so later ingests drop them again.
+    fn forget_people(
+        &self,
+        workspace: &WorkspaceId,
+        people: &[RecordKey],
+        now: Millis,
+    ) -> CoreResult<Forgotten>;
+    /// The keys of everyone forgotten in a workspace.
+    fn forgotten(&self, workspace: &WorkspaceId) -> CoreResult<Vec<RecordKey>>;
     /// People in insertion order after the position `after` (0 for the start), only members or
     /// only non-members when `member` is set; each with its position, for the next page.
     fn list_people(

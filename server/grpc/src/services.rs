@@ -551,7 +551,12 @@ fn profile_to_pb(insight: &PersonInsight) -> pb::PersonProfile {
                 ..Default::default()
             },
         }),
-        merged: Vec::new(),
+        merged: insight
+            .records
+            .iter()
+            .skip(1)
+            .map(convert::record_ref)
+            .collect(),
         convergence: insight
             .convergence
             .iter()
@@ -661,6 +666,61 @@ impl pb::people_service_server::PeopleService for Api {
                     .map(convert::suggested_discussion_to_pb)
                     .collect(),
             },
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn merge_people(
+        &self,
+        request: Request<pb::MergePeopleRequest>,
+    ) -> Result<Response<pb::MergePeopleResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let target = convert::record_key(request.target.as_ref(), "target")?;
+        let others = request
+            .others
+            .iter()
+            .enumerate()
+            .map(|(index, other)| convert::record_key(Some(other), &format!("others[{index}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let reason = request.reason;
+        let merge = self
+            .blocking(move |trellis| trellis.merge_people(&workspace, &target, &others, &reason))
+            .await?;
+        Ok(Response::new(pb::MergePeopleResponse {
+            merge_id: merge.id,
+            confidence: round3(merge.confidence),
+            reasons: merge.reasons,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn unmerge_people(
+        &self,
+        request: Request<pb::UnmergePeopleRequest>,
+    ) -> Result<Response<pb::UnmergePeopleResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let merge_id = request.merge_id;
+        self.blocking(move |trellis| trellis.unmerge_people(&workspace, &merge_id))
+            .await?;
+        Ok(Response::new(pb::UnmergePeopleResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn forget_person(
+        &self,
+        request: Request<pb::ForgetPersonRequest>,
+    ) -> Result<Response<pb::ForgetPersonResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let person = convert::record_key(request.r#ref.as_ref(), "ref")?;
+        let forgotten = self
+            .blocking(move |trellis| trellis.forget_person(&workspace, &person))
+            .await?;
+        Ok(Response::new(pb::ForgetPersonResponse {
+            posts_removed: forgotten.posts_removed,
+            identities_removed: forgotten.identities_removed,
         }))
     }
 

@@ -12,7 +12,9 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use trellis_core::domain::{Asset, Conversation, Person, Post, Record, RecordKey, WorkspaceId};
+use trellis_core::domain::{
+    Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
+};
 
 /// How many rows the start-up scan reads per query; see `SqliteStore::scan_corpus`.
 pub(crate) const SCAN_PAGE: usize = 512;
@@ -364,6 +366,152 @@ pub(crate) fn posts_of(
             ],
             post_from_row,
         )?
+        .collect()
+}
+
+fn merge_from_row(row: &Row<'_>) -> rusqlite::Result<Merge> {
+    Ok(Merge {
+        id: row.get(0)?,
+        target: RecordKey::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?),
+        others: json_column(row, 3)?,
+        confidence: row.get::<_, f64>(4)? as f32,
+        reasons: json_column(row, 5)?,
+        automatic: row.get(6)?,
+        created_at: row.get(7)?,
+        undone_at: row.get(8)?,
+    })
+}
+
+const MERGE_COLUMNS: &str = "id, target_source, target_external_id, others, confidence, reasons, automatic, created_at, undone_at";
+
+pub(crate) fn put_merge(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    merge: &Merge,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(&format!(
+            "INSERT INTO merges (workspace, {MERGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ))?
+        .execute(params![
+            workspace.as_str(),
+            merge.id,
+            merge.target.source,
+            merge.target.external_id,
+            json_text(&merge.others)?,
+            f64::from(merge.confidence.clamp(0.0, 1.0)),
+            json_text(&merge.reasons)?,
+            merge.automatic,
+            merge.created_at,
+            merge.undone_at,
+        ])?;
+    Ok(())
+}
+
+pub(crate) fn merges(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+) -> rusqlite::Result<Vec<Merge>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {MERGE_COLUMNS} FROM merges WHERE workspace = ?1 ORDER BY created_at, id"
+        ))?
+        .query_map(params![workspace.as_str()], merge_from_row)?
+        .collect()
+}
+
+pub(crate) fn undo_merge(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    id: &str,
+    now: Millis,
+) -> rusqlite::Result<Option<Merge>> {
+    let changed = connection
+        .prepare_cached(
+            "UPDATE merges SET undone_at = ?3 WHERE workspace = ?1 AND id = ?2 AND undone_at IS NULL",
+        )?
+        .execute(params![workspace.as_str(), id, now])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    connection
+        .prepare_cached(&format!(
+            "SELECT {MERGE_COLUMNS} FROM merges WHERE workspace = ?1 AND id = ?2"
+        ))?
+        .query_row(params![workspace.as_str(), id], merge_from_row)
+        .optional()
+}
+
+/// Deletes people and blanks what they wrote; remembers them as forgotten.
+pub(crate) fn forget_people(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    people: &[RecordKey],
+    now: Millis,
+) -> rusqlite::Result<Forgotten> {
+    let mut forgotten = Forgotten::default();
+    for person in people {
+        let keys = params![workspace.as_str(), person.source, person.external_id];
+        let identities: i64 = connection
+            .prepare_cached(
+                "SELECT COALESCE(SUM(1 + json_array_length(identities)), 0) FROM people
+                 WHERE workspace = ?1 AND source = ?2 AND external_id = ?3",
+            )?
+            .query_row(keys, |row| row.get(0))?;
+        forgotten.identities_removed += identities as u64;
+        connection
+            .prepare_cached(
+                "DELETE FROM people WHERE workspace = ?1 AND source = ?2 AND external_id = ?3",
+            )?
+            .execute(keys)?;
+        forgotten.posts_removed += connection
+            .prepare_cached(
+                "UPDATE posts SET text = '', author = NULL
+                 WHERE workspace = ?1 AND source = ?2 AND author = ?3",
+            )?
+            .execute(keys)? as u64;
+        forgotten.posts_removed += connection
+            .prepare_cached(
+                "UPDATE conversations SET title = '', body = '', author = NULL
+                 WHERE workspace = ?1 AND source = ?2 AND author = ?3",
+            )?
+            .execute(keys)? as u64;
+        // Their merges go too: the reasons given for them are personal data.
+        connection
+            .prepare_cached(
+                "DELETE FROM merges WHERE workspace = ?1 AND (
+                     (target_source = ?2 AND target_external_id = ?3)
+                     OR EXISTS (SELECT 1 FROM json_each(merges.others)
+                                WHERE json_extract(value, '$.source') = ?2
+                                  AND json_extract(value, '$.external_id') = ?3))",
+            )?
+            .execute(keys)?;
+        connection
+            .prepare_cached(
+                "INSERT INTO forgotten (workspace, source, external_id, forgotten_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                workspace.as_str(),
+                person.source,
+                person.external_id,
+                now
+            ])?;
+    }
+    Ok(forgotten)
+}
+
+pub(crate) fn forgotten(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+) -> rusqlite::Result<Vec<RecordKey>> {
+    connection
+        .prepare_cached(
+            "SELECT source, external_id FROM forgotten WHERE workspace = ?1 ORDER BY source, external_id",
+        )?
+        .query_map(params![workspace.as_str()], |row| {
+            Ok(RecordKey::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
         .collect()
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use trellis_core::CoreError;
 use trellis_core::domain::{
-    Asset, Conversation, Millis, Person, Post, Record, RecordKey, WorkspaceId,
+    Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
 use trellis_core::error::CoreResult;
 use trellis_core::store::{CorpusCounts, Store, Upserted};
@@ -444,6 +444,45 @@ impl Store for SqliteStore {
 
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>> {
         records::person(&*self.read()?, workspace, key).map_err(storage_error("reading a person"))
+    }
+
+    fn put_merge(&self, workspace: &WorkspaceId, merge: &Merge) -> CoreResult<()> {
+        self.write("recording a merge", |transaction| {
+            ensure_workspace_in(transaction, workspace)?;
+            records::put_merge(transaction, workspace, merge)
+        })
+    }
+
+    fn undo_merge(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        now: Millis,
+    ) -> CoreResult<Option<Merge>> {
+        self.write("undoing a merge", |transaction| {
+            records::undo_merge(transaction, workspace, id, now)
+        })
+    }
+
+    fn merges(&self, workspace: &WorkspaceId) -> CoreResult<Vec<Merge>> {
+        records::merges(&*self.read()?, workspace).map_err(storage_error("reading merges"))
+    }
+
+    fn forget_people(
+        &self,
+        workspace: &WorkspaceId,
+        people: &[RecordKey],
+        now: Millis,
+    ) -> CoreResult<Forgotten> {
+        self.write("forgetting people", |transaction| {
+            ensure_workspace_in(transaction, workspace)?;
+            records::forget_people(transaction, workspace, people, now)
+        })
+    }
+
+    fn forgotten(&self, workspace: &WorkspaceId) -> CoreResult<Vec<RecordKey>> {
+        records::forgotten(&*self.read()?, workspace)
+            .map_err(storage_error("reading who was forgotten"))
     }
 
     fn list_people(

@@ -95,6 +95,10 @@ pub struct Engine {
     people_calibration: std::sync::Mutex<Option<PeopleCalibrationKey>>,
     /// Counts changes to the corpus; caches computed at one generation are stale at the next.
     generation: u64,
+    /// People who asked to be forgotten: what arrives of them is dropped or blanked.
+    forgotten: HashSet<RecordKey>,
+    /// Pairs of records whose merge was undone: identity resolution must not merge them again.
+    unmerged: HashSet<(RecordKey, RecordKey)>,
     /// Where people stand in each conversation, per (conversation, as-of time).
     standing_cache: std::sync::Mutex<HashMap<StandingKey, (u64, Standing)>>,
 }
@@ -134,6 +138,41 @@ impl Engine {
                 self.surfaces.insert(token.stem.clone(), word);
             }
         }
+    }
+
+    /// Installs the merges of a workspace, before any record arrives.
+    pub fn set_merges(&mut self, merges: &[crate::domain::Merge]) {
+        for merge in merges {
+            if merge.undone_at.is_some() {
+                for other in &merge.others {
+                    self.unmerged.insert(ordered_pair(&merge.target, other));
+                }
+                continue;
+            }
+            let target = self
+                .people
+                .canonical(&merge.target)
+                .cloned()
+                .unwrap_or_else(|| merge.target.clone());
+            for other in &merge.others {
+                if other != &target {
+                    self.people.alias(other, &target);
+                }
+            }
+        }
+    }
+
+    /// Whether a merge of these two records was undone once.
+    pub fn was_unmerged(&self, a: &RecordKey, b: &RecordKey) -> bool {
+        self.unmerged.contains(&ordered_pair(a, b))
+    }
+
+    pub fn set_forgotten(&mut self, forgotten: Vec<RecordKey>) {
+        self.forgotten = forgotten.into_iter().collect();
+    }
+
+    pub fn forgotten(&self) -> &HashSet<RecordKey> {
+        &self.forgotten
     }
 
     /// Takes in a new or changed person record; `previous` is the stored version it replaces.
@@ -404,6 +443,14 @@ impl Engine {
             &facet.base,
             parts,
         ))
+    }
+}
+
+fn ordered_pair(a: &RecordKey, b: &RecordKey) -> (RecordKey, RecordKey) {
+    if a <= b {
+        (a.clone(), b.clone())
+    } else {
+        (b.clone(), a.clone())
     }
 }
 

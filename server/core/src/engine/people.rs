@@ -105,7 +105,10 @@ struct PersonEntry {
     /// A person record was ingested (not only posts naming them as author).
     known: bool,
     member: bool,
+    /// The bios of all their records together.
     bio: TermBag,
+    /// Each record's bio and membership: a merged person has several.
+    records: HashMap<RecordKey, (TermBag, bool)>,
     /// Forward weight at which the bio is in the profile: that of their latest activity.
     bio_forward: f32,
     /// Sum of forward weights of their contributions: decayed activity.
@@ -176,6 +179,8 @@ pub enum LookupKey {
     /// A profile URL without scheme, "www." or trailing '/', lowercased.
     ProfileUrl(String),
     CrmId(String),
+    /// A handle on one named platform: (platform, handle), both lowercased.
+    PlatformHandle(String, String),
 }
 
 impl LookupKey {
@@ -206,6 +211,7 @@ impl LookupKey {
             | LookupKey::Handle(value)
             | LookupKey::ProfileUrl(value)
             | LookupKey::CrmId(value) => value.is_empty(),
+            LookupKey::PlatformHandle(platform, handle) => platform.is_empty() || handle.is_empty(),
         }
     }
 }
@@ -217,6 +223,12 @@ pub fn lookup_keys(person: &crate::domain::Person) -> Vec<LookupKey> {
         keys.push(LookupKey::email_sha256(&identity.email_sha256));
         keys.push(LookupKey::handle(&identity.handle));
         keys.push(LookupKey::profile_url(&identity.profile_url));
+        if let LookupKey::Handle(handle) = LookupKey::handle(&identity.handle) {
+            keys.push(LookupKey::PlatformHandle(
+                identity.platform.trim().to_lowercase(),
+                handle,
+            ));
+        }
     }
     keys.extend(person.crm_ids.iter().map(|id| LookupKey::crm_id(id)));
     keys.retain(|key| !key.is_empty());
@@ -323,22 +335,83 @@ impl People {
         }
     }
 
-    /// The people a lookup key names, in key order.
-    pub fn find(&self, key: &LookupKey) -> &[RecordKey] {
-        self.lookup.get(key).map_or(&[], Vec::as_slice)
+    /// The people a lookup key names (merged records as the person they were merged into), in
+    /// key order.
+    pub fn find(&self, key: &LookupKey) -> Vec<RecordKey> {
+        let mut found: Vec<RecordKey> = self
+            .lookup
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter_map(|record| self.canonical(record).cloned())
+            .collect();
+        found.sort();
+        found.dedup();
+        found
     }
 
-    /// Takes in a person record: their bio joins their profile, membership is noted.
+    /// The records merged into a person, their own first.
+    pub fn records_of(&self, person: &RecordKey) -> Vec<RecordKey> {
+        let Some(id) = self.person_id(person) else {
+            return Vec::new();
+        };
+        let canonical = &self.entries[id as usize].key;
+        let mut records: Vec<RecordKey> = self
+            .ids
+            .iter()
+            .filter(|(key, other)| **other == id && *key != canonical)
+            .map(|(key, _)| key.clone())
+            .collect();
+        records.sort();
+        records.insert(0, canonical.clone());
+        records
+    }
+
+    /// Takes in a person record: their bio joins their profile, membership is noted. A record
+    /// merged into another person adds to that person's profile.
     pub fn upsert_person(&mut self, key: &RecordKey, member: bool, bio: TermBag) {
         let id = self.id(key);
         let entry = &mut self.entries[id as usize];
         entry.known = true;
-        entry.member = member;
-        let old = std::mem::replace(&mut entry.bio, bio);
+        entry.records.insert(key.clone(), (bio, member));
+        entry.member = entry.records.values().any(|(_, member)| *member);
+        let mut total = TermBag::default();
+        let mut sources: Vec<&RecordKey> = entry.records.keys().collect();
+        sources.sort();
+        for source in sources {
+            for (term, count) in &entry.records[source].0.counts {
+                *total.counts.entry(term.clone()).or_default() += count;
+            }
+        }
+        let old = std::mem::replace(&mut entry.bio, total);
         let forward = entry.bio_forward;
         let removed = scaled(&old, forward);
-        let added = scaled(&self.entries[id as usize].bio, forward);
-        self.profiles.apply(key, Some(&removed), Some(&added));
+        let added = scaled(&entry.bio, forward);
+        let canonical = entry.key.clone();
+        self.profiles
+            .apply(&canonical, Some(&removed), Some(&added));
+    }
+
+    /// Takes `alias` to be the same person as `canonical` from now on. Set before any of the
+    /// alias's records arrive (the engine is rebuilt when merges change).
+    pub fn alias(&mut self, alias: &RecordKey, canonical: &RecordKey) {
+        let id = self.id(canonical);
+        // Records merged into the alias earlier follow it into the canonical person.
+        if let Some(old) = self.ids.get(alias).copied()
+            && old != id
+        {
+            for target in self.ids.values_mut() {
+                if *target == old {
+                    *target = id;
+                }
+            }
+        }
+        self.ids.insert(alias.clone(), id);
+    }
+
+    /// The key a person is known by: their own, or the one they were merged into.
+    pub fn canonical(&self, key: &RecordKey) -> Option<&RecordKey> {
+        self.person_id(key).map(|id| &self.entries[id as usize].key)
     }
 
     /// Records that `author` wrote `item` in `conversation` as `role`, with `bag` its terms.
@@ -360,7 +433,8 @@ impl People {
             && let Some(id) = self.person_id(previous_author)
         {
             let removed = scaled(previous_bag, self.forward(previous_at));
-            self.profiles.apply(previous_author, Some(&removed), None);
+            let canonical = self.entries[id as usize].key.clone();
+            self.profiles.apply(&canonical, Some(&removed), None);
             if let Some(list) = self.participation.get_mut(conversation)
                 && let Some(index) = list
                     .iter()
@@ -382,7 +456,8 @@ impl People {
         let id = self.id(author);
         let forward = self.forward(at);
         let added = scaled(bag, forward);
-        self.profiles.apply(author, None, Some(&added));
+        let canonical = self.entries[id as usize].key.clone();
+        self.profiles.apply(&canonical, None, Some(&added));
         self.participation
             .entry(conversation.clone())
             .or_default()
@@ -716,7 +791,10 @@ impl People {
         limit: usize,
         shared: &dyn Fn(&str) -> bool,
     ) -> Vec<(String, f32)> {
-        let Some(slot) = self.profiles.slot(person) else {
+        let Some(slot) = self
+            .canonical(person)
+            .and_then(|person| self.profiles.slot(person))
+        else {
             return Vec::new();
         };
         let length = self.profiles.doc_length(slot).max(1e-9);
@@ -745,7 +823,10 @@ impl People {
         person: &RecordKey,
         shared: &dyn Fn(&str) -> bool,
     ) -> Vec<(String, f32)> {
-        let Some(slot) = self.profiles.slot(person) else {
+        let Some(slot) = self
+            .canonical(person)
+            .and_then(|person| self.profiles.slot(person))
+        else {
             return Vec::new();
         };
         let length = self.profiles.doc_length(slot).max(1e-9);
@@ -762,7 +843,10 @@ impl People {
 
     /// Raw BM25 of a weighted term query against one person's profile, as of `now`.
     pub fn profile_score(&self, person: &RecordKey, query: &[(String, f32)], now: Millis) -> f32 {
-        let Some(slot) = self.profiles.slot(person) else {
+        let Some(slot) = self
+            .canonical(person)
+            .and_then(|person| self.profiles.slot(person))
+        else {
             return 0.0;
         };
         let present = self.present(now);

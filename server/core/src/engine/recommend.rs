@@ -120,7 +120,9 @@ impl Engine {
                 .get(conversation)
                 .and_then(|activity| activity.author.as_deref())
             {
-                exclude.insert(RecordKey::new(conversation.source.clone(), author));
+                let author = RecordKey::new(conversation.source.clone(), author);
+                let author = self.people.canonical(&author).cloned().unwrap_or(author);
+                exclude.insert(author);
             }
         }
         self.people
@@ -157,7 +159,8 @@ impl Engine {
                 let authored = activity
                     .and_then(|activity| activity.author.as_deref())
                     .is_some_and(|author| {
-                        key.source == person.source && author == person.external_id
+                        let author = RecordKey::new(key.source.clone(), author);
+                        self.people.canonical(&author) == self.people.canonical(person)
                     });
                 !authored && (!open_only || activity.is_some_and(|activity| activity.open))
             })

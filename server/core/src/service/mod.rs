@@ -19,6 +19,7 @@ use crate::error::{CoreError, CoreResult, Violation};
 use crate::store::{CorpusCounts, Store, Upserted};
 use crate::strategy::{Strategy, StrategyVersion};
 
+mod identity;
 mod people;
 
 pub use people::{
@@ -74,6 +75,9 @@ pub struct Trellis {
     store: Arc<dyn Store>,
     engines: RwLock<HashMap<WorkspaceId, SharedEngine>>,
     settings: Settings,
+    /// Held by every write from its store transaction until the engine has it, so that an
+    /// engine rebuilt from the store never sees a write that is then applied to it again.
+    write_gate: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Trellis {
@@ -98,6 +102,7 @@ impl Trellis {
             store,
             engines: RwLock::new(HashMap::new()),
             settings,
+            write_gate: std::sync::Mutex::new(()),
         };
         for workspace in trellis.store.workspaces()? {
             let engine = trellis.load_engine(&workspace)?;
@@ -116,6 +121,9 @@ impl Trellis {
 
     fn load_engine(&self, workspace: &WorkspaceId) -> CoreResult<Engine> {
         let mut engine = Engine::with_people(self.settings.model, self.settings.people);
+        // Merges first, so every record lands on the person it belongs to.
+        engine.set_merges(&self.store.merges(workspace)?);
+        engine.set_forgotten(self.store.forgotten(workspace)?);
         self.store.scan_corpus(workspace, &mut |record| {
             match &record {
                 Record::Conversation(conversation) => {
@@ -132,6 +140,15 @@ impl Trellis {
             engine.set_strategy(version.version, version.strategy);
         }
         Ok(engine)
+    }
+
+    /// Rebuilds a workspace's engine from the store (after merges change, or people are
+    /// forgotten), in place, so readers holding the engine see the new one.
+    fn rebuild(&self, workspace: &WorkspaceId) -> CoreResult<()> {
+        let engine = self.engine(workspace)?;
+        let rebuilt = self.load_engine(workspace)?;
+        *engine.write().map_err(poisoned)? = rebuilt;
+        Ok(())
     }
 
     /// The engine of an existing workspace.
@@ -177,6 +194,7 @@ impl Trellis {
     ) -> CoreResult<StrategyVersion> {
         strategy.validate()?;
         let engine = self.engine_for_write(workspace)?;
+        let _gate = self.write_gate.lock().map_err(poisoned)?;
         let stored = self.store.put_strategy(workspace, &strategy, now)?;
         engine
             .write()
@@ -220,11 +238,17 @@ impl Trellis {
         records: Vec<(u64, Record)>,
     ) -> CoreResult<IngestOutcome> {
         let engine = self.engine_for_write(workspace)?;
+        let _gate = self.write_gate.lock().map_err(poisoned)?;
         let mut outcome = IngestOutcome::default();
         let mut good = Vec::with_capacity(records.len());
+        let forgotten = Self::read(&engine)?.forgotten().clone();
         for (position, record) in records {
             match record.validate(&self.settings.limits) {
-                Ok(()) => good.push(record),
+                Ok(()) => match identity::redact(record, &forgotten) {
+                    Some(record) => good.push(record),
+                    // Someone who asked to be forgotten stays forgotten, whoever sends them.
+                    None => outcome.unchanged += 1,
+                },
                 Err(violations) => outcome.errors.extend(
                     violations
                         .into_iter()
@@ -276,6 +300,14 @@ impl Trellis {
                 }
                 (Record::Asset(_), _) => {}
             }
+        }
+        let merges = identity::resolve(&engine, &good, identity::now_millis())?;
+        drop(engine);
+        if !merges.is_empty() {
+            for merge in &merges {
+                self.store.put_merge(workspace, merge)?;
+            }
+            self.rebuild(workspace)?;
         }
         Ok(outcome)
     }

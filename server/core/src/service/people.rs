@@ -65,6 +65,8 @@ pub struct PersonInsight {
     pub interests: Vec<(String, f32)>,
     pub last_active: Option<Millis>,
     pub contributions: u32,
+    /// The records merged into this person, their own first.
+    pub records: Vec<RecordKey>,
 }
 
 fn days_ago(now: Millis, then: Millis) -> String {
@@ -105,14 +107,34 @@ fn writing_parts<'a>(conversations: &'a [Conversation], posts: &'a [Post]) -> Ve
 }
 
 impl Trellis {
-    fn person_must_exist(&self, engine: &Engine, key: &RecordKey) -> CoreResult<()> {
-        if engine.people().person_id(key).is_some() {
-            return Ok(());
+    /// What a person wrote under every record merged into them, newest first per record.
+    fn writing_of_all(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+    ) -> CoreResult<(Vec<Conversation>, Vec<Post>)> {
+        let mut conversations = Vec::new();
+        let mut posts = Vec::new();
+        for record in engine.people().records_of(person) {
+            let (more_conversations, more_posts) =
+                self.store.writing_of(workspace, &record, WRITING_READ)?;
+            conversations.extend(more_conversations);
+            posts.extend(more_posts);
         }
-        Err(CoreError::NotFound {
-            kind: "person",
-            id: key.to_string(),
-        })
+        Ok((conversations, posts))
+    }
+
+    /// The person a key names: the key itself, or the person it was merged into.
+    fn resolve_person(&self, engine: &Engine, key: &RecordKey) -> CoreResult<RecordKey> {
+        engine
+            .people()
+            .canonical(key)
+            .cloned()
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "person",
+                id: key.to_string(),
+            })
     }
 
     /// Who should be brought into a conversation: members first, then people outside the
@@ -170,7 +192,7 @@ impl Trellis {
                         }
                     };
                     let how = match role {
-                        Role::Opened => "asked",
+                        Role::Opened => "started",
                         Role::Replied => "replied in",
                         Role::Commented => "commented in",
                     };
@@ -213,8 +235,7 @@ impl Trellis {
             });
             let evidence = if rank < EVIDENCE_FOR {
                 let (conversations, posts) =
-                    self.store
-                        .writing_of(workspace, &found.person, WRITING_READ)?;
+                    self.writing_of_all(workspace, &engine, &found.person)?;
                 let parts = writing_parts(&conversations, &posts);
                 let evidence = engine.explain_terms("", &question_terms, &parts);
                 if evidence.sentence.is_empty() {
@@ -247,7 +268,7 @@ impl Trellis {
     ) -> CoreResult<(Vec<SuggestedDiscussion>, Vec<TopicSuggestion>)> {
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
-        self.person_must_exist(&engine, person)?;
+        let person = &self.resolve_person(&engine, person)?;
         let now = engine.people_clock(as_of);
         let profile = engine.profile_query(person);
         let model = engine.model();
@@ -340,7 +361,7 @@ impl Trellis {
             };
             let writing = match &writing {
                 Some(writing) => writing,
-                None => writing.insert(self.store.writing_of(workspace, person, WRITING_READ)?),
+                None => writing.insert(self.writing_of_all(workspace, engine, person)?),
             };
             let parts = writing_parts(&writing.0, &writing.1);
             let evidence: Vec<Evidence> = engine
@@ -384,7 +405,7 @@ impl Trellis {
     ) -> CoreResult<PersonInsight> {
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
-        self.person_must_exist(&engine, person)?;
+        let person = &self.resolve_person(&engine, person)?;
         let now = engine.people_clock(as_of);
         let summary = engine
             .people()
@@ -393,7 +414,7 @@ impl Trellis {
                 kind: "person",
                 id: person.to_string(),
             })?;
-        let (conversations, posts) = self.store.writing_of(workspace, person, WRITING_READ)?;
+        let (conversations, posts) = self.writing_of_all(workspace, &engine, person)?;
         let parts = writing_parts(&conversations, &posts);
         let convergence = engine
             .convergence(person, Some(now))
@@ -424,6 +445,7 @@ impl Trellis {
             interests,
             last_active: summary.last_active,
             contributions: summary.contributions,
+            records: engine.people().records_of(person),
         })
     }
 }
