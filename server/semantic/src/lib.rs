@@ -17,11 +17,12 @@
 //! (`models/all-minilm-l6-v2.sha256`), so [`MiniLm::load`] refuses any file that is not the one
 //! the tests were run against, and says which file and how to fetch the right one.
 //!
-//! Threads: candle runs its matrix products on the current rayon pool. Each [`MiniLm`] owns a
-//! pool of [`Options::threads`] threads (default: all cores but one, at least one, so that on a
-//! two-core machine embedding leaves a core to the service) and runs every call inside it, so
-//! the model never spreads over rayon's global pool. The tokenizer's batch encoding runs in the
-//! same pool.
+//! Threads: candle splits each matrix product into as many pieces as it counts cores
+//! (`RAYON_NUM_THREADS`/`CANDLE_NUM_THREADS` override that count) and runs the pieces on the
+//! *current* rayon pool. Each [`MiniLm`] owns a pool of [`Options::threads`] threads (default:
+//! all cores but one, at least one, so that on a two-core machine embedding leaves a core to the
+//! service) and runs every call inside it, so the model never uses more threads than that and
+//! never touches rayon's global pool. The tokenizer's batch encoding runs in the same pool.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
