@@ -18,6 +18,9 @@ if ! "$python" -c 'import bm25s' 2>/dev/null; then
   "$python" -m pip install --quiet --disable-pip-version-check -r eval/requirements.txt
 fi
 
+# The semantic tier's tests compare the embedder with reference vectors: they need the model.
+scripts/fetch-model.sh
+
 cargo test --workspace --locked
 
 # The clients test the binary this checkout builds, never a stale one.
