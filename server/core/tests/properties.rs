@@ -468,3 +468,131 @@ proptest! {
         )?;
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// People
+
+fn person_key(index: usize) -> RecordKey {
+    RecordKey::new("forum", format!("u{index}"))
+}
+
+/// Conversations opened by people 0..5 in turn, each with a reply by the next person.
+fn community(docs: &[(String, String)]) -> Vec<(Conversation, Post)> {
+    docs.iter()
+        .enumerate()
+        .map(|(index, doc)| {
+            let mut opened = conversation(index, doc);
+            opened.author = Some(format!("u{}", index % 5));
+            let reply = Post {
+                key: RecordKey::new("forum", format!("p{index:03}")),
+                conversation: opened.key.external_id.clone(),
+                author: Some(format!("u{}", (index + 1) % 5)),
+                parent: None,
+                created_at: opened.created_at.map(|at| at + 60_000),
+                text: doc.1.clone(),
+                reactions: 0,
+            };
+            (opened, reply)
+        })
+        .collect()
+}
+
+fn people_engine(
+    items: &[(Conversation, Post)],
+    order: &[usize],
+    merges: &[trellis_core::domain::Merge],
+) -> Engine {
+    let mut engine = Engine::new(Default::default());
+    engine.set_merges(merges);
+    for &index in order {
+        engine.upsert_conversation(&items[index].0, None);
+    }
+    for &index in order {
+        engine.upsert_post(&items[index].1, None);
+    }
+    engine.set_strategy(1, strategy());
+    engine
+}
+
+fn participant_scores(engine: &Engine, probe: &(String, String)) -> Vec<(RecordKey, f32)> {
+    let bag = engine.text_bag(&probe.0, &probe.1);
+    let mut scores: Vec<(RecordKey, f32)> = engine
+        .suggest_participants(&bag, None, Some(1_800_000_000_000), 100)
+        .into_iter()
+        .map(|found| (found.person, found.score))
+        .collect();
+    scores.sort_by(|a, b| a.0.cmp(&b.0));
+    scores
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Who is suggested, and how strongly, does not depend on the order records arrived in.
+    #[test]
+    fn participant_suggestions_do_not_depend_on_ingest_order((docs, order) in shuffled_corpus(), probe in document()) {
+        let items = community(&docs);
+        let in_order: Vec<usize> = (0..docs.len()).collect();
+        let a = participant_scores(&people_engine(&items, &in_order, &[]), &probe);
+        let b = participant_scores(&people_engine(&items, &order, &[]), &probe);
+        prop_assert_eq!(a.len(), b.len());
+        for ((person_a, score_a), (person_b, score_b)) in a.iter().zip(&b) {
+            prop_assert_eq!(person_a, person_b);
+            prop_assert!((score_a - score_b).abs() <= TOLERANCE, "{}: {} vs {}", person_a, score_a, score_b);
+        }
+    }
+
+    /// A record merged into a person speaks for them: the alias is never suggested on its own,
+    /// and the merged person has every contribution of both records.
+    #[test]
+    fn merged_records_count_as_one_person(docs in corpus(), probe in document()) {
+        let items = community(&docs);
+        let order: Vec<usize> = (0..docs.len()).collect();
+        let merge = trellis_core::domain::Merge {
+            id: "m".into(),
+            target: person_key(0),
+            others: vec![person_key(1)],
+            confidence: 1.0,
+            reasons: vec![],
+            automatic: false,
+            created_at: 0,
+            undone_at: None,
+        };
+        let apart = people_engine(&items, &order, &[]);
+        let merged = people_engine(&items, &order, std::slice::from_ref(&merge));
+        let suggested = participant_scores(&merged, &probe);
+        prop_assert!(suggested.iter().all(|(person, _)| *person != person_key(1)));
+        let now = 1_800_000_000_000;
+        let count = |engine: &Engine, person: usize| {
+            engine.people().summary(&person_key(person), now).map_or(0, |summary| summary.contributions)
+        };
+        prop_assert_eq!(count(&merged, 0), count(&apart, 0) + count(&apart, 1));
+        prop_assert_eq!(merged.people().canonical(&person_key(1)), Some(&person_key(0)));
+        // An undone merge is no merge at all.
+        let undone = trellis_core::domain::Merge { undone_at: Some(1), ..merge };
+        let unmerged = people_engine(&items, &order, &[undone]);
+        prop_assert_eq!(participant_scores(&unmerged, &probe), participant_scores(&apart, &probe));
+    }
+
+    /// Editing a reply and editing it back leaves the author's profile as it was.
+    #[test]
+    fn editing_a_reply_back_restores_the_profile(docs in corpus(), replacement in document(), pick in any::<prop::sample::Index>()) {
+        let items = community(&docs);
+        let order: Vec<usize> = (0..docs.len()).collect();
+        let mut engine = people_engine(&items, &order, &[]);
+        let target = pick.index(items.len());
+        let author = RecordKey::new("forum", items[target].1.author.clone().expect("an author"));
+        // Every term, so that near-ties cannot reorder which ones make the cut.
+        let before: std::collections::BTreeMap<String, f32> = engine.interests(&author, 10_000).into_iter().collect();
+        let original = items[target].1.clone();
+        let edited = Post { text: replacement.1.clone(), ..original.clone() };
+        engine.upsert_post(&edited, Some(&original));
+        engine.upsert_post(&original, Some(&edited));
+        let after: std::collections::BTreeMap<String, f32> = engine.interests(&author, 10_000).into_iter().collect();
+        prop_assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+        for (term, weight_a) in &before {
+            let weight_b = after[term];
+            prop_assert!((weight_a - weight_b).abs() <= TOLERANCE, "{}: {} vs {}", term, weight_a, weight_b);
+        }
+    }
+}
