@@ -711,65 +711,61 @@ fn cancel(options: &Options, instance: &Instance, report: &mut Report) {
             return;
         }
     };
-    // A first batch, so that the read is under way; then cancel from another thread while the
-    // next pull runs, as the server does when a sync is stopped.
-    if let Err(error) = session.next_batch() {
-        report.fail("cancel", format!("the first batch failed: {error}"));
-        return;
-    }
-    let canceller = session.canceller();
-    let cancelled_at = std::thread::scope(|scope| {
-        let handle = scope.spawn(move || {
-            std::thread::sleep(Duration::from_millis(5));
-            canceller.cancel();
-            Instant::now()
-        });
-        let outcome = loop {
-            match session.next_batch() {
-                Ok(Some(_)) => {
-                    if handle.is_finished() {
-                        // The cancel landed between pulls; the next pull must see it.
-                        match session.next_batch() {
-                            Ok(None) => break Ok("ended"),
-                            Ok(Some(batch)) if batch.end && batch.items.is_empty() => {
-                                break Ok("ended");
-                            }
-                            Ok(Some(_)) => {
-                                break Err("a batch came after the cancel".to_owned());
-                            }
-                            Err(HostError::Plugin(error)) if error.kind == ErrorKind::Cancelled => {
-                                break Ok("cancelled");
-                            }
-                            Err(error) => {
-                                break Err(format!("failed instead of cancelling: {error}"));
-                            }
-                        }
-                    }
-                }
-                Ok(None) => break Ok("ended"),
-                Err(HostError::Plugin(error)) if error.kind == ErrorKind::Cancelled => {
-                    break Ok("cancelled");
-                }
-                Err(error) => break Err(format!("failed instead of cancelling: {error}")),
-            }
-        };
-        let stopped = Instant::now();
-        let cancelled_at = handle.join().expect("the cancelling thread does not panic");
-        (outcome, stopped.saturating_duration_since(cancelled_at))
-    });
-    let result = match cancelled_at {
-        (Ok(how), took) if took <= options.cancel_bound => Ok(format!(
-            "{how} {} ms after the cancel (bound {} ms)",
-            took.as_millis(),
-            options.cancel_bound.as_millis()
-        )),
-        (Ok(how), took) => Err(format!(
-            "{how} only {} ms after the cancel; the bound is {} ms — check the cancel token inside long work",
-            took.as_millis(),
-            options.cancel_bound.as_millis()
-        )),
-        (Err(problem), _) => Err(problem),
+    // A first batch, so that the read is under way; then a cancel from another thread, as the
+    // server sends when a sync is stopped. The next pull must stop within the bound, with a
+    // cancelled error (or the end, when the first batch was the last) and no more records.
+    let first = match session.next_batch() {
+        Ok(batch) => batch,
+        Err(error) => {
+            report.fail("cancel", format!("the first batch failed: {error}"));
+            return;
+        }
     };
+    let already_ended = first.is_none_or(|batch| batch.end);
+    let canceller = session.canceller();
+    let cancelled_at = std::thread::spawn(move || {
+        canceller.cancel();
+        Instant::now()
+    })
+    .join()
+    .expect("the cancelling thread does not panic");
+    let outcome = session.next_batch();
+    let took = cancelled_at.elapsed();
+    let result = match outcome {
+        Err(HostError::Plugin(error)) if error.kind == ErrorKind::Cancelled => Ok("cancelled"),
+        Ok(None) => Ok("ended"),
+        Ok(Some(batch))
+            if already_ended
+                || (batch.end
+                    && batch
+                        .items
+                        .iter()
+                        .all(|item| !matches!(item.item, Some(batch_item::Item::Record(_))))) =>
+        {
+            Ok("ended")
+        }
+        Ok(Some(_)) => {
+            Err("the pull after the cancel returned a batch; return a cancelled error".to_owned())
+        }
+        Err(error) => Err(format!(
+            "the pull after the cancel failed instead of cancelling: {error}"
+        )),
+    };
+    let result = result.and_then(|how| {
+        if took <= options.cancel_bound {
+            Ok(format!(
+                "{how} {} ms after a cancel from another thread (bound {} ms)",
+                took.as_millis(),
+                options.cancel_bound.as_millis()
+            ))
+        } else {
+            Err(format!(
+                "{how} only {} ms after the cancel; the bound is {} ms; check the cancel token inside long work",
+                took.as_millis(),
+                options.cancel_bound.as_millis()
+            ))
+        }
+    });
     report.record("cancel", result);
 }
 

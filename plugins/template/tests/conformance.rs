@@ -32,7 +32,10 @@ fn the_template_passes_the_kit_on_the_example_community() {
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert!(
-        report.results.iter().all(|result| !matches!(result.outcome, Outcome::Skipped(_))),
+        report
+            .results
+            .iter()
+            .all(|result| !matches!(result.outcome, Outcome::Skipped(_))),
         "nothing may be skipped for a Rust plugin built with the hooks: {report}"
     );
 }
@@ -63,7 +66,10 @@ fn the_template_passes_the_kit_on_a_generated_file_with_many_checkpoints() {
     let Some(Outcome::Passed(read)) = report.outcome("full read") else {
         panic!("{report}");
     };
-    assert!(read.starts_with("1000 valid records, 112 checkpoints"), "{read}");
+    assert!(
+        read.starts_with("1000 valid records, 112 checkpoints"),
+        "{read}"
+    );
 }
 
 #[test]
@@ -74,7 +80,10 @@ fn a_config_the_plugin_accepts_as_bad_fails_the_kit() {
     options.bad_config_json = Some(config);
     let report = run(&options);
     assert!(!report.passed());
-    assert!(matches!(report.outcome("check bad config"), Some(Outcome::Failed(_))), "{report}");
+    assert!(
+        matches!(report.outcome("check bad config"), Some(Outcome::Failed(_))),
+        "{report}"
+    );
 }
 
 #[test]
@@ -84,5 +93,8 @@ fn a_missing_file_is_a_config_error_naming_the_path() {
     let Some(Outcome::Failed(detail)) = report.outcome("check") else {
         panic!("{report}");
     };
-    assert!(detail.contains("config error: path: cannot open"), "{detail}");
+    assert!(
+        detail.contains("config error: path: cannot open"),
+        "{detail}"
+    );
 }
