@@ -11,6 +11,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod service;
+pub mod sources;
 pub mod store;
 pub mod strategy;
 pub mod text;

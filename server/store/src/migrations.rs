@@ -12,7 +12,10 @@ use trellis_core::CoreError;
 use crate::sqlite::{now_millis, storage_error};
 
 /// The schema, in order. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_sources.sql"),
+];
 
 /// The schema version this binary writes and understands.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
