@@ -32,13 +32,13 @@ pub struct ClientArgs {
         default_value = "127.0.0.1:50151",
         global = true
     )]
-    addr: String,
+    pub(crate) addr: String,
     /// The workspace; empty for the default one.
     #[arg(long, env = "TRELLIS_WORKSPACE", default_value = "", global = true)]
-    workspace: String,
+    pub(crate) workspace: String,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +102,16 @@ enum Command {
     },
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
+    /// The connector plugins the server loaded.
+    Connectors {
+        #[command(subcommand)]
+        command: crate::sources_cli::ConnectorsCommand,
+    },
+    /// Configure, check and sync sources (connector instances).
+    Sources {
+        #[command(subcommand)]
+        command: crate::sources_cli::SourcesCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +192,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Audit { mission, client } => audit(&client, mission).await,
         Command::Eval(args) => crate::eval::run(args).await,
+        Command::Connectors { command } => crate::sources_cli::connectors(command).await,
+        Command::Sources { command } => crate::sources_cli::sources(command).await,
     }
 }
 
@@ -199,7 +211,7 @@ pub fn init_tracing(config: &Config) {
     };
 }
 
-async fn channel(client: &ClientArgs) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(client: &ClientArgs) -> anyhow::Result<Channel> {
     let url = if client.addr.starts_with("http://") || client.addr.starts_with("https://") {
         client.addr.clone()
     } else {

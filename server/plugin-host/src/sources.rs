@@ -91,6 +91,24 @@ impl Sources {
         }
     }
 
+    /// Marks syncs that were running when the process stopped (a crash, a kill) as failed. Their
+    /// committed checkpoints stand; the next sync resumes from the last one.
+    pub fn recover(&self) -> Result<(), CoreError> {
+        for (workspace, source) in self.store.all_sources()? {
+            if source.status == SyncStatus::Running {
+                tracing::warn!(workspace = %workspace, source = %source.id, "a sync was interrupted; the next one resumes from its last checkpoint");
+                self.store.set_sync_status(
+                    &workspace,
+                    &source.id,
+                    SyncStatus::Failed,
+                    "the server stopped during this sync; the next sync resumes from its last checkpoint",
+                    None,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn registry(&self) -> &PluginRegistry {
         &self.registry
     }
@@ -238,6 +256,16 @@ impl Sources {
             canceller.cancel();
         }
         true
+    }
+
+    /// Cancels every running sync (at shutdown).
+    pub fn cancel_all(&self) {
+        for sync in self.running().values() {
+            sync.cancelled.store(true, Ordering::SeqCst);
+            if let Some(canceller) = &sync.canceller {
+                canceller.cancel();
+            }
+        }
     }
 
     /// Runs a sync to its end, calling `progress` after every committed checkpoint. Plugin
