@@ -245,3 +245,93 @@ impl SourceStore for SqliteStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(id: &str) -> Source {
+        Source {
+            id: id.to_owned(),
+            connector: "jsonl".to_owned(),
+            display_name: id.to_owned(),
+            config_json: "{}".to_owned(),
+            ..Source::default()
+        }
+    }
+
+    #[test]
+    fn checkpoints_replace_state_and_add_to_the_count() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let workspace = WorkspaceId::default_workspace();
+        store.create_source(&workspace, &source("a")).unwrap();
+        assert!(matches!(
+            store.create_source(&workspace, &source("a")),
+            Err(CoreError::FailedPrecondition(_))
+        ));
+        store
+            .commit_checkpoint(&workspace, "a", "posts", r#"{"n":1}"#, 10)
+            .unwrap();
+        store
+            .commit_checkpoint(&workspace, "a", "posts", r#"{"n":2}"#, 5)
+            .unwrap();
+        store
+            .commit_checkpoint(&workspace, "a", "people", r#"{"p":1}"#, 1)
+            .unwrap();
+        assert_eq!(
+            store.sync_state(&workspace, "a").unwrap(),
+            [
+                ("people".to_owned(), r#"{"p":1}"#.to_owned()),
+                ("posts".to_owned(), r#"{"n":2}"#.to_owned())
+            ]
+        );
+        assert_eq!(
+            store
+                .source(&workspace, "a")
+                .unwrap()
+                .unwrap()
+                .records_synced,
+            16
+        );
+        store.clear_sync_state(&workspace, "a").unwrap();
+        assert!(store.sync_state(&workspace, "a").unwrap().is_empty());
+        assert!(matches!(
+            store.commit_checkpoint(&workspace, "missing", "posts", "{}", 1),
+            Err(CoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn sources_are_listed_by_id_and_deleted_with_their_state() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let workspace = WorkspaceId::default_workspace();
+        for id in ["c", "a", "b"] {
+            store.create_source(&workspace, &source(id)).unwrap();
+        }
+        let page = store.sources(&workspace, 2, None).unwrap();
+        assert_eq!(
+            page.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let rest = store.sources(&workspace, 2, Some("b")).unwrap();
+        assert_eq!(
+            rest.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        store
+            .commit_checkpoint(&workspace, "a", "s", "{}", 1)
+            .unwrap();
+        store
+            .set_sync_status(&workspace, "a", SyncStatus::Failed, "boom", Some(5))
+            .unwrap();
+        let a = store.source(&workspace, "a").unwrap().unwrap();
+        assert_eq!(
+            (a.status, a.last_error.as_str(), a.last_sync_at),
+            (SyncStatus::Failed, "boom", Some(5))
+        );
+        assert!(store.delete_source(&workspace, "a").unwrap());
+        assert!(!store.delete_source(&workspace, "a").unwrap());
+        assert!(store.sync_state(&workspace, "a").unwrap().is_empty());
+        assert_eq!(store.all_sources().unwrap().len(), 2);
+    }
+}
