@@ -19,6 +19,8 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
+mod sources;
+
 const BIN: &str = env!("CARGO_BIN_EXE_trellis");
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 /// Upper bound for the server to print its address and answer health checks.

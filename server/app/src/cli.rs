@@ -133,6 +133,16 @@ enum Command {
     },
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
+    /// The connector plugins the server loaded.
+    Connectors {
+        #[command(subcommand)]
+        command: crate::sources_cli::ConnectorsCommand,
+    },
+    /// Configure, check and sync sources (connector instances).
+    Sources {
+        #[command(subcommand)]
+        command: crate::sources_cli::SourcesCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -226,6 +236,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             client,
         } => crate::cli_people::participants(&client, conversation, text, title, limit).await,
         Command::Eval(args) => crate::eval::run(args).await,
+        Command::Connectors { command } => crate::sources_cli::connectors(command).await,
+        Command::Sources { command } => crate::sources_cli::sources(command).await,
     }
 }
 

@@ -15,6 +15,14 @@ pub struct Config {
     pub storage: StorageConfig,
     pub log: LogConfig,
     pub strategy: StrategyConfig,
+    pub plugins: PluginsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// Folders whose connector plugins (shared libraries) are loaded at start; nothing else is.
+    pub dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +80,9 @@ impl Default for Config {
                 filter: "info,h2=warn,tower=warn".into(),
             },
             strategy: StrategyConfig::default(),
+            plugins: PluginsConfig {
+                dirs: vec![PathBuf::from("data/plugins")],
+            },
         }
     }
 }

@@ -7,6 +7,7 @@ mod config;
 mod eval;
 mod jsonl;
 mod serve;
+mod sources_cli;
 
 use clap::Parser;
 

@@ -12,10 +12,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use trellis_core::domain::WorkspaceId;
 use trellis_core::service::{Settings, Trellis};
+use trellis_core::sources::SourceStore;
 use trellis_core::store::Store;
 use trellis_core::strategy::parse_strategy_toml;
 use trellis_grpc::pb;
-use trellis_grpc::{Api, ApiSettings};
+use trellis_grpc::{Api, ApiSettings, SourceApi};
+use trellis_plugin_host::{PluginRegistry, SchedulerHandle, Sources};
 
 use crate::config::Config;
 
@@ -26,6 +28,8 @@ pub struct Running {
     pub trellis: Arc<Trellis>,
     shutdown: Option<oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), tonic::transport::Error>>,
+    sources: Arc<Sources>,
+    scheduler: Option<SchedulerHandle>,
 }
 
 impl Running {
@@ -33,6 +37,13 @@ impl Running {
     pub async fn stop(mut self, grace: Duration) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        // Running syncs stop at their next batch; what they stored is covered by the
+        // checkpoints they committed, or read again by the next sync.
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.stop();
+            self.sources.cancel_all();
+            let _ = tokio::task::spawn_blocking(move || drop(scheduler)).await;
         }
         match tokio::time::timeout(grace, &mut self.handle).await {
             Ok(joined) => joined
@@ -55,7 +66,7 @@ impl Running {
     }
 }
 
-pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+fn open_sqlite(config: &Config) -> anyhow::Result<Arc<trellis_store::SqliteStore>> {
     let store = trellis_store::SqliteStore::open(&config.storage.path).with_context(|| {
         format!(
             "cannot open the database at {}",
@@ -75,8 +86,10 @@ pub fn now_millis() -> i64 {
 /// starts serving on the configured address.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let config = config.clone();
-    let trellis = tokio::task::spawn_blocking(move || -> anyhow::Result<(Trellis, Config)> {
-        let store = open_store(&config)?;
+    let trellis = tokio::task::spawn_blocking(move || -> anyhow::Result<(Trellis, Config, Arc<dyn SourceStore>)> {
+        let sqlite = open_sqlite(&config)?;
+        let source_store: Arc<dyn SourceStore> = Arc::clone(&sqlite) as Arc<dyn SourceStore>;
+        let store: Arc<dyn Store> = sqlite;
         let trellis = Trellis::open(store, Settings::default()).context("cannot load the stored data")?;
         if let Some(file) = &config.strategy.file {
             let text = std::fs::read_to_string(file)
@@ -90,12 +103,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 tracing::info!(version = version.version, file = %file.display(), "strategy loaded from file");
             }
         }
-        Ok((trellis, config))
+        Ok((trellis, config, source_store))
     })
     .await
     .context("start-up task failed")??;
-    let (trellis, config) = trellis;
+    let (trellis, config, source_store) = trellis;
     let trellis = Arc::new(trellis);
+    let dirs = config.plugins.dirs.clone();
+    let registry = tokio::task::spawn_blocking(move || PluginRegistry::load(&dirs))
+        .await
+        .context("loading plugins failed")?;
+    tracing::info!(connectors = ?registry.names(), "plugins loaded");
+    let sources = Arc::new(Sources::new(
+        Arc::clone(&trellis),
+        source_store,
+        Arc::new(registry),
+    ));
+    {
+        let sources = Arc::clone(&sources);
+        tokio::task::spawn_blocking(move || sources.recover())
+            .await
+            .context("recovering sources failed")??;
+    }
     for (workspace, conversations) in trellis.indexed_conversations()? {
         tracing::info!(%workspace, conversations, "workspace loaded");
     }
@@ -103,10 +132,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         semantic = false,
         "lexical engine ready; the semantic tier is not installed"
     );
-    serve_on(Arc::clone(&trellis), &config).await
+    serve_on(Arc::clone(&trellis), sources, &config).await
 }
 
-async fn serve_on(trellis: Arc<Trellis>, config: &Config) -> anyhow::Result<Running> {
+async fn serve_on(
+    trellis: Arc<Trellis>,
+    sources: Arc<Sources>,
+    config: &Config,
+) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.listen_addr())
         .await
         .with_context(|| {
@@ -147,18 +180,25 @@ async fn serve_on(trellis: Arc<Trellis>, config: &Config) -> anyhow::Result<Runn
         .add_service(api.ingest_service().max_decoding_message_size(max))
         .add_service(api.insight_service().max_decoding_message_size(max))
         .add_service(api.people_service().max_decoding_message_size(max))
-        .add_service(api.source_service().max_decoding_message_size(max));
+        .add_service(
+            SourceApi::new(Arc::clone(&sources))
+                .service()
+                .max_decoding_message_size(max),
+        );
     let handle = tokio::spawn(router.serve_with_incoming_shutdown(
         TcpListenerStream::new(listener),
         async {
             let _ = shutdown_rx.await;
         },
     ));
+    let scheduler = Some(sources.start_scheduler(Duration::from_secs(1)));
     Ok(Running {
         addr,
         trellis,
         shutdown: Some(shutdown_tx),
         handle,
+        sources,
+        scheduler,
     })
 }
 

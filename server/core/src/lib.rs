@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod semantic;
 pub mod service;
+pub mod sources;
 pub mod store;
 pub mod strategy;
 pub mod text;

@@ -8,8 +8,10 @@
 pub mod convert;
 pub mod error;
 mod services;
+mod sources;
 
 pub use services::{Api, ApiSettings};
+pub use sources::SourceApi;
 
 /// The generated protobuf types and service stubs of `trellis.v1`.
 #[allow(clippy::all, missing_debug_implementations, unreachable_pub)]

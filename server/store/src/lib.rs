@@ -17,6 +17,7 @@
 
 mod migrations;
 mod records;
+mod sources;
 mod sqlite;
 
 pub use migrations::SCHEMA_VERSION;

@@ -15,6 +15,7 @@ use crate::sqlite::{now_millis, storage_error};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_people.sql"),
+    include_str!("../migrations/0003_sources.sql"),
 ];
 
 /// The schema version this binary writes and understands.

@@ -71,7 +71,7 @@ impl fmt::Debug for SqliteStore {
 
 /// A connection to read with: a pooled reader, returned to the pool on drop, or the writer
 /// itself when there is no pool.
-enum ReadConnection<'a> {
+pub(crate) enum ReadConnection<'a> {
     Pooled {
         connection: Option<Connection>,
         pool: &'a Mutex<Vec<Connection>>,
@@ -168,7 +168,7 @@ impl SqliteStore {
         migrations::current_version(&*self.read()?)
     }
 
-    fn read(&self) -> CoreResult<ReadConnection<'_>> {
+    pub(crate) fn read(&self) -> CoreResult<ReadConnection<'_>> {
         let Some(path) = &self.path else {
             return Ok(ReadConnection::Writer(lock(&self.writer)));
         };
@@ -184,7 +184,7 @@ impl SqliteStore {
     }
 
     /// Runs `work` in one write transaction, committed if it returns `Ok`, rolled back otherwise.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         doing: &'static str,
         work: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
@@ -250,7 +250,10 @@ fn open_reader(path: &Path) -> CoreResult<Connection> {
 
 /// Creates the workspace if it is new, inside the caller's transaction, so that a write to a
 /// new workspace never trips over the foreign key.
-fn ensure_workspace_in(connection: &Connection, workspace: &WorkspaceId) -> rusqlite::Result<()> {
+pub(crate) fn ensure_workspace_in(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+) -> rusqlite::Result<()> {
     connection
         .prepare_cached(
             "INSERT INTO workspaces (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",

@@ -1,0 +1,547 @@
+//! Sources and syncs. A sync pulls batches from the plugin and stores records through
+//! [`Trellis::ingest`], and commits a checkpoint only once every record before it is stored. A
+//! crash between the two re-reads those records on the next sync; upserts are idempotent by
+//! (source, external id), so nothing is lost and nothing is duplicated.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use trellis_core::domain::{Millis, Record, WorkspaceId};
+use trellis_core::service::Trellis;
+use trellis_core::sources::{Source, SourceStore, SyncStatus, check_source_id};
+use trellis_core::{CoreError, Violation};
+use trellis_plugin_sdk::State;
+use trellis_plugin_sdk::host::convert::record_to_core;
+use trellis_plugin_sdk::host::{Canceller, HostError};
+use trellis_plugin_sdk::pb::connector::batch_item::Item;
+
+use crate::registry::{LoadedConnector, PluginRegistry};
+
+fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            Millis::try_from(elapsed.as_millis()).unwrap_or(Millis::MAX)
+        })
+}
+
+/// Where a sync stands; sent after every committed checkpoint and at the end.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub status: SyncStatus,
+    pub records_read: u64,
+    pub records_stored: u64,
+    pub records_refused: u64,
+    pub checkpoints_committed: u64,
+    /// The stream of the last record or checkpoint.
+    pub stream: String,
+    pub message: String,
+}
+
+type RunningKey = (WorkspaceId, String);
+
+#[derive(Default)]
+struct Running {
+    cancelled: Arc<AtomicBool>,
+    canceller: Option<Canceller>,
+}
+
+/// The sources of every workspace, and the syncs running for them.
+pub struct Sources {
+    trellis: Arc<Trellis>,
+    store: Arc<dyn SourceStore>,
+    registry: Arc<PluginRegistry>,
+    running: Mutex<HashMap<RunningKey, Running>>,
+}
+
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources")
+            .field("connectors", &self.registry.names())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes a sync from the running set when it ends, however it ends.
+struct RunningGuard<'a> {
+    sources: &'a Sources,
+    key: RunningKey,
+}
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.sources.running().remove(&self.key);
+    }
+}
+
+impl Sources {
+    pub fn new(
+        trellis: Arc<Trellis>,
+        store: Arc<dyn SourceStore>,
+        registry: Arc<PluginRegistry>,
+    ) -> Self {
+        Self {
+            trellis,
+            store,
+            registry,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Marks syncs that were running when the process stopped (a crash, a kill) as failed. Their
+    /// committed checkpoints stand; the next sync resumes from the last one.
+    pub fn recover(&self) -> Result<(), CoreError> {
+        for (workspace, source) in self.store.all_sources()? {
+            if source.status == SyncStatus::Running {
+                tracing::warn!(workspace = %workspace, source = %source.id, "a sync was interrupted; the next one resumes from its last checkpoint");
+                self.store.set_sync_status(
+                    &workspace,
+                    &source.id,
+                    SyncStatus::Failed,
+                    "the server stopped during this sync; the next sync resumes from its last checkpoint",
+                    None,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<RunningKey, Running>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn connector(&self, name: &str) -> Result<&Arc<LoadedConnector>, Violation> {
+        self.registry.get(name).ok_or_else(|| {
+            let loaded = self.registry.names();
+            Violation::new(
+                "source.connector",
+                if loaded.is_empty() {
+                    format!("{name:?} is not a loaded connector, and none is loaded; put plugins in a folder of plugins.dirs")
+                } else {
+                    format!("{name:?} is not a loaded connector; use one of {}", loaded.join(", "))
+                },
+            )
+        })
+    }
+
+    /// Checks a source's configuration against its connector's schema; fills defaults.
+    fn validated(&self, mut source: Source) -> Result<Source, CoreError> {
+        let mut violations = Vec::new();
+        if let Err(violation) = check_source_id(&source.id) {
+            violations.push(violation);
+        }
+        match self.connector(&source.connector) {
+            Ok(connector) => {
+                if source.config_json.trim().is_empty() {
+                    source.config_json = "{}".to_owned();
+                }
+                match serde_json::from_str::<serde_json::Value>(&source.config_json) {
+                    Ok(config) => {
+                        if let Err(error) = connector.schema.validate(&config) {
+                            violations.push(Violation::new("source.config_json", error.message));
+                        }
+                    }
+                    Err(error) => violations.push(Violation::new(
+                        "source.config_json",
+                        format!(
+                            "is not JSON ({error}); give the connector's config as a JSON object"
+                        ),
+                    )),
+                }
+            }
+            Err(violation) => violations.push(violation),
+        }
+        if source.isolated {
+            violations.push(Violation::new(
+                "source.isolated",
+                "isolation mode (a child process per plugin) is not available yet; set it to false",
+            ));
+        }
+        if !violations.is_empty() {
+            return Err(CoreError::Invalid(violations));
+        }
+        if source.display_name.is_empty() {
+            source.display_name.clone_from(&source.id);
+        }
+        Ok(source)
+    }
+
+    pub fn create(&self, workspace: &WorkspaceId, source: Source) -> Result<Source, CoreError> {
+        let source = Source {
+            status: SyncStatus::Idle,
+            last_sync_at: None,
+            last_error: String::new(),
+            records_synced: 0,
+            ..self.validated(source)?
+        };
+        self.store.create_source(workspace, &source)?;
+        tracing::info!(workspace = %workspace, source = %source.id, connector = %source.connector, "source created");
+        self.get(workspace, &source.id)
+    }
+
+    pub fn update(&self, workspace: &WorkspaceId, source: Source) -> Result<Source, CoreError> {
+        let source = self.validated(source)?;
+        self.store.update_source(workspace, &source)?;
+        self.get(workspace, &source.id)
+    }
+
+    pub fn get(&self, workspace: &WorkspaceId, id: &str) -> Result<Source, CoreError> {
+        self.store
+            .source(workspace, id)?
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
+            })
+    }
+
+    pub fn list(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Vec<Source>, CoreError> {
+        self.store.sources(workspace, limit, after)
+    }
+
+    /// Deletes a source and its state. Its records stay (they are still evidence).
+    pub fn delete(&self, workspace: &WorkspaceId, id: &str) -> Result<(), CoreError> {
+        if self
+            .running()
+            .contains_key(&(workspace.clone(), id.to_owned()))
+        {
+            return Err(CoreError::FailedPrecondition(format!(
+                "source {id:?} is syncing; wait for the sync to end, then delete it"
+            )));
+        }
+        if !self.store.delete_source(workspace, id)? {
+            return Err(CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
+            });
+        }
+        tracing::info!(workspace = %workspace, source = %id, "source deleted");
+        Ok(())
+    }
+
+    /// Asks the connector whether the source's config works: (ok, message).
+    pub fn check(&self, workspace: &WorkspaceId, id: &str) -> Result<(bool, String), CoreError> {
+        let source = self.get(workspace, id)?;
+        let connector = self
+            .connector(&source.connector)
+            .map_err(|violation| CoreError::FailedPrecondition(violation.description))?;
+        let outcome = connector
+            .instance()
+            .and_then(|instance| instance.check(&source.config_json));
+        Ok(match outcome {
+            Ok(message) => (true, message),
+            Err(error) => (false, error.to_string()),
+        })
+    }
+
+    /// Cancels a running sync; false when none runs.
+    pub fn cancel(&self, workspace: &WorkspaceId, id: &str) -> bool {
+        let running = self.running();
+        let Some(sync) = running.get(&(workspace.clone(), id.to_owned())) else {
+            return false;
+        };
+        sync.cancelled.store(true, Ordering::SeqCst);
+        if let Some(canceller) = &sync.canceller {
+            canceller.cancel();
+        }
+        true
+    }
+
+    /// Cancels every running sync (at shutdown).
+    pub fn cancel_all(&self) {
+        for sync in self.running().values() {
+            sync.cancelled.store(true, Ordering::SeqCst);
+            if let Some(canceller) = &sync.canceller {
+                canceller.cancel();
+            }
+        }
+    }
+
+    /// Runs a sync to its end, calling `progress` after every committed checkpoint. Plugin
+    /// failures end the sync with a `Failed` progress (and are recorded on the source); storage
+    /// failures are errors.
+    #[tracing::instrument(skip_all, fields(workspace = %workspace, source = %id))]
+    pub fn sync(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        full_refresh: bool,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<SyncProgress, CoreError> {
+        let source = self.get(workspace, id)?;
+        let connector = Arc::clone(
+            self.connector(&source.connector)
+                .map_err(|violation| CoreError::FailedPrecondition(violation.description))?,
+        );
+        let key = (workspace.clone(), id.to_owned());
+        let cancelled = {
+            let mut running = self.running();
+            if running.contains_key(&key) {
+                return Err(CoreError::FailedPrecondition(format!(
+                    "a sync of source {id:?} is already running; wait for it to end"
+                )));
+            }
+            let entry = running.entry(key.clone()).or_default();
+            Arc::clone(&entry.cancelled)
+        };
+        let _guard = RunningGuard {
+            sources: self,
+            key: key.clone(),
+        };
+        self.store
+            .set_sync_status(workspace, id, SyncStatus::Running, "", None)?;
+        if full_refresh {
+            self.store.clear_sync_state(workspace, id)?;
+        }
+        let mut state = State::new();
+        for (stream, state_json) in self.store.sync_state(workspace, id)? {
+            state.set(&stream, &state_json);
+        }
+        tracing::info!(connector = %source.connector, resume = !state.is_empty(), "sync started");
+        let mut report = SyncProgress {
+            status: SyncStatus::Running,
+            ..SyncProgress::default()
+        };
+        progress(&report);
+        let outcome = self.pull(
+            workspace,
+            &source,
+            &connector,
+            &state,
+            &key,
+            &cancelled,
+            &mut report,
+            progress,
+        );
+        let (status, message) = match outcome {
+            Ok(()) if report.records_refused == 0 => (SyncStatus::Succeeded, String::new()),
+            Ok(()) => (
+                SyncStatus::Succeeded,
+                format!(
+                    "{} records were refused; see the log",
+                    report.records_refused
+                ),
+            ),
+            Err(SyncError::Plugin(error)) => (SyncStatus::Failed, error.to_string()),
+            Err(SyncError::Core(error)) => {
+                let _ = self.store.set_sync_status(
+                    workspace,
+                    id,
+                    SyncStatus::Failed,
+                    &error.to_string(),
+                    Some(now_millis()),
+                );
+                return Err(error);
+            }
+        };
+        self.store
+            .set_sync_status(workspace, id, status, &message, Some(now_millis()))?;
+        report.status = status;
+        report.message = message;
+        tracing::info!(
+            status = status.as_str(),
+            read = report.records_read,
+            stored = report.records_stored,
+            refused = report.records_refused,
+            checkpoints = report.checkpoints_committed,
+            message = %report.message,
+            "sync ended"
+        );
+        progress(&report);
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one internal step of `sync`")]
+    fn pull(
+        &self,
+        workspace: &WorkspaceId,
+        source: &Source,
+        connector: &LoadedConnector,
+        state: &State,
+        key: &RunningKey,
+        cancelled: &AtomicBool,
+        report: &mut SyncProgress,
+        progress: &mut dyn FnMut(&SyncProgress),
+    ) -> Result<(), SyncError> {
+        let instance = connector.instance()?;
+        let mut session = instance.read(&source.config_json, state)?;
+        if let Some(running) = self.running().get_mut(key) {
+            running.canceller = Some(session.canceller());
+        }
+        if cancelled.load(Ordering::SeqCst) {
+            session.canceller().cancel();
+        }
+        let mut pending: Vec<(u64, Record)> = Vec::new();
+        let mut since_checkpoint = 0_u64;
+        while let Some(batch) = session.next_batch()? {
+            for item in batch.items {
+                match item.item {
+                    Some(Item::Record(record)) => {
+                        report.records_read += 1;
+                        since_checkpoint += 1;
+                        if report.stream != record.stream {
+                            report.stream.clone_from(&record.stream);
+                        }
+                        match record_to_core(&source.id, record) {
+                            Ok(record) => pending.push((report.records_read - 1, record)),
+                            Err(violation) => {
+                                report.records_refused += 1;
+                                tracing::warn!(%violation, position = report.records_read - 1, "record refused");
+                            }
+                        }
+                    }
+                    Some(Item::Checkpoint(checkpoint)) => {
+                        // The rule of the contract: the records before a checkpoint are stored
+                        // first, and only then is the checkpoint committed.
+                        self.store_pending(workspace, &mut pending, report)?;
+                        self.store.commit_checkpoint(
+                            workspace,
+                            &source.id,
+                            &checkpoint.stream,
+                            &checkpoint.state_json,
+                            since_checkpoint,
+                        )?;
+                        since_checkpoint = 0;
+                        report.checkpoints_committed += 1;
+                        report.stream = checkpoint.stream;
+                        progress(report);
+                    }
+                    None => {}
+                }
+            }
+        }
+        // Records after the last checkpoint are stored too (upserts are idempotent); the next
+        // sync reads them again.
+        self.store_pending(workspace, &mut pending, report)?;
+        Ok(())
+    }
+
+    fn store_pending(
+        &self,
+        workspace: &WorkspaceId,
+        pending: &mut Vec<(u64, Record)>,
+        report: &mut SyncProgress,
+    ) -> Result<(), CoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let outcome = self.trellis.ingest(workspace, std::mem::take(pending))?;
+        report.records_stored += outcome.inserted + outcome.updated + outcome.unchanged;
+        let refused: BTreeSet<u64> = outcome
+            .errors
+            .iter()
+            .map(|(position, _)| *position)
+            .collect();
+        for (position, violation) in outcome.errors.iter().take(10) {
+            tracing::warn!(position, %violation, "record refused");
+        }
+        report.records_refused += refused.len() as u64;
+        Ok(())
+    }
+
+    /// Starts the scheduler: a thread that, every `tick`, syncs each source whose interval has
+    /// passed since its last sync. Syncs run one at a time, off the async runtime.
+    pub fn start_scheduler(self: &Arc<Self>, tick: Duration) -> SchedulerHandle {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sources = Arc::clone(self);
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("trellis-sync-scheduler".to_owned())
+            .spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    sources.run_due(&stopping);
+                    let mut slept = Duration::ZERO;
+                    while slept < tick && !stopping.load(Ordering::SeqCst) {
+                        let step = Duration::from_millis(100).min(tick - slept);
+                        std::thread::sleep(step);
+                        slept += step;
+                    }
+                }
+            })
+            .ok();
+        SchedulerHandle { stop, thread }
+    }
+
+    fn run_due(&self, stopping: &AtomicBool) {
+        let sources = match self.store.all_sources() {
+            Ok(sources) => sources,
+            Err(error) => {
+                tracing::warn!(%error, "the scheduler cannot list sources");
+                return;
+            }
+        };
+        let now = now_millis();
+        for (workspace, source) in sources {
+            if stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            if source.sync_interval_seconds == 0 {
+                continue;
+            }
+            let due = source
+                .last_sync_at
+                .is_none_or(|last| now - last >= i64::from(source.sync_interval_seconds) * 1000);
+            if !due
+                || self
+                    .running()
+                    .contains_key(&(workspace.clone(), source.id.clone()))
+            {
+                continue;
+            }
+            if let Err(error) = self.sync(&workspace, &source.id, false, &mut |_| {}) {
+                tracing::warn!(workspace = %workspace, source = %source.id, %error, "scheduled sync failed");
+            }
+        }
+    }
+}
+
+enum SyncError {
+    Plugin(HostError),
+    Core(CoreError),
+}
+
+impl From<HostError> for SyncError {
+    fn from(error: HostError) -> Self {
+        SyncError::Plugin(error)
+    }
+}
+
+impl From<CoreError> for SyncError {
+    fn from(error: CoreError) -> Self {
+        SyncError::Core(error)
+    }
+}
+
+/// Stops the scheduler when dropped (after the sync in progress, if any, ends).
+#[derive(Debug)]
+pub struct SchedulerHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SchedulerHandle {
+    /// Asks the scheduler to stop without waiting for it.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SchedulerHandle {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! [`SourceStore`] for SQLite: sources and their committed sync state. A checkpoint is one
+//! transaction that replaces the stream's state and adds the records it covers to the source's
+//! count, so the count and the state never disagree after a crash.
+
+use rusqlite::{OptionalExtension, params};
+use trellis_core::CoreError;
+use trellis_core::domain::{Millis, WorkspaceId};
+use trellis_core::error::CoreResult;
+use trellis_core::sources::{Source, SourceStore, SyncStatus};
+
+use crate::sqlite::{SqliteStore, ensure_workspace_in, now_millis, storage_error};
+
+const COLUMNS: &str = "id, connector, display_name, config_json, sync_interval_seconds, isolated, \
+                       status, last_sync_at, last_error, records_synced";
+
+fn source_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Source> {
+    let status: String = row.get(6)?;
+    Ok(Source {
+        id: row.get(0)?,
+        connector: row.get(1)?,
+        display_name: row.get(2)?,
+        config_json: row.get(3)?,
+        sync_interval_seconds: row.get(4)?,
+        isolated: row.get::<_, i64>(5)? != 0,
+        status: SyncStatus::parse(&status).unwrap_or_default(),
+        last_sync_at: row.get(7)?,
+        last_error: row.get(8)?,
+        records_synced: u64::try_from(row.get::<_, i64>(9)?).unwrap_or(0),
+    })
+}
+
+fn count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl SourceStore for SqliteStore {
+    fn create_source(&self, workspace: &WorkspaceId, source: &Source) -> CoreResult<()> {
+        let inserted = self.write("creating a source", |transaction| {
+            ensure_workspace_in(transaction, workspace)?;
+            transaction.execute(
+                &format!(
+                    "INSERT INTO sources (workspace, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (workspace, id) DO NOTHING"
+                ),
+                params![
+                    workspace.as_str(),
+                    source.id,
+                    source.connector,
+                    source.display_name,
+                    source.config_json,
+                    source.sync_interval_seconds,
+                    i64::from(source.isolated),
+                    source.status.as_str(),
+                    source.last_sync_at,
+                    source.last_error,
+                    count(source.records_synced),
+                ],
+            )
+        })?;
+        if inserted == 0 {
+            return Err(CoreError::FailedPrecondition(format!(
+                "source {:?} already exists; update it, or choose another id",
+                source.id
+            )));
+        }
+        Ok(())
+    }
+
+    fn update_source(&self, workspace: &WorkspaceId, source: &Source) -> CoreResult<()> {
+        let updated = self.write("updating a source", |transaction| {
+            transaction.execute(
+                "UPDATE sources SET connector = ?3, display_name = ?4, config_json = ?5,
+                     sync_interval_seconds = ?6, isolated = ?7
+                 WHERE workspace = ?1 AND id = ?2",
+                params![
+                    workspace.as_str(),
+                    source.id,
+                    source.connector,
+                    source.display_name,
+                    source.config_json,
+                    source.sync_interval_seconds,
+                    i64::from(source.isolated),
+                ],
+            )
+        })?;
+        if updated == 0 {
+            return Err(CoreError::NotFound {
+                kind: "source",
+                id: source.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn source(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<Option<Source>> {
+        let connection = self.read()?;
+        connection
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM sources WHERE workspace = ?1 AND id = ?2"),
+                params![workspace.as_str(), id],
+                source_from_row,
+            )
+            .optional()
+            .map_err(storage_error("reading a source"))
+    }
+
+    fn sources(
+        &self,
+        workspace: &WorkspaceId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> CoreResult<Vec<Source>> {
+        let connection = self.read()?;
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM sources WHERE workspace = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+            ))
+            .map_err(storage_error("listing sources"))?;
+        let rows = statement
+            .query_map(
+                params![
+                    workspace.as_str(),
+                    after.unwrap_or(""),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                source_from_row,
+            )
+            .map_err(storage_error("listing sources"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(storage_error("listing sources"))
+    }
+
+    fn all_sources(&self) -> CoreResult<Vec<(WorkspaceId, Source)>> {
+        let connection = self.read()?;
+        let mut statement = connection
+            .prepare(&format!(
+                "SELECT {COLUMNS}, workspace FROM sources ORDER BY workspace, id"
+            ))
+            .map_err(storage_error("listing sources"))?;
+        let rows = statement
+            .query_map([], |row| {
+                let workspace: String = row.get(10)?;
+                Ok((workspace, source_from_row(row)?))
+            })
+            .map_err(storage_error("listing sources"))?;
+        let mut sources = Vec::new();
+        for row in rows {
+            let (workspace, source) = row.map_err(storage_error("listing sources"))?;
+            let workspace = WorkspaceId::parse(&workspace).map_err(|violation| {
+                CoreError::Storage(format!("a stored workspace id: {violation}"))
+            })?;
+            sources.push((workspace, source));
+        }
+        Ok(sources)
+    }
+
+    fn delete_source(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<bool> {
+        let deleted = self.write("deleting a source", |transaction| {
+            transaction.execute(
+                "DELETE FROM source_state WHERE workspace = ?1 AND source = ?2",
+                params![workspace.as_str(), id],
+            )?;
+            transaction.execute(
+                "DELETE FROM sources WHERE workspace = ?1 AND id = ?2",
+                params![workspace.as_str(), id],
+            )
+        })?;
+        Ok(deleted > 0)
+    }
+
+    fn sync_state(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<Vec<(String, String)>> {
+        let connection = self.read()?;
+        let mut statement = connection
+            .prepare(
+                "SELECT stream, state_json FROM source_state WHERE workspace = ?1 AND source = ?2 ORDER BY stream",
+            )
+            .map_err(storage_error("reading sync state"))?;
+        let rows = statement
+            .query_map(params![workspace.as_str(), id], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(storage_error("reading sync state"))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(storage_error("reading sync state"))
+    }
+
+    fn clear_sync_state(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<()> {
+        self.write("clearing sync state", |transaction| {
+            transaction.execute(
+                "DELETE FROM source_state WHERE workspace = ?1 AND source = ?2",
+                params![workspace.as_str(), id],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn commit_checkpoint(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        stream: &str,
+        state_json: &str,
+        records: u64,
+    ) -> CoreResult<()> {
+        let updated = self.write("committing a checkpoint", |transaction| {
+            let updated = transaction.execute(
+                "UPDATE sources SET records_synced = records_synced + ?3 WHERE workspace = ?1 AND id = ?2",
+                params![workspace.as_str(), id, count(records)],
+            )?;
+            if updated > 0 {
+                transaction.execute(
+                    "INSERT INTO source_state (workspace, source, stream, state_json, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (workspace, source, stream)
+                     DO UPDATE SET state_json = excluded.state_json, updated_at = excluded.updated_at",
+                    params![workspace.as_str(), id, stream, state_json, now_millis()],
+                )?;
+            }
+            Ok(updated)
+        })?;
+        if updated == 0 {
+            return Err(CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn set_sync_status(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        status: SyncStatus,
+        last_error: &str,
+        at: Option<Millis>,
+    ) -> CoreResult<()> {
+        self.write("recording a sync status", |transaction| {
+            transaction.execute(
+                "UPDATE sources SET status = ?3, last_error = ?4, last_sync_at = COALESCE(?5, last_sync_at)
+                 WHERE workspace = ?1 AND id = ?2",
+                params![workspace.as_str(), id, status.as_str(), last_error, at],
+            )
+        })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(id: &str) -> Source {
+        Source {
+            id: id.to_owned(),
+            connector: "jsonl".to_owned(),
+            display_name: id.to_owned(),
+            config_json: "{}".to_owned(),
+            ..Source::default()
+        }
+    }
+
+    #[test]
+    fn checkpoints_replace_state_and_add_to_the_count() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let workspace = WorkspaceId::default_workspace();
+        store.create_source(&workspace, &source("a")).unwrap();
+        assert!(matches!(
+            store.create_source(&workspace, &source("a")),
+            Err(CoreError::FailedPrecondition(_))
+        ));
+        store
+            .commit_checkpoint(&workspace, "a", "posts", r#"{"n":1}"#, 10)
+            .unwrap();
+        store
+            .commit_checkpoint(&workspace, "a", "posts", r#"{"n":2}"#, 5)
+            .unwrap();
+        store
+            .commit_checkpoint(&workspace, "a", "people", r#"{"p":1}"#, 1)
+            .unwrap();
+        assert_eq!(
+            store.sync_state(&workspace, "a").unwrap(),
+            [
+                ("people".to_owned(), r#"{"p":1}"#.to_owned()),
+                ("posts".to_owned(), r#"{"n":2}"#.to_owned())
+            ]
+        );
+        assert_eq!(
+            store
+                .source(&workspace, "a")
+                .unwrap()
+                .unwrap()
+                .records_synced,
+            16
+        );
+        store.clear_sync_state(&workspace, "a").unwrap();
+        assert!(store.sync_state(&workspace, "a").unwrap().is_empty());
+        assert!(matches!(
+            store.commit_checkpoint(&workspace, "missing", "posts", "{}", 1),
+            Err(CoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn sources_are_listed_by_id_and_deleted_with_their_state() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let workspace = WorkspaceId::default_workspace();
+        for id in ["c", "a", "b"] {
+            store.create_source(&workspace, &source(id)).unwrap();
+        }
+        let page = store.sources(&workspace, 2, None).unwrap();
+        assert_eq!(
+            page.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let rest = store.sources(&workspace, 2, Some("b")).unwrap();
+        assert_eq!(
+            rest.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
+        store
+            .commit_checkpoint(&workspace, "a", "s", "{}", 1)
+            .unwrap();
+        store
+            .set_sync_status(&workspace, "a", SyncStatus::Failed, "boom", Some(5))
+            .unwrap();
+        let a = store.source(&workspace, "a").unwrap().unwrap();
+        assert_eq!(
+            (a.status, a.last_error.as_str(), a.last_sync_at),
+            (SyncStatus::Failed, "boom", Some(5))
+        );
+        assert!(store.delete_source(&workspace, "a").unwrap());
+        assert!(!store.delete_source(&workspace, "a").unwrap());
+        assert!(store.sync_state(&workspace, "a").unwrap().is_empty());
+        assert_eq!(store.all_sources().unwrap().len(), 2);
+    }
+}
