@@ -22,7 +22,11 @@ try {
   let connector = values.connector as string | undefined;
   if (!connector) {
     const { connectors } = await client.sources.listConnectors();
-    if (connectors.length === 0) throw new Error("the server has no connector plugins loaded; configure its plugin folder");
+    if (connectors.length === 0) {
+      // Not an error of this script: the server runs, it just has nothing to sync from yet.
+      console.log("the server has no connector plugins loaded yet; put plugins in a folder of its plugins.dirs to add a source");
+      process.exit(0);
+    }
     connector = connectors[0]!.name;
     console.log(`using connector ${connector} ${connectors[0]!.version}`);
   }

@@ -49,6 +49,7 @@ describe("examples", () => {
   test("follow-source-sync adds a source and follows its sync", async () => {
     const output = await example("follow-source-sync", "--id", "example-blog");
     if (/does not implement \w+ yet/.test(output)) return;
+    if (/has no connector plugins loaded yet/.test(output)) return;
     assert.match(output, /^created source example-blog /m);
     assert.match(output, /^source example-blog: /m);
   });
