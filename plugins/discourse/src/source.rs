@@ -1,0 +1,497 @@
+//! Where the forum's JSON comes from: the Discourse API over HTTP (with its errors mapped to
+//! the SDK's kinds: 429 to rate-limited with the `Retry-After` delay, 401/403 to a config
+//! error on the API key, 5xx and network failures to transient), or a folder of saved API
+//! responses (topic lists and `/t/{id}.json` bodies, as a capture of a forum saves them).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use trellis_plugin_sdk::prelude::*;
+
+use crate::{Config, retry_after};
+
+/// Post ids asked for in one `/t/{id}/posts.json` request.
+const POSTS_PER_REQUEST: usize = 20;
+
+/// A value that the API may send as `null`: its default then.
+fn nullable<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A topic as a topic list shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopicSummary {
+    pub id: u64,
+    #[serde(default)]
+    pub highest_post_number: Option<u64>,
+    #[serde(default)]
+    pub bumped_at: Option<String>,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub pinned: bool,
+    #[serde(skip)]
+    pub bumped_at_ms: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicListPage {
+    topic_list: TopicList,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicList {
+    #[serde(default)]
+    topics: Vec<TopicSummary>,
+    #[serde(default)]
+    more_topics_url: Option<String>,
+}
+
+/// A topic with its post stream (`/t/{id}.json`).
+#[derive(Debug, Deserialize)]
+pub struct Topic {
+    pub id: u64,
+    #[serde(default, deserialize_with = "nullable")]
+    pub title: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub slug: String,
+    pub created_at: String,
+    #[serde(default)]
+    pub last_posted_at: Option<String>,
+    #[serde(default)]
+    pub bumped_at: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub closed: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub archived: bool,
+    #[serde(default, deserialize_with = "nullable")]
+    pub tags: Vec<String>,
+    pub post_stream: PostStream,
+    /// Every post of the topic, in post-number order, once the stream is complete.
+    #[serde(skip)]
+    pub posts: Vec<Post>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostStream {
+    #[serde(default, deserialize_with = "nullable")]
+    pub posts: Vec<Post>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub stream: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PostsPage {
+    post_stream: PostStream,
+}
+
+/// A post of a post stream.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Post {
+    pub id: u64,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub username: String,
+    pub created_at: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub cooked: String,
+    pub post_number: u64,
+    #[serde(default)]
+    pub reply_to_post_number: Option<u64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub actions_summary: Vec<ActionSummary>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ActionSummary {
+    pub id: u32,
+    #[serde(default)]
+    pub count: u32,
+}
+
+impl Post {
+    /// Likes (post action 2).
+    pub fn likes(&self) -> u32 {
+        self.actions_summary
+            .iter()
+            .filter(|action| action.id == 2)
+            .map(|action| action.count)
+            .sum()
+    }
+}
+
+/// The forum's API, live or saved.
+#[derive(Debug)]
+pub enum Api {
+    Http(Http),
+    Saved(Saved),
+}
+
+#[derive(Debug)]
+pub struct Http {
+    base_url: String,
+    agent: ureq::Agent,
+    api_key: Option<String>,
+    api_username: Option<String>,
+}
+
+/// A folder of saved responses: topic lists (`*-topics-YYYY-MM-DD.json` arrays or
+/// `latest*.json` pages) and topics (`*-post-{id}-YYYY-MM-DD.json` or `t/{id}.json`).
+#[derive(Debug)]
+pub struct Saved {
+    dir: PathBuf,
+    lists: Vec<PathBuf>,
+    topics: BTreeMap<u64, PathBuf>,
+}
+
+impl Api {
+    pub fn new(config: &Config) -> Result<Self, ConnectorError> {
+        if let Some(dir) = &config.saved_dir {
+            return Ok(Api::Saved(Saved::open(dir)?));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
+            .user_agent(concat!(
+                "trellis-connector-discourse/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .into();
+        Ok(Api::Http(Http {
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            agent,
+            api_key: config.api_key.clone(),
+            api_username: config.api_username.clone(),
+        }))
+    }
+
+    pub fn check(&self) -> Result<String, ConnectorError> {
+        match self {
+            Api::Http(http) => {
+                let page: TopicListPage = http.get("/latest.json")?.ok_or_else(|| {
+                    ConnectorError::config(
+                        "base_url",
+                        format!(
+                            "{}/latest.json was not found; give the address of a Discourse forum",
+                            http.base_url
+                        ),
+                    )
+                })?;
+                Ok(format!(
+                    "{} answers: {} topics on the first page of /latest.json",
+                    http.base_url,
+                    page.topic_list.topics.len()
+                ))
+            }
+            Api::Saved(saved) => Ok(format!(
+                "{} holds {} topic lists and {} topics",
+                saved.dir.display(),
+                saved.lists.len(),
+                saved.topics.len()
+            )),
+        }
+    }
+
+    /// Topics bumped at or after `since` (ms), newest first as the API lists them.
+    pub fn list_topics(
+        &self,
+        since: Option<i64>,
+        max_pages: u32,
+        cancel: &CancelToken,
+    ) -> Result<Vec<TopicSummary>, ConnectorError> {
+        let since = since.unwrap_or(i64::MIN);
+        let mut topics = Vec::new();
+        match self {
+            Api::Http(http) => {
+                let mut path = "/latest.json?order=activity&page=0".to_owned();
+                for _ in 0..max_pages {
+                    cancel.check()?;
+                    let Some(page) = http.get::<TopicListPage>(&path)? else {
+                        break;
+                    };
+                    let mut older = false;
+                    for topic in page.topic_list.topics {
+                        let topic = with_millis(topic)?;
+                        if topic.bumped_at_ms >= since {
+                            topics.push(topic);
+                        } else if !topic.pinned {
+                            // Pinned topics head the list out of order; any other older one
+                            // means the rest was read before.
+                            older = true;
+                        }
+                    }
+                    match page.topic_list.more_topics_url {
+                        Some(next) if !older => path = json_path(&next),
+                        _ => break,
+                    }
+                }
+            }
+            Api::Saved(saved) => {
+                for list in &saved.lists {
+                    cancel.check()?;
+                    for topic in saved.list(list)? {
+                        let topic = with_millis(topic)?;
+                        if topic.bumped_at_ms >= since && saved.topics.contains_key(&topic.id) {
+                            topics.push(topic);
+                        }
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        topics.retain(|topic| seen.insert(topic.id));
+        Ok(topics)
+    }
+
+    /// Topic `id` with every post of its stream; `None` when it is gone.
+    pub fn topic(&self, id: u64, cancel: &CancelToken) -> Result<Option<Topic>, ConnectorError> {
+        let mut topic: Topic = match self {
+            Api::Http(http) => match http.get(&format!("/t/{id}.json"))? {
+                Some(topic) => topic,
+                None => return Ok(None),
+            },
+            Api::Saved(saved) => match saved.topics.get(&id) {
+                Some(path) => read_json(path)?,
+                None => return Ok(None),
+            },
+        };
+        let mut posts = std::mem::take(&mut topic.post_stream.posts);
+        let have: std::collections::BTreeSet<u64> = posts.iter().map(|post| post.id).collect();
+        let missing: Vec<u64> = topic
+            .post_stream
+            .stream
+            .iter()
+            .copied()
+            .filter(|post| !have.contains(post))
+            .collect();
+        if let (Api::Http(http), false) = (self, missing.is_empty()) {
+            for chunk in missing.chunks(POSTS_PER_REQUEST) {
+                cancel.check()?;
+                let query: Vec<String> = chunk
+                    .iter()
+                    .map(|post| format!("post_ids[]={post}"))
+                    .collect();
+                let path = format!("/t/{id}/posts.json?{}", query.join("&"));
+                if let Some(page) = http.get::<PostsPage>(&path)? {
+                    posts.extend(page.post_stream.posts);
+                }
+            }
+        }
+        posts.sort_by_key(|post| post.post_number);
+        posts.dedup_by_key(|post| post.post_number);
+        topic.posts = posts;
+        Ok(Some(topic))
+    }
+}
+
+/// `more_topics_url` is `/latest?page=1` (no `.json`): the JSON form of the same page.
+fn json_path(more: &str) -> String {
+    let (path, query) = more.split_once('?').unwrap_or((more, ""));
+    let path = if path.ends_with(".json") {
+        path.to_owned()
+    } else {
+        format!("{path}.json")
+    };
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+fn with_millis(mut topic: TopicSummary) -> Result<TopicSummary, ConnectorError> {
+    let value = topic
+        .bumped_at
+        .clone()
+        .or_else(|| topic.created_at.clone())
+        .unwrap_or_default();
+    topic.bumped_at_ms = if value.is_empty() {
+        0
+    } else {
+        records::millis_of(&records::parse_rfc3339(
+            &value,
+            &format!("topic {}: bumped_at", topic.id),
+        )?)
+    };
+    Ok(topic)
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ConnectorError> {
+    let file = File::open(path).map_err(|error| {
+        ConnectorError::config(
+            "saved_dir",
+            format!("cannot open {} ({error})", path.display()),
+        )
+    })?;
+    serde_json::from_reader(BufReader::new(file)).map_err(|error| {
+        ConnectorError::system(format!(
+            "{}: not a Discourse API response ({error})",
+            path.display()
+        ))
+    })
+}
+
+impl Saved {
+    fn open(dir: &Path) -> Result<Self, ConnectorError> {
+        let entries = std::fs::read_dir(dir).map_err(|error| {
+            ConnectorError::config(
+                "saved_dir",
+                format!(
+                    "cannot read the folder {} ({error}); give a folder of saved Discourse API responses",
+                    dir.display()
+                ),
+            )
+        })?;
+        let mut lists = Vec::new();
+        let mut topics = BTreeMap::new();
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() && path.file_name().is_some_and(|name| name == "t") {
+                for inner in std::fs::read_dir(&path)? {
+                    paths.push(inner?.path());
+                }
+            } else {
+                paths.push(path);
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let in_t = path
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|parent| parent == "t");
+            if in_t {
+                if let Ok(id) = stem.parse::<u64>() {
+                    topics.insert(id, path);
+                }
+                continue;
+            }
+            let undated = strip_date(stem);
+            if undated.ends_with("-topics") || stem.starts_with("latest") {
+                lists.push(path);
+            } else if let Some((_, id)) = undated.rsplit_once("-post-")
+                && let Ok(id) = id.parse::<u64>()
+            {
+                topics.insert(id, path);
+            }
+        }
+        if lists.is_empty() || topics.is_empty() {
+            return Err(ConnectorError::config(
+                "saved_dir",
+                format!(
+                    "{} holds {} topic lists and {} topics; it needs saved topic lists (*-topics-DATE.json or latest*.json) and topics (*-post-ID-DATE.json or t/ID.json)",
+                    dir.display(),
+                    lists.len(),
+                    topics.len()
+                ),
+            ));
+        }
+        Ok(Saved {
+            dir: dir.to_owned(),
+            lists,
+            topics,
+        })
+    }
+
+    /// The topics of a saved list: a bare array, or a `/latest.json` page.
+    fn list(&self, path: &Path) -> Result<Vec<TopicSummary>, ConnectorError> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum List {
+            Bare(Vec<TopicSummary>),
+            Page(TopicListPage),
+        }
+        Ok(match read_json::<List>(path)? {
+            List::Bare(topics) => topics,
+            List::Page(page) => page.topic_list.topics,
+        })
+    }
+}
+
+/// `name-2019-10-19` -> `name`.
+fn strip_date(stem: &str) -> &str {
+    let bytes = stem.as_bytes();
+    if bytes.len() > 11 {
+        let tail = &stem[stem.len() - 11..];
+        let shape = tail.char_indices().all(|(index, c)| match index {
+            0 | 5 | 8 => c == '-',
+            _ => c.is_ascii_digit(),
+        });
+        if shape {
+            return &stem[..stem.len() - 11];
+        }
+    }
+    stem
+}
+
+impl Http {
+    /// GETs `path` and parses the JSON body; `None` on 404.
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ConnectorError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self.agent.get(&url).header("Accept", "application/json");
+        if let Some(key) = &self.api_key {
+            request = request.header("Api-Key", key);
+        }
+        if let Some(user) = &self.api_username {
+            request = request.header("Api-Username", user);
+        }
+        let response = request
+            .call()
+            .map_err(|error| ConnectorError::transient(format!("get {url}: {error}")))?;
+        let status = response.status().as_u16();
+        match status {
+            200..=299 => {}
+            404 => return Ok(None),
+            429 => {
+                let wait = retry_after(
+                    response
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|value| value.to_str().ok()),
+                );
+                return Err(ConnectorError::rate_limited(
+                    wait,
+                    format!("{url} answered 429 too many requests"),
+                ));
+            }
+            401 | 403 => {
+                return Err(ConnectorError::config(
+                    "api_key",
+                    format!(
+                        "{url} answered {status}; give an api_key and api_username the forum accepts"
+                    ),
+                ));
+            }
+            500..=599 => {
+                return Err(ConnectorError::transient(format!(
+                    "{url} answered {status}; the forum is failing, try again later"
+                )));
+            }
+            _ => {
+                return Err(ConnectorError::system(format!("{url} answered {status}")));
+            }
+        }
+        let reader = BufReader::new(response.into_body().into_reader());
+        serde_json::from_reader(reader).map(Some).map_err(|error| {
+            ConnectorError::transient(format!("{url}: not a Discourse API response ({error})"))
+        })
+    }
+}
