@@ -295,12 +295,15 @@ pub(crate) fn print(client: &ClientArgs, value: &Value, table: impl FnOnce(&Valu
 
 async fn health(client: &ClientArgs) -> anyhow::Result<()> {
     let channel = channel(client).await?;
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let mut statuses = Vec::new();
     for service in [
         "trellis.v1.StrategyService",
         "trellis.v1.IngestService",
         "trellis.v1.InsightService",
+        "trellis.v1.PeopleService",
+        "trellis.v1.SourceService",
+        "trellis.v1.ServerService",
     ] {
         let response = health
             .check(tonic_health::pb::HealthCheckRequest {
@@ -313,13 +316,68 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
         statuses.push(json!({"service": service, "serving": serving}));
     }
     let all = statuses.iter().all(|status| status["serving"] == true);
-    let value = json!({"addr": client.addr, "serving": all, "services": statuses});
+    let status = pb::server_service_client::ServerServiceClient::new(channel)
+        .get_server_status(pb::GetServerStatusRequest {})
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let semantic = status.semantic.unwrap_or_default();
+    let workspaces: Vec<Value> = status
+        .workspaces
+        .iter()
+        .map(|workspace| {
+            json!({
+                "workspace": workspace.workspace,
+                "conversations": workspace.conversations,
+                "embedded_conversations": workspace.embedded_conversations,
+                "pending_embeddings": workspace.pending_embeddings,
+            })
+        })
+        .collect();
+    let value = json!({
+        "addr": client.addr,
+        "serving": all,
+        "version": status.version,
+        "engine": if semantic.enabled { "semantic" } else { "lexical-only" },
+        "semantic": {
+            "enabled": semantic.enabled,
+            "model_id": semantic.model_id,
+            "lexical_only_reason": semantic.lexical_only_reason,
+        },
+        "workspaces": workspaces,
+        "services": statuses,
+    });
     print(client, &value, |value| {
         println!(
-            "{} at {}",
+            "{} at {} (trellis {})",
             if all { "SERVING" } else { "NOT SERVING" },
-            client.addr
+            client.addr,
+            status.version
         );
+        if semantic.enabled {
+            println!(
+                "  engine: lexical and semantic scores fused ({})",
+                semantic.model_id
+            );
+        } else {
+            println!("  engine: lexical-only ({})", semantic.lexical_only_reason);
+        }
+        for workspace in &status.workspaces {
+            if semantic.enabled {
+                println!(
+                    "  workspace {}: {} conversations, {} embedded, {} waiting",
+                    workspace.workspace,
+                    workspace.conversations,
+                    workspace.embedded_conversations,
+                    workspace.pending_embeddings
+                );
+            } else {
+                println!(
+                    "  workspace {}: {} conversations",
+                    workspace.workspace, workspace.conversations
+                );
+            }
+        }
         for service in value["services"].as_array().into_iter().flatten() {
             println!(
                 "  {:<32} {}",

@@ -16,6 +16,22 @@ pub struct Config {
     pub log: LogConfig,
     pub strategy: StrategyConfig,
     pub plugins: PluginsConfig,
+    pub semantic: SemanticConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SemanticConfig {
+    /// `auto`: use the model when its files are present, else lexical-only; `off`; `required`.
+    pub mode: String,
+    /// The folder of the all-MiniLM-L6-v2 files.
+    pub model_dir: PathBuf,
+    /// Share of conversation similarity that comes from meaning, in [0, 1].
+    pub weight: f32,
+    /// Word pieces of each conversation that are embedded.
+    pub max_tokens: usize,
+    /// Threads that embed in the background.
+    pub threads: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +98,13 @@ impl Default for Config {
             strategy: StrategyConfig::default(),
             plugins: PluginsConfig {
                 dirs: vec![PathBuf::from("data/plugins")],
+            },
+            semantic: SemanticConfig {
+                mode: "auto".into(),
+                model_dir: PathBuf::from("models/all-minilm-l6-v2"),
+                weight: 0.5,
+                max_tokens: 128,
+                threads: 1,
             },
         }
     }
@@ -204,6 +227,24 @@ impl Config {
                 "strategy.file = {} does not exist; fix the path or leave it out",
                 file.display()
             ));
+        }
+        if !matches!(self.semantic.mode.as_str(), "auto" | "off" | "required") {
+            problems.push(format!(
+                "semantic.mode = {:?}; use \"auto\", \"off\" or \"required\"",
+                self.semantic.mode
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.semantic.weight) {
+            problems.push(format!(
+                "semantic.weight = {} is outside 0..1; 0 is lexical-only, 1 is meaning only",
+                self.semantic.weight
+            ));
+        }
+        if !(8..=512).contains(&self.semantic.max_tokens) {
+            problems.push("semantic.max_tokens must be from 8 to 512".to_owned());
+        }
+        if self.semantic.threads == 0 || self.semantic.threads > 256 {
+            problems.push("semantic.threads must be from 1 to 256".to_owned());
         }
         if problems.is_empty() {
             Ok(())

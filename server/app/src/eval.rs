@@ -41,6 +41,13 @@ pub struct EvalArgs {
     /// Rank only these tasks (of a, b, c; A' comes with a).
     #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c"])]
     tasks: Vec<String>,
+    /// The semantic tier of the server started here: auto (when the model files are present),
+    /// off (lexical-only) or required.
+    #[arg(long, default_value = "auto")]
+    semantic: String,
+    /// The model folder for the semantic tier.
+    #[arg(long, default_value = "models/all-minilm-l6-v2")]
+    model_dir: PathBuf,
 }
 
 const SOURCE: &str = "dump";
@@ -274,6 +281,49 @@ async fn task_b(
     Ok(rankings)
 }
 
+/// Waits until the server has embedded every conversation of the workspace, when its semantic
+/// tier is on, so that the tasks are ranked by the engine as it runs once settled. Returns the
+/// engine's mode in words.
+async fn wait_for_embeddings(channel: Channel, workspace: &str) -> anyhow::Result<String> {
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel);
+    let waiting = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let status = server
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        let semantic = status.semantic.unwrap_or_default();
+        if !semantic.enabled {
+            return Ok(format!("lexical-only ({})", semantic.lexical_only_reason));
+        }
+        let current = status
+            .workspaces
+            .iter()
+            .find(|status| status.workspace == workspace)
+            .cloned()
+            .unwrap_or_default();
+        if current.pending_embeddings == 0 {
+            return Ok(format!(
+                "lexical and semantic fused ({}; {} conversations embedded in {:.1}s)",
+                semantic.model_id,
+                current.embedded_conversations,
+                waiting.elapsed().as_secs_f64()
+            ));
+        }
+        if last_report.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "embedding: {} of {} conversations done",
+                current.embedded_conversations,
+                current.embedded_conversations + current.pending_embeddings
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let strategy_text = std::fs::read_to_string(&args.strategy)
@@ -300,8 +350,14 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 storage_path: Some(temp.path().join("eval.db")),
                 ..Overrides::default()
             };
-            let config = Config::load(None, Vec::<(String, String)>::new(), &overrides)
-                .map_err(anyhow::Error::msg)?;
+            let environment = vec![
+                ("TRELLIS__SEMANTIC__MODE".to_owned(), args.semantic.clone()),
+                (
+                    "TRELLIS__SEMANTIC__MODEL_DIR".to_owned(),
+                    args.model_dir.display().to_string(),
+                ),
+            ];
+            let config = Config::load(None, environment, &overrides).map_err(anyhow::Error::msg)?;
             let running = crate::serve::start(&config).await?;
             let addr = running.addr.to_string();
             local = Some(running);
@@ -340,6 +396,8 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         "loaded {sent} records into Trellis at {addr} in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+    let engine = wait_for_embeddings(channel.clone(), &args.workspace).await?;
+    eprintln!("engine: {engine}");
 
     for task in &args.tasks {
         if !["a", "b", "c"].contains(&task.as_str()) {

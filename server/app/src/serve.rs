@@ -4,6 +4,7 @@
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -30,6 +31,8 @@ pub struct Running {
     handle: JoinHandle<Result<(), tonic::transport::Error>>,
     sources: Arc<Sources>,
     scheduler: Option<SchedulerHandle>,
+    /// Set to stop the background embedding thread, while the semantic tier is on.
+    embedding_worker: Option<Arc<AtomicBool>>,
 }
 
 impl Running {
@@ -37,6 +40,9 @@ impl Running {
     pub async fn stop(mut self, grace: Duration) -> anyhow::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        if let Some(worker) = self.embedding_worker.take() {
+            worker.store(true, Ordering::Relaxed);
         }
         // Running syncs stop at their next batch; what they stored is covered by the
         // checkpoints they committed, or read again by the next sync.
@@ -82,6 +88,56 @@ pub fn now_millis() -> i64 {
         .map_or(0, |duration| duration.as_millis() as i64)
 }
 
+/// The configured sentence embedder, or why there is none. `required` turns a missing or
+/// damaged model into a start-up error; `auto` into lexical-only with the reason.
+fn load_embedder(
+    config: &Config,
+) -> anyhow::Result<Result<Arc<dyn trellis_core::semantic::SentenceEmbedder>, String>> {
+    let semantic = &config.semantic;
+    if semantic.mode == "off" {
+        return Ok(Err("semantic.mode is \"off\"; set it to \"auto\" and run scripts/fetch-model.sh to fuse sentence embeddings".to_owned()));
+    }
+    let options = trellis_semantic::Options {
+        threads: semantic.threads,
+        max_tokens: Some(semantic.max_tokens),
+        ..trellis_semantic::Options::default()
+    };
+    match trellis_semantic::MiniLm::load_with(&semantic.model_dir, options) {
+        Ok(model) => Ok(Ok(Arc::new(model))),
+        Err(error) if semantic.mode == "required" => Err(anyhow::anyhow!(
+            "semantic.mode is \"required\" but the model cannot be loaded: {error}"
+        )),
+        Err(error) => Ok(Err(error.to_string())),
+    }
+}
+
+/// Embeds pending conversations in the background, one batch at a time, for as long as the
+/// server runs; rests while nothing is pending. A failing batch is logged and retried later.
+/// Setting the returned flag stops it after its current batch.
+fn start_embedding_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
+    const BATCH: usize = 32;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new()
+        .name("trellis-embedder".into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match trellis.embed_pending(BATCH) {
+                    Ok(0) => std::thread::sleep(Duration::from_millis(200)),
+                    Ok(embedded) => tracing::debug!(embedded, "conversations embedded"),
+                    Err(error) => {
+                        tracing::warn!(%error, "embedding failed; retrying in 10 s");
+                        std::thread::sleep(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the embedding thread; conversations stay lexical-only");
+    }
+    stop
+}
+
 /// Opens storage, rebuilds the engines, puts the configured strategy file if it changed, and
 /// starts serving on the configured address.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
@@ -90,7 +146,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         let sqlite = open_sqlite(&config)?;
         let source_store: Arc<dyn SourceStore> = Arc::clone(&sqlite) as Arc<dyn SourceStore>;
         let store: Arc<dyn Store> = sqlite;
-        let trellis = Trellis::open(store, Settings::default()).context("cannot load the stored data")?;
+        let embedder = load_embedder(&config)?;
+        let settings = Settings {
+            semantic: trellis_core::engine::semantic::SemanticSettings {
+                weight: config.semantic.weight,
+                ..Default::default()
+            },
+            ..Settings::default()
+        };
+        let trellis = Trellis::open_with(store, settings, embedder).context("cannot load the stored data")?;
         if let Some(file) = &config.strategy.file {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read the strategy file {}", file.display()))?;
@@ -128,11 +192,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     for (workspace, conversations) in trellis.indexed_conversations()? {
         tracing::info!(%workspace, conversations, "workspace loaded");
     }
-    tracing::info!(
-        semantic = false,
-        "lexical engine ready; the semantic tier is not installed"
-    );
-    serve_on(Arc::clone(&trellis), sources, &config).await
+    let status = trellis.semantic_status()?;
+    let mut embedding_worker = None;
+    match &status.model_id {
+        Some(model) => {
+            let pending: usize = status.workspaces.iter().map(|w| w.pending).sum();
+            tracing::info!(
+                semantic = true,
+                model = %model,
+                pending,
+                "engine ready: lexical and semantic scores are fused; conversations without an embedding yet are embedded in the background"
+            );
+            embedding_worker = Some(start_embedding_worker(Arc::clone(&trellis)));
+        }
+        None => tracing::warn!(
+            semantic = false,
+            reason = %status.lexical_only_reason,
+            "engine ready: lexical-only"
+        ),
+    }
+    let mut running = serve_on(Arc::clone(&trellis), sources, &config).await?;
+    running.embedding_worker = embedding_worker;
+    Ok(running)
 }
 
 async fn serve_on(
@@ -166,6 +247,15 @@ async fn serve_on(
     health_reporter
         .set_serving::<pb::insight_service_server::InsightServiceServer<Api>>()
         .await;
+    health_reporter
+        .set_serving::<pb::people_service_server::PeopleServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::server_service_server::ServerServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::source_service_server::SourceServiceServer<SourceApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -180,6 +270,7 @@ async fn serve_on(
         .add_service(api.ingest_service().max_decoding_message_size(max))
         .add_service(api.insight_service().max_decoding_message_size(max))
         .add_service(api.people_service().max_decoding_message_size(max))
+        .add_service(api.server_service())
         .add_service(
             SourceApi::new(Arc::clone(&sources))
                 .service()
@@ -199,6 +290,7 @@ async fn serve_on(
         handle,
         sources,
         scheduler,
+        embedding_worker: None,
     })
 }
 

@@ -122,6 +122,23 @@ pub trait Store: Send + Sync + 'static {
 
     fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts>;
 
+    /// Stores conversation embeddings of one model, replacing earlier ones of the same
+    /// conversations; in one transaction. Vectors of a conversation that no longer exists are
+    /// dropped.
+    fn put_embeddings(
+        &self,
+        workspace: &WorkspaceId,
+        model: &str,
+        embeddings: &[crate::engine::semantic::Embedding],
+    ) -> CoreResult<()>;
+    /// Every stored embedding of one model in a workspace, for rebuilding at start-up.
+    fn scan_embeddings(
+        &self,
+        workspace: &WorkspaceId,
+        model: &str,
+        visit: &mut dyn FnMut(crate::engine::semantic::Embedding) -> CoreResult<()>,
+    ) -> CoreResult<()>;
+
     /// Makes everything committed durable (checkpoints the log); called at shutdown.
     fn flush(&self) -> CoreResult<()>;
 }

@@ -517,7 +517,7 @@ fn people_engine(
 fn participant_scores(engine: &Engine, probe: &(String, String)) -> Vec<(RecordKey, f32)> {
     let bag = engine.text_bag(&probe.0, &probe.1);
     let mut scores: Vec<(RecordKey, f32)> = engine
-        .suggest_participants(&bag, None, Some(1_800_000_000_000), 100)
+        .suggest_participants(&bag, None, None, Some(1_800_000_000_000), 100)
         .into_iter()
         .map(|found| (found.person, found.score))
         .collect();

@@ -61,6 +61,10 @@ impl Api {
         pb::people_service_server::PeopleServiceServer::new(self.clone())
     }
 
+    pub fn server_service(&self) -> pb::server_service_server::ServerServiceServer<Api> {
+        pb::server_service_server::ServerServiceServer::new(self.clone())
+    }
+
     pub fn source_service(&self) -> pb::source_service_server::SourceServiceServer<Api> {
         pb::source_service_server::SourceServiceServer::new(self.clone())
     }
@@ -820,3 +824,31 @@ fn match_batch(
 
 #[tonic::async_trait]
 impl pb::source_service_server::SourceService for Api {}
+
+#[tonic::async_trait]
+impl pb::server_service_server::ServerService for Api {
+    async fn get_server_status(
+        &self,
+        _request: Request<pb::GetServerStatusRequest>,
+    ) -> Result<Response<pb::GetServerStatusResponse>, Status> {
+        let status = self.blocking(|trellis| trellis.semantic_status()).await?;
+        Ok(Response::new(pb::GetServerStatusResponse {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            semantic: Some(pb::SemanticTier {
+                enabled: status.model_id.is_some(),
+                model_id: status.model_id.unwrap_or_default(),
+                lexical_only_reason: status.lexical_only_reason,
+            }),
+            workspaces: status
+                .workspaces
+                .into_iter()
+                .map(|workspace| pb::WorkspaceStatus {
+                    workspace: workspace.workspace.to_string(),
+                    conversations: workspace.conversations as u64,
+                    embedded_conversations: workspace.embedded as u64,
+                    pending_embeddings: workspace.pending as u64,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -78,6 +78,10 @@ pub struct Options {
     /// Texts run through the model together; larger batches amortise the per-call cost but pad
     /// more. 32 is sentence-transformers' default.
     pub batch_size: usize,
+    /// Cut every text at this many word pieces (special tokens included) when it is below the
+    /// model's own `max_seq_length`; `None` keeps the model's. The encoder's cost grows with
+    /// length, so a service embedding whole corpora may keep only the opening of each text.
+    pub max_tokens: Option<usize>,
 }
 
 impl Default for Options {
@@ -85,6 +89,7 @@ impl Default for Options {
         Self {
             threads: default_threads(),
             batch_size: 32,
+            max_tokens: None,
         }
     }
 }
@@ -162,10 +167,13 @@ impl MiniLm {
     /// Loads the model from `dir`. Every file read is first checked against the committed
     /// manifest; a missing or different file is an error naming it and the fix.
     pub fn load_with(dir: &Path, options: Options) -> Result<Self, EmbedError> {
-        if options.threads == 0 || options.batch_size == 0 {
+        if options.threads == 0
+            || options.batch_size == 0
+            || options.max_tokens.is_some_and(|max| max < 8)
+        {
             return Err(EmbedError::InvalidModel {
                 path: dir.display().to_string(),
-                reason: "options.threads and options.batch_size must be at least 1".into(),
+                reason: "options.threads and options.batch_size must be at least 1, and options.max_tokens at least 8".into(),
             });
         }
         let sums = manifest();
@@ -193,7 +201,8 @@ impl MiniLm {
         }
         let max_tokens = sentence_config
             .max_seq_length
-            .min(config.max_position_embeddings);
+            .min(config.max_position_embeddings)
+            .min(options.max_tokens.unwrap_or(usize::MAX));
 
         let mut tokenizer = Tokenizer::from_bytes(take(TOKENIZER_FILE))
             .map_err(|error| invalid(dir, TOKENIZER_FILE, error.to_string()))?;

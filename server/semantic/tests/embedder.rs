@@ -179,6 +179,7 @@ fn a_batch_embeds_like_its_texts_one_by_one() {
         Options {
             threads: 1,
             batch_size: 2,
+            max_tokens: None,
         },
     )
     .expect("loads with small batches");
@@ -229,6 +230,38 @@ fn long_texts_are_cut_at_the_models_length() {
     assert!(huge.len() > 1_000_000);
     let vector = embed_one(model, &huge);
     assert!(max_abs_difference(&vector, &cut) < 1e-5);
+}
+
+#[test]
+fn a_shorter_cut_from_the_options_is_kept() {
+    if model("a_shorter_cut_from_the_options_is_kept").is_none() {
+        return;
+    }
+    let short = MiniLm::load_with(
+        &model_dir(),
+        Options {
+            threads: 1,
+            batch_size: 8,
+            max_tokens: Some(32),
+        },
+    )
+    .expect("loads with a 32-piece cut");
+    assert_eq!(short.max_tokens(), 32);
+    let long = "Qubits lose their phase to noise from the environment. ".repeat(20);
+    assert_eq!(short.token_count(&long).expect("tokenises"), 32);
+    let tail = format!("{long} A sentence about gardening that lies past the cut.");
+    let vectors = short.embed(&[&long, &tail]).expect("embeds");
+    assert!(max_abs_difference(&vectors[0], &vectors[1]) < 1e-6);
+    let error = MiniLm::load_with(
+        &model_dir(),
+        Options {
+            threads: 1,
+            batch_size: 8,
+            max_tokens: Some(2),
+        },
+    )
+    .expect_err("a cut below 8 pieces is refused");
+    assert!(error.to_string().contains("options.max_tokens"), "{error}");
 }
 
 #[test]
@@ -326,6 +359,7 @@ fn zero_threads_or_batch_size_is_refused() {
         Options {
             threads: 0,
             batch_size: 32,
+            max_tokens: None,
         },
     )
     .expect_err("zero threads is refused");

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_people.sql"),
     include_str!("../migrations/0003_sources.sql"),
+    include_str!("../migrations/0004_embeddings.sql"),
 ];
 
 /// The schema version this binary writes and understands.

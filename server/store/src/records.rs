@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
+use trellis_core::engine::semantic::Embedding;
 
 /// How many rows the start-up scan reads per query; see `SqliteStore::scan_corpus`.
 pub(crate) const SCAN_PAGE: usize = 512;
@@ -470,6 +471,14 @@ pub(crate) fn forget_people(
                  WHERE workspace = ?1 AND source = ?2 AND author = ?3",
             )?
             .execute(keys)? as u64;
+        // Vectors of their conversations embed their words: they go before the text does.
+        connection
+            .prepare_cached(
+                "DELETE FROM embeddings WHERE workspace = ?1 AND source = ?2 AND external_id IN
+                     (SELECT external_id FROM conversations
+                      WHERE workspace = ?1 AND source = ?2 AND author = ?3)",
+            )?
+            .execute(keys)?;
         forgotten.posts_removed += connection
             .prepare_cached(
                 "UPDATE conversations SET title = '', body = '', author = NULL
@@ -600,4 +609,71 @@ pub(crate) fn scan_page(
             },
         )?
         .collect()
+}
+
+pub(crate) fn put_embeddings(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    model: &str,
+    embeddings: &[Embedding],
+) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO embeddings (workspace, model, source, external_id, text_hash, vector)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6
+         WHERE EXISTS (SELECT 1 FROM conversations
+                       WHERE workspace = ?1 AND source = ?3 AND external_id = ?4)
+         ON CONFLICT (workspace, model, source, external_id)
+         DO UPDATE SET text_hash = excluded.text_hash, vector = excluded.vector",
+    )?;
+    for embedding in embeddings {
+        let vector: Vec<u8> = embedding
+            .vector
+            .iter()
+            .flat_map(|value| value.to_le_bytes())
+            .collect();
+        statement.execute(params![
+            workspace.as_str(),
+            model,
+            embedding.key.source,
+            embedding.key.external_id,
+            // Stored as the same 64 bits, signed: SQLite integers are.
+            embedding.text_hash as i64,
+            vector,
+        ])?;
+    }
+    Ok(())
+}
+
+/// One page of a model's embeddings after the rowid `after`, in rowid order, with the rowid.
+pub(crate) fn embeddings_page(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    model: &str,
+    after: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<(i64, Embedding)>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT rowid, source, external_id, text_hash, vector FROM embeddings
+         WHERE workspace = ?1 AND model = ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4",
+    )?;
+    let rows = statement.query_map(
+        params![workspace.as_str(), model, after, limit as i64],
+        |row| {
+            let bytes: Vec<u8> = row.get(4)?;
+            let vector = bytes
+                .chunks_exact(4)
+                .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+                .collect();
+            let text_hash: i64 = row.get(3)?;
+            Ok((
+                row.get(0)?,
+                Embedding {
+                    key: RecordKey::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?),
+                    text_hash: text_hash as u64,
+                    vector,
+                },
+            ))
+        },
+    )?;
+    rows.collect()
 }

@@ -548,6 +548,38 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn put_embeddings(
+        &self,
+        workspace: &WorkspaceId,
+        model: &str,
+        embeddings: &[trellis_core::engine::semantic::Embedding],
+    ) -> CoreResult<()> {
+        self.write("storing embeddings", |transaction| {
+            records::put_embeddings(transaction, workspace, model, embeddings)
+        })
+    }
+
+    fn scan_embeddings(
+        &self,
+        workspace: &WorkspaceId,
+        model: &str,
+        visit: &mut dyn FnMut(trellis_core::engine::semantic::Embedding) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        let mut after = 0;
+        loop {
+            let page = records::embeddings_page(&*self.read()?, workspace, model, after, SCAN_PAGE)
+                .map_err(storage_error("reading embeddings"))?;
+            let last_page = page.len() < SCAN_PAGE;
+            for (rowid, embedding) in page {
+                after = rowid;
+                visit(embedding)?;
+            }
+            if last_page {
+                return Ok(());
+            }
+        }
+    }
+
     fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts> {
         let connection = self.read()?;
         // One statement, so the four numbers come from one snapshot.

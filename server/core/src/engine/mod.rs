@@ -8,6 +8,7 @@
 pub mod index;
 pub mod model;
 pub mod people;
+pub mod semantic;
 
 mod audit;
 mod explain;
@@ -101,6 +102,9 @@ pub struct Engine {
     unmerged: HashSet<(RecordKey, RecordKey)>,
     /// Where people stand in each conversation, per (conversation, as-of time).
     standing_cache: std::sync::Mutex<HashMap<StandingKey, (u64, Standing)>>,
+    /// Conversation embeddings, while the semantic tier is on.
+    semantic: semantic::SemanticIndex,
+    semantic_settings: semantic::SemanticSettings,
 }
 
 type StandingKey = (RecordKey, Option<Millis>);
@@ -124,6 +128,34 @@ impl Engine {
 
     pub fn people(&self) -> &People {
         &self.people
+    }
+
+    /// Turns the semantic tier on for a model's vectors; call before the corpus is loaded.
+    pub fn enable_semantic(
+        &mut self,
+        model_id: &str,
+        dimension: usize,
+        settings: semantic::SemanticSettings,
+    ) {
+        self.semantic.enable(model_id, dimension);
+        self.semantic_settings = settings;
+    }
+
+    pub fn semantic(&self) -> &semantic::SemanticIndex {
+        &self.semantic
+    }
+
+    /// Takes conversation vectors computed by the service; returns how many were current.
+    /// Similar-conversation lists change, so cached standings are dropped.
+    pub fn insert_embeddings(&mut self, embeddings: Vec<semantic::Embedding>) -> usize {
+        let mut taken = 0;
+        for embedding in embeddings {
+            taken += usize::from(self.semantic.insert(embedding));
+        }
+        if taken > 0 {
+            self.generation += 1;
+        }
+        taken
     }
 
     /// A stem in plain words: the first word seen that stems to it.
@@ -228,6 +260,7 @@ impl Engine {
         previous: Option<&Conversation>,
     ) {
         self.generation += 1;
+        self.semantic.note(conversation);
         let added = self.conversation_bag(conversation);
         let removed = previous.map(|previous| self.conversation_bag(previous));
         self.index
@@ -311,6 +344,7 @@ impl Engine {
     pub fn remove_conversation(&mut self, key: &RecordKey) {
         self.generation += 1;
         self.index.remove(key);
+        self.semantic.remove(key);
         self.activity.remove(key);
         self.people.remove_conversation(key);
     }

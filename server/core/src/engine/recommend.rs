@@ -75,9 +75,14 @@ impl Engine {
     }
 
     /// The indexed conversations most like a text, best first, without `exclude`.
+    ///
+    /// Lexically, by BM25 of the text's words. With the semantic tier on and a `vector` for the
+    /// text, the conversations nearest by meaning join in and the two are fused (see
+    /// [`super::semantic::fuse`]); similarities are then in [0, 1].
     pub fn similar_conversations(
         &self,
         bag: &TermBag,
+        vector: Option<&[f32]>,
         exclude: Option<&RecordKey>,
         limit: usize,
     ) -> Vec<(RecordKey, f32)> {
@@ -88,22 +93,40 @@ impl Engine {
             .filter(|(key, _)| Some(key) != exclude)
             .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        ranked.truncate(limit);
-        ranked
+        let settings = self.semantic_settings;
+        let nearest = match vector {
+            Some(vector) if settings.weight > 0.0 => {
+                self.semantic
+                    .nearest(vector, exclude, settings.candidates.max(limit))
+            }
+            _ => Vec::new(),
+        };
+        if nearest.is_empty() {
+            ranked.truncate(limit);
+            return ranked;
+        }
+        ranked.truncate(settings.candidates.max(limit));
+        super::semantic::fuse(&ranked, &nearest, settings.weight, limit)
     }
 
     /// Who should be brought into a conversation about `bag`. People already in `conversation`
     /// and its author are left out.
+    ///
+    /// `vector` is the text's embedding when the service has one; for a stored conversation its
+    /// own vector is used when none is given.
     pub fn suggest_participants(
         &self,
         bag: &TermBag,
+        vector: Option<&[f32]>,
         conversation: Option<&RecordKey>,
         as_of: Option<Millis>,
         limit: usize,
     ) -> Vec<ParticipantMatch> {
         let now = self.people_clock(as_of);
+        let vector = vector.or_else(|| conversation.and_then(|key| self.semantic.vector(key)));
         let similar = self.similar_conversations(
             bag,
+            vector,
             conversation,
             self.people.settings().similar_conversations,
         );
@@ -222,6 +245,7 @@ impl Engine {
         let standing: Arc<HashMap<RecordKey, f32>> = Arc::new(
             self.suggest_participants(
                 &bag,
+                None,
                 Some(conversation),
                 as_of,
                 self.people.settings().standing_depth,

@@ -16,11 +16,15 @@ use crate::engine::{
     StrategicConversation, TextPart,
 };
 use crate::error::{CoreError, CoreResult, Violation};
+use crate::semantic::SentenceEmbedder;
 use crate::store::{CorpusCounts, Store, Upserted};
 use crate::strategy::{Strategy, StrategyVersion};
 
 mod identity;
 mod people;
+mod semantic;
+
+pub use semantic::{SemanticStatus, WorkspaceEmbeddings};
 
 pub use people::{
     ParticipantSuggestion, ParticipantTarget, PersonInsight, PersonLookup, PersonMatch,
@@ -32,6 +36,7 @@ pub struct Settings {
     pub model: ModelSettings,
     pub engagement: EngagementSettings,
     pub people: PeopleSettings,
+    pub semantic: crate::engine::semantic::SemanticSettings,
     pub limits: FieldLimits,
 }
 
@@ -78,6 +83,10 @@ pub struct Trellis {
     /// Held by every write from its store transaction until the engine has it, so that an
     /// engine rebuilt from the store never sees a write that is then applied to it again.
     write_gate: std::sync::Mutex<()>,
+    /// The sentence embedder of the semantic tier; `None` runs lexical-only.
+    embedder: Option<Arc<dyn SentenceEmbedder>>,
+    /// Why the semantic tier is off, in words with the fix; empty while it is on.
+    lexical_only_reason: String,
 }
 
 impl std::fmt::Debug for Trellis {
@@ -95,14 +104,35 @@ fn poisoned<T>(_: T) -> CoreError {
 }
 
 impl Trellis {
-    /// Opens the service over `store`, rebuilding every workspace's engine from it.
+    /// Opens the service over `store`, lexical-only, rebuilding every workspace's engine from it.
     pub fn open(store: Arc<dyn Store>, settings: Settings) -> CoreResult<Self> {
+        Self::open_with(
+            store,
+            settings,
+            Err("the semantic tier was not configured".to_owned()),
+        )
+    }
+
+    /// Opens the service over `store` with the semantic tier's embedder, or the reason there is
+    /// none (said in [`Trellis::semantic_status`]), rebuilding every workspace's engine from the
+    /// store and the embeddings stored for that model.
+    pub fn open_with(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        embedder: Result<Arc<dyn SentenceEmbedder>, String>,
+    ) -> CoreResult<Self> {
         store.ensure_workspace(&WorkspaceId::default_workspace())?;
+        let (embedder, lexical_only_reason) = match embedder {
+            Ok(embedder) => (Some(embedder), String::new()),
+            Err(reason) => (None, reason),
+        };
         let trellis = Self {
             store,
             engines: RwLock::new(HashMap::new()),
             settings,
             write_gate: std::sync::Mutex::new(()),
+            embedder,
+            lexical_only_reason,
         };
         for workspace in trellis.store.workspaces()? {
             let engine = trellis.load_engine(&workspace)?;
@@ -119,8 +149,21 @@ impl Trellis {
         &self.settings
     }
 
-    fn load_engine(&self, workspace: &WorkspaceId) -> CoreResult<Engine> {
+    /// An empty engine with this service's settings and, when it has one, its embedder's model.
+    fn new_engine(&self) -> Engine {
         let mut engine = Engine::with_people(self.settings.model, self.settings.people);
+        if let Some(embedder) = &self.embedder {
+            engine.enable_semantic(
+                embedder.model_id(),
+                embedder.dimension(),
+                self.settings.semantic,
+            );
+        }
+        engine
+    }
+
+    fn load_engine(&self, workspace: &WorkspaceId) -> CoreResult<Engine> {
+        let mut engine = self.new_engine();
         // Merges first, so every record lands on the person it belongs to.
         engine.set_merges(&self.store.merges(workspace)?);
         engine.set_forgotten(self.store.forgotten(workspace)?);
@@ -135,6 +178,15 @@ impl Trellis {
             }
             Ok(())
         })?;
+        if let Some(embedder) = &self.embedder {
+            let mut stored = Vec::new();
+            self.store
+                .scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
+                    stored.push(embedding);
+                    Ok(())
+                })?;
+            engine.insert_embeddings(stored);
+        }
         // Set after the corpus is in, so the model compiles once, against all of it.
         if let Some(version) = self.store.strategy(workspace, None)? {
             engine.set_strategy(version.version, version.strategy);
@@ -173,12 +225,7 @@ impl Trellis {
         let mut engines = self.engines.write().map_err(poisoned)?;
         Ok(engines
             .entry(workspace.clone())
-            .or_insert_with(|| {
-                Arc::new(RwLock::new(Engine::with_people(
-                    self.settings.model,
-                    self.settings.people,
-                )))
-            })
+            .or_insert_with(|| Arc::new(RwLock::new(self.new_engine())))
             .clone())
     }
 

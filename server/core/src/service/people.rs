@@ -146,6 +146,11 @@ impl Trellis {
         as_of: Option<Millis>,
         limit: usize,
     ) -> CoreResult<Vec<ParticipantSuggestion>> {
+        // A free text is embedded before any lock is taken; a stored conversation has its vector.
+        let vector = match target {
+            ParticipantTarget::Text { title, body } => self.embed_text(title, body),
+            ParticipantTarget::Conversation(_) => None,
+        };
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
         let (title, body, key) = match target {
@@ -168,7 +173,7 @@ impl Trellis {
         };
         let bag = engine.text_bag(&title, &body);
         let now = engine.people_clock(as_of);
-        let mut matches = engine.suggest_participants(&bag, key, as_of, limit);
+        let mut matches = engine.suggest_participants(&bag, vector.as_deref(), key, as_of, limit);
         // Members first; the sort is stable, so each group keeps its order.
         matches.sort_by_key(|found| !found.member);
         let question_terms = engine.text_terms(&title, &body);

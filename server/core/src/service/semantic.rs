@@ -1,0 +1,125 @@
+//! The semantic tier in the service: embedding conversations off the request path, keeping the
+//! vectors in the store so a restart does not embed again, and saying which mode runs.
+//!
+//! Embedding is thousands of times slower than indexing words, so it never happens inside a
+//! write. A background worker calls [`Trellis::embed_pending`] in a loop: it takes a batch of
+//! conversations whose text has no vector yet, embeds them with no lock held, stores the vectors,
+//! and hands them to the engine, which takes only those whose text has not changed meanwhile.
+
+use std::sync::Arc;
+
+use super::{Trellis, poisoned};
+use crate::domain::WorkspaceId;
+use crate::engine::semantic::{Embedding, embedding_text, text_hash};
+use crate::error::{CoreError, CoreResult};
+
+/// Which mode the engine runs in, and how far embedding has come per workspace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticStatus {
+    /// The embedding model while the semantic tier is on; `None` means lexical-only.
+    pub model_id: Option<String>,
+    /// Why the tier is off, with the fix; empty while it is on.
+    pub lexical_only_reason: String,
+    pub workspaces: Vec<WorkspaceEmbeddings>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceEmbeddings {
+    pub workspace: WorkspaceId,
+    pub conversations: usize,
+    /// Conversations whose current text has a vector.
+    pub embedded: usize,
+    /// Conversations still waiting for one.
+    pub pending: usize,
+}
+
+impl Trellis {
+    /// The semantic tier's mode and progress.
+    pub fn semantic_status(&self) -> CoreResult<SemanticStatus> {
+        let engines = self.engines.read().map_err(poisoned)?;
+        let mut workspaces = Vec::with_capacity(engines.len());
+        for (workspace, engine) in engines.iter() {
+            let engine = Self::read(engine)?;
+            workspaces.push(WorkspaceEmbeddings {
+                workspace: workspace.clone(),
+                conversations: engine.conversation_count(),
+                embedded: engine.semantic().embedded_count(),
+                pending: engine.semantic().pending_count(),
+            });
+        }
+        workspaces.sort_by(|a, b| a.workspace.cmp(&b.workspace));
+        Ok(SemanticStatus {
+            model_id: self
+                .embedder
+                .as_ref()
+                .map(|embedder| embedder.model_id().to_owned()),
+            lexical_only_reason: self.lexical_only_reason.clone(),
+            workspaces,
+        })
+    }
+
+    /// Embeds up to `batch` pending conversations of each workspace; returns how many vectors
+    /// the engines took. 0 when the tier is off or nothing is pending, so a worker can rest.
+    pub fn embed_pending(&self, batch: usize) -> CoreResult<usize> {
+        let Some(embedder) = &self.embedder else {
+            return Ok(0);
+        };
+        let engines: Vec<(WorkspaceId, super::SharedEngine)> = self
+            .engines
+            .read()
+            .map_err(poisoned)?
+            .iter()
+            .map(|(workspace, engine)| (workspace.clone(), Arc::clone(engine)))
+            .collect();
+        let mut taken = 0;
+        for (workspace, engine) in engines {
+            let pending = Self::read(&engine)?.semantic().pending(batch);
+            if pending.is_empty() {
+                continue;
+            }
+            let mut keys = Vec::with_capacity(pending.len());
+            let mut texts = Vec::with_capacity(pending.len());
+            for key in pending {
+                if let Some(conversation) = self.store.conversation(&workspace, &key)? {
+                    texts.push(embedding_text(&conversation));
+                    keys.push(key);
+                }
+            }
+            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let vectors = embedder.embed(&refs).map_err(|error| {
+                CoreError::Internal(format!(
+                    "the semantic tier could not embed conversations of workspace {workspace:?}: {error}"
+                ))
+            })?;
+            let embeddings: Vec<Embedding> = keys
+                .into_iter()
+                .zip(&texts)
+                .zip(vectors)
+                .map(|((key, text), vector)| Embedding {
+                    key,
+                    text_hash: text_hash(text),
+                    vector,
+                })
+                .collect();
+            self.store
+                .put_embeddings(&workspace, embedder.model_id(), &embeddings)?;
+            taken += engine
+                .write()
+                .map_err(poisoned)?
+                .insert_embeddings(embeddings);
+        }
+        Ok(taken)
+    }
+
+    /// The embedding of a free text, while the semantic tier is on; `None` when it is off. A
+    /// failing model is logged by the caller's error and the request goes on lexically.
+    pub(crate) fn embed_text(&self, title: &str, body: &str) -> Option<Vec<f32>> {
+        let embedder = self.embedder.as_ref()?;
+        let text = embedding_text(&crate::domain::Conversation {
+            title: title.to_owned(),
+            body: body.to_owned(),
+            ..crate::domain::Conversation::default()
+        });
+        embedder.embed(&[&text]).ok()?.pop()
+    }
+}
