@@ -206,9 +206,9 @@ pub fn title_of(text: &str) -> String {
     format!("{cut}…")
 }
 
-/// Plain text of a status's HTML.
+/// Plain text of a status's HTML: the literal text, links and hashtags without brackets.
 pub fn plain_text(html: &str) -> String {
-    html2text::config::plain_no_decorate()
+    html2text::config::with_decorator(html2text::render::TrivialDecorator::new())
         .string_from_read(html.as_bytes(), 10_000)
         .map(|text| text.trim().to_owned())
         .unwrap_or_else(|_| html.to_owned())

@@ -408,11 +408,12 @@ pub fn check(config: &Config) -> Result<String, ConnectorError> {
         .domain
         .or(instance.uri)
         .unwrap_or_else(|| client.host.clone());
+    let count = timelines.len();
     Ok(format!(
-        "{name} ({}, Mastodon {}) answers; {} timelines to read",
+        "{name} ({}, Mastodon {}) answers; {count} timeline{} to read",
         instance.title,
         instance.version,
-        timelines.len()
+        if count == 1 { "" } else { "s" }
     ))
 }
 

@@ -117,7 +117,7 @@ fn the_fixture_archive_maps_to_threads_posts_and_the_account() {
 
     let opened = &full.conversations[&thread(1)];
     assert_eq!(opened.url, "https://social.example/@ana/1");
-    assert_eq!(opened.body, "Our traces stop at the queue. [#Tracing]");
+    assert_eq!(opened.body, "Our traces stop at the queue. #Tracing");
     assert_eq!(opened.title, opened.body);
     assert_eq!(opened.tags, ["tracing"]);
     assert_eq!(opened.author, ANA);
@@ -132,7 +132,7 @@ fn the_fixture_archive_maps_to_threads_posts_and_the_account() {
 
     let elsewhere = &full.conversations[&thread(2)];
     assert_eq!(
-        elsewhere.body, "[@bo] agreed!",
+        elsewhere.body, "@bo agreed!",
         "a reply to a status outside the archive opens its thread"
     );
     assert_eq!(
