@@ -349,6 +349,30 @@ fn check_proves_the_instance_and_the_accounts() {
 }
 
 #[test]
+fn check_falls_back_to_the_v1_instance_of_older_servers() {
+    let server = Replay::start();
+    server.add(
+        "/api/v1/instance",
+        Exchange {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body:
+                r#"{"uri":"old.example","title":"Old","version":"3.5.3","stats":{"user_count":2}}"#
+                    .into(),
+        },
+    );
+    let config: Config =
+        serde_json::from_value(json!({"base_url": server.origin, "hashtags": ["rust"]})).unwrap();
+    let line = MastodonConnector.check(&config).unwrap();
+    assert!(
+        line.starts_with("old.example (Old, Mastodon 3.5.3)"),
+        "{line}"
+    );
+    assert!(line.contains("1 timeline to read"), "{line}");
+    assert_eq!(server.requests(), ["/api/v2/instance", "/api/v1/instance"]);
+}
+
+#[test]
 fn the_kit_passes_on_the_fixture_timelines() {
     let server = Replay::start();
     server.serve(&[&fixture("timelines.yaml")]);
