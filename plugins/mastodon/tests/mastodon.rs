@@ -117,7 +117,7 @@ fn the_fixture_archive_maps_to_threads_posts_and_the_account() {
 
     let opened = &full.conversations[&thread(1)];
     assert_eq!(opened.url, "https://social.example/@ana/1");
-    assert_eq!(opened.body, "Our traces stop at the queue. [#Tracing]");
+    assert_eq!(opened.body, "Our traces stop at the queue. #Tracing");
     assert_eq!(opened.title, opened.body);
     assert_eq!(opened.tags, ["tracing"]);
     assert_eq!(opened.author, ANA);
@@ -132,7 +132,7 @@ fn the_fixture_archive_maps_to_threads_posts_and_the_account() {
 
     let elsewhere = &full.conversations[&thread(2)];
     assert_eq!(
-        elsewhere.body, "[@bo] agreed!",
+        elsewhere.body, "@bo agreed!",
         "a reply to a status outside the archive opens its thread"
     );
     assert_eq!(
@@ -206,4 +206,51 @@ fn the_kit_passes_on_the_fixture_and_the_real_archive() {
     let report = run(&options);
     println!("{report}");
     assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn the_outbox_streams_its_last_ordered_items_and_a_broken_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture().join("actor.json"), dir.path().join("actor.json")).unwrap();
+    let note = |n: u32| {
+        json!({
+            "type": "Create",
+            "object": {
+                "id": format!("{ANA}/statuses/x{n}"),
+                "type": "Note",
+                "content": format!("<p>status {n}</p>"),
+                "published": "2023-05-01T10:00:00Z",
+                "conversation": format!("c{n}"),
+                "attributedTo": ANA
+            }
+        })
+    };
+    // Real archives repeat the key; the last one counts.
+    let outbox = format!(
+        r#"{{"type": "OrderedCollection", "orderedItems": [{}], "totalItems": 2, "orderedItems": [{}, {}], "id": "outbox"}}"#,
+        note(1),
+        note(2),
+        note(3)
+    );
+    std::fs::write(dir.path().join("outbox.json"), &outbox).unwrap();
+    let config = json!({"archive_dir": dir.path(), "batch_size": 1});
+    let full = read(config.clone(), State::new()).unwrap();
+    assert_eq!(
+        full.conversations.keys().collect::<Vec<_>>(),
+        ["c2", "c3"],
+        "only the last orderedItems"
+    );
+    assert_eq!(full.conversations["c3"].body, "status 3");
+    let resumed = read(config.clone(), {
+        let mut state = State::new();
+        state.set("outbox", r#"{"activities": 1, "account": true}"#);
+        state
+    })
+    .unwrap();
+    assert_eq!(resumed.conversations.keys().collect::<Vec<_>>(), ["c3"]);
+
+    std::fs::write(dir.path().join("outbox.json"), &outbox[..outbox.len() - 40]).unwrap();
+    let error = read(config, State::new()).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::System, "{error}");
+    assert!(error.message.contains("outbox.json"), "{error}");
 }

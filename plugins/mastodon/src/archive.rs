@@ -1,0 +1,483 @@
+//! Archive mode: an account's ActivityPub archive (`outbox.json`, an OrderedCollection of
+//! activities, and `actor.json`) becomes conversations, posts and the account as a person.
+//!
+//! Every thread (the status's `conversation` URI) becomes one conversation, opened by the
+//! first of the account's statuses in it; the account's later statuses in the thread become its
+//! posts, with the status they answer as parent when the archive holds it. Boosts (`Announce`)
+//! are other people's statuses and are skipped. The account is a person outside the community
+//! (`member` false). State is the position in the outbox after the last activity read; resuming
+//! replays the activities before it without emitting them, so threads opened earlier are known
+//! again. `orderedItems` is parsed as a stream on a thread of its own and handed over one
+//! activity at a time, so an archive never has to fit in memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use trellis_plugin_sdk::prelude::*;
+
+use crate::{PLATFORM, plain_text, title_of};
+
+/// The state slot of the archive.
+pub const STATE_SLOT: &str = "outbox";
+
+/// Activities parsed ahead of the reader, at most.
+const LOOKAHEAD: usize = 256;
+
+/// Where the next read starts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Position {
+    /// Activities of the outbox already read.
+    pub activities: usize,
+    /// Whether the account's person record was emitted.
+    #[serde(default)]
+    pub account: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Activity {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    object: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct Note {
+    id: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(rename = "inReplyTo", default)]
+    in_reply_to: Option<String>,
+    #[serde(default)]
+    published: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    conversation: Option<String>,
+    #[serde(rename = "attributedTo", default)]
+    attributed_to: Option<String>,
+    #[serde(default)]
+    tag: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tag {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// The account of the archive (`actor.json`).
+#[derive(Debug, Deserialize)]
+pub struct Actor {
+    pub id: String,
+    #[serde(rename = "preferredUsername", default)]
+    pub preferred_username: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub published: Option<String>,
+}
+
+fn read_actor(dir: &Path) -> Result<Actor, ConnectorError> {
+    let path = dir.join("actor.json");
+    let file = File::open(&path).map_err(|error| {
+        ConnectorError::config(
+            "archive_dir",
+            format!(
+                "cannot open {} ({error}); give the folder of a Mastodon archive (outbox.json and actor.json)",
+                path.display()
+            ),
+        )
+    })?;
+    serde_json::from_reader(BufReader::new(file)).map_err(|error| {
+        ConnectorError::system(format!(
+            "{}: not an ActivityPub actor ({error})",
+            path.display()
+        ))
+    })
+}
+
+/// `user@host` of an actor.
+pub fn handle(actor: &Actor) -> String {
+    let host = actor
+        .id
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    if host.is_empty() {
+        actor.preferred_username.clone()
+    } else {
+        format!("{}@{host}", actor.preferred_username)
+    }
+}
+
+/// An open read of an archive.
+#[derive(Debug)]
+pub struct OutboxReader {
+    /// The activities of `orderedItems`, in order, from the parsing thread.
+    activities: Receiver<Result<serde_json::Value, String>>,
+    outbox: PathBuf,
+    actor: Actor,
+    position: Position,
+    /// Whether the outbox has no activity left.
+    ended: bool,
+    /// Thread (conversation URI) -> the status that opened it.
+    threads: BTreeMap<String, String>,
+    /// Statuses of the archive read so far.
+    statuses: BTreeSet<String>,
+    batch_size: usize,
+    cancel: CancelToken,
+}
+
+impl Reader for OutboxReader {
+    fn next_batch(&mut self) -> Result<Batch, ConnectorError> {
+        self.cancel.check()?;
+        let mut batch = Batch::new();
+        if !self.position.account {
+            batch.push(self.person()?);
+            self.position.account = true;
+        }
+        while batch.record_count() < self.batch_size {
+            let index = self.position.activities;
+            let Some(activity) = self.next_activity()? else {
+                batch.checkpoint(STATE_SLOT, &self.position)?;
+                batch.finish();
+                return Ok(batch);
+            };
+            if let Some(record) = self.record_of(index, &activity)? {
+                batch.push(record);
+            }
+            self.position.activities = index + 1;
+        }
+        batch.checkpoint(STATE_SLOT, &self.position)?;
+        Ok(batch)
+    }
+}
+
+impl OutboxReader {
+    fn person(&self) -> Result<pb::Person, ConnectorError> {
+        Ok(pb::Person {
+            display_name: if self.actor.name.trim().is_empty() {
+                self.actor.preferred_username.clone()
+            } else {
+                self.actor.name.clone()
+            },
+            bio: plain_text(&self.actor.summary),
+            member: false,
+            identities: vec![records::identity(
+                PLATFORM,
+                handle(&self.actor),
+                self.actor.url.clone(),
+            )],
+            created_at: self
+                .actor
+                .published
+                .as_deref()
+                .map(|value| records::parse_rfc3339(value, "actor.json: published"))
+                .transpose()?,
+            ..records::person(self.actor.id.clone())
+        })
+    }
+
+    /// The next activity of the outbox, `None` at its end.
+    fn next_activity(&mut self) -> Result<Option<Activity>, ConnectorError> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.activities.recv() {
+            Ok(Ok(value)) => serde_json::from_value(value).map(Some).map_err(|error| {
+                ConnectorError::system(format!(
+                    "{}: activity {} is not an activity ({error})",
+                    self.outbox.display(),
+                    self.position.activities + 1
+                ))
+            }),
+            Ok(Err(message)) => Err(ConnectorError::system(format!(
+                "{}: not an ActivityPub OrderedCollection ({message})",
+                self.outbox.display()
+            ))),
+            Err(_) => {
+                self.ended = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The record of activity `index`, updating the threads known; `None` for a boost or an
+    /// activity without a note.
+    fn record_of(
+        &mut self,
+        index: usize,
+        activity: &Activity,
+    ) -> Result<Option<Record>, ConnectorError> {
+        if activity.kind != "Create" || !activity.object.is_object() {
+            return Ok(None);
+        }
+        let at = format!("outbox.json: activity {}", index + 1);
+        let note: Note = serde_json::from_value(activity.object.clone())
+            .map_err(|error| ConnectorError::system(format!("{at}: not a note ({error})")))?;
+        let thread = note
+            .conversation
+            .clone()
+            .unwrap_or_else(|| note.in_reply_to.clone().unwrap_or_else(|| note.id.clone()));
+        let mut text = plain_text(note.content.as_deref().unwrap_or_default());
+        if let Some(warning) = note.summary.as_deref().filter(|s| !s.trim().is_empty()) {
+            text = format!("{warning}\n\n{text}");
+        }
+        let created_at = note
+            .published
+            .as_deref()
+            .map(|value| records::parse_rfc3339(value, &format!("{at}: published")))
+            .transpose()?;
+        let author = note
+            .attributed_to
+            .clone()
+            .unwrap_or_else(|| self.actor.id.clone());
+        self.statuses.insert(note.id.clone());
+        let record = match self.threads.get(&thread) {
+            None => {
+                self.threads.insert(thread.clone(), note.id.clone());
+                let tags = note
+                    .tag
+                    .iter()
+                    .filter(|tag| tag.kind == "Hashtag")
+                    .map(|tag| tag.name.trim_start_matches('#').to_lowercase())
+                    .take(64)
+                    .collect();
+                let url = note.url.clone().unwrap_or_else(|| note.id.clone());
+                let title = title_of(&text);
+                pb::Conversation {
+                    // A status of media alone has no text: its address names it.
+                    title: if title.is_empty() { url.clone() } else { title },
+                    url,
+                    body: text,
+                    tags,
+                    author,
+                    created_at,
+                    last_activity_at: created_at,
+                    ..records::conversation(thread, pb::PlatformKind::PublicNetwork)
+                }
+                .into()
+            }
+            Some(opener) => {
+                let parent = note
+                    .in_reply_to
+                    .as_ref()
+                    .filter(|parent| *parent != opener && self.statuses.contains(*parent))
+                    .cloned()
+                    .unwrap_or_default();
+                pb::Post {
+                    author,
+                    parent,
+                    text,
+                    created_at,
+                    ..records::post(note.id.clone(), thread)
+                }
+                .into()
+            }
+        };
+        Ok(Some(record))
+    }
+}
+
+/// Checks that `dir` holds an archive; the line for people.
+pub fn check(dir: &Path) -> Result<String, ConnectorError> {
+    let actor = read_actor(dir)?;
+    let outbox = dir.join("outbox.json");
+    let size = std::fs::metadata(&outbox)
+        .map_err(|error| {
+            ConnectorError::config(
+                "archive_dir",
+                format!(
+                    "cannot read {} ({error}); give the folder of a Mastodon archive",
+                    outbox.display()
+                ),
+            )
+        })?
+        .len();
+    Ok(format!(
+        "the archive of {} has an outbox of {size} bytes",
+        handle(&actor)
+    ))
+}
+
+/// Opens a read of the archive in `dir` after `state`.
+pub fn open(
+    dir: &Path,
+    batch_size: usize,
+    state: &State,
+    cancel: CancelToken,
+) -> Result<OutboxReader, ConnectorError> {
+    let position: Position = state.get(STATE_SLOT)?.unwrap_or_default();
+    let actor = read_actor(dir)?;
+    let path = dir.join("outbox.json");
+    let mut reader = OutboxReader {
+        activities: stream_activities(&path)?,
+        outbox: path,
+        actor,
+        position: Position {
+            activities: 0,
+            ..position
+        },
+        ended: false,
+        threads: BTreeMap::new(),
+        statuses: BTreeSet::new(),
+        batch_size,
+        cancel,
+    };
+    // Replay what was read before, so threads opened then are known now.
+    while reader.position.activities < position.activities {
+        let index = reader.position.activities;
+        let Some(activity) = reader.next_activity()? else {
+            break;
+        };
+        let _ = reader.record_of(index, &activity)?;
+        reader.position.activities = index + 1;
+    }
+    reader.position.activities = position.activities;
+    Ok(reader)
+}
+
+/// Parses `orderedItems` of the outbox on a thread of its own, sending each activity as it is
+/// read; an error ends the stream with its message. The thread stops when the reader is gone.
+///
+/// Real archives repeat the key (an empty list first), and the last one counts: a first pass
+/// skims the file counting them without keeping anything, the second streams the last.
+fn stream_activities(
+    path: &Path,
+) -> Result<Receiver<Result<serde_json::Value, String>>, ConnectorError> {
+    let open = |path: &Path| {
+        File::open(path).map_err(|error| {
+            ConnectorError::config(
+                "archive_dir",
+                format!(
+                    "cannot open {} ({error}); give the folder of a Mastodon archive",
+                    path.display()
+                ),
+            )
+        })
+    };
+    let (first, second) = (open(path)?, open(path)?);
+    let (sender, receiver) = sync_channel(LOOKAHEAD);
+    std::thread::Builder::new()
+        .name("mastodon-outbox".to_owned())
+        .spawn(move || {
+            let pass = |file: File, stream: Option<usize>| {
+                let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(file));
+                let count = OutboxSeed {
+                    sender: &sender,
+                    stream,
+                }
+                .deserialize(&mut deserializer)?;
+                deserializer.end()?;
+                Ok::<usize, serde_json::Error>(count)
+            };
+            let outcome = pass(first, None).and_then(|count| match count.checked_sub(1) {
+                Some(last) => pass(second, Some(last)),
+                None => Ok(0),
+            });
+            if let Err(error) = outcome
+                && !error.to_string().starts_with(READER_GONE)
+            {
+                let _ = sender.send(Err(error.to_string()));
+            }
+        })
+        .map_err(|error| {
+            ConnectorError::system(format!("cannot start the outbox parser ({error})"))
+        })?;
+    Ok(receiver)
+}
+
+/// Why the parser stops early: nobody reads any more.
+const READER_GONE: &str = "the reader of the outbox is gone";
+
+type Sender<'a> = &'a SyncSender<Result<serde_json::Value, String>>;
+
+/// The outbox object: counts its `orderedItems` keys and streams the one numbered `stream`
+/// (from 0); everything else is skipped unread.
+struct OutboxSeed<'a> {
+    sender: Sender<'a>,
+    stream: Option<usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for OutboxSeed<'_> {
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OutboxSeed<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an ActivityPub OrderedCollection object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<usize, A::Error> {
+        let mut count = 0;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "orderedItems" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if self.stream == Some(count) {
+                map.next_value_seed(ItemsSeed {
+                    sender: self.sender,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// `orderedItems`: each element is sent on as soon as it is parsed.
+struct ItemsSeed<'a> {
+    sender: Sender<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of activities")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // A value first: real archives repeat keys (the last one counts), which a typed
+        // struct refuses.
+        while let Some(activity) = seq.next_element::<serde_json::Value>()? {
+            if self.sender.send(Ok(activity)).is_err() {
+                return Err(A::Error::custom(READER_GONE));
+            }
+        }
+        Ok(())
+    }
+}
