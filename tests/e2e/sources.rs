@@ -18,10 +18,15 @@ use super::{ChildGuard, START_TIMEOUT, Server, pb, trellis, wait_until_serving};
 
 /// The template connector's shared library, built by cargo as a dev-dependency.
 fn template_library() -> PathBuf {
+    connector_library("trellis_connector_template")
+}
+
+/// A connector's shared library, built by cargo as a dev-dependency (`crate_name` in snake case).
+fn connector_library(crate_name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary has a path");
     let deps = exe.parent().expect("the test binary is in target/*/deps");
     let name = format!(
-        "{}trellis_connector_template{}",
+        "{}{crate_name}{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
@@ -42,9 +47,15 @@ fn plugin_dir(root: &Path) -> PathBuf {
 
 /// `trellis serve` on `db`, loading plugins from `plugins`.
 async fn start_with_plugins(db: &Path, plugins: &Path) -> Server {
+    start_with_plugins_and(db, plugins, &[]).await
+}
+
+/// The same, with more `TRELLIS__…` settings in the environment.
+async fn start_with_plugins_and(db: &Path, plugins: &Path, settings: &[(&str, &str)]) -> Server {
     let mut child = trellis()
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
+        .envs(settings.iter().copied())
         .env(
             "TRELLIS__PLUGINS__DIRS",
             format!("[{:?}]", plugins.display().to_string()),
@@ -130,6 +141,14 @@ async fn get_source(server: &Server, id: &str) -> pb::Source {
 
 /// Runs a sync to its end and returns its last progress message.
 async fn sync_to_end(server: &Server, id: &str) -> pb::SyncSourceResponse {
+    sync_messages(server, id)
+        .await
+        .pop()
+        .expect("at least one progress message")
+}
+
+/// Runs a sync to its end and returns every progress message.
+async fn sync_messages(server: &Server, id: &str) -> Vec<pb::SyncSourceResponse> {
     let mut stream = sources(server)
         .sync_source(pb::SyncSourceRequest {
             workspace: String::new(),
@@ -139,11 +158,11 @@ async fn sync_to_end(server: &Server, id: &str) -> pb::SyncSourceResponse {
         .await
         .expect("the sync starts")
         .into_inner();
-    let mut last = None;
+    let mut messages = Vec::new();
     while let Some(progress) = stream.message().await.expect("the sync streams progress") {
-        last = Some(progress);
+        messages.push(progress);
     }
-    last.expect("at least one progress message")
+    messages
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -323,4 +342,136 @@ async fn a_server_killed_mid_sync_resumes_after_restart_without_gaps_or_duplicat
     let store = trellis_store::SqliteStore::open(&db).unwrap();
     let counts = store.counts(&WorkspaceId::default_workspace()).unwrap();
     assert_eq!(counts.conversations, TOTAL as u64, "no gap, no duplicate");
+}
+
+/// A local HTTP server for a feed: answers each request with the next of `answers` (status,
+/// extra header), then with the feed; counts the requests.
+struct FlakyFeed {
+    url: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn flaky_feed(
+    answers: Vec<(u16, Option<(&'static str, &'static str)>)>,
+    always: Option<u16>,
+) -> FlakyFeed {
+    use std::sync::atomic::Ordering;
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("a local HTTP server starts");
+    let url = format!("http://{}/feed.xml", server.server_addr().to_ip().unwrap());
+    let feed = std::fs::read(Path::new(super::ROOT).join("plugins/blog/tests/fixtures/rss2.xml"))
+        .expect("the blog connector's RSS fixture");
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let response = match (always, answers.get(n)) {
+                (Some(status), _) => {
+                    tiny_http::Response::from_data(Vec::new()).with_status_code(status)
+                }
+                (None, Some((status, header))) => {
+                    let mut response =
+                        tiny_http::Response::from_data(Vec::new()).with_status_code(*status);
+                    if let Some((name, value)) = header {
+                        response = response.with_header(
+                            tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+                                .unwrap(),
+                        );
+                    }
+                    response
+                }
+                (None, None) => tiny_http::Response::from_data(feed.clone()).with_header(
+                    tiny_http::Header::from_bytes("Content-Type", "application/rss+xml").unwrap(),
+                ),
+            };
+            let _ = request.respond(response);
+        }
+    });
+    FlakyFeed { url, requests }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_retries_transient_errors_and_rate_limits_then_gives_up_with_the_reason() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let library = connector_library("trellis_connector_blog");
+    std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
+    let server = start_with_plugins_and(
+        &dir.path().join("trellis.db"),
+        &plugins,
+        &[("TRELLIS__SYNC__RETRY_MIN_DELAY_MS", "100")],
+    )
+    .await;
+
+    // A 503, then a 429 asking for a second's pause, then the feed.
+    let flaky = flaky_feed(vec![(503, None), (429, Some(("Retry-After", "1")))], None);
+    let create = |id: &str, url: &str| pb::CreateSourceRequest {
+        workspace: String::new(),
+        source: Some(pb::Source {
+            id: id.to_owned(),
+            connector: "blog".to_owned(),
+            config_json: serde_json::json!({ "feeds": [url] }).to_string(),
+            ..pb::Source::default()
+        }),
+    };
+    sources(&server)
+        .create_source(create("flaky", &flaky.url))
+        .await
+        .expect("the blog source is created");
+    let started = Instant::now();
+    let messages = sync_messages(&server, "flaky").await;
+    let last = messages.last().unwrap();
+    assert_eq!(last.status, pb::SyncStatus::Succeeded as i32, "{last:?}");
+    assert!(last.records_stored > 0, "{last:?}");
+    assert_eq!(flaky.requests.load(Ordering::SeqCst), 3);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the rate limit's retry-after was honoured"
+    );
+    let said: Vec<&str> = messages.iter().map(|m| m.message.as_str()).collect();
+    assert!(
+        said.iter()
+            .any(|m| m.contains("503") && m.contains("attempt 2 of 5")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|m| m.contains("429") && m.contains("attempt 3 of 5")),
+        "{said:?}"
+    );
+    let stored = get_source(&server, "flaky").await;
+    assert_eq!(stored.last_error, "", "{stored:?}");
+
+    // A feed that is always down: five reads, then the sync fails and says why.
+    let down = flaky_feed(Vec::new(), Some(502));
+    sources(&server)
+        .create_source(create("down", &down.url))
+        .await
+        .expect("the blog source is created");
+    let last = sync_to_end(&server, "down").await;
+    assert_eq!(last.status, pb::SyncStatus::Failed as i32, "{last:?}");
+    assert!(
+        last.message.contains("502") && last.message.contains("gave up after 5 attempts"),
+        "{last:?}"
+    );
+    assert_eq!(down.requests.load(Ordering::SeqCst), 5);
+    assert!(
+        get_source(&server, "down")
+            .await
+            .last_error
+            .contains("gave up")
+    );
+
+    // A rate limit asking for longer than the longest wait ends the sync at once.
+    let slow = flaky_feed(vec![(429, Some(("Retry-After", "86400")))], None);
+    sources(&server)
+        .create_source(create("slow", &slow.url))
+        .await
+        .expect("the blog source is created");
+    let last = sync_to_end(&server, "slow").await;
+    assert_eq!(last.status, pb::SyncStatus::Failed as i32, "{last:?}");
+    assert!(last.message.contains("86400"), "{last:?}");
+    assert_eq!(slow.requests.load(Ordering::SeqCst), 1);
 }

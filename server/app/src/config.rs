@@ -17,6 +17,18 @@ pub struct Config {
     pub strategy: StrategyConfig,
     pub plugins: PluginsConfig,
     pub semantic: SemanticConfig,
+    pub sync: SyncConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Reads of a source per sync when its connector reports transient errors or rate limits.
+    pub retry_attempts: u32,
+    /// The first wait before reading again, in milliseconds; it doubles on each retry.
+    pub retry_min_delay_ms: u64,
+    /// The longest wait, in seconds; a rate limit asking for longer ends the sync instead.
+    pub retry_max_delay_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +110,11 @@ impl Default for Config {
             strategy: StrategyConfig::default(),
             plugins: PluginsConfig {
                 dirs: vec![PathBuf::from("data/plugins")],
+            },
+            sync: SyncConfig {
+                retry_attempts: 5,
+                retry_min_delay_ms: 1000,
+                retry_max_delay_seconds: 300,
             },
             semantic: SemanticConfig {
                 mode: "auto".into(),
@@ -242,6 +259,16 @@ impl Config {
         }
         if !(8..=512).contains(&self.semantic.max_tokens) {
             problems.push("semantic.max_tokens must be from 8 to 512".to_owned());
+        }
+        if self.sync.retry_attempts == 0 || self.sync.retry_attempts > 100 {
+            problems.push("sync.retry_attempts must be from 1 (no retry) to 100".to_owned());
+        }
+        if self.sync.retry_min_delay_ms == 0
+            || self.sync.retry_min_delay_ms > self.sync.retry_max_delay_seconds.saturating_mul(1000)
+        {
+            problems.push(
+                "sync.retry_min_delay_ms must be at least 1 and at most sync.retry_max_delay_seconds".to_owned(),
+            );
         }
         if self.semantic.threads == 0 || self.semantic.threads > 256 {
             problems.push("semantic.threads must be from 1 to 256".to_owned());

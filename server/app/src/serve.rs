@@ -18,7 +18,7 @@ use trellis_core::store::Store;
 use trellis_core::strategy::parse_strategy_toml;
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
-use trellis_plugin_host::{PluginRegistry, SchedulerHandle, Sources};
+use trellis_plugin_host::{PluginRegistry, RetryPolicy, SchedulerHandle, Sources};
 
 use crate::config::Config;
 
@@ -178,11 +178,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .await
         .context("loading plugins failed")?;
     tracing::info!(connectors = ?registry.names(), "plugins loaded");
-    let sources = Arc::new(Sources::new(
-        Arc::clone(&trellis),
-        source_store,
-        Arc::new(registry),
-    ));
+    let sources = Arc::new(
+        Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry)).with_retry(
+            RetryPolicy {
+                attempts: config.sync.retry_attempts,
+                min_delay: Duration::from_millis(config.sync.retry_min_delay_ms),
+                max_delay: Duration::from_secs(config.sync.retry_max_delay_seconds),
+            },
+        ),
+    );
     {
         let sources = Arc::clone(&sources);
         tokio::task::spawn_blocking(move || sources.recover())

@@ -11,4 +11,4 @@ mod registry;
 mod sources;
 
 pub use registry::{LoadedConnector, PluginRegistry};
-pub use sources::{SchedulerHandle, Sources, SyncProgress};
+pub use sources::{RetryPolicy, SchedulerHandle, Sources, SyncProgress};

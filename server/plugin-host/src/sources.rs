@@ -13,10 +13,10 @@ use trellis_core::domain::{Millis, Record, WorkspaceId};
 use trellis_core::service::Trellis;
 use trellis_core::sources::{Source, SourceStore, SyncStatus, check_source_id};
 use trellis_core::{CoreError, Violation};
-use trellis_plugin_sdk::State;
 use trellis_plugin_sdk::host::convert::record_to_core;
 use trellis_plugin_sdk::host::{Canceller, HostError};
 use trellis_plugin_sdk::pb::connector::batch_item::Item;
+use trellis_plugin_sdk::{ErrorKind, State};
 
 use crate::registry::{LoadedConnector, PluginRegistry};
 
@@ -55,6 +55,40 @@ pub struct Sources {
     store: Arc<dyn SourceStore>,
     registry: Arc<PluginRegistry>,
     running: Mutex<HashMap<RunningKey, Running>>,
+    retry: RetryPolicy,
+}
+
+/// How a sync meets a transient or rate-limited plugin error: it waits, then reads again from
+/// the last committed checkpoint, up to `attempts` reads in all. Waits grow exponentially from
+/// `min_delay` to `max_delay` with jitter; a rate limit's retry-after is honoured when longer,
+/// unless it exceeds `max_delay`, in which case the sync ends and says when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 5,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn delays(&self) -> backon::ExponentialBackoff {
+        use backon::BackoffBuilder as _;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1) as usize)
+            .with_jitter()
+            .build()
+    }
 }
 
 impl std::fmt::Debug for Sources {
@@ -88,7 +122,14 @@ impl Sources {
             store,
             registry,
             running: Mutex::new(HashMap::new()),
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// The same, retrying transient and rate-limited plugin errors by `retry`.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// Marks syncs that were running when the process stopped (a crash, a kill) as failed. Their
@@ -304,26 +345,52 @@ impl Sources {
         if full_refresh {
             self.store.clear_sync_state(workspace, id)?;
         }
-        let mut state = State::new();
-        for (stream, state_json) in self.store.sync_state(workspace, id)? {
-            state.set(&stream, &state_json);
-        }
-        tracing::info!(connector = %source.connector, resume = !state.is_empty(), "sync started");
         let mut report = SyncProgress {
             status: SyncStatus::Running,
             ..SyncProgress::default()
         };
         progress(&report);
-        let outcome = self.pull(
-            workspace,
-            &source,
-            &connector,
-            &state,
-            &key,
-            &cancelled,
-            &mut report,
-            progress,
-        );
+        let mut delays = self.retry.delays();
+        let mut attempt = 1;
+        let outcome = loop {
+            // Every attempt starts from the checkpoints committed so far.
+            let mut state = State::new();
+            for (stream, state_json) in self.store.sync_state(workspace, id)? {
+                state.set(&stream, &state_json);
+            }
+            tracing::info!(connector = %source.connector, resume = !state.is_empty(), attempt, "sync started");
+            let outcome = self.pull(
+                workspace,
+                &source,
+                &connector,
+                &state,
+                &key,
+                &cancelled,
+                &mut report,
+                progress,
+            );
+            let Err(SyncError::Plugin(error)) = &outcome else {
+                break outcome;
+            };
+            let Some(wait) = self.retry_wait(error, &mut delays) else {
+                break outcome;
+            };
+            if cancelled.load(Ordering::SeqCst) {
+                break outcome;
+            }
+            attempt += 1;
+            report.message = format!(
+                "{error}; reading again from the last checkpoint in {:.1} s (attempt {attempt} of {})",
+                wait.as_secs_f64(),
+                self.retry.attempts
+            );
+            tracing::warn!(%error, wait_ms = wait.as_millis() as u64, attempt, "sync interrupted; retrying");
+            progress(&report);
+            if !sleep_unless_cancelled(wait, &cancelled) {
+                break outcome;
+            }
+            report.message.clear();
+        };
         let (status, message) = match outcome {
             Ok(()) if report.records_refused == 0 => (SyncStatus::Succeeded, String::new()),
             Ok(()) => (
@@ -332,6 +399,10 @@ impl Sources {
                     "{} records were refused; see the log",
                     report.records_refused
                 ),
+            ),
+            Err(SyncError::Plugin(error)) if attempt > 1 => (
+                SyncStatus::Failed,
+                format!("{error} (gave up after {attempt} attempts)"),
             ),
             Err(SyncError::Plugin(error)) => (SyncStatus::Failed, error.to_string()),
             Err(SyncError::Core(error)) => {
@@ -360,6 +431,26 @@ impl Sources {
         );
         progress(&report);
         Ok(report)
+    }
+
+    /// How long to wait before reading again after `error`, or `None` when the sync should end:
+    /// the error is not transient, the attempts are used up, or the platform asks for a longer
+    /// pause than the policy allows.
+    fn retry_wait(
+        &self,
+        error: &HostError,
+        delays: &mut backon::ExponentialBackoff,
+    ) -> Option<Duration> {
+        let connector_error = error.connector_error()?;
+        match connector_error.kind {
+            ErrorKind::Transient => delays.next(),
+            ErrorKind::RateLimited => {
+                let backoff = delays.next()?;
+                let asked = connector_error.retry_after.unwrap_or_default();
+                (asked <= self.retry.max_delay).then(|| backoff.max(asked))
+            }
+            _ => None,
+        }
     }
 
     #[allow(clippy::too_many_arguments, reason = "one internal step of `sync`")]
@@ -503,6 +594,21 @@ impl Sources {
                 tracing::warn!(workspace = %workspace, source = %source.id, %error, "scheduled sync failed");
             }
         }
+    }
+}
+
+/// Sleeps `wait` in short steps; false when a cancel came first.
+fn sleep_unless_cancelled(wait: Duration, cancelled: &AtomicBool) -> bool {
+    let until = std::time::Instant::now() + wait;
+    loop {
+        if cancelled.load(Ordering::SeqCst) {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
     }
 }
 
