@@ -19,6 +19,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
+mod semantic;
 mod sources;
 
 const BIN: &str = env!("CARGO_BIN_EXE_trellis");
@@ -75,9 +76,15 @@ impl Server {
     /// Starts `trellis serve --listen 127.0.0.1:0 --db DB`, reads the address it prints, and
     /// waits (bounded) until its health service reports the Trellis services as serving.
     async fn start(db: &Path) -> Server {
+        Self::start_with(db, &[]).await
+    }
+
+    /// The same, with more `TRELLIS__…` settings in the environment.
+    async fn start_with(db: &Path, settings: &[(&str, &str)]) -> Server {
         let mut child = trellis()
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
+            .envs(settings.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -373,7 +380,15 @@ async fn health_reports_serving_and_reflection_lists_the_services() {
     assert_eq!(health["serving"], true, "{health}");
     assert_eq!(
         health["services"].as_array().map(Vec::len),
-        Some(3),
+        Some(6),
+        "{health}"
+    );
+    // The tests' servers run without the model: lexical-only, and said so with the fix.
+    assert_eq!(health["engine"], "lexical-only", "{health}");
+    assert!(
+        health["semantic"]["lexical_only_reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("fetch-model")),
         "{health}"
     );
 
@@ -411,6 +426,9 @@ async fn health_reports_serving_and_reflection_lists_the_services() {
         "trellis.v1.StrategyService",
         "trellis.v1.IngestService",
         "trellis.v1.InsightService",
+        "trellis.v1.PeopleService",
+        "trellis.v1.ServerService",
+        "trellis.v1.SourceService",
         "grpc.health.v1.Health",
     ] {
         assert!(
