@@ -4,14 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> building trellis"
-cargo build --quiet --bin trellis
+echo "==> building trellis and its connector plugins"
+connectors="template blog discourse mastodon slack bookmarks stackexchange"
+cargo build --quiet -p trellis $(for c in $connectors; do printf -- '-p trellis-connector-%s ' "$c"; done)
 trellis=target/debug/trellis
 
+echo "==> fetching the embedding model for the semantic tier (skipped when already there)"
+./scripts/fetch-model.sh >/dev/null || echo "    the model could not be fetched; Trellis runs lexical-only and says so below"
+
 workdir=data/quickstart
-rm -rf "$workdir" && mkdir -p "$workdir"
-echo "==> starting the service (SQLite at $workdir/trellis.db, logs in $workdir/server.log)"
-"$trellis" serve --listen 127.0.0.1:0 --db "$workdir/trellis.db" >"$workdir/server.out" 2>"$workdir/server.log" &
+rm -rf "$workdir" && mkdir -p "$workdir/plugins"
+for c in $connectors; do
+  cp "target/debug/libtrellis_connector_${c}.so" "$workdir/plugins/" 2>/dev/null \
+    || cp "target/debug/libtrellis_connector_${c}.dylib" "$workdir/plugins/"
+done
+echo "==> starting the service (SQLite at $workdir/trellis.db, plugins from $workdir/plugins, logs in $workdir/server.log)"
+TRELLIS__PLUGINS__DIRS="[\"$workdir/plugins\"]" \
+  "$trellis" serve --listen 127.0.0.1:0 --db "$workdir/trellis.db" >"$workdir/server.out" 2>"$workdir/server.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -27,8 +36,21 @@ export TRELLIS_ADDR=$addr
 echo; echo "==> the strategy (examples/strategy.toml)"
 "$trellis" strategy put examples/strategy.toml
 
-echo; echo "==> the community (examples/community.jsonl)"
+echo; echo "==> the connector plugins the service loaded"
+"$trellis" connectors list
+
+echo; echo "==> the community (examples/community.jsonl), and the team blog synced through the blog plugin"
 "$trellis" ingest examples/community.jsonl
+"$trellis" sources create team-blog --connector blog --config '{"feeds": ["examples/team-blog.xml"]}' --name "Team blog"
+"$trellis" sources sync team-blog
+
+# With the semantic tier on, conversations are embedded in the background; wait until they are.
+for _ in $(seq 1 600); do
+  waiting=$("$trellis" health --json | python3 -c 'import json,sys; print(sum(w["pending_embeddings"] for w in json.load(sys.stdin)["workspaces"]))')
+  [ "$waiting" = "0" ] && break
+  sleep 0.5
+done
+"$trellis" health
 
 echo; echo "==> which conversations connect to the strategy, and which to nourish now"
 "$trellis" conversations top --limit 5

@@ -12,6 +12,7 @@ use trellis_core::domain::{
     Asset, AssetKind, Conversation, Identity, Person, PlatformKind, Post, Record, RecordKey,
     WorkspaceId,
 };
+use trellis_core::engine::semantic::Embedding;
 use trellis_core::store::{CorpusCounts, Store, Upserted};
 use trellis_core::strategy::{Facet, FacetKind, Strategy as TrellisStrategy};
 use trellis_store::{SCHEMA_VERSION, SqliteStore};
@@ -997,4 +998,81 @@ fn two_stores_on_one_file_see_each_others_commits() {
         cli.strategy(&ws, None).unwrap().unwrap().strategy,
         strategy("from the server")
     );
+}
+
+fn embeddings(store: &dyn Store, workspace: &WorkspaceId, model: &str) -> Vec<Embedding> {
+    let mut found = Vec::new();
+    store
+        .scan_embeddings(workspace, model, &mut |embedding| {
+            found.push(embedding);
+            Ok(())
+        })
+        .expect("embeddings scan");
+    found
+}
+
+#[test]
+fn embeddings_round_trip_per_model_replace_and_go_with_a_forgotten_author() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    let ws = default_workspace();
+    {
+        let store = SqliteStore::open(&path).expect("opens");
+        let mut by_someone_else = conversation("c2");
+        by_someone_else.author = Some("grace".into());
+        store
+            .upsert_records(
+                &ws,
+                &[
+                    Record::Conversation(conversation("c1")),
+                    Record::Conversation(by_someone_else),
+                ],
+            )
+            .expect("upsert");
+        let vector = |x: f32| vec![x, -x, 0.5, f32::MIN_POSITIVE];
+        let embedding = |id: &str, hash: u64, x: f32| Embedding {
+            key: RecordKey::new("forum", id),
+            text_hash: hash,
+            vector: vector(x),
+        };
+        store
+            .put_embeddings(
+                &ws,
+                "model-a",
+                &[
+                    embedding("c1", u64::MAX, 0.25),
+                    embedding("c2", 7, 1.0),
+                    // No such conversation: dropped.
+                    embedding("ghost", 1, 1.0),
+                ],
+            )
+            .expect("put");
+        store
+            .put_embeddings(&ws, "model-b", &[embedding("c1", 3, 9.0)])
+            .expect("put another model");
+        // A new vector for c2 replaces the old one.
+        store
+            .put_embeddings(&ws, "model-a", &[embedding("c2", 8, 2.0)])
+            .expect("replace");
+        let a = embeddings(&store, &ws, "model-a");
+        assert_eq!(
+            a,
+            vec![embedding("c1", u64::MAX, 0.25), embedding("c2", 8, 2.0)],
+            "bits, signs and the largest hash survive the round trip"
+        );
+        assert_eq!(embeddings(&store, &ws, "model-b").len(), 1);
+        assert!(embeddings(&store, &workspace("other"), "model-a").is_empty());
+
+        // Forgetting ada removes the vectors of what she wrote, of every model.
+        store
+            .forget_people(&ws, &[RecordKey::new("forum", "ada")], 1)
+            .expect("forget");
+    }
+    let store = SqliteStore::open(&path).expect("reopens");
+    let left: Vec<String> = embeddings(&store, &ws, "model-a")
+        .into_iter()
+        .map(|embedding| embedding.key.external_id)
+        .collect();
+    assert_eq!(left, vec!["c2".to_owned()]);
+    assert!(embeddings(&store, &ws, "model-b").is_empty());
 }
