@@ -235,11 +235,18 @@ impl CorpusIndex {
         let Some(doc) = self.docs[slot as usize].as_mut() else {
             return;
         };
-        let mut merged: HashMap<TermId, f32> = doc.tf.iter().copied().collect();
+        // The document's terms stay a sorted vector updated in place: a person's profile can
+        // hold tens of thousands of terms while one post changes a few dozen, so rebuilding
+        // it per change would make ingest quadratic in a prolific author's output.
+        let mut delta: Vec<(TermId, f32)> = delta.into_iter().collect();
+        delta.sort_unstable_by_key(|(term, _)| *term);
         let mut became_present = Vec::new();
         let mut became_absent = Vec::new();
+        let mut inserted: Vec<(TermId, f32)> = Vec::new();
+        let mut removed_any = false;
         for (term, change) in delta {
-            let before = merged.get(&term).copied().unwrap_or(0.0);
+            let position = doc.tf.binary_search_by_key(&term, |(id, _)| *id);
+            let before = position.map_or(0.0, |index| doc.tf[index].1);
             let after = before + change;
             // Relative, because weights need not be counts: people's profiles hold decayed
             // weights many orders of magnitude below one.
@@ -247,19 +254,26 @@ impl CorpusIndex {
                 if before > 0.0 {
                     became_absent.push(term);
                 }
-                merged.remove(&term);
+                if let Ok(index) = position {
+                    doc.tf[index].1 = f32::NEG_INFINITY;
+                    removed_any = true;
+                }
             } else {
                 if before <= 0.0 {
                     became_present.push(term);
                 }
-                merged.insert(term, after);
+                match position {
+                    Ok(index) => doc.tf[index].1 = after,
+                    Err(_) => inserted.push((term, after)),
+                }
             }
         }
-        let mut tf: Vec<(TermId, f32)> = merged.into_iter().collect();
-        tf.sort_unstable_by_key(|(term, _)| *term);
-        let length: f32 = tf.iter().map(|(_, count)| count).sum();
+        if removed_any {
+            doc.tf.retain(|(_, count)| *count != f32::NEG_INFINITY);
+        }
+        merge_sorted(&mut doc.tf, &inserted);
+        let length: f32 = doc.tf.iter().map(|(_, count)| count).sum();
         self.total_length += f64::from(length - doc.length);
-        doc.tf = tf;
         doc.length = length;
         let empty = doc.tf.is_empty();
         for term in became_present {
@@ -312,4 +326,25 @@ impl CorpusIndex {
         });
         id
     }
+}
+
+/// Merges sorted `extra` (terms not in `into`) into sorted `into`, in place from the back.
+fn merge_sorted(into: &mut Vec<(TermId, f32)>, extra: &[(TermId, f32)]) {
+    if extra.is_empty() {
+        return;
+    }
+    let old_len = into.len();
+    into.resize(old_len + extra.len(), (0, 0.0));
+    let (mut from_old, mut from_extra, mut to) = (old_len, extra.len(), into.len());
+    while from_extra > 0 {
+        to -= 1;
+        if from_old > 0 && into[from_old - 1].0 > extra[from_extra - 1].0 {
+            into[to] = into[from_old - 1];
+            from_old -= 1;
+        } else {
+            into[to] = extra[from_extra - 1];
+            from_extra -= 1;
+        }
+    }
+    debug_assert!(into.windows(2).all(|pair| pair[0].0 < pair[1].0));
 }
