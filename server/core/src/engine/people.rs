@@ -648,8 +648,9 @@ impl People {
         let mut touched = Vec::new();
         for &(term, weight) in query {
             let idf = profiles.idf(term);
-            for &slot in profiles.postings(term) {
-                let tf = profiles.tf(slot, term) * present;
+            let (slots, frequencies) = profiles.postings_with_frequencies(term);
+            for (&slot, &stored) in slots.iter().zip(frequencies) {
+                let tf = stored * present;
                 let length = profiles.doc_length(slot) * present;
                 let norm = K1 * (1.0 - super::index::B + super::index::B * length / average);
                 let gain = weight * idf * tf * (K1 + 1.0) / (tf + norm);

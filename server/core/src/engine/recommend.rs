@@ -81,9 +81,13 @@ impl Engine {
         exclude: Option<&RecordKey>,
         limit: usize,
     ) -> Vec<(RecordKey, f32)> {
-        let query = bag_query(bag);
+        let query: Vec<(TermId, f32)> = bag_query(bag)
+            .terms
+            .iter()
+            .filter_map(|term| Some((self.index.term_id(&term.term)?, term.weight)))
+            .collect();
         let exclude = exclude.and_then(|key| self.index.slot(key));
-        let mut scored = score_all(&query, &self.index);
+        let mut scored = self.index.score_terms(&query);
         scored.retain(|(slot, _)| Some(*slot) != exclude);
         self.best_slots(scored, limit)
     }
