@@ -24,8 +24,13 @@ scripts/fetch-model.sh
 cargo test --workspace --locked
 
 # The clients test the binary this checkout builds, never a stale one.
-cargo build --bin trellis --locked
+cargo build --bin trellis --bin trellis-load --locked
 export TRELLIS_BIN="$PWD/target/debug/trellis"
+
+# Smoke runs of the benchmarks at a tiny size (the README says how to run them in full).
+echo "==> benchmarks at a tiny size"
+TRELLIS_BENCH_SIZES=0.2% TRELLIS_BENCH_SAMPLE=3 cargo test --locked -p trellis-core --bench people
+target/debug/trellis-load --size 0.2% --sample 3 --duration 1 --workloads suggest,match,mixed
 for client in python typescript go; do
   echo "==> $client client"
   "clients/$client/test.sh"

@@ -21,6 +21,7 @@ pub mod metrics;
 mod protocol;
 mod rankings;
 mod report;
+pub mod scale;
 mod strategy;
 
 pub use dump::{Comment, Dump, Post, PostLink, PostType, Timestamp, User};
@@ -31,5 +32,8 @@ pub use rankings::Rankings;
 pub use report::{
     AssetScores, BaselineReports, DiscussionScores, FacetScores, MetricRow, ProspectScores, Report,
     RoutingScores, StrategyReport, comparison_table, evaluate,
+};
+pub use scale::{
+    Community, PeopleSample, ScaleSpec, Scaled, ScaledPerson, ScaledPost, ScaledThread,
 };
 pub use strategy::{LabelFacet, LabelStrategy};

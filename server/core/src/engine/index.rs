@@ -25,7 +25,30 @@ pub const PAIR_JOINER: char = '\u{1f}';
 struct TermEntry {
     text: String,
     df: u32,
+    /// Documents with the term, in slot order.
     postings: Vec<Slot>,
+    /// The term's weighted frequency in each document of `postings`: scoring reads it here
+    /// instead of searching every document's terms.
+    frequencies: Vec<f32>,
+}
+
+impl TermEntry {
+    fn set(&mut self, slot: Slot, frequency: f32) {
+        match self.postings.binary_search(&slot) {
+            Ok(index) => self.frequencies[index] = frequency,
+            Err(index) => {
+                self.postings.insert(index, slot);
+                self.frequencies.insert(index, frequency);
+            }
+        }
+    }
+
+    fn unset(&mut self, slot: Slot) {
+        if let Ok(index) = self.postings.binary_search(&slot) {
+            self.postings.remove(index);
+            self.frequencies.remove(index);
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +209,35 @@ impl CorpusIndex {
             .map_or(&[], |entry| entry.postings.as_slice())
     }
 
+    /// The documents with a term and the term's weighted frequency in each, in slot order.
+    pub fn postings_with_frequencies(&self, term: TermId) -> (&[Slot], &[f32]) {
+        self.terms.get(term as usize).map_or((&[], &[]), |entry| {
+            (entry.postings.as_slice(), entry.frequencies.as_slice())
+        })
+    }
+
+    /// BM25 of weighted terms over every document with any of them, as `model::score_all`
+    /// computes it; returns (slot, raw score), unsorted.
+    pub fn score_terms(&self, terms: &[(TermId, f32)]) -> Vec<(Slot, f32)> {
+        let mut scores = vec![0.0f32; self.slot_count()];
+        let mut touched = Vec::new();
+        for &(term, query_weight) in terms {
+            let weight = query_weight * self.idf(term);
+            let (slots, frequencies) = self.postings_with_frequencies(term);
+            for (&slot, &tf) in slots.iter().zip(frequencies) {
+                let gain = weight * self.bm25_tf(tf, self.doc_length(slot));
+                if scores[slot as usize] == 0.0 {
+                    touched.push(slot);
+                }
+                scores[slot as usize] += gain;
+            }
+        }
+        touched
+            .into_iter()
+            .map(|slot| (slot, scores[slot as usize]))
+            .collect()
+    }
+
     /// The saturated, length-normalised term frequency of BM25.
     pub fn bm25_tf(&self, tf: f32, length: f32) -> f32 {
         if tf <= 0.0 {
@@ -235,11 +287,19 @@ impl CorpusIndex {
         let Some(doc) = self.docs[slot as usize].as_mut() else {
             return;
         };
-        let mut merged: HashMap<TermId, f32> = doc.tf.iter().copied().collect();
+        // The document's terms stay a sorted vector updated in place: a person's profile can
+        // hold tens of thousands of terms while one post changes a few dozen, so rebuilding
+        // it per change would make ingest quadratic in a prolific author's output.
+        let mut delta: Vec<(TermId, f32)> = delta.into_iter().collect();
+        delta.sort_unstable_by_key(|(term, _)| *term);
         let mut became_present = Vec::new();
         let mut became_absent = Vec::new();
+        let mut inserted: Vec<(TermId, f32)> = Vec::new();
+        let mut changed: Vec<(TermId, f32)> = Vec::new();
+        let mut removed_any = false;
         for (term, change) in delta {
-            let before = merged.get(&term).copied().unwrap_or(0.0);
+            let position = doc.tf.binary_search_by_key(&term, |(id, _)| *id);
+            let before = position.map_or(0.0, |index| doc.tf[index].1);
             let after = before + change;
             // Relative, because weights need not be counts: people's profiles hold decayed
             // weights many orders of magnitude below one.
@@ -247,30 +307,39 @@ impl CorpusIndex {
                 if before > 0.0 {
                     became_absent.push(term);
                 }
-                merged.remove(&term);
+                if let Ok(index) = position {
+                    doc.tf[index].1 = f32::NEG_INFINITY;
+                    removed_any = true;
+                }
             } else {
                 if before <= 0.0 {
                     became_present.push(term);
                 }
-                merged.insert(term, after);
+                match position {
+                    Ok(index) => doc.tf[index].1 = after,
+                    Err(_) => inserted.push((term, after)),
+                }
+                changed.push((term, after));
             }
         }
-        let mut tf: Vec<(TermId, f32)> = merged.into_iter().collect();
-        tf.sort_unstable_by_key(|(term, _)| *term);
-        let length: f32 = tf.iter().map(|(_, count)| count).sum();
+        if removed_any {
+            doc.tf.retain(|(_, count)| *count != f32::NEG_INFINITY);
+        }
+        merge_sorted(&mut doc.tf, &inserted);
+        let length: f32 = doc.tf.iter().map(|(_, count)| count).sum();
         self.total_length += f64::from(length - doc.length);
-        doc.tf = tf;
         doc.length = length;
         let empty = doc.tf.is_empty();
         for term in became_present {
-            let entry = &mut self.terms[term as usize];
-            entry.df += 1;
-            entry.postings.push(slot);
+            self.terms[term as usize].df += 1;
+        }
+        for (term, frequency) in changed {
+            self.terms[term as usize].set(slot, frequency);
         }
         for term in became_absent {
             let entry = &mut self.terms[term as usize];
             entry.df = entry.df.saturating_sub(1);
-            entry.postings.retain(|posting| *posting != slot);
+            entry.unset(slot);
         }
         if empty {
             self.remove_slot(slot);
@@ -286,7 +355,7 @@ impl CorpusIndex {
         for term in terms {
             let entry = &mut self.terms[term as usize];
             entry.df = entry.df.saturating_sub(1);
-            entry.postings.retain(|posting| *posting != slot);
+            entry.unset(slot);
         }
         self.total_length -= f64::from(self.doc_length(slot));
         self.remove_slot(slot);
@@ -312,4 +381,25 @@ impl CorpusIndex {
         });
         id
     }
+}
+
+/// Merges sorted `extra` (terms not in `into`) into sorted `into`, in place from the back.
+fn merge_sorted(into: &mut Vec<(TermId, f32)>, extra: &[(TermId, f32)]) {
+    if extra.is_empty() {
+        return;
+    }
+    let old_len = into.len();
+    into.resize(old_len + extra.len(), (0, 0.0));
+    let (mut from_old, mut from_extra, mut to) = (old_len, extra.len(), into.len());
+    while from_extra > 0 {
+        to -= 1;
+        if from_old > 0 && into[from_old - 1].0 > extra[from_extra - 1].0 {
+            into[to] = into[from_old - 1];
+            from_old -= 1;
+        } else {
+            into[to] = extra[from_extra - 1];
+            from_extra -= 1;
+        }
+    }
+    debug_assert!(into.windows(2).all(|pair| pair[0].0 < pair[1].0));
 }

@@ -105,9 +105,13 @@ pub struct Engine {
     /// Conversation embeddings, while the semantic tier is on.
     semantic: semantic::SemanticIndex,
     semantic_settings: semantic::SemanticSettings,
+    /// How the conversations spread over the facets, at the generation it was computed.
+    facet_shares_cache: std::sync::Mutex<Option<(FacetSharesKey, Vec<FacetShare>)>>,
 }
 
 type StandingKey = (RecordKey, Option<Millis>);
+/// The corpus generation and the compiled model (by address) facet shares were computed at.
+type FacetSharesKey = (u64, usize);
 /// Each person's participant score in one conversation.
 type Standing = Arc<HashMap<RecordKey, f32>>;
 
@@ -261,14 +265,17 @@ impl Engine {
     ) {
         self.generation += 1;
         self.semantic.note(conversation);
-        let added = self.conversation_bag(conversation);
+        // Tokenized once: the same tokens make the terms and the surface forms.
+        let title_tokens = self.analyzer.tokens(&conversation.title);
+        let body_tokens = self.analyzer.tokens(&conversation.body);
+        let mut added = TermBag::default();
+        added.add_tokens(&title_tokens, TITLE_BOOST);
+        added.add_tokens(&body_tokens, 1.0);
         let removed = previous.map(|previous| self.conversation_bag(previous));
         self.index
             .apply(&conversation.key, removed.as_ref(), Some(&added));
-        for text in [&conversation.title, &conversation.body] {
-            let tokens = self.analyzer.tokens(text);
-            self.note_surfaces(text, &tokens);
-        }
+        self.note_surfaces(&conversation.title, &title_tokens);
+        self.note_surfaces(&conversation.body, &body_tokens);
         let author = author_key(&conversation.key, conversation.author.as_deref());
         let previous_author =
             previous.and_then(|previous| author_key(&previous.key, previous.author.as_deref()));
@@ -298,11 +305,12 @@ impl Engine {
     pub fn upsert_post(&mut self, post: &Post, previous: Option<&Post>) {
         self.generation += 1;
         let conversation_key = RecordKey::new(post.key.source.clone(), post.conversation.clone());
-        let added = self.post_bag(post);
+        let tokens = self.analyzer.tokens(&post.text);
+        let mut added = TermBag::default();
+        added.add_tokens(&tokens, 1.0);
         let removed = previous.map(|previous| self.post_bag(previous));
         self.index
             .apply(&conversation_key, removed.as_ref(), Some(&added));
-        let tokens = self.analyzer.tokens(&post.text);
         self.note_surfaces(&post.text, &tokens);
         let role = match post.parent.as_deref() {
             None => Role::Replied,

@@ -74,6 +74,10 @@ pub struct PeopleSettings {
     pub discussion_pool: usize,
     /// People kept per conversation when judging where a person stands in it.
     pub standing_depth: usize,
+    /// The conversation's most distinctive terms (by log weight times idf) that judge where people
+    /// stand in it. A long thread has thousands of terms; its strongest carry the topic, and the
+    /// cost of judging a conversation grows with the postings of every term kept.
+    pub standing_query_terms: usize,
 }
 
 impl Default for PeopleSettings {
@@ -85,6 +89,7 @@ impl Default for PeopleSettings {
             profile_query_terms: 300,
             discussion_pool: 200,
             standing_depth: 500,
+            standing_query_terms: 256,
         }
     }
 }
@@ -168,6 +173,44 @@ pub struct People {
     clock: Option<Millis>,
     /// People by the keys a CRM knows them by.
     lookup: HashMap<LookupKey, Vec<RecordKey>>,
+    /// Everyone by activity, for the activity evidence; emptied whenever activity changes.
+    activity_order: ActivityOrder,
+}
+
+/// Everyone ranked by activity as of one time.
+#[derive(Debug)]
+struct ActivityRanks {
+    present: f32,
+    by_activity: Vec<PersonId>,
+    /// Each person's index in `by_activity`.
+    position: Vec<usize>,
+    /// How many have any activity (a prefix of `by_activity`).
+    active: usize,
+}
+
+/// A cache of the activity order that starts empty when cloned.
+#[derive(Debug, Default)]
+struct ActivityOrder(std::sync::Mutex<Option<std::sync::Arc<ActivityRanks>>>);
+
+impl Clone for ActivityOrder {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl ActivityOrder {
+    fn lock(
+        &self,
+    ) -> std::sync::LockResult<std::sync::MutexGuard<'_, Option<std::sync::Arc<ActivityRanks>>>>
+    {
+        self.0.lock()
+    }
+
+    fn clear(&mut self) {
+        if let Ok(cache) = self.0.get_mut() {
+            *cache = None;
+        }
+    }
 }
 
 /// A normalised way to find a person: what a CRM knows of them.
@@ -302,6 +345,7 @@ impl People {
             return *id;
         }
         let id = PersonId::try_from(self.entries.len()).unwrap_or(PersonId::MAX);
+        self.activity_order.clear();
         self.entries.push(PersonEntry {
             key: key.clone(),
             bio_forward: 1.0,
@@ -407,6 +451,7 @@ impl People {
             }
         }
         self.ids.insert(alias.clone(), id);
+        self.activity_order.clear();
     }
 
     /// The key a person is known by: their own, or the one they were merged into.
@@ -428,6 +473,7 @@ impl People {
         previous: Option<(Option<&RecordKey>, &TermBag, Option<Millis>)>,
     ) {
         self.clock = max_time(self.clock, at);
+        self.activity_order.clear();
         if let Some((previous_author, previous_bag, previous_at)) = previous
             && let Some(previous_author) = previous_author
             && let Some(id) = self.person_id(previous_author)
@@ -498,6 +544,7 @@ impl People {
         let Some(list) = self.participation.remove(conversation) else {
             return;
         };
+        self.activity_order.clear();
         for contribution in list {
             let entry = &mut self.entries[contribution.person as usize];
             entry.activity -= f64::from(contribution.forward);
@@ -601,8 +648,9 @@ impl People {
         let mut touched = Vec::new();
         for &(term, weight) in query {
             let idf = profiles.idf(term);
-            for &slot in profiles.postings(term) {
-                let tf = profiles.tf(slot, term) * present;
+            let (slots, frequencies) = profiles.postings_with_frequencies(term);
+            for (&slot, &stored) in slots.iter().zip(frequencies) {
+                let tf = stored * present;
                 let length = profiles.doc_length(slot) * present;
                 let norm = K1 * (1.0 - super::index::B + super::index::B * length / average);
                 let gain = weight * idf * tf * (K1 + 1.0) / (tf + norm);
@@ -640,6 +688,63 @@ impl People {
         limit: usize,
     ) -> Vec<ParticipantMatch> {
         let present = self.present(now);
+        let query = self.profile_query(question);
+        let (ranked, mut similar_of) =
+            self.participant_ranking(&query, similar, exclude, now, limit);
+        ranked
+            .into_iter()
+            .map(|(id, score)| {
+                let entry = &self.entries[id as usize];
+                let mut similar = similar_of.remove(&id).unwrap_or_default();
+                similar.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                similar.truncate(3);
+                ParticipantMatch {
+                    person: entry.key.clone(),
+                    member: entry.member,
+                    score,
+                    similar,
+                    matched_terms: self.matched_terms(id, &query, 5),
+                    contributions: entry.contributions,
+                    last_active: entry.last_active,
+                    recent_activity: (entry.activity * f64::from(present)) as f32,
+                }
+            })
+            .collect()
+    }
+
+    /// The participant scores of `suggest_participants` alone, without the reasons: what
+    /// judging where people stand in a conversation needs, many conversations per request.
+    pub fn participant_scores(
+        &self,
+        question: &TermBag,
+        similar: &[(RecordKey, f32)],
+        exclude: &HashSet<RecordKey>,
+        now: Millis,
+        limit: usize,
+    ) -> Vec<(RecordKey, f32)> {
+        let query = self.profile_query(question);
+        self.participant_ranking(&query, similar, exclude, now, limit)
+            .0
+            .into_iter()
+            .map(|(id, score)| (self.entries[id as usize].key.clone(), score))
+            .collect()
+    }
+
+    /// People ranked by the fusion of thread, profile and activity evidence, best first, with
+    /// scores relative to the best; and the similar conversations each took part in.
+    #[allow(clippy::type_complexity)]
+    fn participant_ranking(
+        &self,
+        query: &[(TermId, f32)],
+        similar: &[(RecordKey, f32)],
+        exclude: &HashSet<RecordKey>,
+        now: Millis,
+        limit: usize,
+    ) -> (
+        Vec<(PersonId, f32)>,
+        HashMap<PersonId, Vec<(RecordKey, f32, Role)>>,
+    ) {
+        let present = self.present(now);
         let fusion_k = self.settings.fusion_k;
         let top_similarity = similar.first().map_or(1.0, |(_, score)| score.max(1e-6));
 
@@ -672,19 +777,23 @@ impl People {
         }
 
         // Profile evidence.
-        let query = self.profile_query(question);
-        let profile_scores = self.profile_scores(&query, now);
+        let profile_scores = self.profile_scores(query, now);
 
-        let excluded = |id: PersonId| exclude.contains(&self.entries[id as usize].key);
+        let excluded_ids: HashSet<PersonId> = exclude
+            .iter()
+            .filter_map(|key| self.person_id(key))
+            .filter(|id| exclude.contains(&self.entries[*id as usize].key))
+            .collect();
+        let by_score_then_key = |a: &(PersonId, f32), b: &(PersonId, f32)| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                self.entries[a.0 as usize]
+                    .key
+                    .cmp(&self.entries[b.0 as usize].key)
+            })
+        };
         let ranked_list = |mut scored: Vec<(PersonId, f32)>| -> Vec<(PersonId, f32)> {
-            scored.retain(|(id, score)| *score > 0.0 && !excluded(*id));
-            scored.sort_by(|a, b| {
-                b.1.total_cmp(&a.1).then_with(|| {
-                    self.entries[a.0 as usize]
-                        .key
-                        .cmp(&self.entries[b.0 as usize].key)
-                })
-            });
+            scored.retain(|(id, score)| *score > 0.0 && !excluded_ids.contains(id));
+            scored.sort_by(by_score_then_key);
             scored
         };
         let threads = ranked_list(thread_evidence.into_iter().collect());
@@ -697,49 +806,96 @@ impl People {
                 })
                 .collect(),
         );
-        let activity = ranked_list(
-            self.entries
-                .iter()
-                .enumerate()
-                .map(|(id, entry)| (id as PersonId, (entry.activity * f64::from(present)) as f32))
-                .collect(),
-        );
+        // Activity evidence: everyone by recent activity. Only the people of the other two lists
+        // and the first `limit` others (beyond whom nobody can reach the top) need their rank,
+        // which the cached order gives without sorting everyone per question.
+        let order = self.activity_order(present);
+        let mut excluded_positions: Vec<usize> = excluded_ids
+            .iter()
+            .map(|id| order.position[*id as usize])
+            .collect();
+        excluded_positions.sort_unstable();
+        let activity_rank = |id: PersonId| -> Option<usize> {
+            let position = order.position[id as usize];
+            if position >= order.active || excluded_ids.contains(&id) {
+                return None;
+            }
+            Some(position - excluded_positions.partition_point(|other| *other < position))
+        };
 
-        let mut fused: HashMap<PersonId, f32> = HashMap::new();
-        for list in [&threads, &profiles, &activity] {
+        let mut from_evidence: HashMap<PersonId, f32> = HashMap::new();
+        for list in [&threads, &profiles] {
             for (rank, (id, _)) in list.iter().enumerate() {
-                *fused.entry(*id).or_default() += 1.0 / (fusion_k + rank as f32 + 1.0);
+                *from_evidence.entry(*id).or_default() += 1.0 / (fusion_k + rank as f32 + 1.0);
             }
         }
-        let mut ranked: Vec<(PersonId, f32)> = fused.into_iter().collect();
-        ranked.sort_by(|a, b| {
-            b.1.total_cmp(&a.1).then_with(|| {
-                self.entries[a.0 as usize]
+        let activity_candidates = order
+            .by_activity
+            .iter()
+            .take(order.active)
+            .filter(|id| !excluded_ids.contains(id))
+            .take(limit + from_evidence.len());
+        let mut touched: Vec<PersonId> = from_evidence.keys().copied().collect();
+        touched.extend(activity_candidates.filter(|id| !from_evidence.contains_key(id)));
+        let mut ranked: Vec<(PersonId, f32)> = touched
+            .into_iter()
+            .map(|id| {
+                let earlier = from_evidence.get(&id).copied().unwrap_or(0.0);
+                let activity =
+                    activity_rank(id).map_or(0.0, |rank| 1.0 / (fusion_k + rank as f32 + 1.0));
+                (id, earlier + activity)
+            })
+            .filter(|(_, score)| *score > 0.0)
+            .collect();
+        if limit == 0 {
+            return (Vec::new(), similar_of);
+        }
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit - 1, by_score_then_key);
+            ranked.truncate(limit);
+        }
+        ranked.sort_by(by_score_then_key);
+        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
+        for (_, score) in &mut ranked {
+            *score /= best;
+        }
+        (ranked, similar_of)
+    }
+
+    /// Everyone by activity as of `present` (most active first, ties by key, as the activity
+    /// evidence ranks them); cached until people change or another time is asked about.
+    fn activity_order(&self, present: f32) -> std::sync::Arc<ActivityRanks> {
+        if let Ok(cache) = self.activity_order.lock()
+            && let Some(order) = cache.as_ref()
+            && order.present.to_bits() == present.to_bits()
+            && order.position.len() == self.entries.len()
+        {
+            return std::sync::Arc::clone(order);
+        }
+        let value = |id: PersonId| (self.entries[id as usize].activity * f64::from(present)) as f32;
+        let mut by_activity: Vec<PersonId> = (0..self.entries.len() as PersonId).collect();
+        by_activity.sort_by(|a, b| {
+            value(*b).total_cmp(&value(*a)).then_with(|| {
+                self.entries[*a as usize]
                     .key
-                    .cmp(&self.entries[b.0 as usize].key)
+                    .cmp(&self.entries[*b as usize].key)
             })
         });
-        ranked.truncate(limit);
-        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
-        ranked
-            .into_iter()
-            .map(|(id, score)| {
-                let entry = &self.entries[id as usize];
-                let mut similar = similar_of.remove(&id).unwrap_or_default();
-                similar.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                similar.truncate(3);
-                ParticipantMatch {
-                    person: entry.key.clone(),
-                    member: entry.member,
-                    score: score / best,
-                    similar,
-                    matched_terms: self.matched_terms(id, &query, 5),
-                    contributions: entry.contributions,
-                    last_active: entry.last_active,
-                    recent_activity: (entry.activity * f64::from(present)) as f32,
-                }
-            })
-            .collect()
+        let active = by_activity.partition_point(|id| value(*id) > 0.0);
+        let mut position = vec![0usize; by_activity.len()];
+        for (index, id) in by_activity.iter().enumerate() {
+            position[*id as usize] = index;
+        }
+        let order = std::sync::Arc::new(ActivityRanks {
+            present,
+            by_activity,
+            position,
+            active,
+        });
+        if let Ok(mut cache) = self.activity_order.lock() {
+            *cache = Some(std::sync::Arc::clone(&order));
+        }
+        order
     }
 
     /// The query terms that weigh most in a person's profile, strongest first.

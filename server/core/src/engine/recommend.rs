@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::index::TermBag;
+use super::index::{Slot, TermBag, TermId};
 use super::model::{Query, QueryTerm, score_all};
 use super::people::{ConversationMatch, ParticipantMatch};
 use super::{EngagementSettings, Engine, overall_relevance};
@@ -86,13 +86,14 @@ impl Engine {
         exclude: Option<&RecordKey>,
         limit: usize,
     ) -> Vec<(RecordKey, f32)> {
-        let query = bag_query(bag);
-        let mut ranked: Vec<(RecordKey, f32)> = score_all(&query, &self.index)
-            .into_iter()
-            .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
-            .filter(|(key, _)| Some(key) != exclude)
+        let query: Vec<(TermId, f32)> = bag_query(bag)
+            .terms
+            .iter()
+            .filter_map(|term| Some((self.index.term_id(&term.term)?, term.weight)))
             .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let excluded = exclude.and_then(|key| self.index.slot(key));
+        let mut scored = self.index.score_terms(&query);
+        scored.retain(|(slot, _)| Some(*slot) != excluded);
         let settings = self.semantic_settings;
         let nearest = match vector {
             Some(vector) if settings.weight > 0.0 => {
@@ -102,11 +103,32 @@ impl Engine {
             _ => Vec::new(),
         };
         if nearest.is_empty() {
-            ranked.truncate(limit);
-            return ranked;
+            return self.best_slots(scored, limit);
         }
-        ranked.truncate(settings.candidates.max(limit));
-        super::semantic::fuse(&ranked, &nearest, settings.weight, limit)
+        let lexical = self.best_slots(scored, settings.candidates.max(limit));
+        super::semantic::fuse(&lexical, &nearest, settings.weight, limit)
+    }
+
+    /// The `limit` best of scored documents, best first (ties by key), with their keys. Only
+    /// the kept ones are sorted and their keys cloned: a query can touch most of the corpus.
+    fn best_slots(&self, mut scored: Vec<(Slot, f32)>, limit: usize) -> Vec<(RecordKey, f32)> {
+        scored.retain(|(slot, _)| self.index.key(*slot).is_some());
+        let order = |a: &(Slot, f32), b: &(Slot, f32)| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| self.index.key(a.0).cmp(&self.index.key(b.0)))
+        };
+        if limit == 0 {
+            return Vec::new();
+        }
+        if scored.len() > limit {
+            scored.select_nth_unstable_by(limit - 1, order);
+            scored.truncate(limit);
+        }
+        scored.sort_by(order);
+        scored
+            .into_iter()
+            .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
+            .collect()
     }
 
     /// Who should be brought into a conversation about `bag`. People already in `conversation`
@@ -130,26 +152,51 @@ impl Engine {
             conversation,
             self.people.settings().similar_conversations,
         );
-        let mut exclude: HashSet<RecordKey> = HashSet::new();
-        if let Some(conversation) = conversation {
-            exclude.extend(
-                self.people
-                    .participants_of(conversation)
-                    .into_iter()
-                    .map(|(person, _)| person),
-            );
-            if let Some(author) = self
-                .activity
-                .get(conversation)
-                .and_then(|activity| activity.author.as_deref())
-            {
-                let author = RecordKey::new(conversation.source.clone(), author);
-                let author = self.people.canonical(&author).cloned().unwrap_or(author);
-                exclude.insert(author);
-            }
-        }
+        let exclude = conversation
+            .map(|conversation| self.already_in(conversation))
+            .unwrap_or_default();
         self.people
             .suggest_participants(bag, &similar, &exclude, now, limit)
+    }
+
+    /// The scores of `suggest_participants` for a stored conversation, without the reasons.
+    fn participant_scores(
+        &self,
+        bag: &TermBag,
+        conversation: &RecordKey,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> Vec<(RecordKey, f32)> {
+        let now = self.people_clock(as_of);
+        let similar = self.similar_conversations(
+            bag,
+            self.semantic.vector(conversation),
+            Some(conversation),
+            self.people.settings().similar_conversations,
+        );
+        let exclude = self.already_in(conversation);
+        self.people
+            .participant_scores(bag, &similar, &exclude, now, limit)
+    }
+
+    /// The people in a conversation and its author: nobody to bring in.
+    fn already_in(&self, conversation: &RecordKey) -> HashSet<RecordKey> {
+        let mut exclude: HashSet<RecordKey> = self
+            .people
+            .participants_of(conversation)
+            .into_iter()
+            .map(|(person, _)| person)
+            .collect();
+        if let Some(author) = self
+            .activity
+            .get(conversation)
+            .and_then(|activity| activity.author.as_deref())
+        {
+            let author = RecordKey::new(conversation.source.clone(), author);
+            let author = self.people.canonical(&author).cloned().unwrap_or(author);
+            exclude.insert(author);
+        }
+        exclude
     }
 
     /// Conversations that suit a person's interests, best first, leaving out those they are
@@ -173,23 +220,28 @@ impl Engine {
                 })
                 .collect(),
         };
-        let mut ranked: Vec<(RecordKey, f32)> = score_all(&query, &self.index)
-            .into_iter()
-            .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
-            .filter(|(key, _)| !self.people.took_part(person, key))
-            .filter(|(key, _)| {
-                let activity = self.activity.get(key);
-                let authored = activity
-                    .and_then(|activity| activity.author.as_deref())
-                    .is_some_and(|author| {
-                        let author = RecordKey::new(key.source.clone(), author);
-                        self.people.canonical(&author) == self.people.canonical(person)
-                    });
-                !authored && (!open_only || activity.is_some_and(|activity| activity.open))
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        ranked.truncate(limit);
+        let mut scored = score_all(&query, &self.index);
+        let person_canonical = self.people.canonical(person);
+        scored.retain(|(slot, _)| {
+            let Some(key) = self.index.key(*slot) else {
+                return false;
+            };
+            let activity = self.activity.get(key);
+            if open_only && !activity.is_some_and(|activity| activity.open) {
+                return false;
+            }
+            if self.people.took_part(person, key) {
+                return false;
+            }
+            let authored = activity
+                .and_then(|activity| activity.author.as_deref())
+                .is_some_and(|author| {
+                    let author = RecordKey::new(key.source.clone(), author);
+                    self.people.canonical(&author) == person_canonical
+                });
+            !authored
+        });
+        let ranked = self.best_slots(scored, limit);
         let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
         ranked
             .into_iter()
@@ -236,22 +288,34 @@ impl Engine {
         }
         let mut bag = TermBag::default();
         if let Some(slot) = self.index.slot(conversation) {
-            for (term, count) in self.index.doc_terms(slot) {
-                if let Some(text) = self.index.term_text(*term) {
-                    bag.counts.insert(text.to_owned(), *count);
+            let mut strongest: Vec<(f32, TermId, f32)> = self
+                .index
+                .doc_terms(slot)
+                .iter()
+                .map(|(term, count)| (count.ln_1p() * self.index.idf(*term), *term, *count))
+                .collect();
+            let keep = self.people.settings().standing_query_terms.max(1);
+            let order = |a: &(f32, TermId, f32), b: &(f32, TermId, f32)| {
+                b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+            };
+            if strongest.len() > keep {
+                strongest.select_nth_unstable_by(keep - 1, order);
+                strongest.truncate(keep);
+            }
+            for (_, term, count) in strongest {
+                if let Some(text) = self.index.term_text(term) {
+                    bag.counts.insert(text.to_owned(), count);
                 }
             }
         }
         let standing: Arc<HashMap<RecordKey, f32>> = Arc::new(
-            self.suggest_participants(
+            self.participant_scores(
                 &bag,
-                None,
-                Some(conversation),
+                conversation,
                 as_of,
                 self.people.settings().standing_depth,
             )
             .into_iter()
-            .map(|found| (found.person, found.score))
             .collect(),
         );
         if let Ok(mut cache) = self.standing_cache.lock() {
@@ -470,7 +534,28 @@ impl Engine {
     }
 
     /// How the connected conversations spread over the facets.
+    /// Computed over the whole corpus once per generation: every person's suggestions ask.
     pub fn facet_shares(&self) -> Vec<FacetShare> {
+        let key = (
+            self.generation,
+            self.model
+                .as_ref()
+                .map_or(0, |model| Arc::as_ptr(model) as usize),
+        );
+        if let Ok(cache) = self.facet_shares_cache.lock()
+            && let Some((cached_key, shares)) = cache.as_ref()
+            && *cached_key == key
+        {
+            return shares.clone();
+        }
+        let shares = self.compute_facet_shares();
+        if let Ok(mut cache) = self.facet_shares_cache.lock() {
+            *cache = Some((key, shares.clone()));
+        }
+        shares
+    }
+
+    fn compute_facet_shares(&self) -> Vec<FacetShare> {
         let Some(model) = self.model.as_ref() else {
             return Vec::new();
         };
