@@ -10,5 +10,7 @@ if [ ! -x "$buf" ]; then
   npm ci --prefix "$root/.ci" --no-audit --no-fund --loglevel=error
 fi
 cd "$root"
-rm -f clients/python/src/trellis/v1/*_pb2*.py clients/python/src/trellis/v1/*_pb2*.pyi
+# Everything generated under src/trellis goes first, so a proto removed or left out of the template
+# leaves no stale module behind.
+find clients/python/src/trellis -name '*_pb2*.py' -delete -o -name '*_pb2*.pyi' -delete
 "$buf" generate --template clients/python/buf.gen.yaml

@@ -21,6 +21,9 @@ type Client struct {
 	trellisv1.InsightServiceClient
 	trellisv1.PeopleServiceClient
 	trellisv1.SourceServiceClient
+	// GetServerStatus: the server's version, whether the semantic tier is on (or why it runs
+	// lexical-only, with the fix), and per workspace how many conversations are indexed and embedded.
+	trellisv1.ServerServiceClient
 
 	conn   *grpc.ClientConn
 	health healthpb.HealthClient
@@ -69,6 +72,7 @@ func New(target string, options ...Option) (*Client, error) {
 		InsightServiceClient:  trellisv1.NewInsightServiceClient(conn),
 		PeopleServiceClient:   trellisv1.NewPeopleServiceClient(conn),
 		SourceServiceClient:   trellisv1.NewSourceServiceClient(conn),
+		ServerServiceClient:   trellisv1.NewServerServiceClient(conn),
 		conn:                  conn,
 		health:                healthpb.NewHealthClient(conn),
 	}, nil

@@ -195,6 +195,7 @@ var idempotentMethods = map[string]bool{
 	trellisv1.SourceService_DeleteSource_FullMethodName:                true,
 	trellisv1.SourceService_ListSources_FullMethodName:                 true,
 	trellisv1.SourceService_CheckSource_FullMethodName:                 true,
+	trellisv1.ServerService_GetServerStatus_FullMethodName:             true,
 	"/grpc.health.v1.Health/Check":                                     true,
 }
 

@@ -131,6 +131,9 @@ func startServer(binary, listen string) (*server, error) {
 	}
 	command := exec.Command(binary, "serve", "--listen", listen, "--db", filepath.Join(folder, "trellis.db"))
 	command.Stderr = logFile
+	// No sentence-embedding model: the suite's server runs lexical-only, whatever
+	// scripts/fetch-model.sh put in the repository.
+	command.Env = append(os.Environ(), "TRELLIS__SEMANTIC__MODEL_DIR="+filepath.Join(folder, "no-model"))
 	stdout, err := command.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -57,7 +57,13 @@ def start_server(binary: Path, workdir: Path, listen: str = "127.0.0.1:0") -> Se
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
-            env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            env={
+                **os.environ,
+                "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
+                # No sentence-embedding model: the suite's server runs lexical-only, whatever
+                # scripts/fetch-model.sh put in the repository.
+                "TRELLIS__SEMANTIC__MODEL_DIR": str(workdir / "no-model"),
+            },
         )
     lines: queue.Queue[str] = queue.Queue()
 

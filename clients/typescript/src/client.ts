@@ -28,6 +28,7 @@ import {
   type MatchPeopleRequestSchema,
   type MatchPeopleResponse,
 } from "./gen/trellis/v1/people_pb.js";
+import { ServerService } from "./gen/trellis/v1/server_pb.js";
 import { SourceService, type ListSourcesRequestSchema, type Source } from "./gen/trellis/v1/source_pb.js";
 import {
   StrategyService,
@@ -216,6 +217,17 @@ export class SourceClient {
   }
 }
 
+export class ServerClient {
+  constructor(readonly rpc: ServiceClient<typeof ServerService>) {}
+  /**
+   * The server's version, whether the semantic tier is on (`semantic.enabled` with
+   * `semantic.modelId`, or `semantic.lexicalOnlyReason` saying why not and how to fix it), and
+   * per workspace how many conversations are indexed and embedded.
+   */
+  getServerStatus: ServiceClient<typeof ServerService>["getServerStatus"] = (...args) =>
+    this.rpc.getServerStatus(...args);
+}
+
 /**
  * Walks a paginated list: asks for a page, yields its items, and follows `nextPageToken` until
  * the server returns an empty one. Pages are fetched lazily, so breaking out stops the calls.
@@ -239,6 +251,7 @@ export class TrellisClient {
   readonly insight: InsightClient;
   readonly people: PeopleClient;
   readonly sources: SourceClient;
+  readonly server: ServerClient;
   /** The URL the client connects to. */
   readonly baseUrl: string;
   private readonly sessionManager: Http2SessionManager;
@@ -270,6 +283,7 @@ export class TrellisClient {
     this.insight = new InsightClient(createServiceClient(InsightService, transport, settings));
     this.people = new PeopleClient(createServiceClient(PeopleService, transport, settings));
     this.sources = new SourceClient(createServiceClient(SourceService, transport, settings));
+    this.server = new ServerClient(createServiceClient(ServerService, transport, settings));
   }
 
   /** Closes the connection; calls still in flight fail with `CANCELED`. */

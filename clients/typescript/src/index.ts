@@ -10,6 +10,7 @@ export {
   InsightClient,
   PeopleClient,
   SourceClient,
+  ServerClient,
   NOT_RETRIED_METHODS,
   paginate,
   type TrellisClientOptions,
@@ -24,6 +25,7 @@ export * from "./gen/trellis/v1/common_pb.js";
 export * from "./gen/trellis/v1/ingest_pb.js";
 export * from "./gen/trellis/v1/insight_pb.js";
 export * from "./gen/trellis/v1/people_pb.js";
+export * from "./gen/trellis/v1/server_pb.js";
 export * from "./gen/trellis/v1/source_pb.js";
 export * from "./gen/trellis/v1/strategy_pb.js";
 export { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";

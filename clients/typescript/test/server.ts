@@ -36,7 +36,16 @@ export async function startServer(): Promise<RunningServer> {
   const child = spawn(
     trellisBinary(),
     ["serve", "--listen", "127.0.0.1:0", "--db", join(folder, "trellis.db"), "--log-format", "json"],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env["RUST_LOG"] ?? "warn" } },
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        RUST_LOG: process.env["RUST_LOG"] ?? "warn",
+        // No sentence-embedding model: the suite's server runs lexical-only, whatever
+        // scripts/fetch-model.sh put in the repository.
+        TRELLIS__SEMANTIC__MODEL_DIR: join(folder, "no-model"),
+      },
+    },
   );
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => {

@@ -23,6 +23,8 @@ from trellis.v1 import (
     insight_pb2_grpc,
     people_pb2,
     people_pb2_grpc,
+    server_pb2,
+    server_pb2_grpc,
     source_pb2,
     source_pb2_grpc,
     strategy_pb2,
@@ -80,6 +82,7 @@ class Stubs:
     insight: insight_pb2_grpc.InsightServiceStub
     people: people_pb2_grpc.PeopleServiceStub
     sources: source_pb2_grpc.SourceServiceStub
+    server: server_pb2_grpc.ServerServiceStub
 
 
 class _Paged(Protocol):
@@ -180,6 +183,7 @@ class Client:
             insight=insight_pb2_grpc.InsightServiceStub(self._channel),
             people=people_pb2_grpc.PeopleServiceStub(self._channel),
             sources=source_pb2_grpc.SourceServiceStub(self._channel),
+            server=server_pb2_grpc.ServerServiceStub(self._channel),
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -743,6 +747,23 @@ class Client:
         seconds, deadline = self._stream_deadline(timeout)
         call = self.stubs.sources.SyncSource(request, timeout=seconds, metadata=self._metadata)
         return _responses(call, None, deadline)
+
+    # -- ServerService ---------------------------------------------------------------------
+
+    def get_server_status(
+        self, *, timeout: Timeout = DEFAULT
+    ) -> server_pb2.GetServerStatusResponse:
+        """The server's version, whether the semantic tier is on (``.semantic.enabled``, with
+        ``.semantic.model_id``, or ``.semantic.lexical_only_reason`` saying why not and how to fix
+        it), and per workspace (``.workspaces``) how many conversations are indexed and embedded.
+        Covers every workspace, so it takes no ``workspace``."""
+        return self._unary(
+            self.stubs.server.GetServerStatus,
+            "GetServerStatus",
+            server_pb2.GetServerStatusRequest(),
+            timeout,
+            idempotent=True,
+        )
 
     # -- plumbing --------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ from trellis.v1.people_pb2 import (
     PersonProfile,
     SuggestedDiscussion,
 )
+from trellis.v1.server_pb2 import GetServerStatusResponse, SemanticTier, WorkspaceStatus
 from trellis.v1.source_pb2 import (
     CheckSourceResponse,
     Connector,
@@ -92,6 +93,7 @@ __all__ = [
     "FacetScore",
     "ForgetPersonResponse",
     "GetConversationResponse",
+    "GetServerStatusResponse",
     "Identity",
     "IngestRequest",
     "IngestResponse",
@@ -112,6 +114,7 @@ __all__ = [
     "RecommendPlatformMixResponse",
     "RecordError",
     "RecordRef",
+    "SemanticTier",
     "Source",
     "StrategicConversation",
     "Strategy",
@@ -124,5 +127,6 @@ __all__ = [
     "SyncStatus",
     "TextInput",
     "TopicToStart",
+    "WorkspaceStatus",
     "connection_class",
 ]
