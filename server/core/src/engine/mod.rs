@@ -5,6 +5,7 @@
 //! conversations they want explained, which keeps memory proportional to the vocabulary and
 //! the number of conversations rather than to the words written.
 
+pub mod assets;
 pub mod index;
 pub mod model;
 pub mod people;
@@ -105,6 +106,8 @@ pub struct Engine {
     /// Conversation embeddings, while the semantic tier is on.
     semantic: semantic::SemanticIndex,
     semantic_settings: semantic::SemanticSettings,
+    /// The asset collection, indexed apart from conversations (see `assets`).
+    assets: assets::AssetIndex,
 }
 
 type StandingKey = (RecordKey, Option<Millis>);
