@@ -1771,7 +1771,7 @@ fn evaluation_beats_the_baselines_on_tasks_a_b_and_c() {
     }
     assert!(!raw.contains("quantum-gate"));
 
-    for task in ["A", "B"] {
+    for task in ["A", "B", "D"] {
         let ranked = rankings[task]
             .as_object()
             .unwrap_or_else(|| panic!("rankings have {task}"));
@@ -1801,6 +1801,8 @@ fn evaluation_beats_the_baselines_on_tasks_a_b_and_c() {
         ("C", "MAP"),
         ("C", "mean NDCG@20"),
         ("C", "AUC"),
+        ("D", "R@10"),
+        ("D", "MRR"),
     ];
     for (task, metric) in rows {
         let cells = table_row(&table, task, metric);

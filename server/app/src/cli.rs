@@ -131,6 +131,8 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Assets that support a key message, a stored conversation or a text.
+    Assets(crate::cli_assets::AssetsArgs),
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
     /// The connector plugins the server loaded.
@@ -235,6 +237,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             client,
         } => crate::cli_people::participants(&client, conversation, text, title, limit).await,
+        Command::Assets(args) => crate::cli_assets::assets(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,

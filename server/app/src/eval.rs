@@ -38,8 +38,8 @@ pub struct EvalArgs {
     /// Skip the baselines (no Python needed).
     #[arg(long)]
     no_baselines: bool,
-    /// Rank only these tasks (of a, b, c; A' comes with a).
-    #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c"])]
+    /// Rank only these tasks (of a, b, c, d; A' comes with a).
+    #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c", "d"])]
     tasks: Vec<String>,
     /// The semantic tier of the server started here: auto (when the model files are present),
     /// off (lexical-only) or required.
@@ -134,6 +134,21 @@ fn visible_records(protocol: &Protocol, workspace: &str) -> Vec<pb::IngestReques
             }),
         };
         messages.push(message(record));
+    }
+    // Task D's assets: every history thread, as EVALUATION.md defines its text (title, body and
+    // the accepted answer's body when written before the cut-off).
+    for asset in protocol.assets() {
+        let text = asset
+            .text
+            .strip_prefix(asset.title.as_str())
+            .map_or(asset.text.as_str(), str::trim_start);
+        messages.push(message(Record::Asset(pb::Asset {
+            r#ref: reference(format!("q{}", asset.thread_id)),
+            title: asset.title.clone(),
+            text: text.to_owned(),
+            kind: pb::AssetKind::Thread.into(),
+            ..Default::default()
+        })));
     }
     for thread in protocol.test_threads() {
         messages.push(message(Record::Conversation(pb::Conversation {
@@ -281,6 +296,43 @@ async fn task_b(
     Ok(rankings)
 }
 
+/// Task D through `FindSupportingAssets`: for each test thread, its title and body as the text
+/// to support, against every asset.
+async fn task_d(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
+    let mut rankings = BTreeMap::new();
+    for thread in protocol.test_threads() {
+        let response = insight
+            .find_supporting_assets(pb::FindSupportingAssetsRequest {
+                workspace: workspace.to_owned(),
+                context: Some(pb::find_supporting_assets_request::Context::Text(
+                    pb::TextInput {
+                        title: thread.title.clone(),
+                        body: thread.body.clone(),
+                    },
+                )),
+                limit: RANKING_DEPTH,
+                own_only: false,
+            })
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        let ranked = response
+            .assets
+            .iter()
+            .filter_map(|supporting| {
+                thread_id(supporting.asset.as_ref().and_then(|a| a.r#ref.as_ref()))
+            })
+            .collect();
+        rankings.insert(thread.id, ranked);
+    }
+    Ok(rankings)
+}
+
 /// Waits until the server has embedded every conversation of the workspace, when its semantic
 /// tier is on, so that the tasks are ranked by the engine as it runs once settled. Returns the
 /// engine's mode in words.
@@ -400,8 +452,8 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     eprintln!("engine: {engine}");
 
     for task in &args.tasks {
-        if !["a", "b", "c"].contains(&task.as_str()) {
-            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b or c");
+        if !["a", "b", "c", "d"].contains(&task.as_str()) {
+            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b, c or d");
         }
     }
     let wants = |task: &str| args.tasks.iter().any(|wanted| wanted == task);
@@ -414,6 +466,9 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     if wants("b") {
         rankings.b = Some(task_b(channel.clone(), &protocol, &args.workspace).await?);
+    }
+    if wants("d") {
+        rankings.d = Some(task_d(channel.clone(), &protocol, &args.workspace).await?);
     }
     eprintln!(
         "ranked through the API in {:.1}s",

@@ -2,6 +2,7 @@
 //! and the evaluation harness (`eval`).
 
 mod cli;
+mod cli_assets;
 mod cli_people;
 mod config;
 mod eval;

@@ -120,6 +120,14 @@ pub trait Store: Send + Sync + 'static {
         visit: &mut dyn FnMut(Record) -> CoreResult<()>,
     ) -> CoreResult<()>;
 
+    /// Every asset of a workspace, in insertion order, for rebuilding the asset index at
+    /// start-up. Calls `visit` once per asset; stops at the first error.
+    fn scan_assets(
+        &self,
+        workspace: &WorkspaceId,
+        visit: &mut dyn FnMut(Asset) -> CoreResult<()>,
+    ) -> CoreResult<()>;
+
     fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts>;
 
     /// Stores conversation embeddings of one model, replacing earlier ones of the same

@@ -392,3 +392,25 @@ pub fn suggested_discussion_to_pb(
         evidence: discussion.evidence.iter().map(evidence_to_pb).collect(),
     }
 }
+
+pub fn asset_to_pb(asset: &Asset) -> pb::Asset {
+    pb::Asset {
+        r#ref: Some(record_ref(&asset.key)),
+        url: asset.url.clone(),
+        title: asset.title.clone(),
+        text: asset.text.clone(),
+        kind: match asset.kind {
+            AssetKind::Article => pb::AssetKind::Article,
+            AssetKind::Bookmark => pb::AssetKind::Bookmark,
+            AssetKind::Doc => pb::AssetKind::Doc,
+            AssetKind::Video => pb::AssetKind::Video,
+            AssetKind::Thread => pb::AssetKind::Thread,
+        }
+        .into(),
+        own: asset.own,
+        bookmark_count: asset.bookmark_count,
+        share_count: asset.share_count,
+        tags: asset.tags.clone(),
+        created_at: asset.created_at.map(timestamp),
+    }
+}

@@ -8,7 +8,7 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use trellis_core::domain::{Millis, RecordKey, WorkspaceId};
 use trellis_core::service::{
-    ParticipantTarget, PersonInsight, PersonLookup, StrategicQuery, Trellis,
+    AssetTarget, ParticipantTarget, PersonInsight, PersonLookup, StrategicQuery, Trellis,
 };
 
 use crate::convert::{self, round3};
@@ -454,6 +454,71 @@ impl pb::insight_service_server::InsightService for Api {
                     score: round3(suggestion.score),
                     reasons: suggestion.reasons.clone(),
                     evidence: suggestion
+                        .evidence
+                        .iter()
+                        .map(convert::evidence_to_pb)
+                        .collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn find_supporting_assets(
+        &self,
+        request: Request<pb::FindSupportingAssetsRequest>,
+    ) -> Result<Response<pb::FindSupportingAssetsResponse>, Status> {
+        use pb::find_supporting_assets_request::Context;
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.limit, 10, "limit")?;
+        let target = match request.context {
+            Some(Context::FacetId(facet_id)) => {
+                if facet_id.trim().is_empty() {
+                    return Err(bad_field(
+                        "facet_id",
+                        "is empty; name a facet of the strategy (list them with GetStrategy)",
+                    ));
+                }
+                AssetTarget::Facet(facet_id)
+            }
+            Some(Context::Conversation(conversation)) => {
+                AssetTarget::Conversation(convert::record_key(Some(&conversation), "conversation")?)
+            }
+            Some(Context::Text(text)) => {
+                if text.title.trim().is_empty() && text.body.trim().is_empty() {
+                    return Err(bad_field(
+                        "text",
+                        "is empty; give the title or the body of the text to support",
+                    ));
+                }
+                AssetTarget::Text {
+                    title: text.title,
+                    body: text.body,
+                }
+            }
+            None => {
+                return Err(bad_field(
+                    "context",
+                    "is missing; give a facet_id, a stored conversation, or a text to support",
+                ));
+            }
+        };
+        let own_only = request.own_only;
+        let found = self
+            .blocking(move |trellis| {
+                trellis.find_supporting_assets(&workspace, &target, own_only, limit)
+            })
+            .await?;
+        Ok(Response::new(pb::FindSupportingAssetsResponse {
+            assets: found
+                .iter()
+                .map(|supporting| pb::SupportingAsset {
+                    asset: Some(convert::asset_to_pb(&supporting.asset)),
+                    score: round3(supporting.score),
+                    passage: supporting.passage.clone(),
+                    reasons: supporting.reasons.clone(),
+                    evidence: supporting
                         .evidence
                         .iter()
                         .map(convert::evidence_to_pb)

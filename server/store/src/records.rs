@@ -33,6 +33,7 @@ pub(crate) enum ScannedKind {
     Person,
     Conversation,
     Post,
+    Asset,
 }
 
 fn json_text<T: Serialize + ?Sized>(value: &T) -> rusqlite::Result<String> {
@@ -590,6 +591,7 @@ pub(crate) fn scan_page(
         ScannedKind::Person => ("people", PERSON_COLUMNS, 8),
         ScannedKind::Conversation => ("conversations", CONVERSATION_COLUMNS, 11),
         ScannedKind::Post => ("posts", POST_COLUMNS, 8),
+        ScannedKind::Asset => ("assets", ASSET_COLUMNS, 11),
     };
     let sql = format!(
         "SELECT {columns}, seq FROM {table} WHERE workspace = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
@@ -604,6 +606,7 @@ pub(crate) fn scan_page(
                     ScannedKind::Person => Record::Person(person_from_row(row)?),
                     ScannedKind::Conversation => Record::Conversation(conversation_from_row(row)?),
                     ScannedKind::Post => Record::Post(post_from_row(row)?),
+                    ScannedKind::Asset => Record::Asset(asset_from_row(row)?),
                 };
                 Ok((row.get(seq_index)?, record))
             },

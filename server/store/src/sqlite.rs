@@ -548,6 +548,30 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn scan_assets(
+        &self,
+        workspace: &WorkspaceId,
+        visit: &mut dyn FnMut(Asset) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        let mut after = 0;
+        loop {
+            let page = records::scan_page(&*self.read()?, workspace, ScannedKind::Asset, after)
+                .map_err(storage_error("scanning the assets"))?;
+            let last_page = page.len() < SCAN_PAGE;
+            for (seq, record) in page {
+                debug_assert!(seq > after, "scan pages come in seq order");
+                after = seq;
+                if let Record::Asset(asset) = record {
+                    visit(asset)?;
+                }
+            }
+            if last_page {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn put_embeddings(
         &self,
         workspace: &WorkspaceId,

@@ -5,6 +5,7 @@
 //! conversations they want explained, which keeps memory proportional to the vocabulary and
 //! the number of conversations rather than to the words written.
 
+pub mod assets;
 pub mod index;
 pub mod model;
 pub mod people;
@@ -107,6 +108,8 @@ pub struct Engine {
     semantic_settings: semantic::SemanticSettings,
     /// How the conversations spread over the facets, at the generation it was computed.
     facet_shares_cache: std::sync::Mutex<Option<(FacetSharesKey, Vec<FacetShare>)>>,
+    /// The asset collection, indexed apart from conversations (see `assets`).
+    assets: assets::AssetIndex,
 }
 
 type StandingKey = (RecordKey, Option<Millis>);

@@ -26,7 +26,7 @@ pub struct Query {
 }
 
 impl Query {
-    fn from_weights(weights: HashMap<String, f32>) -> Self {
+    pub(crate) fn from_weights(weights: HashMap<String, f32>) -> Self {
         let mut terms: Vec<QueryTerm> = weights
             .into_iter()
             .filter(|(_, weight)| *weight > 0.0)

@@ -20,10 +20,12 @@ use crate::semantic::SentenceEmbedder;
 use crate::store::{CorpusCounts, Store, Upserted};
 use crate::strategy::{Strategy, StrategyVersion};
 
+mod assets;
 mod identity;
 mod people;
 mod semantic;
 
+pub use assets::{AssetTarget, SupportingAsset};
 pub use semantic::{SemanticStatus, WorkspaceEmbeddings};
 
 pub use people::{
@@ -176,6 +178,10 @@ impl Trellis {
                 Record::Person(person) => engine.upsert_person(person, None),
                 Record::Asset(_) => {}
             }
+            Ok(())
+        })?;
+        self.store.scan_assets(workspace, &mut |asset| {
+            engine.upsert_asset(&asset, None);
             Ok(())
         })?;
         if let Some(embedder) = &self.embedder {
@@ -345,7 +351,13 @@ impl Trellis {
                     };
                     engine.upsert_person(person, previous);
                 }
-                (Record::Asset(_), _) => {}
+                (Record::Asset(asset), previous) => {
+                    let previous = match previous {
+                        Some(Record::Asset(previous)) => Some(previous),
+                        _ => None,
+                    };
+                    engine.upsert_asset(asset, previous);
+                }
             }
         }
         let merges = identity::resolve(&engine, &good, identity::now_millis())?;

@@ -1,0 +1,137 @@
+//! Supporting assets through the service: resolves the context (a facet of the current
+//! strategy, a stored conversation with its replies, or a text), ranks the asset index, and
+//! dresses each hit with its stored record, passage, evidence and reasons in plain words.
+
+use super::{Trellis, no_strategy};
+use crate::domain::{Asset, RecordKey, WorkspaceId};
+use crate::engine::Evidence;
+use crate::error::{CoreError, CoreResult};
+
+/// What the assets should support.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AssetTarget {
+    /// A facet of the current strategy, by id (a key message, typically).
+    Facet(String),
+    /// A stored conversation: its title, body and replies.
+    Conversation(RecordKey),
+    /// A text that is not stored.
+    Text { title: String, body: String },
+}
+
+/// One asset that supports the context, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupportingAsset {
+    pub asset: Asset,
+    /// In [0, 1): 0.5 is where the collection's clearest matches for this context begin.
+    pub score: f32,
+    /// The sentence of the asset that supports the context, exactly as written in it.
+    pub passage: String,
+    pub reasons: Vec<String>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Matched terms named in a reason.
+const REASON_TERMS: usize = 5;
+
+impl Trellis {
+    /// Assets that support `target`, best first, at most `limit`; only the organisation's own
+    /// when `own_only`.
+    pub fn find_supporting_assets(
+        &self,
+        workspace: &WorkspaceId,
+        target: &AssetTarget,
+        own_only: bool,
+        limit: usize,
+    ) -> CoreResult<Vec<SupportingAsset>> {
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
+        let (context, facet_name) = match target {
+            AssetTarget::Facet(facet_id) => {
+                let (_, strategy) = engine.strategy().ok_or_else(|| no_strategy(workspace))?;
+                let facet = strategy
+                    .facet(facet_id)
+                    .ok_or_else(|| CoreError::NotFound {
+                        kind: "facet",
+                        id: facet_id.clone(),
+                    })?;
+                let context = engine
+                    .facet_asset_context(facet_id)
+                    .ok_or_else(|| no_strategy(workspace))?;
+                (context, Some(facet.name.clone()))
+            }
+            AssetTarget::Conversation(key) => {
+                let (conversation, posts) = self.conversation(workspace, key)?;
+                let replies: Vec<&str> = posts.iter().map(|post| post.text.as_str()).collect();
+                let context =
+                    engine.text_asset_context(&conversation.title, &conversation.body, &replies);
+                (context, None)
+            }
+            AssetTarget::Text { title, body } => {
+                if title.trim().is_empty() && body.trim().is_empty() {
+                    return Err(CoreError::invalid(
+                        "text",
+                        "is empty; give the title or the body of the text to support",
+                    ));
+                }
+                (engine.text_asset_context(title, body, &[]), None)
+            }
+        };
+        let ranked = engine.rank_assets(&context, own_only, limit);
+        let mut found = Vec::with_capacity(ranked.len());
+        for hit in ranked {
+            // An asset the store no longer has is skipped rather than shown half-known.
+            let Some(asset) = self.store.asset(workspace, &hit.key)? else {
+                continue;
+            };
+            let explanation = engine.explain_asset(&context, &asset);
+            let reasons = reasons(&asset, &explanation.evidence, facet_name.as_deref());
+            found.push(SupportingAsset {
+                asset,
+                score: hit.score,
+                passage: explanation.passage,
+                reasons,
+                evidence: vec![explanation.evidence],
+            });
+        }
+        Ok(found)
+    }
+}
+
+fn reasons(asset: &Asset, evidence: &Evidence, facet_name: Option<&str>) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let terms: Vec<&str> = evidence
+        .terms
+        .iter()
+        .take(REASON_TERMS)
+        .map(|term| term.term.as_str())
+        .collect();
+    if !terms.is_empty() {
+        let list = terms.join(", ");
+        reasons.push(match facet_name {
+            Some(name) => format!("speaks to \"{name}\" with {list}"),
+            None => format!("shares the context's telling words: {list}"),
+        });
+    }
+    if !evidence.phrases.is_empty() {
+        let quoted: Vec<String> = evidence
+            .phrases
+            .iter()
+            .map(|phrase| format!("\"{phrase}\""))
+            .collect();
+        reasons.push(format!("uses the phrases {}", quoted.join(", ")));
+    }
+    if asset.own {
+        reasons.push("published by the organisation itself".to_owned());
+    }
+    match asset.bookmark_count {
+        0 => {}
+        1 => reasons.push("bookmarked once".to_owned()),
+        count => reasons.push(format!("bookmarked {count} times")),
+    }
+    match asset.share_count {
+        0 => {}
+        1 => reasons.push("shared once".to_owned()),
+        count => reasons.push(format!("shared {count} times")),
+    }
+    reasons
+}
