@@ -21,15 +21,15 @@ fi
 # The semantic tier's tests compare the embedder with reference vectors: they need the model.
 scripts/fetch-model.sh
 
+# The end-to-end tests make cargo build every binary of the app (trellis, trellis-load) with the
+# same features, so the clients below test the binary this checkout builds, never a stale one.
 cargo test --workspace --locked
-
-# The clients test the binary this checkout builds, never a stale one.
-cargo build --bin trellis --bin trellis-load --locked
 export TRELLIS_BIN="$PWD/target/debug/trellis"
 
 # Smoke runs of the benchmarks at a tiny size (the README says how to run them in full).
+# `--workspace` keeps the feature set of the run above, so nothing is compiled twice.
 echo "==> benchmarks at a tiny size"
-TRELLIS_BENCH_SIZES=0.2% TRELLIS_BENCH_SAMPLE=3 cargo test --locked -p trellis-core --bench people
+TRELLIS_BENCH_SIZES=0.2% TRELLIS_BENCH_SAMPLE=3 cargo test --workspace --locked --bench people
 target/debug/trellis-load --size 0.2% --sample 3 --duration 1 --workloads suggest,match,mixed
 for client in python typescript go; do
   echo "==> $client client"
