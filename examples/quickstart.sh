@@ -71,4 +71,10 @@ echo; echo "==> which discussions a member should join, and which topics they co
 echo; echo "==> a CRM asks about one of its contacts by CRM id"
 "$trellis" people match --crm-id crm-1002 --suggestions 2
 
+echo; echo "==> which assets support a key message"
+"$trellis" assets --facet dashboards-as-code --limit 3
+
+echo; echo "==> who outside the community to bring in, and what to invite them with"
+"$trellis" prospects --limit 3
+
 echo; echo "done: the service ran at $addr; stop it with Ctrl-C or let this script end it."

@@ -215,6 +215,9 @@ func TestFindProspectsOutsideTheCommunity(t *testing.T) {
 		if prospect.GetPerson().GetMember() {
 			t.Errorf("prospect %v is already a member", prospect.GetPerson().GetRef())
 		}
+		if prospect.GetInvitation().GetDraftMessage() == "" {
+			t.Errorf("prospect %v has no draft invitation", prospect.GetPerson().GetRef())
+		}
 	}
 }
 

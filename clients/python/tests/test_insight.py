@@ -107,7 +107,11 @@ def test_find_supporting_assets_needs_exactly_one_context(loaded: Client) -> Non
 
 def test_find_prospects(loaded: Client) -> None:
     prospects = skip_unimplemented(lambda: loaded.find_prospects(limit=5))
+    assert prospects
     assert all(not p.person.member for p in prospects)
+    assert all(p.reasons and p.invitation.draft_message for p in prospects)
+    everyone = loaded.find_prospects(limit=50, include_members=True)
+    assert any(p.person.member for p in everyone)
 
 
 def test_recommend_platform_mix(loaded: Client) -> None:

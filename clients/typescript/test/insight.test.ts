@@ -104,6 +104,7 @@ describe("insight", () => {
     const response = await unlessUnimplemented(t, () => client.insight.findProspects({ limit: 3 }));
     if (!response) return;
     assert.ok(response.prospects.every((prospect) => prospect.person?.member === false));
+    assert.ok(response.prospects.every((prospect) => (prospect.invitation?.draftMessage ?? "").length > 0));
   });
 
   test("recommendPlatformMix", async (t) => {

@@ -133,6 +133,8 @@ enum Command {
     },
     /// Assets that support a key message, a stored conversation or a text.
     Assets(crate::cli_assets::AssetsArgs),
+    /// People outside the community whose interests meet the strategy, with draft invitations.
+    Prospects(crate::cli_prospects::ProspectsArgs),
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
     /// The connector plugins the server loaded.
@@ -238,6 +240,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             client,
         } => crate::cli_people::participants(&client, conversation, text, title, limit).await,
         Command::Assets(args) => crate::cli_assets::assets(args).await,
+        Command::Prospects(args) => crate::cli_prospects::prospects(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,

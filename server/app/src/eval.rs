@@ -38,8 +38,8 @@ pub struct EvalArgs {
     /// Skip the baselines (no Python needed).
     #[arg(long)]
     no_baselines: bool,
-    /// Rank only these tasks (of a, b, c, d; A' comes with a).
-    #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c", "d"])]
+    /// Rank only these tasks (of a, b, c, d, e; A' comes with a).
+    #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c", "d", "e"])]
     tasks: Vec<String>,
     /// The semantic tier of the server started here: auto (when the model files are present),
     /// off (lexical-only) or required.
@@ -333,6 +333,32 @@ async fn task_d(
     Ok(rankings)
 }
 
+/// Task E through `FindProspects`: everyone, members included (every candidate of the protocol
+/// wrote on the site), ranked for the whole strategy as of the cut-off.
+async fn task_e(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+) -> anyhow::Result<Vec<i64>> {
+    let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
+    let response = insight
+        .find_prospects(pb::FindProspectsRequest {
+            workspace: workspace.to_owned(),
+            limit: RANKING_DEPTH.max(protocol.candidates().len() as i32),
+            include_members: true,
+            as_of: Some(timestamp(&protocol.cutoff_time())),
+            ..Default::default()
+        })
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    Ok(response
+        .prospects
+        .iter()
+        .filter_map(|prospect| user_id(prospect.person.as_ref().and_then(|p| p.r#ref.as_ref())))
+        .collect())
+}
+
 /// Waits until the server has embedded every conversation of the workspace, when its semantic
 /// tier is on, so that the tasks are ranked by the engine as it runs once settled. Returns the
 /// engine's mode in words.
@@ -452,8 +478,8 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     eprintln!("engine: {engine}");
 
     for task in &args.tasks {
-        if !["a", "b", "c", "d"].contains(&task.as_str()) {
-            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b, c or d");
+        if !["a", "b", "c", "d", "e"].contains(&task.as_str()) {
+            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b, c, d or e");
         }
     }
     let wants = |task: &str| args.tasks.iter().any(|wanted| wanted == task);
@@ -469,6 +495,9 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     }
     if wants("d") {
         rankings.d = Some(task_d(channel.clone(), &protocol, &args.workspace).await?);
+    }
+    if wants("e") {
+        rankings.e = Some(task_e(channel.clone(), &protocol, &args.workspace).await?);
     }
     eprintln!(
         "ranked through the API in {:.1}s",

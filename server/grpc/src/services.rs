@@ -529,6 +529,77 @@ impl pb::insight_service_server::InsightService for Api {
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn find_prospects(
+        &self,
+        request: Request<pb::FindProspectsRequest>,
+    ) -> Result<Response<pb::FindProspectsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.limit, 10, "limit")?;
+        let facet_id = match request.facet_id.trim() {
+            "" if !request.facet_id.is_empty() => {
+                return Err(bad_field(
+                    "facet_id",
+                    "is blank; name a facet of the strategy (list them with GetStrategy), or leave it unset for the whole strategy",
+                ));
+            }
+            "" => None,
+            facet_id => Some(facet_id.to_owned()),
+        };
+        let include_members = request.include_members;
+        let as_of = request.as_of.as_ref().map(convert::millis);
+        let found = self
+            .blocking(move |trellis| {
+                trellis.find_prospects(
+                    &workspace,
+                    facet_id.as_deref(),
+                    include_members,
+                    as_of,
+                    limit,
+                )
+            })
+            .await?;
+        Ok(Response::new(pb::FindProspectsResponse {
+            prospects: found
+                .iter()
+                .map(|prospect| pb::Prospect {
+                    person: Some(match &prospect.person {
+                        Some(person) => convert::person_to_pb(person),
+                        None => pb::Person {
+                            r#ref: Some(convert::record_ref(&prospect.key)),
+                            member: prospect.member,
+                            ..Default::default()
+                        },
+                    }),
+                    score: round3(prospect.score),
+                    convergence: round3(prospect.convergence),
+                    activity: round3(prospect.activity),
+                    reach: prospect.reach as f32,
+                    reasons: prospect.reasons.clone(),
+                    evidence: prospect
+                        .evidence
+                        .iter()
+                        .map(convert::evidence_to_pb)
+                        .collect(),
+                    invitation: Some(pb::Invitation {
+                        conversation: prospect
+                            .invitation
+                            .conversation
+                            .as_ref()
+                            .map(|conversation| convert::record_ref(&conversation.key)),
+                        asset: prospect
+                            .invitation
+                            .asset
+                            .as_ref()
+                            .map(|asset| convert::record_ref(&asset.key)),
+                        draft_message: prospect.invitation.draft_message.clone(),
+                    }),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
     async fn suggest_discussions(
         &self,
         request: Request<pb::SuggestDiscussionsRequest>,

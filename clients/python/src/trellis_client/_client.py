@@ -460,13 +460,22 @@ class Client:
         *,
         limit: int = 0,
         facet_id: str = "",
+        include_members: bool = False,
+        as_of: datetime | None = None,
         workspace: str | None = None,
         timeout: Timeout = DEFAULT,
     ) -> list[insight_pb2.Prospect]:
-        """People outside the community whose interests intersect the strategy."""
+        """People outside the community whose interests intersect the strategy (or the facet
+        ``facet_id``), best first, each with a draft invitation. ``include_members`` ranks
+        members too; ``as_of`` judges activity as of that time."""
         request = insight_pb2.FindProspectsRequest(
-            workspace=self._ws(workspace), limit=limit, facet_id=facet_id
+            workspace=self._ws(workspace),
+            limit=limit,
+            facet_id=facet_id,
+            include_members=include_members,
         )
+        if as_of is not None:
+            request.as_of.CopyFrom(_timestamp(as_of))
         response = self._unary(
             self.stubs.insight.FindProspects, "FindProspects", request, timeout, idempotent=True
         )

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod index;
 pub mod model;
 pub mod people;
+pub mod prospects;
 pub mod semantic;
 
 mod audit;

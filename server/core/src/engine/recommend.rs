@@ -456,7 +456,7 @@ impl Engine {
 
     /// Per facet, the raw profile score at which convergence reads 0.5: the 95th percentile
     /// over people with a profile, as conversations are calibrated over the corpus.
-    fn people_calibration(&self, now: Millis) -> Vec<f32> {
+    pub(super) fn people_calibration(&self, now: Millis) -> Vec<f32> {
         let Some(model) = self.model.as_ref() else {
             return Vec::new();
         };

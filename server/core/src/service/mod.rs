@@ -23,9 +23,11 @@ use crate::strategy::{Strategy, StrategyVersion};
 mod assets;
 mod identity;
 mod people;
+mod prospects;
 mod semantic;
 
 pub use assets::{AssetTarget, SupportingAsset};
+pub use prospects::{DRAFT_MAX_CHARS, Invitation, Prospect, draft_invitation};
 pub use semantic::{SemanticStatus, WorkspaceEmbeddings};
 
 pub use people::{

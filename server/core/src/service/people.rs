@@ -69,7 +69,7 @@ pub struct PersonInsight {
     pub records: Vec<RecordKey>,
 }
 
-fn days_ago(now: Millis, then: Millis) -> String {
+pub(super) fn days_ago(now: Millis, then: Millis) -> String {
     let days = ((now - then) as f64 / DAY_MS).max(0.0).round() as i64;
     match days {
         0 => "today".to_owned(),
@@ -78,7 +78,7 @@ fn days_ago(now: Millis, then: Millis) -> String {
     }
 }
 
-fn quote_list(words: &[String]) -> String {
+pub(super) fn quote_list(words: &[String]) -> String {
     words
         .iter()
         .map(|word| format!("\"{word}\""))
@@ -87,7 +87,10 @@ fn quote_list(words: &[String]) -> String {
 }
 
 /// The texts of what a person wrote, as parts to explain.
-fn writing_parts<'a>(conversations: &'a [Conversation], posts: &'a [Post]) -> Vec<TextPart<'a>> {
+pub(super) fn writing_parts<'a>(
+    conversations: &'a [Conversation],
+    posts: &'a [Post],
+) -> Vec<TextPart<'a>> {
     let mut parts = Vec::with_capacity(conversations.len() * 2 + posts.len());
     for conversation in conversations {
         parts.push(TextPart {
@@ -108,7 +111,7 @@ fn writing_parts<'a>(conversations: &'a [Conversation], posts: &'a [Post]) -> Ve
 
 impl Trellis {
     /// What a person wrote under every record merged into them, newest first per record.
-    fn writing_of_all(
+    pub(super) fn writing_of_all(
         &self,
         workspace: &WorkspaceId,
         engine: &Engine,

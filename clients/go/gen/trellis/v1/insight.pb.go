@@ -1604,10 +1604,17 @@ func (x *FindSupportingAssetsResponse) GetAssets() []*SupportingAsset {
 }
 
 type FindProspectsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
-	Limit         int32                  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	FacetId       string                 `protobuf:"bytes,3,opt,name=facet_id,json=facetId,proto3" json:"facet_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// Prospects to return; 10 when unset.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Judge convergence with this facet only; the whole strategy when unset.
+	FacetId string `protobuf:"bytes,3,opt,name=facet_id,json=facetId,proto3" json:"facet_id,omitempty"`
+	// Rank members of the community too: who anywhere converges most with the strategy. By
+	// default only people outside the community are prospects.
+	IncludeMembers bool `protobuf:"varint,4,opt,name=include_members,json=includeMembers,proto3" json:"include_members,omitempty"`
+	// Judge activity and convergence as of this time; the newest activity seen when unset.
+	AsOf          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1661,6 +1668,20 @@ func (x *FindProspectsRequest) GetFacetId() string {
 		return x.FacetId
 	}
 	return ""
+}
+
+func (x *FindProspectsRequest) GetIncludeMembers() bool {
+	if x != nil {
+		return x.IncludeMembers
+	}
+	return false
+}
+
+func (x *FindProspectsRequest) GetAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOf
+	}
+	return nil
 }
 
 type Invitation struct {
@@ -1725,15 +1746,20 @@ func (x *Invitation) GetDraftMessage() string {
 }
 
 type Prospect struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Person        *Person                `protobuf:"bytes,1,opt,name=person,proto3" json:"person,omitempty"`
-	Score         float32                `protobuf:"fixed32,2,opt,name=score,proto3" json:"score,omitempty"`
-	Convergence   float32                `protobuf:"fixed32,3,opt,name=convergence,proto3" json:"convergence,omitempty"`
-	Activity      float32                `protobuf:"fixed32,4,opt,name=activity,proto3" json:"activity,omitempty"`
-	Reach         float32                `protobuf:"fixed32,5,opt,name=reach,proto3" json:"reach,omitempty"`
-	Reasons       []string               `protobuf:"bytes,6,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	Evidence      []*Evidence            `protobuf:"bytes,7,rep,name=evidence,proto3" json:"evidence,omitempty"`
-	Invitation    *Invitation            `protobuf:"bytes,8,opt,name=invitation,proto3" json:"invitation,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Person *Person                `protobuf:"bytes,1,opt,name=person,proto3" json:"person,omitempty"`
+	// In [0, 1]; 1 for the best prospect of the answer.
+	Score float32 `protobuf:"fixed32,2,opt,name=score,proto3" json:"score,omitempty"`
+	// Convergence of their interests with the strategy (or the facet asked about), in [0, 1):
+	// 0.5 is the level of the most convergent people of the community.
+	Convergence float32 `protobuf:"fixed32,3,opt,name=convergence,proto3" json:"convergence,omitempty"`
+	// Their contributions, decayed with age: recent activity.
+	Activity float32 `protobuf:"fixed32,4,opt,name=activity,proto3" json:"activity,omitempty"`
+	// The conversations they took part in.
+	Reach         float32     `protobuf:"fixed32,5,opt,name=reach,proto3" json:"reach,omitempty"`
+	Reasons       []string    `protobuf:"bytes,6,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	Evidence      []*Evidence `protobuf:"bytes,7,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	Invitation    *Invitation `protobuf:"bytes,8,opt,name=invitation,proto3" json:"invitation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2500,11 +2526,13 @@ const file_trellis_v1_insight_proto_rawDesc = "" +
 	"\areasons\x18\x04 \x03(\tR\areasons\x120\n" +
 	"\bevidence\x18\x05 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence\"S\n" +
 	"\x1cFindSupportingAssetsResponse\x123\n" +
-	"\x06assets\x18\x01 \x03(\v2\x1b.trellis.v1.SupportingAssetR\x06assets\"e\n" +
+	"\x06assets\x18\x01 \x03(\v2\x1b.trellis.v1.SupportingAssetR\x06assets\"\xbf\x01\n" +
 	"\x14FindProspectsRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\x12\x19\n" +
-	"\bfacet_id\x18\x03 \x01(\tR\afacetId\"\x99\x01\n" +
+	"\bfacet_id\x18\x03 \x01(\tR\afacetId\x12'\n" +
+	"\x0finclude_members\x18\x04 \x01(\bR\x0eincludeMembers\x12/\n" +
+	"\x05as_of\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\"\x99\x01\n" +
 	"\n" +
 	"Invitation\x129\n" +
 	"\fconversation\x18\x01 \x01(\v2\x15.trellis.v1.RecordRefR\fconversation\x12+\n" +
@@ -2685,46 +2713,47 @@ var file_trellis_v1_insight_proto_depIdxs = []int32{
 	41, // 28: trellis.v1.SupportingAsset.asset:type_name -> trellis.v1.Asset
 	38, // 29: trellis.v1.SupportingAsset.evidence:type_name -> trellis.v1.Evidence
 	20, // 30: trellis.v1.FindSupportingAssetsResponse.assets:type_name -> trellis.v1.SupportingAsset
-	33, // 31: trellis.v1.Invitation.conversation:type_name -> trellis.v1.RecordRef
-	33, // 32: trellis.v1.Invitation.asset:type_name -> trellis.v1.RecordRef
-	40, // 33: trellis.v1.Prospect.person:type_name -> trellis.v1.Person
-	38, // 34: trellis.v1.Prospect.evidence:type_name -> trellis.v1.Evidence
-	23, // 35: trellis.v1.Prospect.invitation:type_name -> trellis.v1.Invitation
-	24, // 36: trellis.v1.FindProspectsResponse.prospects:type_name -> trellis.v1.Prospect
-	35, // 37: trellis.v1.RecommendPlatformMixRequest.since:type_name -> google.protobuf.Timestamp
-	36, // 38: trellis.v1.PlatformStats.platform:type_name -> trellis.v1.PlatformKind
-	27, // 39: trellis.v1.PlatformStats.facets:type_name -> trellis.v1.FacetShare
-	28, // 40: trellis.v1.RecommendPlatformMixResponse.platforms:type_name -> trellis.v1.PlatformStats
-	36, // 41: trellis.v1.PlanActionsRequest.platform:type_name -> trellis.v1.PlatformKind
-	1,  // 42: trellis.v1.Action.kind:type_name -> trellis.v1.ActionKind
-	36, // 43: trellis.v1.Action.platform:type_name -> trellis.v1.PlatformKind
-	33, // 44: trellis.v1.Action.conversation:type_name -> trellis.v1.RecordRef
-	33, // 45: trellis.v1.Action.asset:type_name -> trellis.v1.RecordRef
-	33, // 46: trellis.v1.Action.person:type_name -> trellis.v1.RecordRef
-	31, // 47: trellis.v1.PlanActionsResponse.actions:type_name -> trellis.v1.Action
-	3,  // 48: trellis.v1.InsightService.ScoreConversations:input_type -> trellis.v1.ScoreConversationsRequest
-	6,  // 49: trellis.v1.InsightService.ListStrategicConversations:input_type -> trellis.v1.ListStrategicConversationsRequest
-	10, // 50: trellis.v1.InsightService.AuditCommunityDesign:input_type -> trellis.v1.AuditCommunityDesignRequest
-	13, // 51: trellis.v1.InsightService.SuggestDiscussions:input_type -> trellis.v1.SuggestDiscussionsRequest
-	16, // 52: trellis.v1.InsightService.SuggestParticipants:input_type -> trellis.v1.SuggestParticipantsRequest
-	19, // 53: trellis.v1.InsightService.FindSupportingAssets:input_type -> trellis.v1.FindSupportingAssetsRequest
-	22, // 54: trellis.v1.InsightService.FindProspects:input_type -> trellis.v1.FindProspectsRequest
-	26, // 55: trellis.v1.InsightService.RecommendPlatformMix:input_type -> trellis.v1.RecommendPlatformMixRequest
-	30, // 56: trellis.v1.InsightService.PlanActions:input_type -> trellis.v1.PlanActionsRequest
-	5,  // 57: trellis.v1.InsightService.ScoreConversations:output_type -> trellis.v1.ScoreConversationsResponse
-	9,  // 58: trellis.v1.InsightService.ListStrategicConversations:output_type -> trellis.v1.ListStrategicConversationsResponse
-	12, // 59: trellis.v1.InsightService.AuditCommunityDesign:output_type -> trellis.v1.AuditCommunityDesignResponse
-	15, // 60: trellis.v1.InsightService.SuggestDiscussions:output_type -> trellis.v1.SuggestDiscussionsResponse
-	18, // 61: trellis.v1.InsightService.SuggestParticipants:output_type -> trellis.v1.SuggestParticipantsResponse
-	21, // 62: trellis.v1.InsightService.FindSupportingAssets:output_type -> trellis.v1.FindSupportingAssetsResponse
-	25, // 63: trellis.v1.InsightService.FindProspects:output_type -> trellis.v1.FindProspectsResponse
-	29, // 64: trellis.v1.InsightService.RecommendPlatformMix:output_type -> trellis.v1.RecommendPlatformMixResponse
-	32, // 65: trellis.v1.InsightService.PlanActions:output_type -> trellis.v1.PlanActionsResponse
-	57, // [57:66] is the sub-list for method output_type
-	48, // [48:57] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	35, // 31: trellis.v1.FindProspectsRequest.as_of:type_name -> google.protobuf.Timestamp
+	33, // 32: trellis.v1.Invitation.conversation:type_name -> trellis.v1.RecordRef
+	33, // 33: trellis.v1.Invitation.asset:type_name -> trellis.v1.RecordRef
+	40, // 34: trellis.v1.Prospect.person:type_name -> trellis.v1.Person
+	38, // 35: trellis.v1.Prospect.evidence:type_name -> trellis.v1.Evidence
+	23, // 36: trellis.v1.Prospect.invitation:type_name -> trellis.v1.Invitation
+	24, // 37: trellis.v1.FindProspectsResponse.prospects:type_name -> trellis.v1.Prospect
+	35, // 38: trellis.v1.RecommendPlatformMixRequest.since:type_name -> google.protobuf.Timestamp
+	36, // 39: trellis.v1.PlatformStats.platform:type_name -> trellis.v1.PlatformKind
+	27, // 40: trellis.v1.PlatformStats.facets:type_name -> trellis.v1.FacetShare
+	28, // 41: trellis.v1.RecommendPlatformMixResponse.platforms:type_name -> trellis.v1.PlatformStats
+	36, // 42: trellis.v1.PlanActionsRequest.platform:type_name -> trellis.v1.PlatformKind
+	1,  // 43: trellis.v1.Action.kind:type_name -> trellis.v1.ActionKind
+	36, // 44: trellis.v1.Action.platform:type_name -> trellis.v1.PlatformKind
+	33, // 45: trellis.v1.Action.conversation:type_name -> trellis.v1.RecordRef
+	33, // 46: trellis.v1.Action.asset:type_name -> trellis.v1.RecordRef
+	33, // 47: trellis.v1.Action.person:type_name -> trellis.v1.RecordRef
+	31, // 48: trellis.v1.PlanActionsResponse.actions:type_name -> trellis.v1.Action
+	3,  // 49: trellis.v1.InsightService.ScoreConversations:input_type -> trellis.v1.ScoreConversationsRequest
+	6,  // 50: trellis.v1.InsightService.ListStrategicConversations:input_type -> trellis.v1.ListStrategicConversationsRequest
+	10, // 51: trellis.v1.InsightService.AuditCommunityDesign:input_type -> trellis.v1.AuditCommunityDesignRequest
+	13, // 52: trellis.v1.InsightService.SuggestDiscussions:input_type -> trellis.v1.SuggestDiscussionsRequest
+	16, // 53: trellis.v1.InsightService.SuggestParticipants:input_type -> trellis.v1.SuggestParticipantsRequest
+	19, // 54: trellis.v1.InsightService.FindSupportingAssets:input_type -> trellis.v1.FindSupportingAssetsRequest
+	22, // 55: trellis.v1.InsightService.FindProspects:input_type -> trellis.v1.FindProspectsRequest
+	26, // 56: trellis.v1.InsightService.RecommendPlatformMix:input_type -> trellis.v1.RecommendPlatformMixRequest
+	30, // 57: trellis.v1.InsightService.PlanActions:input_type -> trellis.v1.PlanActionsRequest
+	5,  // 58: trellis.v1.InsightService.ScoreConversations:output_type -> trellis.v1.ScoreConversationsResponse
+	9,  // 59: trellis.v1.InsightService.ListStrategicConversations:output_type -> trellis.v1.ListStrategicConversationsResponse
+	12, // 60: trellis.v1.InsightService.AuditCommunityDesign:output_type -> trellis.v1.AuditCommunityDesignResponse
+	15, // 61: trellis.v1.InsightService.SuggestDiscussions:output_type -> trellis.v1.SuggestDiscussionsResponse
+	18, // 62: trellis.v1.InsightService.SuggestParticipants:output_type -> trellis.v1.SuggestParticipantsResponse
+	21, // 63: trellis.v1.InsightService.FindSupportingAssets:output_type -> trellis.v1.FindSupportingAssetsResponse
+	25, // 64: trellis.v1.InsightService.FindProspects:output_type -> trellis.v1.FindProspectsResponse
+	29, // 65: trellis.v1.InsightService.RecommendPlatformMix:output_type -> trellis.v1.RecommendPlatformMixResponse
+	32, // 66: trellis.v1.InsightService.PlanActions:output_type -> trellis.v1.PlanActionsResponse
+	58, // [58:67] is the sub-list for method output_type
+	49, // [49:58] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_insight_proto_init() }

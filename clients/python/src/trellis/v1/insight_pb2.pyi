@@ -729,19 +729,33 @@ class FindProspectsRequest(_message.Message):
     WORKSPACE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
     FACET_ID_FIELD_NUMBER: _builtins.int
+    INCLUDE_MEMBERS_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     limit: _builtins.int
+    """Prospects to return; 10 when unset."""
     facet_id: _builtins.str
+    """Judge convergence with this facet only; the whole strategy when unset."""
+    include_members: _builtins.bool
+    """Rank members of the community too: who anywhere converges most with the strategy. By
+    default only people outside the community are prospects.
+    """
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """Judge activity and convergence as of this time; the newest activity seen when unset."""
+
     def __init__(
         self,
         *,
         workspace: _builtins.str = ...,
         limit: _builtins.int = ...,
         facet_id: _builtins.str = ...,
+        include_members: _builtins.bool = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["facet_id", b"facet_id", "limit", b"limit", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "facet_id", b"facet_id", "include_members", b"include_members", "limit", b"limit", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -789,9 +803,15 @@ class Prospect(_message.Message):
     EVIDENCE_FIELD_NUMBER: _builtins.int
     INVITATION_FIELD_NUMBER: _builtins.int
     score: _builtins.float
+    """In [0, 1]; 1 for the best prospect of the answer."""
     convergence: _builtins.float
+    """Convergence of their interests with the strategy (or the facet asked about), in [0, 1):
+    0.5 is the level of the most convergent people of the community.
+    """
     activity: _builtins.float
+    """Their contributions, decayed with age: recent activity."""
     reach: _builtins.float
+    """The conversations they took part in."""
     @_builtins.property
     def person(self) -> _ingest_pb2.Person: ...
     @_builtins.property
