@@ -77,4 +77,7 @@ echo; echo "==> which assets support a key message"
 echo; echo "==> who outside the community to bring in, and what to invite them with"
 "$trellis" prospects --limit 3
 
+echo; echo "==> which platform mix carries the strategic conversations, and where to put the effort"
+"$trellis" mix
+
 echo; echo "done: the service ran at $addr; stop it with Ctrl-C or let this script end it."

@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_assets;
+mod cli_mix;
 mod cli_people;
 mod cli_prospects;
 mod config;

@@ -600,6 +600,48 @@ impl pb::insight_service_server::InsightService for Api {
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn recommend_platform_mix(
+        &self,
+        request: Request<pb::RecommendPlatformMixRequest>,
+    ) -> Result<Response<pb::RecommendPlatformMixResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let since = request.since.as_ref().map(convert::millis);
+        let mix = self
+            .blocking(move |trellis| trellis.recommend_platform_mix(&workspace, since))
+            .await?;
+        Ok(Response::new(pb::RecommendPlatformMixResponse {
+            platforms: mix
+                .platforms
+                .iter()
+                .map(|stats| pb::PlatformStats {
+                    platform: convert::platform(Some(stats.platform)) as i32,
+                    strategic_conversations: stats.strategic_conversations,
+                    share: round3(stats.share),
+                    facets: stats
+                        .facets
+                        .iter()
+                        .map(|(facet_id, conversations, share)| pb::FacetShare {
+                            facet_id: facet_id.clone(),
+                            conversations: *conversations,
+                            share: round3(*share),
+                        })
+                        .collect(),
+                    engagement: round3(stats.engagement),
+                    members_reached: stats.members_reached,
+                    prospects_reached: stats.prospects_reached,
+                    supporting_assets: stats.supporting_assets,
+                    trend: round3(stats.trend),
+                    recommended_effort: round3(stats.recommended_effort),
+                    reasons: stats.reasons.clone(),
+                })
+                .collect(),
+            findings: mix.findings,
+            sensitivities: mix.sensitivities,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
     async fn suggest_discussions(
         &self,
         request: Request<pb::SuggestDiscussionsRequest>,

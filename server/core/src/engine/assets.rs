@@ -19,7 +19,7 @@ use std::ops::Range;
 use super::explain::{self, Evidence, TextPart};
 use super::index::{CorpusIndex, TITLE_BOOST, TermBag, is_pair_term};
 use super::model::{Query, score_all};
-use crate::domain::{Asset, RecordKey};
+use crate::domain::{Asset, AssetKind, RecordKey};
 use crate::text::{Analyzer, sentences};
 
 /// How much a reply counts against the conversation's own title and body, in a context.
@@ -33,6 +33,7 @@ const MAX_PASSAGE_BYTES: usize = 400;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct AssetFacts {
     own: bool,
+    kind: AssetKind,
 }
 
 /// The asset collection's index.
@@ -91,8 +92,13 @@ impl AssetIndex {
         let added = asset_bag(analyzer, asset);
         let removed = previous.map(|previous| asset_bag(analyzer, previous));
         self.index.apply(&asset.key, removed.as_ref(), Some(&added));
-        self.facts
-            .insert(asset.key.clone(), AssetFacts { own: asset.own });
+        self.facts.insert(
+            asset.key.clone(),
+            AssetFacts {
+                own: asset.own,
+                kind: asset.kind,
+            },
+        );
     }
 
     pub fn remove(&mut self, key: &RecordKey) {
@@ -101,6 +107,11 @@ impl AssetIndex {
     }
 
     /// Every asset that matches `query`, best first (ties by key), at most `limit`.
+    /// The kind of an indexed asset.
+    pub fn kind(&self, key: &RecordKey) -> Option<AssetKind> {
+        self.facts.get(key).map(|facts| facts.kind)
+    }
+
     pub fn rank(&self, query: &Query, own_only: bool, limit: usize) -> Vec<RankedAsset> {
         let scored = score_all(query, &self.index);
         let scale = calibration(query, &scored, self.index.len());

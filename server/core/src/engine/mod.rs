@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod index;
+pub mod mix;
 pub mod model;
 pub mod people;
 pub mod prospects;
@@ -72,6 +73,7 @@ pub struct ConversationScore {
 /// What the engine remembers of a conversation besides its terms: enough to judge engagement.
 #[derive(Debug, Clone, Default)]
 struct Activity {
+    platform: Option<crate::domain::PlatformKind>,
     open: bool,
     author: Option<String>,
     created_at: Option<Millis>,
@@ -295,6 +297,7 @@ impl Engine {
             }),
         );
         let activity = self.activity.entry(conversation.key.clone()).or_default();
+        activity.platform = conversation.platform;
         activity.open = conversation.open;
         activity.author = conversation.author.clone();
         activity.created_at = conversation.created_at;

@@ -78,25 +78,8 @@ impl Engine {
             return Vec::new();
         };
         let now = self.people_clock(as_of);
-        let scales = self.people_calibration(now);
         let forgotten = self.forgotten();
-
-        // Convergence: per person, their best facet (or the one asked about).
-        let mut best: HashMap<RecordKey, (f32, usize)> = HashMap::new();
-        for (index, facet_model) in model.facets.iter().enumerate() {
-            if facet.is_some_and(|wanted| wanted != facet_model.id) {
-                continue;
-            }
-            let query = term_pairs(&facet_model.query);
-            let scale = scales.get(index).copied().unwrap_or(1.0).max(1e-3);
-            for (person, raw) in self.people.profile_scores_for(&query, now) {
-                let convergence = raw / (raw + scale);
-                let entry = best.entry(person).or_insert((0.0, index));
-                if convergence > entry.0 {
-                    *entry = (convergence, index);
-                }
-            }
-        }
+        let best = self.best_convergence(facet, now);
 
         struct Candidate {
             key: RecordKey,
@@ -190,6 +173,35 @@ impl Engine {
                 })
             })
             .collect()
+    }
+
+    /// Per person with a profile, their convergence with the facet they meet best (or with
+    /// `facet` alone) and that facet's index in the model, as of `now`.
+    pub(super) fn best_convergence(
+        &self,
+        facet: Option<&str>,
+        now: Millis,
+    ) -> HashMap<RecordKey, (f32, usize)> {
+        let mut best: HashMap<RecordKey, (f32, usize)> = HashMap::new();
+        let Some(model) = self.model.as_ref() else {
+            return best;
+        };
+        let scales = self.people_calibration(now);
+        for (index, facet_model) in model.facets.iter().enumerate() {
+            if facet.is_some_and(|wanted| wanted != facet_model.id) {
+                continue;
+            }
+            let query = term_pairs(&facet_model.query);
+            let scale = scales.get(index).copied().unwrap_or(1.0).max(1e-3);
+            for (person, raw) in self.people.profile_scores_for(&query, now) {
+                let convergence = raw / (raw + scale);
+                let entry = best.entry(person).or_insert((0.0, index));
+                if convergence > entry.0 {
+                    *entry = (convergence, index);
+                }
+            }
+        }
+        best
     }
 
     /// What to invite a prospect with: of the open conversations that suit their interests and

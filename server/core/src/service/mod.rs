@@ -22,6 +22,7 @@ use crate::strategy::{Strategy, StrategyVersion};
 
 mod assets;
 mod identity;
+mod mix;
 mod people;
 mod prospects;
 mod semantic;
