@@ -80,4 +80,8 @@ echo; echo "==> who outside the community to bring in, and what to invite them w
 echo; echo "==> which platform mix carries the strategic conversations, and where to put the effort"
 "$trellis" mix
 
-echo; echo "done: the service ran at $addr; stop it with Ctrl-C or let this script end it."
+echo; echo "==> the report for the example community"
+"$trellis" report --out "$workdir/report"
+
+echo; echo "done: the service ran at $addr and is stopped now."
+echo "open the report in a browser: $workdir/report/report.html (also report.md and report.json there)"

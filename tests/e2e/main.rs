@@ -20,6 +20,7 @@ use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
 mod mix;
+mod report;
 mod semantic;
 mod shaping;
 mod sources;

@@ -137,6 +137,8 @@ enum Command {
     Prospects(crate::cli_prospects::ProspectsArgs),
     /// Which platforms carry the strategic conversations, and how to split the effort.
     Mix(crate::cli_mix::MixArgs),
+    /// Writes the report (HTML with charts, Markdown, JSON) for the workspace into a folder.
+    Report(crate::report::ReportArgs),
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
     /// The connector plugins the server loaded.
@@ -244,6 +246,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Assets(args) => crate::cli_assets::assets(args).await,
         Command::Prospects(args) => crate::cli_prospects::prospects(args).await,
         Command::Mix(args) => crate::cli_mix::mix(args).await,
+        Command::Report(args) => crate::report::report(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,

@@ -123,6 +123,17 @@ fn strategic_conversations_are_counted_per_platform_with_their_trend() {
     assert!((total - 1.0).abs() < 1e-5);
     assert!(mix.platforms.iter().all(|stats| !stats.reasons.is_empty()));
     assert!(!mix.findings.is_empty() && !mix.sensitivities.is_empty());
+
+    // Coverage: six 30-day periods ending on day 100, strategic conversations by creation.
+    assert_eq!(mix.coverage.len(), 6);
+    assert_eq!(mix.coverage[5].end, START + 100 * DAY);
+    let counts: Vec<u32> = mix
+        .coverage
+        .iter()
+        .map(|period| period.per_facet[0].1)
+        .collect();
+    // Days (-80,-50], (-50,-20], (-20,10], (10,40], (40,70], (70,100].
+    assert_eq!(counts, vec![0, 0, 1, 2, 1, 5]);
 }
 
 #[test]

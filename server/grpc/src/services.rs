@@ -638,6 +638,31 @@ impl pb::insight_service_server::InsightService for Api {
                 .collect(),
             findings: mix.findings,
             sensitivities: mix.sensitivities,
+            coverage: mix
+                .coverage
+                .iter()
+                .map(|period| {
+                    let total: u32 = period.per_facet.iter().map(|(_, count)| count).sum();
+                    pb::CoveragePeriod {
+                        start: Some(convert::timestamp(period.start)),
+                        end: Some(convert::timestamp(period.end)),
+                        facets: period
+                            .per_facet
+                            .iter()
+                            .map(|(facet_id, count)| pb::FacetShare {
+                                facet_id: facet_id.clone(),
+                                conversations: *count,
+                                share: if total == 0 {
+                                    0.0
+                                } else {
+                                    round3(*count as f32 / total as f32)
+                                },
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+            period_days: mix.period_days.max(0) as u32,
         }))
     }
 

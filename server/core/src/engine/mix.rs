@@ -57,15 +57,28 @@ pub struct PlatformStats {
     pub reasons: Vec<String>,
 }
 
-/// The whole answer: per platform, most effort first; findings and sensitivities in words.
+/// Strategic conversations started in one period, per facet in the strategy's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoveragePeriod {
+    pub start: Millis,
+    pub end: Millis,
+    pub per_facet: Vec<(String, u32)>,
+}
+
+/// The whole answer: per platform, most effort first; findings and sensitivities in words;
+/// facet coverage over the last [`COVERAGE_PERIODS`] periods, oldest first.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PlatformMix {
     pub platforms: Vec<PlatformStats>,
     pub findings: Vec<String>,
     pub sensitivities: Vec<String>,
+    pub coverage: Vec<CoveragePeriod>,
     /// The length of a trend period, in days.
     pub period_days: i64,
 }
+
+/// Periods of facet coverage reported, the latest last.
+pub const COVERAGE_PERIODS: i64 = 6;
 
 /// How a platform is named in a sentence.
 pub fn platform_label(platform: PlatformKind) -> &'static str {
@@ -242,7 +255,39 @@ impl Engine {
             usize::MAX,
         );
         let mut total_per_facet = vec![0u32; facet_count];
+        let first_start = now - COVERAGE_PERIODS * period;
+        let mut coverage: Vec<CoveragePeriod> = (0..COVERAGE_PERIODS)
+            .map(|index| CoveragePeriod {
+                start: first_start + index * period,
+                end: first_start + (index + 1) * period,
+                per_facet: model
+                    .facets
+                    .iter()
+                    .map(|facet| (facet.id.clone(), 0))
+                    .collect(),
+            })
+            .collect();
         for conversation in &conversations {
+            let best_facet = conversation
+                .facets
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.relevance.total_cmp(&b.1.relevance))
+                .map(|(facet, _)| facet);
+            let created = self
+                .activity
+                .get(&conversation.key)
+                .and_then(|activity| activity.created_at);
+            // Periods are (start, end]: the latest one ends with the newest activity.
+            if let (Some(facet), Some(created)) = (best_facet, created)
+                && created > first_start
+                && created <= now
+            {
+                let index = ((created - first_start - 1) / period) as usize;
+                if let Some(period) = coverage.get_mut(index) {
+                    period.per_facet[facet].1 += 1;
+                }
+            }
             if !in_window(&conversation.key) {
                 continue;
             }
@@ -380,6 +425,7 @@ impl Engine {
             platforms: stats,
             findings,
             sensitivities,
+            coverage,
             period_days,
         }
     }

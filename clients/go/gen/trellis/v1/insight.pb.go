@@ -2138,6 +2138,10 @@ type RecommendPlatformMixResponse struct {
 	Findings  []string               `protobuf:"bytes,2,rep,name=findings,proto3" json:"findings,omitempty"`
 	// What would change the recommendation.
 	Sensitivities []string `protobuf:"bytes,3,rep,name=sensitivities,proto3" json:"sensitivities,omitempty"`
+	// Facet coverage over time: the last six periods (of the trend's length), oldest first.
+	Coverage []*CoveragePeriod `protobuf:"bytes,4,rep,name=coverage,proto3" json:"coverage,omitempty"`
+	// The length of a period, in days.
+	PeriodDays    uint32 `protobuf:"varint,5,opt,name=period_days,json=periodDays,proto3" json:"period_days,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2193,6 +2197,82 @@ func (x *RecommendPlatformMixResponse) GetSensitivities() []string {
 	return nil
 }
 
+func (x *RecommendPlatformMixResponse) GetCoverage() []*CoveragePeriod {
+	if x != nil {
+		return x.Coverage
+	}
+	return nil
+}
+
+func (x *RecommendPlatformMixResponse) GetPeriodDays() uint32 {
+	if x != nil {
+		return x.PeriodDays
+	}
+	return 0
+}
+
+type CoveragePeriod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Start *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// Strategic conversations started in the period, per facet (the facet each serves best),
+	// every facet of the strategy listed; the share is of the period's strategic conversations.
+	Facets        []*FacetShare `protobuf:"bytes,3,rep,name=facets,proto3" json:"facets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CoveragePeriod) Reset() {
+	*x = CoveragePeriod{}
+	mi := &file_trellis_v1_insight_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CoveragePeriod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CoveragePeriod) ProtoMessage() {}
+
+func (x *CoveragePeriod) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_insight_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CoveragePeriod.ProtoReflect.Descriptor instead.
+func (*CoveragePeriod) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CoveragePeriod) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *CoveragePeriod) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *CoveragePeriod) GetFacets() []*FacetShare {
+	if x != nil {
+		return x.Facets
+	}
+	return nil
+}
+
 type PlanActionsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
@@ -2204,7 +2284,7 @@ type PlanActionsRequest struct {
 
 func (x *PlanActionsRequest) Reset() {
 	*x = PlanActionsRequest{}
-	mi := &file_trellis_v1_insight_proto_msgTypes[28]
+	mi := &file_trellis_v1_insight_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2296,7 @@ func (x *PlanActionsRequest) String() string {
 func (*PlanActionsRequest) ProtoMessage() {}
 
 func (x *PlanActionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_insight_proto_msgTypes[28]
+	mi := &file_trellis_v1_insight_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2309,7 @@ func (x *PlanActionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanActionsRequest.ProtoReflect.Descriptor instead.
 func (*PlanActionsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{28}
+	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PlanActionsRequest) GetWorkspace() string {
@@ -2270,7 +2350,7 @@ type Action struct {
 
 func (x *Action) Reset() {
 	*x = Action{}
-	mi := &file_trellis_v1_insight_proto_msgTypes[29]
+	mi := &file_trellis_v1_insight_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2362,7 @@ func (x *Action) String() string {
 func (*Action) ProtoMessage() {}
 
 func (x *Action) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_insight_proto_msgTypes[29]
+	mi := &file_trellis_v1_insight_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2375,7 @@ func (x *Action) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Action.ProtoReflect.Descriptor instead.
 func (*Action) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{29}
+	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Action) GetKind() ActionKind {
@@ -2370,7 +2450,7 @@ type PlanActionsResponse struct {
 
 func (x *PlanActionsResponse) Reset() {
 	*x = PlanActionsResponse{}
-	mi := &file_trellis_v1_insight_proto_msgTypes[30]
+	mi := &file_trellis_v1_insight_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2382,7 +2462,7 @@ func (x *PlanActionsResponse) String() string {
 func (*PlanActionsResponse) ProtoMessage() {}
 
 func (x *PlanActionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_insight_proto_msgTypes[30]
+	mi := &file_trellis_v1_insight_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2395,7 +2475,7 @@ func (x *PlanActionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanActionsResponse.ProtoReflect.Descriptor instead.
 func (*PlanActionsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{30}
+	return file_trellis_v1_insight_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PlanActionsResponse) GetActions() []*Action {
@@ -2573,11 +2653,18 @@ const file_trellis_v1_insight_proto_rawDesc = "" +
 	"\x05trend\x18\t \x01(\x02R\x05trend\x12-\n" +
 	"\x12recommended_effort\x18\n" +
 	" \x01(\x02R\x11recommendedEffort\x12\x18\n" +
-	"\areasons\x18\v \x03(\tR\areasons\"\x99\x01\n" +
+	"\areasons\x18\v \x03(\tR\areasons\"\xf2\x01\n" +
 	"\x1cRecommendPlatformMixResponse\x127\n" +
 	"\tplatforms\x18\x01 \x03(\v2\x19.trellis.v1.PlatformStatsR\tplatforms\x12\x1a\n" +
 	"\bfindings\x18\x02 \x03(\tR\bfindings\x12$\n" +
-	"\rsensitivities\x18\x03 \x03(\tR\rsensitivities\"~\n" +
+	"\rsensitivities\x18\x03 \x03(\tR\rsensitivities\x126\n" +
+	"\bcoverage\x18\x04 \x03(\v2\x1a.trellis.v1.CoveragePeriodR\bcoverage\x12\x1f\n" +
+	"\vperiod_days\x18\x05 \x01(\rR\n" +
+	"periodDays\"\xa0\x01\n" +
+	"\x0eCoveragePeriod\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12.\n" +
+	"\x06facets\x18\x03 \x03(\v2\x16.trellis.v1.FacetShareR\x06facets\"~\n" +
 	"\x12PlanActionsRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x124\n" +
 	"\bplatform\x18\x02 \x01(\x0e2\x18.trellis.v1.PlatformKindR\bplatform\x12\x14\n" +
@@ -2636,7 +2723,7 @@ func file_trellis_v1_insight_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_insight_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_trellis_v1_insight_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_trellis_v1_insight_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_trellis_v1_insight_proto_goTypes = []any{
 	(ConnectionClass)(0),                       // 0: trellis.v1.ConnectionClass
 	(ActionKind)(0),                            // 1: trellis.v1.ActionKind
@@ -2668,92 +2755,97 @@ var file_trellis_v1_insight_proto_goTypes = []any{
 	(*FacetShare)(nil),                         // 27: trellis.v1.FacetShare
 	(*PlatformStats)(nil),                      // 28: trellis.v1.PlatformStats
 	(*RecommendPlatformMixResponse)(nil),       // 29: trellis.v1.RecommendPlatformMixResponse
-	(*PlanActionsRequest)(nil),                 // 30: trellis.v1.PlanActionsRequest
-	(*Action)(nil),                             // 31: trellis.v1.Action
-	(*PlanActionsResponse)(nil),                // 32: trellis.v1.PlanActionsResponse
-	(*RecordRef)(nil),                          // 33: trellis.v1.RecordRef
-	(*FacetScore)(nil),                         // 34: trellis.v1.FacetScore
-	(*timestamppb.Timestamp)(nil),              // 35: google.protobuf.Timestamp
-	(PlatformKind)(0),                          // 36: trellis.v1.PlatformKind
-	(FacetKind)(0),                             // 37: trellis.v1.FacetKind
-	(*Evidence)(nil),                           // 38: trellis.v1.Evidence
-	(*SuggestedDiscussion)(nil),                // 39: trellis.v1.SuggestedDiscussion
-	(*Person)(nil),                             // 40: trellis.v1.Person
-	(*Asset)(nil),                              // 41: trellis.v1.Asset
+	(*CoveragePeriod)(nil),                     // 30: trellis.v1.CoveragePeriod
+	(*PlanActionsRequest)(nil),                 // 31: trellis.v1.PlanActionsRequest
+	(*Action)(nil),                             // 32: trellis.v1.Action
+	(*PlanActionsResponse)(nil),                // 33: trellis.v1.PlanActionsResponse
+	(*RecordRef)(nil),                          // 34: trellis.v1.RecordRef
+	(*FacetScore)(nil),                         // 35: trellis.v1.FacetScore
+	(*timestamppb.Timestamp)(nil),              // 36: google.protobuf.Timestamp
+	(PlatformKind)(0),                          // 37: trellis.v1.PlatformKind
+	(FacetKind)(0),                             // 38: trellis.v1.FacetKind
+	(*Evidence)(nil),                           // 39: trellis.v1.Evidence
+	(*SuggestedDiscussion)(nil),                // 40: trellis.v1.SuggestedDiscussion
+	(*Person)(nil),                             // 41: trellis.v1.Person
+	(*Asset)(nil),                              // 42: trellis.v1.Asset
 }
 var file_trellis_v1_insight_proto_depIdxs = []int32{
-	33, // 0: trellis.v1.ScoreConversationsRequest.conversations:type_name -> trellis.v1.RecordRef
+	34, // 0: trellis.v1.ScoreConversationsRequest.conversations:type_name -> trellis.v1.RecordRef
 	2,  // 1: trellis.v1.ScoreConversationsRequest.texts:type_name -> trellis.v1.TextInput
-	33, // 2: trellis.v1.ConversationScore.conversation:type_name -> trellis.v1.RecordRef
+	34, // 2: trellis.v1.ConversationScore.conversation:type_name -> trellis.v1.RecordRef
 	0,  // 3: trellis.v1.ConversationScore.class:type_name -> trellis.v1.ConnectionClass
-	34, // 4: trellis.v1.ConversationScore.facets:type_name -> trellis.v1.FacetScore
+	35, // 4: trellis.v1.ConversationScore.facets:type_name -> trellis.v1.FacetScore
 	4,  // 5: trellis.v1.ScoreConversationsResponse.scores:type_name -> trellis.v1.ConversationScore
-	35, // 6: trellis.v1.ListStrategicConversationsRequest.as_of:type_name -> google.protobuf.Timestamp
-	33, // 7: trellis.v1.StrategicConversation.conversation:type_name -> trellis.v1.RecordRef
-	36, // 8: trellis.v1.StrategicConversation.platform:type_name -> trellis.v1.PlatformKind
+	36, // 6: trellis.v1.ListStrategicConversationsRequest.as_of:type_name -> google.protobuf.Timestamp
+	34, // 7: trellis.v1.StrategicConversation.conversation:type_name -> trellis.v1.RecordRef
+	37, // 8: trellis.v1.StrategicConversation.platform:type_name -> trellis.v1.PlatformKind
 	0,  // 9: trellis.v1.StrategicConversation.class:type_name -> trellis.v1.ConnectionClass
-	34, // 10: trellis.v1.StrategicConversation.facets:type_name -> trellis.v1.FacetScore
+	35, // 10: trellis.v1.StrategicConversation.facets:type_name -> trellis.v1.FacetScore
 	7,  // 11: trellis.v1.StrategicConversation.engagement:type_name -> trellis.v1.Engagement
 	8,  // 12: trellis.v1.ListStrategicConversationsResponse.conversations:type_name -> trellis.v1.StrategicConversation
-	37, // 13: trellis.v1.FacetCoverage.kind:type_name -> trellis.v1.FacetKind
+	38, // 13: trellis.v1.FacetCoverage.kind:type_name -> trellis.v1.FacetKind
 	11, // 14: trellis.v1.AuditCommunityDesignResponse.facets:type_name -> trellis.v1.FacetCoverage
-	33, // 15: trellis.v1.SuggestDiscussionsRequest.person:type_name -> trellis.v1.RecordRef
-	35, // 16: trellis.v1.SuggestDiscussionsRequest.as_of:type_name -> google.protobuf.Timestamp
-	38, // 17: trellis.v1.TopicToStart.evidence:type_name -> trellis.v1.Evidence
-	39, // 18: trellis.v1.SuggestDiscussionsResponse.join:type_name -> trellis.v1.SuggestedDiscussion
+	34, // 15: trellis.v1.SuggestDiscussionsRequest.person:type_name -> trellis.v1.RecordRef
+	36, // 16: trellis.v1.SuggestDiscussionsRequest.as_of:type_name -> google.protobuf.Timestamp
+	39, // 17: trellis.v1.TopicToStart.evidence:type_name -> trellis.v1.Evidence
+	40, // 18: trellis.v1.SuggestDiscussionsResponse.join:type_name -> trellis.v1.SuggestedDiscussion
 	14, // 19: trellis.v1.SuggestDiscussionsResponse.start:type_name -> trellis.v1.TopicToStart
-	33, // 20: trellis.v1.SuggestParticipantsRequest.conversation:type_name -> trellis.v1.RecordRef
+	34, // 20: trellis.v1.SuggestParticipantsRequest.conversation:type_name -> trellis.v1.RecordRef
 	2,  // 21: trellis.v1.SuggestParticipantsRequest.text:type_name -> trellis.v1.TextInput
-	35, // 22: trellis.v1.SuggestParticipantsRequest.as_of:type_name -> google.protobuf.Timestamp
-	40, // 23: trellis.v1.SuggestedParticipant.person:type_name -> trellis.v1.Person
-	38, // 24: trellis.v1.SuggestedParticipant.evidence:type_name -> trellis.v1.Evidence
+	36, // 22: trellis.v1.SuggestParticipantsRequest.as_of:type_name -> google.protobuf.Timestamp
+	41, // 23: trellis.v1.SuggestedParticipant.person:type_name -> trellis.v1.Person
+	39, // 24: trellis.v1.SuggestedParticipant.evidence:type_name -> trellis.v1.Evidence
 	17, // 25: trellis.v1.SuggestParticipantsResponse.participants:type_name -> trellis.v1.SuggestedParticipant
-	33, // 26: trellis.v1.FindSupportingAssetsRequest.conversation:type_name -> trellis.v1.RecordRef
+	34, // 26: trellis.v1.FindSupportingAssetsRequest.conversation:type_name -> trellis.v1.RecordRef
 	2,  // 27: trellis.v1.FindSupportingAssetsRequest.text:type_name -> trellis.v1.TextInput
-	41, // 28: trellis.v1.SupportingAsset.asset:type_name -> trellis.v1.Asset
-	38, // 29: trellis.v1.SupportingAsset.evidence:type_name -> trellis.v1.Evidence
+	42, // 28: trellis.v1.SupportingAsset.asset:type_name -> trellis.v1.Asset
+	39, // 29: trellis.v1.SupportingAsset.evidence:type_name -> trellis.v1.Evidence
 	20, // 30: trellis.v1.FindSupportingAssetsResponse.assets:type_name -> trellis.v1.SupportingAsset
-	35, // 31: trellis.v1.FindProspectsRequest.as_of:type_name -> google.protobuf.Timestamp
-	33, // 32: trellis.v1.Invitation.conversation:type_name -> trellis.v1.RecordRef
-	33, // 33: trellis.v1.Invitation.asset:type_name -> trellis.v1.RecordRef
-	40, // 34: trellis.v1.Prospect.person:type_name -> trellis.v1.Person
-	38, // 35: trellis.v1.Prospect.evidence:type_name -> trellis.v1.Evidence
+	36, // 31: trellis.v1.FindProspectsRequest.as_of:type_name -> google.protobuf.Timestamp
+	34, // 32: trellis.v1.Invitation.conversation:type_name -> trellis.v1.RecordRef
+	34, // 33: trellis.v1.Invitation.asset:type_name -> trellis.v1.RecordRef
+	41, // 34: trellis.v1.Prospect.person:type_name -> trellis.v1.Person
+	39, // 35: trellis.v1.Prospect.evidence:type_name -> trellis.v1.Evidence
 	23, // 36: trellis.v1.Prospect.invitation:type_name -> trellis.v1.Invitation
 	24, // 37: trellis.v1.FindProspectsResponse.prospects:type_name -> trellis.v1.Prospect
-	35, // 38: trellis.v1.RecommendPlatformMixRequest.since:type_name -> google.protobuf.Timestamp
-	36, // 39: trellis.v1.PlatformStats.platform:type_name -> trellis.v1.PlatformKind
+	36, // 38: trellis.v1.RecommendPlatformMixRequest.since:type_name -> google.protobuf.Timestamp
+	37, // 39: trellis.v1.PlatformStats.platform:type_name -> trellis.v1.PlatformKind
 	27, // 40: trellis.v1.PlatformStats.facets:type_name -> trellis.v1.FacetShare
 	28, // 41: trellis.v1.RecommendPlatformMixResponse.platforms:type_name -> trellis.v1.PlatformStats
-	36, // 42: trellis.v1.PlanActionsRequest.platform:type_name -> trellis.v1.PlatformKind
-	1,  // 43: trellis.v1.Action.kind:type_name -> trellis.v1.ActionKind
-	36, // 44: trellis.v1.Action.platform:type_name -> trellis.v1.PlatformKind
-	33, // 45: trellis.v1.Action.conversation:type_name -> trellis.v1.RecordRef
-	33, // 46: trellis.v1.Action.asset:type_name -> trellis.v1.RecordRef
-	33, // 47: trellis.v1.Action.person:type_name -> trellis.v1.RecordRef
-	31, // 48: trellis.v1.PlanActionsResponse.actions:type_name -> trellis.v1.Action
-	3,  // 49: trellis.v1.InsightService.ScoreConversations:input_type -> trellis.v1.ScoreConversationsRequest
-	6,  // 50: trellis.v1.InsightService.ListStrategicConversations:input_type -> trellis.v1.ListStrategicConversationsRequest
-	10, // 51: trellis.v1.InsightService.AuditCommunityDesign:input_type -> trellis.v1.AuditCommunityDesignRequest
-	13, // 52: trellis.v1.InsightService.SuggestDiscussions:input_type -> trellis.v1.SuggestDiscussionsRequest
-	16, // 53: trellis.v1.InsightService.SuggestParticipants:input_type -> trellis.v1.SuggestParticipantsRequest
-	19, // 54: trellis.v1.InsightService.FindSupportingAssets:input_type -> trellis.v1.FindSupportingAssetsRequest
-	22, // 55: trellis.v1.InsightService.FindProspects:input_type -> trellis.v1.FindProspectsRequest
-	26, // 56: trellis.v1.InsightService.RecommendPlatformMix:input_type -> trellis.v1.RecommendPlatformMixRequest
-	30, // 57: trellis.v1.InsightService.PlanActions:input_type -> trellis.v1.PlanActionsRequest
-	5,  // 58: trellis.v1.InsightService.ScoreConversations:output_type -> trellis.v1.ScoreConversationsResponse
-	9,  // 59: trellis.v1.InsightService.ListStrategicConversations:output_type -> trellis.v1.ListStrategicConversationsResponse
-	12, // 60: trellis.v1.InsightService.AuditCommunityDesign:output_type -> trellis.v1.AuditCommunityDesignResponse
-	15, // 61: trellis.v1.InsightService.SuggestDiscussions:output_type -> trellis.v1.SuggestDiscussionsResponse
-	18, // 62: trellis.v1.InsightService.SuggestParticipants:output_type -> trellis.v1.SuggestParticipantsResponse
-	21, // 63: trellis.v1.InsightService.FindSupportingAssets:output_type -> trellis.v1.FindSupportingAssetsResponse
-	25, // 64: trellis.v1.InsightService.FindProspects:output_type -> trellis.v1.FindProspectsResponse
-	29, // 65: trellis.v1.InsightService.RecommendPlatformMix:output_type -> trellis.v1.RecommendPlatformMixResponse
-	32, // 66: trellis.v1.InsightService.PlanActions:output_type -> trellis.v1.PlanActionsResponse
-	58, // [58:67] is the sub-list for method output_type
-	49, // [49:58] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	30, // 42: trellis.v1.RecommendPlatformMixResponse.coverage:type_name -> trellis.v1.CoveragePeriod
+	36, // 43: trellis.v1.CoveragePeriod.start:type_name -> google.protobuf.Timestamp
+	36, // 44: trellis.v1.CoveragePeriod.end:type_name -> google.protobuf.Timestamp
+	27, // 45: trellis.v1.CoveragePeriod.facets:type_name -> trellis.v1.FacetShare
+	37, // 46: trellis.v1.PlanActionsRequest.platform:type_name -> trellis.v1.PlatformKind
+	1,  // 47: trellis.v1.Action.kind:type_name -> trellis.v1.ActionKind
+	37, // 48: trellis.v1.Action.platform:type_name -> trellis.v1.PlatformKind
+	34, // 49: trellis.v1.Action.conversation:type_name -> trellis.v1.RecordRef
+	34, // 50: trellis.v1.Action.asset:type_name -> trellis.v1.RecordRef
+	34, // 51: trellis.v1.Action.person:type_name -> trellis.v1.RecordRef
+	32, // 52: trellis.v1.PlanActionsResponse.actions:type_name -> trellis.v1.Action
+	3,  // 53: trellis.v1.InsightService.ScoreConversations:input_type -> trellis.v1.ScoreConversationsRequest
+	6,  // 54: trellis.v1.InsightService.ListStrategicConversations:input_type -> trellis.v1.ListStrategicConversationsRequest
+	10, // 55: trellis.v1.InsightService.AuditCommunityDesign:input_type -> trellis.v1.AuditCommunityDesignRequest
+	13, // 56: trellis.v1.InsightService.SuggestDiscussions:input_type -> trellis.v1.SuggestDiscussionsRequest
+	16, // 57: trellis.v1.InsightService.SuggestParticipants:input_type -> trellis.v1.SuggestParticipantsRequest
+	19, // 58: trellis.v1.InsightService.FindSupportingAssets:input_type -> trellis.v1.FindSupportingAssetsRequest
+	22, // 59: trellis.v1.InsightService.FindProspects:input_type -> trellis.v1.FindProspectsRequest
+	26, // 60: trellis.v1.InsightService.RecommendPlatformMix:input_type -> trellis.v1.RecommendPlatformMixRequest
+	31, // 61: trellis.v1.InsightService.PlanActions:input_type -> trellis.v1.PlanActionsRequest
+	5,  // 62: trellis.v1.InsightService.ScoreConversations:output_type -> trellis.v1.ScoreConversationsResponse
+	9,  // 63: trellis.v1.InsightService.ListStrategicConversations:output_type -> trellis.v1.ListStrategicConversationsResponse
+	12, // 64: trellis.v1.InsightService.AuditCommunityDesign:output_type -> trellis.v1.AuditCommunityDesignResponse
+	15, // 65: trellis.v1.InsightService.SuggestDiscussions:output_type -> trellis.v1.SuggestDiscussionsResponse
+	18, // 66: trellis.v1.InsightService.SuggestParticipants:output_type -> trellis.v1.SuggestParticipantsResponse
+	21, // 67: trellis.v1.InsightService.FindSupportingAssets:output_type -> trellis.v1.FindSupportingAssetsResponse
+	25, // 68: trellis.v1.InsightService.FindProspects:output_type -> trellis.v1.FindProspectsResponse
+	29, // 69: trellis.v1.InsightService.RecommendPlatformMix:output_type -> trellis.v1.RecommendPlatformMixResponse
+	33, // 70: trellis.v1.InsightService.PlanActions:output_type -> trellis.v1.PlanActionsResponse
+	62, // [62:71] is the sub-list for method output_type
+	53, // [53:62] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_insight_proto_init() }
@@ -2776,7 +2868,7 @@ func file_trellis_v1_insight_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_insight_proto_rawDesc), len(file_trellis_v1_insight_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

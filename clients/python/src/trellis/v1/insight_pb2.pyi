@@ -968,6 +968,10 @@ class RecommendPlatformMixResponse(_message.Message):
     PLATFORMS_FIELD_NUMBER: _builtins.int
     FINDINGS_FIELD_NUMBER: _builtins.int
     SENSITIVITIES_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
+    PERIOD_DAYS_FIELD_NUMBER: _builtins.int
+    period_days: _builtins.int
+    """The length of a period, in days."""
     @_builtins.property
     def platforms(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlatformStats]: ...
     @_builtins.property
@@ -976,20 +980,58 @@ class RecommendPlatformMixResponse(_message.Message):
     def sensitivities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """What would change the recommendation."""
 
+    @_builtins.property
+    def coverage(self) -> _containers.RepeatedCompositeFieldContainer[Global___CoveragePeriod]:
+        """Facet coverage over time: the last six periods (of the trend's length), oldest first."""
+
     def __init__(
         self,
         *,
         platforms: _abc.Iterable[Global___PlatformStats] | None = ...,
         findings: _abc.Iterable[_builtins.str] | None = ...,
         sensitivities: _abc.Iterable[_builtins.str] | None = ...,
+        coverage: _abc.Iterable[Global___CoveragePeriod] | None = ...,
+        period_days: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["findings", b"findings", "platforms", b"platforms", "sensitivities", b"sensitivities"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coverage", b"coverage", "findings", b"findings", "period_days", b"period_days", "platforms", b"platforms", "sensitivities", b"sensitivities"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RecommendPlatformMixResponse: _TypeAlias = RecommendPlatformMixResponse  # noqa: Y015
+
+@_typing.final
+class CoveragePeriod(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    FACETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def facets(self) -> _containers.RepeatedCompositeFieldContainer[Global___FacetShare]:
+        """Strategic conversations started in the period, per facet (the facet each serves best),
+        every facet of the strategy listed; the share is of the period's strategic conversations.
+        """
+
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        facets: _abc.Iterable[Global___FacetShare] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "facets", b"facets", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoveragePeriod: _TypeAlias = CoveragePeriod  # noqa: Y015
 
 @_typing.final
 class PlanActionsRequest(_message.Message):
