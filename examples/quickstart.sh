@@ -83,5 +83,5 @@ echo; echo "==> which platform mix carries the strategic conversations, and wher
 echo; echo "==> the report for the example community"
 "$trellis" report --out "$workdir/report"
 
-echo; echo "done: the service ran at $addr and is stopped now."
+echo; echo "done: the service at $addr stops as this script ends."
 echo "open the report in a browser: $workdir/report/report.html (also report.md and report.json there)"

@@ -48,6 +48,10 @@ pub struct EvalArgs {
     /// The model folder for the semantic tier.
     #[arg(long, default_value = "models/all-minilm-l6-v2")]
     model_dir: PathBuf,
+    /// How long to wait, in seconds, for the server to embed the loaded conversations before
+    /// ranking; the evaluation fails rather than judge a half-embedded engine.
+    #[arg(long, default_value_t = 3600)]
+    embedding_timeout: u64,
 }
 
 const SOURCE: &str = "dump";
@@ -362,7 +366,11 @@ async fn task_e(
 /// Waits until the server has embedded every conversation of the workspace, when its semantic
 /// tier is on, so that the tasks are ranked by the engine as it runs once settled. Returns the
 /// engine's mode in words.
-async fn wait_for_embeddings(channel: Channel, workspace: &str) -> anyhow::Result<String> {
+async fn wait_for_embeddings(
+    channel: Channel,
+    workspace: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
     let mut server = pb::server_service_client::ServerServiceClient::new(channel);
     let waiting = Instant::now();
     let mut last_report = Instant::now();
@@ -389,6 +397,14 @@ async fn wait_for_embeddings(channel: Channel, workspace: &str) -> anyhow::Resul
                 current.embedded_conversations,
                 waiting.elapsed().as_secs_f64()
             ));
+        }
+        if waiting.elapsed() > timeout {
+            anyhow::bail!(
+                "the server still had {} of {} conversations to embed after {}s; raise --embedding-timeout or run with --semantic off",
+                current.pending_embeddings,
+                current.embedded_conversations + current.pending_embeddings,
+                timeout.as_secs()
+            );
         }
         if last_report.elapsed() > Duration::from_secs(10) {
             eprintln!(
@@ -474,7 +490,12 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         "loaded {sent} records into Trellis at {addr} in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let engine = wait_for_embeddings(channel.clone(), &args.workspace).await?;
+    let engine = wait_for_embeddings(
+        channel.clone(),
+        &args.workspace,
+        Duration::from_secs(args.embedding_timeout),
+    )
+    .await?;
     eprintln!("engine: {engine}");
 
     for task in &args.tasks {
