@@ -216,7 +216,7 @@ async fn the_report_matches_the_api_and_renders_offline_in_a_real_browser() {
     );
     assert!(dom.contains("data-charts=\"2\""));
     for stats in &mix.platforms {
-        let name = crate_platform_name(stats.platform);
+        let name = trellis_grpc::convert::platform_name(stats.platform);
         let expected = format!(
             "data-platform=\"{name}\" data-effort=\"{:.3}\" data-share=\"{:.3}\"",
             stats.recommended_effort, stats.share
@@ -233,18 +233,6 @@ async fn the_report_matches_the_api_and_renders_offline_in_a_real_browser() {
     }
     for conversation in &conversations {
         assert!(dom.contains(&format!("data-conversation=\"{conversation}\"")));
-    }
-}
-
-fn crate_platform_name(platform: i32) -> &'static str {
-    match pb::PlatformKind::try_from(platform) {
-        Ok(pb::PlatformKind::Blog) => "blog",
-        Ok(pb::PlatformKind::PrivateNetwork) => "private_network",
-        Ok(pb::PlatformKind::PublicNetwork) => "public_network",
-        Ok(pb::PlatformKind::Bookmarking) => "bookmarking",
-        Ok(pb::PlatformKind::QaForum) => "qa_forum",
-        Ok(pb::PlatformKind::Chat) => "chat",
-        _ => "unspecified",
     }
 }
 

@@ -8,6 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use trellis_grpc::pb;
 
+use trellis_grpc::convert::platform_name;
+
 use crate::cli::{ClientArgs, channel, describe, print};
 
 #[derive(Debug, Args)]
@@ -29,18 +31,6 @@ fn parse_since(value: &str) -> Result<OffsetDateTime, String> {
         .map_err(|_| {
             format!("{value:?} is not a date; give YYYY-MM-DD or an RFC 3339 time such as 2026-10-01T00:00:00Z")
         })
-}
-
-pub fn platform_name(platform: i32) -> &'static str {
-    match pb::PlatformKind::try_from(platform) {
-        Ok(pb::PlatformKind::Blog) => "blog",
-        Ok(pb::PlatformKind::PrivateNetwork) => "private_network",
-        Ok(pb::PlatformKind::PublicNetwork) => "public_network",
-        Ok(pb::PlatformKind::Bookmarking) => "bookmarking",
-        Ok(pb::PlatformKind::QaForum) => "qa_forum",
-        Ok(pb::PlatformKind::Chat) => "chat",
-        Ok(pb::PlatformKind::Unspecified) | Err(_) => "unspecified",
-    }
 }
 
 fn round3(value: f32) -> f64 {

@@ -190,6 +190,15 @@ fn parse_platform(value: i32) -> Result<Option<PlatformKind>, Violation> {
     }
 }
 
+/// A platform kind's name as the CLI and the reports write it (`qa_forum`, …); `unspecified`
+/// for 0 or a value this build does not know.
+pub fn platform_name(value: i32) -> &'static str {
+    match parse_platform(value) {
+        Ok(Some(kind)) => kind.as_str(),
+        Ok(None) | Err(_) => "unspecified",
+    }
+}
+
 fn optional_text(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }

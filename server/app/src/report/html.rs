@@ -154,11 +154,7 @@ fn reasons(lines: &[String]) -> Markup {
 }
 
 fn link(title: &str, url: &str) -> Markup {
-    let title = if title.trim().is_empty() {
-        "(untitled)"
-    } else {
-        title
-    };
+    let title = super::shown_title(title);
     html! {
         @if url.is_empty() { (title) } @else { a href=(url) { (title) } }
     }

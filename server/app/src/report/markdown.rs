@@ -10,11 +10,7 @@ fn cell(text: &str) -> String {
 }
 
 fn link(title: &str, url: &str) -> String {
-    let title = if title.trim().is_empty() {
-        "(untitled)"
-    } else {
-        title
-    };
+    let title = super::shown_title(title);
     if url.is_empty() {
         cell(title)
     } else {

@@ -16,10 +16,10 @@ use clap::Args;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use trellis_grpc::convert::platform_name;
 use trellis_grpc::pb;
 
 use crate::cli::{ClientArgs, channel, describe};
-use crate::cli_mix::platform_name;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -128,6 +128,15 @@ pub struct AssetRow {
     pub passage: String,
     pub bookmark_count: u32,
     pub share_count: u32,
+}
+
+/// A title to show: the title, or "(untitled)" for a conversation without one (a status post).
+fn shown_title(title: &str) -> &str {
+    if title.trim().is_empty() {
+        "(untitled)"
+    } else {
+        title
+    }
 }
 
 /// Rounded as the API rounds: three decimals.
