@@ -1533,11 +1533,51 @@ async fn merges_join_records_undo_cleanly_and_forgetting_lasts_through_restarts_
     let twice = people
         .unmerge_people(pb::UnmergePeopleRequest {
             workspace: String::new(),
-            merge_id: merge.merge_id,
+            merge_id: merge.merge_id.clone(),
         })
         .await
         .expect_err("a merge is undone once");
     assert_eq!(twice.code(), Code::NotFound);
+
+    // The audit trail keeps the merge, its reason and its undoing.
+    let trail = people
+        .list_merges(pb::ListMergesRequest {
+            person: reference("chat", "u-chen"),
+            ..Default::default()
+        })
+        .await
+        .expect("the merges of Chen's chat record")
+        .into_inner()
+        .merges;
+    assert_eq!(trail.len(), 1, "{trail:?}");
+    let record = &trail[0];
+    assert_eq!(record.merge_id, merge.merge_id);
+    assert_eq!(
+        record.target.as_ref().map(|r| r.external_id.as_str()),
+        Some("u-chen")
+    );
+    assert_eq!(record.others.len(), 2);
+    assert!(!record.automatic);
+    assert!(
+        record
+            .reasons
+            .iter()
+            .any(|reason| reason.contains("Chen confirmed"))
+    );
+    assert!(record.created_at.is_some() && record.undone_at.is_some());
+    let active = people
+        .list_merges(pb::ListMergesRequest {
+            active_only: true,
+            ..Default::default()
+        })
+        .await
+        .expect("the merges that hold")
+        .into_inner()
+        .merges;
+    assert!(active.iter().all(|merge| merge.merge_id != record.merge_id));
+    let json = server.cli_json(&["people", "merges", "--person", "chat:u-chen"]);
+    assert_eq!(json["merges"][0]["merge_id"], record.merge_id.as_str());
+    assert!(!json["merges"][0]["undone_at_unix"].is_null());
 
     // Forgetting Ana removes her record and the text she wrote...
     let forgotten = people

@@ -47,6 +47,17 @@ pub enum PeopleCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// The audit trail of merges, newest first.
+    Merges {
+        /// Only merges that joined this record, as SOURCE:ID.
+        #[arg(long)]
+        person: Option<String>,
+        /// Leave out merges that were undone.
+        #[arg(long)]
+        active_only: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Remove a person's personal data and the text they wrote, for good.
     Forget {
         /// The person, as SOURCE:ID.
@@ -323,6 +334,79 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
                 .map_err(|status| describe(&status))?;
             let value = json!({"unmerged": merge_id});
             print(&client, &value, |_| println!("merge {merge_id} undone"));
+        }
+        PeopleCommand::Merges {
+            person,
+            active_only,
+            client,
+        } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let person = match &person {
+                Some(person) => Some(record_ref(person, "--person")?),
+                None => None,
+            };
+            let response = service
+                .list_merges(pb::ListMergesRequest {
+                    workspace: client.workspace.clone(),
+                    person,
+                    active_only,
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let key = |reference: &pb::RecordRef| {
+                format!("{}:{}", reference.source, reference.external_id)
+            };
+            let seconds = |timestamp: &Option<prost_types::Timestamp>| {
+                timestamp.as_ref().map(|timestamp| timestamp.seconds)
+            };
+            let value = json!({
+                "merges": response.merges.iter().map(|merge| json!({
+                    "merge_id": merge.merge_id,
+                    "target": merge.target.as_ref().map(key),
+                    "others": merge.others.iter().map(key).collect::<Vec<_>>(),
+                    "confidence": (f64::from(merge.confidence) * 1000.0).round() / 1000.0,
+                    "reasons": merge.reasons,
+                    "automatic": merge.automatic,
+                    "created_at_unix": seconds(&merge.created_at),
+                    "undone_at_unix": seconds(&merge.undone_at),
+                })).collect::<Vec<_>>(),
+            });
+            print(&client, &value, |value| {
+                let merges = value["merges"].as_array().cloned().unwrap_or_default();
+                if merges.is_empty() {
+                    println!("no merges");
+                }
+                for merge in merges {
+                    let others: Vec<&str> = merge["others"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|other| other.as_str())
+                        .collect();
+                    println!(
+                        "{}  {} <- {}  ({}, confidence {:.2}{})",
+                        merge["merge_id"].as_str().unwrap_or(""),
+                        merge["target"].as_str().unwrap_or(""),
+                        others.join(", "),
+                        if merge["automatic"].as_bool() == Some(true) {
+                            "automatic"
+                        } else {
+                            "asked for"
+                        },
+                        merge["confidence"].as_f64().unwrap_or(0.0),
+                        if merge["undone_at_unix"].is_null() {
+                            ""
+                        } else {
+                            ", undone"
+                        }
+                    );
+                    for reason in merge["reasons"].as_array().into_iter().flatten() {
+                        println!("    - {}", reason.as_str().unwrap_or(""));
+                    }
+                }
+            });
         }
         PeopleCommand::Forget { person, client } => {
             let mut service =

@@ -915,6 +915,40 @@ impl pb::people_service_server::PeopleService for Api {
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn list_merges(
+        &self,
+        request: Request<pb::ListMergesRequest>,
+    ) -> Result<Response<pb::ListMergesResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let person = match &request.person {
+            Some(person) => Some(convert::record_key(Some(person), "person")?),
+            None => None,
+        };
+        let active_only = request.active_only;
+        let merges = self
+            .blocking(move |trellis| {
+                trellis.merge_history(&workspace, person.as_ref(), active_only)
+            })
+            .await?;
+        Ok(Response::new(pb::ListMergesResponse {
+            merges: merges
+                .iter()
+                .map(|merge| pb::MergeRecord {
+                    merge_id: merge.id.clone(),
+                    target: Some(convert::record_ref(&merge.target)),
+                    others: merge.others.iter().map(convert::record_ref).collect(),
+                    confidence: round3(merge.confidence),
+                    reasons: merge.reasons.clone(),
+                    automatic: merge.automatic,
+                    created_at: Some(convert::timestamp(merge.created_at)),
+                    undone_at: merge.undone_at.map(convert::timestamp),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
     async fn forget_person(
         &self,
         request: Request<pb::ForgetPersonRequest>,

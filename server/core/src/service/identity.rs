@@ -263,6 +263,30 @@ impl Trellis {
         self.store.merges(workspace)
     }
 
+    /// The audit trail of merges, newest first; only those that joined `person` when given,
+    /// only those still holding when `active_only`.
+    pub fn merge_history(
+        &self,
+        workspace: &WorkspaceId,
+        person: Option<&RecordKey>,
+        active_only: bool,
+    ) -> CoreResult<Vec<Merge>> {
+        let mut merges: Vec<Merge> = self
+            .merges(workspace)?
+            .into_iter()
+            .filter(|merge| {
+                person.is_none_or(|person| merge.target == *person || merge.others.contains(person))
+            })
+            .filter(|merge| !active_only || merge.undone_at.is_none())
+            .collect();
+        merges.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| b.id.cmp(&a.id))
+        });
+        Ok(merges)
+    }
+
     /// Removes a person's personal data and the text they wrote, under every record merged
     /// into them, for good: later ingests of them are dropped or blanked.
     pub fn forget_person(

@@ -1035,6 +1035,215 @@ func (*UnmergePeopleResponse) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_people_proto_rawDescGZIP(), []int{15}
 }
 
+type ListMergesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// Only merges that joined this record (as target or as one of the others).
+	Person *RecordRef `protobuf:"bytes,2,opt,name=person,proto3" json:"person,omitempty"`
+	// Leave out merges that were undone.
+	ActiveOnly    bool `protobuf:"varint,3,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMergesRequest) Reset() {
+	*x = ListMergesRequest{}
+	mi := &file_trellis_v1_people_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMergesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMergesRequest) ProtoMessage() {}
+
+func (x *ListMergesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_people_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMergesRequest.ProtoReflect.Descriptor instead.
+func (*ListMergesRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListMergesRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ListMergesRequest) GetPerson() *RecordRef {
+	if x != nil {
+		return x.Person
+	}
+	return nil
+}
+
+func (x *ListMergesRequest) GetActiveOnly() bool {
+	if x != nil {
+		return x.ActiveOnly
+	}
+	return false
+}
+
+type MergeRecord struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	MergeId string                 `protobuf:"bytes,1,opt,name=merge_id,json=mergeId,proto3" json:"merge_id,omitempty"`
+	Target  *RecordRef             `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Others  []*RecordRef           `protobuf:"bytes,3,rep,name=others,proto3" json:"others,omitempty"`
+	// How sure the evidence makes the merge, in [0, 1].
+	Confidence float32  `protobuf:"fixed32,4,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	Reasons    []string `protobuf:"bytes,5,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	// Made by identity resolution rather than asked for with MergePeople.
+	Automatic bool                   `protobuf:"varint,6,opt,name=automatic,proto3" json:"automatic,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Unset while the merge holds.
+	UndoneAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=undone_at,json=undoneAt,proto3" json:"undone_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeRecord) Reset() {
+	*x = MergeRecord{}
+	mi := &file_trellis_v1_people_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeRecord) ProtoMessage() {}
+
+func (x *MergeRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_people_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeRecord.ProtoReflect.Descriptor instead.
+func (*MergeRecord) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *MergeRecord) GetMergeId() string {
+	if x != nil {
+		return x.MergeId
+	}
+	return ""
+}
+
+func (x *MergeRecord) GetTarget() *RecordRef {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *MergeRecord) GetOthers() []*RecordRef {
+	if x != nil {
+		return x.Others
+	}
+	return nil
+}
+
+func (x *MergeRecord) GetConfidence() float32 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
+func (x *MergeRecord) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+func (x *MergeRecord) GetAutomatic() bool {
+	if x != nil {
+		return x.Automatic
+	}
+	return false
+}
+
+func (x *MergeRecord) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *MergeRecord) GetUndoneAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UndoneAt
+	}
+	return nil
+}
+
+type ListMergesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Merges        []*MergeRecord         `protobuf:"bytes,1,rep,name=merges,proto3" json:"merges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMergesResponse) Reset() {
+	*x = ListMergesResponse{}
+	mi := &file_trellis_v1_people_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMergesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMergesResponse) ProtoMessage() {}
+
+func (x *ListMergesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_people_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMergesResponse.ProtoReflect.Descriptor instead.
+func (*ListMergesResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ListMergesResponse) GetMerges() []*MergeRecord {
+	if x != nil {
+		return x.Merges
+	}
+	return nil
+}
+
 type ForgetPersonRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
@@ -1045,7 +1254,7 @@ type ForgetPersonRequest struct {
 
 func (x *ForgetPersonRequest) Reset() {
 	*x = ForgetPersonRequest{}
-	mi := &file_trellis_v1_people_proto_msgTypes[16]
+	mi := &file_trellis_v1_people_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1266,7 @@ func (x *ForgetPersonRequest) String() string {
 func (*ForgetPersonRequest) ProtoMessage() {}
 
 func (x *ForgetPersonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_people_proto_msgTypes[16]
+	mi := &file_trellis_v1_people_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1279,7 @@ func (x *ForgetPersonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetPersonRequest.ProtoReflect.Descriptor instead.
 func (*ForgetPersonRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_people_proto_rawDescGZIP(), []int{16}
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ForgetPersonRequest) GetWorkspace() string {
@@ -1097,7 +1306,7 @@ type ForgetPersonResponse struct {
 
 func (x *ForgetPersonResponse) Reset() {
 	*x = ForgetPersonResponse{}
-	mi := &file_trellis_v1_people_proto_msgTypes[17]
+	mi := &file_trellis_v1_people_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1318,7 @@ func (x *ForgetPersonResponse) String() string {
 func (*ForgetPersonResponse) ProtoMessage() {}
 
 func (x *ForgetPersonResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_people_proto_msgTypes[17]
+	mi := &file_trellis_v1_people_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1331,7 @@ func (x *ForgetPersonResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetPersonResponse.ProtoReflect.Descriptor instead.
 func (*ForgetPersonResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_people_proto_rawDescGZIP(), []int{17}
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ForgetPersonResponse) GetPostsRemoved() uint64 {
@@ -1154,7 +1363,7 @@ type SuggestedDiscussion struct {
 
 func (x *SuggestedDiscussion) Reset() {
 	*x = SuggestedDiscussion{}
-	mi := &file_trellis_v1_people_proto_msgTypes[18]
+	mi := &file_trellis_v1_people_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1375,7 @@ func (x *SuggestedDiscussion) String() string {
 func (*SuggestedDiscussion) ProtoMessage() {}
 
 func (x *SuggestedDiscussion) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_people_proto_msgTypes[18]
+	mi := &file_trellis_v1_people_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1388,7 @@ func (x *SuggestedDiscussion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestedDiscussion.ProtoReflect.Descriptor instead.
 func (*SuggestedDiscussion) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_people_proto_rawDescGZIP(), []int{18}
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SuggestedDiscussion) GetConversation() *RecordRef {
@@ -1300,7 +1509,26 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\x14UnmergePeopleRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x19\n" +
 	"\bmerge_id\x18\x02 \x01(\tR\amergeId\"\x17\n" +
-	"\x15UnmergePeopleResponse\"\\\n" +
+	"\x15UnmergePeopleResponse\"\x81\x01\n" +
+	"\x11ListMergesRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12-\n" +
+	"\x06person\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x06person\x12\x1f\n" +
+	"\vactive_only\x18\x03 \x01(\bR\n" +
+	"activeOnly\"\xd2\x02\n" +
+	"\vMergeRecord\x12\x19\n" +
+	"\bmerge_id\x18\x01 \x01(\tR\amergeId\x12-\n" +
+	"\x06target\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x06target\x12-\n" +
+	"\x06others\x18\x03 \x03(\v2\x15.trellis.v1.RecordRefR\x06others\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\x04 \x01(\x02R\n" +
+	"confidence\x12\x18\n" +
+	"\areasons\x18\x05 \x03(\tR\areasons\x12\x1c\n" +
+	"\tautomatic\x18\x06 \x01(\bR\tautomatic\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x127\n" +
+	"\tundone_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bundoneAt\"E\n" +
+	"\x12ListMergesResponse\x12/\n" +
+	"\x06merges\x18\x01 \x03(\v2\x17.trellis.v1.MergeRecordR\x06merges\"\\\n" +
 	"\x13ForgetPersonRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12'\n" +
 	"\x03ref\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x03ref\"j\n" +
@@ -1313,7 +1541,7 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x14\n" +
 	"\x05score\x18\x04 \x01(\x02R\x05score\x12\x18\n" +
 	"\areasons\x18\x05 \x03(\tR\areasons\x120\n" +
-	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence2\xc3\x04\n" +
+	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence2\x90\x05\n" +
 	"\rPeopleService\x12H\n" +
 	"\tGetPerson\x12\x1c.trellis.v1.GetPersonRequest\x1a\x1d.trellis.v1.GetPersonResponse\x12K\n" +
 	"\n" +
@@ -1321,7 +1549,9 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\vMatchPerson\x12\x1e.trellis.v1.MatchPersonRequest\x1a\x1f.trellis.v1.MatchPersonResponse\x12R\n" +
 	"\vMatchPeople\x12\x1e.trellis.v1.MatchPeopleRequest\x1a\x1f.trellis.v1.MatchPeopleResponse(\x010\x01\x12N\n" +
 	"\vMergePeople\x12\x1e.trellis.v1.MergePeopleRequest\x1a\x1f.trellis.v1.MergePeopleResponse\x12T\n" +
-	"\rUnmergePeople\x12 .trellis.v1.UnmergePeopleRequest\x1a!.trellis.v1.UnmergePeopleResponse\x12Q\n" +
+	"\rUnmergePeople\x12 .trellis.v1.UnmergePeopleRequest\x1a!.trellis.v1.UnmergePeopleResponse\x12K\n" +
+	"\n" +
+	"ListMerges\x12\x1d.trellis.v1.ListMergesRequest\x1a\x1e.trellis.v1.ListMergesResponse\x12Q\n" +
 	"\fForgetPerson\x12\x1f.trellis.v1.ForgetPersonRequest\x1a .trellis.v1.ForgetPersonResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vPeopleProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +
 	"Trellis.V1\xca\x02\n" +
@@ -1339,7 +1569,7 @@ func file_trellis_v1_people_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_people_proto_rawDescData
 }
 
-var file_trellis_v1_people_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_trellis_v1_people_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_trellis_v1_people_proto_goTypes = []any{
 	(*PersonLookup)(nil),          // 0: trellis.v1.PersonLookup
 	(*FacetConvergence)(nil),      // 1: trellis.v1.FacetConvergence
@@ -1357,54 +1587,65 @@ var file_trellis_v1_people_proto_goTypes = []any{
 	(*MergePeopleResponse)(nil),   // 13: trellis.v1.MergePeopleResponse
 	(*UnmergePeopleRequest)(nil),  // 14: trellis.v1.UnmergePeopleRequest
 	(*UnmergePeopleResponse)(nil), // 15: trellis.v1.UnmergePeopleResponse
-	(*ForgetPersonRequest)(nil),   // 16: trellis.v1.ForgetPersonRequest
-	(*ForgetPersonResponse)(nil),  // 17: trellis.v1.ForgetPersonResponse
-	(*SuggestedDiscussion)(nil),   // 18: trellis.v1.SuggestedDiscussion
-	(*RecordRef)(nil),             // 19: trellis.v1.RecordRef
-	(*Evidence)(nil),              // 20: trellis.v1.Evidence
-	(*Person)(nil),                // 21: trellis.v1.Person
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*ListMergesRequest)(nil),     // 16: trellis.v1.ListMergesRequest
+	(*MergeRecord)(nil),           // 17: trellis.v1.MergeRecord
+	(*ListMergesResponse)(nil),    // 18: trellis.v1.ListMergesResponse
+	(*ForgetPersonRequest)(nil),   // 19: trellis.v1.ForgetPersonRequest
+	(*ForgetPersonResponse)(nil),  // 20: trellis.v1.ForgetPersonResponse
+	(*SuggestedDiscussion)(nil),   // 21: trellis.v1.SuggestedDiscussion
+	(*RecordRef)(nil),             // 22: trellis.v1.RecordRef
+	(*Evidence)(nil),              // 23: trellis.v1.Evidence
+	(*Person)(nil),                // 24: trellis.v1.Person
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
 }
 var file_trellis_v1_people_proto_depIdxs = []int32{
-	19, // 0: trellis.v1.PersonLookup.ref:type_name -> trellis.v1.RecordRef
-	20, // 1: trellis.v1.FacetConvergence.evidence:type_name -> trellis.v1.Evidence
-	21, // 2: trellis.v1.PersonProfile.person:type_name -> trellis.v1.Person
-	19, // 3: trellis.v1.PersonProfile.merged:type_name -> trellis.v1.RecordRef
+	22, // 0: trellis.v1.PersonLookup.ref:type_name -> trellis.v1.RecordRef
+	23, // 1: trellis.v1.FacetConvergence.evidence:type_name -> trellis.v1.Evidence
+	24, // 2: trellis.v1.PersonProfile.person:type_name -> trellis.v1.Person
+	22, // 3: trellis.v1.PersonProfile.merged:type_name -> trellis.v1.RecordRef
 	1,  // 4: trellis.v1.PersonProfile.convergence:type_name -> trellis.v1.FacetConvergence
 	2,  // 5: trellis.v1.PersonProfile.top_interests:type_name -> trellis.v1.Interest
-	22, // 6: trellis.v1.PersonProfile.last_active_at:type_name -> google.protobuf.Timestamp
-	19, // 7: trellis.v1.GetPersonRequest.ref:type_name -> trellis.v1.RecordRef
+	25, // 6: trellis.v1.PersonProfile.last_active_at:type_name -> google.protobuf.Timestamp
+	22, // 7: trellis.v1.GetPersonRequest.ref:type_name -> trellis.v1.RecordRef
 	3,  // 8: trellis.v1.GetPersonResponse.profile:type_name -> trellis.v1.PersonProfile
-	21, // 9: trellis.v1.ListPeopleResponse.people:type_name -> trellis.v1.Person
+	24, // 9: trellis.v1.ListPeopleResponse.people:type_name -> trellis.v1.Person
 	0,  // 10: trellis.v1.MatchPersonRequest.lookup:type_name -> trellis.v1.PersonLookup
 	3,  // 11: trellis.v1.MatchPersonResponse.profile:type_name -> trellis.v1.PersonProfile
-	18, // 12: trellis.v1.MatchPersonResponse.suggested_discussions:type_name -> trellis.v1.SuggestedDiscussion
+	21, // 12: trellis.v1.MatchPersonResponse.suggested_discussions:type_name -> trellis.v1.SuggestedDiscussion
 	0,  // 13: trellis.v1.MatchPeopleRequest.lookup:type_name -> trellis.v1.PersonLookup
 	3,  // 14: trellis.v1.MatchPeopleResponse.profile:type_name -> trellis.v1.PersonProfile
-	19, // 15: trellis.v1.MergePeopleRequest.target:type_name -> trellis.v1.RecordRef
-	19, // 16: trellis.v1.MergePeopleRequest.others:type_name -> trellis.v1.RecordRef
-	19, // 17: trellis.v1.ForgetPersonRequest.ref:type_name -> trellis.v1.RecordRef
-	19, // 18: trellis.v1.SuggestedDiscussion.conversation:type_name -> trellis.v1.RecordRef
-	20, // 19: trellis.v1.SuggestedDiscussion.evidence:type_name -> trellis.v1.Evidence
-	4,  // 20: trellis.v1.PeopleService.GetPerson:input_type -> trellis.v1.GetPersonRequest
-	6,  // 21: trellis.v1.PeopleService.ListPeople:input_type -> trellis.v1.ListPeopleRequest
-	8,  // 22: trellis.v1.PeopleService.MatchPerson:input_type -> trellis.v1.MatchPersonRequest
-	10, // 23: trellis.v1.PeopleService.MatchPeople:input_type -> trellis.v1.MatchPeopleRequest
-	12, // 24: trellis.v1.PeopleService.MergePeople:input_type -> trellis.v1.MergePeopleRequest
-	14, // 25: trellis.v1.PeopleService.UnmergePeople:input_type -> trellis.v1.UnmergePeopleRequest
-	16, // 26: trellis.v1.PeopleService.ForgetPerson:input_type -> trellis.v1.ForgetPersonRequest
-	5,  // 27: trellis.v1.PeopleService.GetPerson:output_type -> trellis.v1.GetPersonResponse
-	7,  // 28: trellis.v1.PeopleService.ListPeople:output_type -> trellis.v1.ListPeopleResponse
-	9,  // 29: trellis.v1.PeopleService.MatchPerson:output_type -> trellis.v1.MatchPersonResponse
-	11, // 30: trellis.v1.PeopleService.MatchPeople:output_type -> trellis.v1.MatchPeopleResponse
-	13, // 31: trellis.v1.PeopleService.MergePeople:output_type -> trellis.v1.MergePeopleResponse
-	15, // 32: trellis.v1.PeopleService.UnmergePeople:output_type -> trellis.v1.UnmergePeopleResponse
-	17, // 33: trellis.v1.PeopleService.ForgetPerson:output_type -> trellis.v1.ForgetPersonResponse
-	27, // [27:34] is the sub-list for method output_type
-	20, // [20:27] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	22, // 15: trellis.v1.MergePeopleRequest.target:type_name -> trellis.v1.RecordRef
+	22, // 16: trellis.v1.MergePeopleRequest.others:type_name -> trellis.v1.RecordRef
+	22, // 17: trellis.v1.ListMergesRequest.person:type_name -> trellis.v1.RecordRef
+	22, // 18: trellis.v1.MergeRecord.target:type_name -> trellis.v1.RecordRef
+	22, // 19: trellis.v1.MergeRecord.others:type_name -> trellis.v1.RecordRef
+	25, // 20: trellis.v1.MergeRecord.created_at:type_name -> google.protobuf.Timestamp
+	25, // 21: trellis.v1.MergeRecord.undone_at:type_name -> google.protobuf.Timestamp
+	17, // 22: trellis.v1.ListMergesResponse.merges:type_name -> trellis.v1.MergeRecord
+	22, // 23: trellis.v1.ForgetPersonRequest.ref:type_name -> trellis.v1.RecordRef
+	22, // 24: trellis.v1.SuggestedDiscussion.conversation:type_name -> trellis.v1.RecordRef
+	23, // 25: trellis.v1.SuggestedDiscussion.evidence:type_name -> trellis.v1.Evidence
+	4,  // 26: trellis.v1.PeopleService.GetPerson:input_type -> trellis.v1.GetPersonRequest
+	6,  // 27: trellis.v1.PeopleService.ListPeople:input_type -> trellis.v1.ListPeopleRequest
+	8,  // 28: trellis.v1.PeopleService.MatchPerson:input_type -> trellis.v1.MatchPersonRequest
+	10, // 29: trellis.v1.PeopleService.MatchPeople:input_type -> trellis.v1.MatchPeopleRequest
+	12, // 30: trellis.v1.PeopleService.MergePeople:input_type -> trellis.v1.MergePeopleRequest
+	14, // 31: trellis.v1.PeopleService.UnmergePeople:input_type -> trellis.v1.UnmergePeopleRequest
+	16, // 32: trellis.v1.PeopleService.ListMerges:input_type -> trellis.v1.ListMergesRequest
+	19, // 33: trellis.v1.PeopleService.ForgetPerson:input_type -> trellis.v1.ForgetPersonRequest
+	5,  // 34: trellis.v1.PeopleService.GetPerson:output_type -> trellis.v1.GetPersonResponse
+	7,  // 35: trellis.v1.PeopleService.ListPeople:output_type -> trellis.v1.ListPeopleResponse
+	9,  // 36: trellis.v1.PeopleService.MatchPerson:output_type -> trellis.v1.MatchPersonResponse
+	11, // 37: trellis.v1.PeopleService.MatchPeople:output_type -> trellis.v1.MatchPeopleResponse
+	13, // 38: trellis.v1.PeopleService.MergePeople:output_type -> trellis.v1.MergePeopleResponse
+	15, // 39: trellis.v1.PeopleService.UnmergePeople:output_type -> trellis.v1.UnmergePeopleResponse
+	18, // 40: trellis.v1.PeopleService.ListMerges:output_type -> trellis.v1.ListMergesResponse
+	20, // 41: trellis.v1.PeopleService.ForgetPerson:output_type -> trellis.v1.ForgetPersonResponse
+	34, // [34:42] is the sub-list for method output_type
+	26, // [26:34] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_people_proto_init() }
@@ -1428,7 +1669,7 @@ func file_trellis_v1_people_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_people_proto_rawDesc), len(file_trellis_v1_people_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

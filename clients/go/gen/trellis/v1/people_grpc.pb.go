@@ -25,6 +25,7 @@ const (
 	PeopleService_MatchPeople_FullMethodName   = "/trellis.v1.PeopleService/MatchPeople"
 	PeopleService_MergePeople_FullMethodName   = "/trellis.v1.PeopleService/MergePeople"
 	PeopleService_UnmergePeople_FullMethodName = "/trellis.v1.PeopleService/UnmergePeople"
+	PeopleService_ListMerges_FullMethodName    = "/trellis.v1.PeopleService/ListMerges"
 	PeopleService_ForgetPerson_FullMethodName  = "/trellis.v1.PeopleService/ForgetPerson"
 )
 
@@ -43,6 +44,9 @@ type PeopleServiceClient interface {
 	// Merges people believed to be one, with a stated reason; every merge can be undone.
 	MergePeople(ctx context.Context, in *MergePeopleRequest, opts ...grpc.CallOption) (*MergePeopleResponse, error)
 	UnmergePeople(ctx context.Context, in *UnmergePeopleRequest, opts ...grpc.CallOption) (*UnmergePeopleResponse, error)
+	// The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+	// whether it was undone.
+	ListMerges(ctx context.Context, in *ListMergesRequest, opts ...grpc.CallOption) (*ListMergesResponse, error)
 	// Removes a person's personal data and the text they wrote, everywhere, for good.
 	ForgetPerson(ctx context.Context, in *ForgetPersonRequest, opts ...grpc.CallOption) (*ForgetPersonResponse, error)
 }
@@ -118,6 +122,16 @@ func (c *peopleServiceClient) UnmergePeople(ctx context.Context, in *UnmergePeop
 	return out, nil
 }
 
+func (c *peopleServiceClient) ListMerges(ctx context.Context, in *ListMergesRequest, opts ...grpc.CallOption) (*ListMergesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMergesResponse)
+	err := c.cc.Invoke(ctx, PeopleService_ListMerges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *peopleServiceClient) ForgetPerson(ctx context.Context, in *ForgetPersonRequest, opts ...grpc.CallOption) (*ForgetPersonResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ForgetPersonResponse)
@@ -143,6 +157,9 @@ type PeopleServiceServer interface {
 	// Merges people believed to be one, with a stated reason; every merge can be undone.
 	MergePeople(context.Context, *MergePeopleRequest) (*MergePeopleResponse, error)
 	UnmergePeople(context.Context, *UnmergePeopleRequest) (*UnmergePeopleResponse, error)
+	// The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+	// whether it was undone.
+	ListMerges(context.Context, *ListMergesRequest) (*ListMergesResponse, error)
 	// Removes a person's personal data and the text they wrote, everywhere, for good.
 	ForgetPerson(context.Context, *ForgetPersonRequest) (*ForgetPersonResponse, error)
 	mustEmbedUnimplementedPeopleServiceServer()
@@ -172,6 +189,9 @@ func (UnimplementedPeopleServiceServer) MergePeople(context.Context, *MergePeopl
 }
 func (UnimplementedPeopleServiceServer) UnmergePeople(context.Context, *UnmergePeopleRequest) (*UnmergePeopleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UnmergePeople not implemented")
+}
+func (UnimplementedPeopleServiceServer) ListMerges(context.Context, *ListMergesRequest) (*ListMergesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMerges not implemented")
 }
 func (UnimplementedPeopleServiceServer) ForgetPerson(context.Context, *ForgetPersonRequest) (*ForgetPersonResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForgetPerson not implemented")
@@ -294,6 +314,24 @@ func _PeopleService_UnmergePeople_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeopleService_ListMerges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMergesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeopleServiceServer).ListMerges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeopleService_ListMerges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeopleServiceServer).ListMerges(ctx, req.(*ListMergesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PeopleService_ForgetPerson_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForgetPersonRequest)
 	if err := dec(in); err != nil {
@@ -338,6 +376,10 @@ var PeopleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UnmergePeople",
 			Handler:    _PeopleService_UnmergePeople_Handler,
+		},
+		{
+			MethodName: "ListMerges",
+			Handler:    _PeopleService_ListMerges_Handler,
 		},
 		{
 			MethodName: "ForgetPerson",

@@ -451,6 +451,104 @@ class UnmergePeopleResponse(_message.Message):
 Global___UnmergePeopleResponse: _TypeAlias = UnmergePeopleResponse  # noqa: Y015
 
 @_typing.final
+class ListMergesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_FIELD_NUMBER: _builtins.int
+    PERSON_FIELD_NUMBER: _builtins.int
+    ACTIVE_ONLY_FIELD_NUMBER: _builtins.int
+    workspace: _builtins.str
+    active_only: _builtins.bool
+    """Leave out merges that were undone."""
+    @_builtins.property
+    def person(self) -> _common_pb2.RecordRef:
+        """Only merges that joined this record (as target or as one of the others)."""
+
+    def __init__(
+        self,
+        *,
+        workspace: _builtins.str = ...,
+        person: _common_pb2.RecordRef | None = ...,
+        active_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "person", b"person", "workspace", b"workspace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMergesRequest: _TypeAlias = ListMergesRequest  # noqa: Y015
+
+@_typing.final
+class MergeRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERGE_ID_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    OTHERS_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    AUTOMATIC_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    UNDONE_AT_FIELD_NUMBER: _builtins.int
+    merge_id: _builtins.str
+    confidence: _builtins.float
+    """How sure the evidence makes the merge, in [0, 1]."""
+    automatic: _builtins.bool
+    """Made by identity resolution rather than asked for with MergePeople."""
+    @_builtins.property
+    def target(self) -> _common_pb2.RecordRef: ...
+    @_builtins.property
+    def others(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.RecordRef]: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def undone_at(self) -> _timestamp_pb2.Timestamp:
+        """Unset while the merge holds."""
+
+    def __init__(
+        self,
+        *,
+        merge_id: _builtins.str = ...,
+        target: _common_pb2.RecordRef | None = ...,
+        others: _abc.Iterable[_common_pb2.RecordRef] | None = ...,
+        confidence: _builtins.float = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        automatic: _builtins.bool = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        undone_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "target", b"target", "undone_at", b"undone_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["automatic", b"automatic", "confidence", b"confidence", "created_at", b"created_at", "merge_id", b"merge_id", "others", b"others", "reasons", b"reasons", "target", b"target", "undone_at", b"undone_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeRecord: _TypeAlias = MergeRecord  # noqa: Y015
+
+@_typing.final
+class ListMergesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def merges(self) -> _containers.RepeatedCompositeFieldContainer[Global___MergeRecord]: ...
+    def __init__(
+        self,
+        *,
+        merges: _abc.Iterable[Global___MergeRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merges", b"merges"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMergesResponse: _TypeAlias = ListMergesResponse  # noqa: Y015
+
+@_typing.final
 class ForgetPersonRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -65,6 +65,11 @@ class PeopleServiceStub:
                 request_serializer=trellis_dot_v1_dot_people__pb2.UnmergePeopleRequest.SerializeToString,
                 response_deserializer=trellis_dot_v1_dot_people__pb2.UnmergePeopleResponse.FromString,
                 _registered_method=True)
+        self.ListMerges = channel.unary_unary(
+                '/trellis.v1.PeopleService/ListMerges',
+                request_serializer=trellis_dot_v1_dot_people__pb2.ListMergesRequest.SerializeToString,
+                response_deserializer=trellis_dot_v1_dot_people__pb2.ListMergesResponse.FromString,
+                _registered_method=True)
         self.ForgetPerson = channel.unary_unary(
                 '/trellis.v1.PeopleService/ForgetPerson',
                 request_serializer=trellis_dot_v1_dot_people__pb2.ForgetPersonRequest.SerializeToString,
@@ -115,6 +120,14 @@ class PeopleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMerges(self, request, context):
+        """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+        whether it was undone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ForgetPerson(self, request, context):
         """Removes a person's personal data and the text they wrote, everywhere, for good.
         """
@@ -154,6 +167,11 @@ def add_PeopleServiceServicer_to_server(servicer, server):
                     servicer.UnmergePeople,
                     request_deserializer=trellis_dot_v1_dot_people__pb2.UnmergePeopleRequest.FromString,
                     response_serializer=trellis_dot_v1_dot_people__pb2.UnmergePeopleResponse.SerializeToString,
+            ),
+            'ListMerges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMerges,
+                    request_deserializer=trellis_dot_v1_dot_people__pb2.ListMergesRequest.FromString,
+                    response_serializer=trellis_dot_v1_dot_people__pb2.ListMergesResponse.SerializeToString,
             ),
             'ForgetPerson': grpc.unary_unary_rpc_method_handler(
                     servicer.ForgetPerson,
@@ -324,6 +342,33 @@ class PeopleService:
             '/trellis.v1.PeopleService/UnmergePeople',
             trellis_dot_v1_dot_people__pb2.UnmergePeopleRequest.SerializeToString,
             trellis_dot_v1_dot_people__pb2.UnmergePeopleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMerges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trellis.v1.PeopleService/ListMerges',
+            trellis_dot_v1_dot_people__pb2.ListMergesRequest.SerializeToString,
+            trellis_dot_v1_dot_people__pb2.ListMergesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,10 @@ class PeopleServiceStub:
     MergePeople: _grpc.UnaryUnaryMultiCallable[_people_pb2.MergePeopleRequest, _people_pb2.MergePeopleResponse]
     """Merges people believed to be one, with a stated reason; every merge can be undone."""
     UnmergePeople: _grpc.UnaryUnaryMultiCallable[_people_pb2.UnmergePeopleRequest, _people_pb2.UnmergePeopleResponse]
+    ListMerges: _grpc.UnaryUnaryMultiCallable[_people_pb2.ListMergesRequest, _people_pb2.ListMergesResponse]
+    """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+    whether it was undone.
+    """
     ForgetPerson: _grpc.UnaryUnaryMultiCallable[_people_pb2.ForgetPersonRequest, _people_pb2.ForgetPersonResponse]
     """Removes a person's personal data and the text they wrote, everywhere, for good."""
 
@@ -59,6 +63,10 @@ class PeopleServiceAsyncStub(PeopleServiceStub):
     MergePeople: _aio.UnaryUnaryMultiCallable[_people_pb2.MergePeopleRequest, _people_pb2.MergePeopleResponse]  # type: ignore[assignment]
     """Merges people believed to be one, with a stated reason; every merge can be undone."""
     UnmergePeople: _aio.UnaryUnaryMultiCallable[_people_pb2.UnmergePeopleRequest, _people_pb2.UnmergePeopleResponse]  # type: ignore[assignment]
+    ListMerges: _aio.UnaryUnaryMultiCallable[_people_pb2.ListMergesRequest, _people_pb2.ListMergesResponse]  # type: ignore[assignment]
+    """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+    whether it was undone.
+    """
     ForgetPerson: _aio.UnaryUnaryMultiCallable[_people_pb2.ForgetPersonRequest, _people_pb2.ForgetPersonResponse]  # type: ignore[assignment]
     """Removes a person's personal data and the text they wrote, everywhere, for good."""
 
@@ -109,6 +117,16 @@ class PeopleServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _people_pb2.UnmergePeopleRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_people_pb2.UnmergePeopleResponse, _abc.Awaitable[_people_pb2.UnmergePeopleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListMerges(
+        self,
+        request: _people_pb2.ListMergesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_people_pb2.ListMergesResponse, _abc.Awaitable[_people_pb2.ListMergesResponse]]:
+        """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+        whether it was undone.
+        """
 
     @_abc_1.abstractmethod
     def ForgetPerson(

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trellis/v1/people.proto.
  */
 export const file_trellis_v1_people: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmVsbGlzL3YxL3Blb3BsZS5wcm90bxIKdHJlbGxpcy52MSKOAQoMUGVyc29uTG9va3VwEiQKA3JlZhgBIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmSAASFgoMZW1haWxfc2hhMjU2GAIgASgJSAASEAoGaGFuZGxlGAMgASgJSAASFQoLcHJvZmlsZV91cmwYBCABKAlIABIQCgZjcm1faWQYBSABKAlIAEIFCgNrZXkiYQoQRmFjZXRDb252ZXJnZW5jZRIQCghmYWNldF9pZBgBIAEoCRITCgtjb252ZXJnZW5jZRgCIAEoAhImCghldmlkZW5jZRgDIAMoCzIULnRyZWxsaXMudjEuRXZpZGVuY2UiKAoISW50ZXJlc3QSDAoEdGVybRgBIAEoCRIOCgZ3ZWlnaHQYAiABKAIi/QEKDVBlcnNvblByb2ZpbGUSIgoGcGVyc29uGAEgASgLMhIudHJlbGxpcy52MS5QZXJzb24SJQoGbWVyZ2VkGAIgAygLMhUudHJlbGxpcy52MS5SZWNvcmRSZWYSMQoLY29udmVyZ2VuY2UYAyADKAsyHC50cmVsbGlzLnYxLkZhY2V0Q29udmVyZ2VuY2USKwoNdG9wX2ludGVyZXN0cxgEIAMoCzIULnRyZWxsaXMudjEuSW50ZXJlc3QSMgoObGFzdF9hY3RpdmVfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXBvc3RzGAYgASgNIkkKEEdldFBlcnNvblJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiIKA3JlZhgCIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmIj8KEUdldFBlcnNvblJlc3BvbnNlEioKB3Byb2ZpbGUYASABKAsyGS50cmVsbGlzLnYxLlBlcnNvblByb2ZpbGUibQoRTGlzdFBlb3BsZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhMKBm1lbWJlchgEIAEoCEgAiAEBQgkKB19tZW1iZXIiUQoSTGlzdFBlb3BsZVJlc3BvbnNlEiIKBnBlb3BsZRgBIAMoCzISLnRyZWxsaXMudjEuUGVyc29uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJrChJNYXRjaFBlcnNvblJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEigKBmxvb2t1cBgCIAEoCzIYLnRyZWxsaXMudjEuUGVyc29uTG9va3VwEhgKEHN1Z2dlc3Rpb25fbGltaXQYAyABKAUikAEKE01hdGNoUGVyc29uUmVzcG9uc2USDQoFZm91bmQYASABKAgSKgoHcHJvZmlsZRgCIAEoCzIZLnRyZWxsaXMudjEuUGVyc29uUHJvZmlsZRI+ChVzdWdnZXN0ZWRfZGlzY3Vzc2lvbnMYAyADKAsyHy50cmVsbGlzLnYxLlN1Z2dlc3RlZERpc2N1c3Npb24iZQoSTWF0Y2hQZW9wbGVSZXF1ZXN0EhEKCXdvcmtzcGFjZRgBIAEoCRISCgpjb250YWN0X2lkGAIgASgJEigKBmxvb2t1cBgDIAEoCzIYLnRyZWxsaXMudjEuUGVyc29uTG9va3VwInMKE01hdGNoUGVvcGxlUmVzcG9uc2USEgoKY29udGFjdF9pZBgBIAEoCRINCgVmb3VuZBgCIAEoCBIqCgdwcm9maWxlGAMgASgLMhkudHJlbGxpcy52MS5QZXJzb25Qcm9maWxlEg0KBWVycm9yGAQgASgJIoUBChJNZXJnZVBlb3BsZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiUKBnRhcmdldBgCIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmEiUKBm90aGVycxgDIAMoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmEg4KBnJlYXNvbhgEIAEoCSJMChNNZXJnZVBlb3BsZVJlc3BvbnNlEhAKCG1lcmdlX2lkGAEgASgJEhIKCmNvbmZpZGVuY2UYAiABKAISDwoHcmVhc29ucxgDIAMoCSI7ChRVbm1lcmdlUGVvcGxlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSEAoIbWVyZ2VfaWQYAiABKAkiFwoVVW5tZXJnZVBlb3BsZVJlc3BvbnNlIkwKE0ZvcmdldFBlcnNvblJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiIKA3JlZhgCIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmIkkKFEZvcmdldFBlcnNvblJlc3BvbnNlEhUKDXBvc3RzX3JlbW92ZWQYASABKAQSGgoSaWRlbnRpdGllc19yZW1vdmVkGAIgASgEIqYBChNTdWdnZXN0ZWREaXNjdXNzaW9uEisKDGNvbnZlcnNhdGlvbhgBIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmEg0KBXRpdGxlGAIgASgJEgsKA3VybBgDIAEoCRINCgVzY29yZRgEIAEoAhIPCgdyZWFzb25zGAUgAygJEiYKCGV2aWRlbmNlGAYgAygLMhQudHJlbGxpcy52MS5FdmlkZW5jZTLDBAoNUGVvcGxlU2VydmljZRJICglHZXRQZXJzb24SHC50cmVsbGlzLnYxLkdldFBlcnNvblJlcXVlc3QaHS50cmVsbGlzLnYxLkdldFBlcnNvblJlc3BvbnNlEksKCkxpc3RQZW9wbGUSHS50cmVsbGlzLnYxLkxpc3RQZW9wbGVSZXF1ZXN0Gh4udHJlbGxpcy52MS5MaXN0UGVvcGxlUmVzcG9uc2USTgoLTWF0Y2hQZXJzb24SHi50cmVsbGlzLnYxLk1hdGNoUGVyc29uUmVxdWVzdBofLnRyZWxsaXMudjEuTWF0Y2hQZXJzb25SZXNwb25zZRJSCgtNYXRjaFBlb3BsZRIeLnRyZWxsaXMudjEuTWF0Y2hQZW9wbGVSZXF1ZXN0Gh8udHJlbGxpcy52MS5NYXRjaFBlb3BsZVJlc3BvbnNlKAEwARJOCgtNZXJnZVBlb3BsZRIeLnRyZWxsaXMudjEuTWVyZ2VQZW9wbGVSZXF1ZXN0Gh8udHJlbGxpcy52MS5NZXJnZVBlb3BsZVJlc3BvbnNlElQKDVVubWVyZ2VQZW9wbGUSIC50cmVsbGlzLnYxLlVubWVyZ2VQZW9wbGVSZXF1ZXN0GiEudHJlbGxpcy52MS5Vbm1lcmdlUGVvcGxlUmVzcG9uc2USUQoMRm9yZ2V0UGVyc29uEh8udHJlbGxpcy52MS5Gb3JnZXRQZXJzb25SZXF1ZXN0GiAudHJlbGxpcy52MS5Gb3JnZXRQZXJzb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_trellis_v1_common, file_trellis_v1_ingest]);
+  fileDesc("Chd0cmVsbGlzL3YxL3Blb3BsZS5wcm90bxIKdHJlbGxpcy52MSKOAQoMUGVyc29uTG9va3VwEiQKA3JlZhgBIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmSAASFgoMZW1haWxfc2hhMjU2GAIgASgJSAASEAoGaGFuZGxlGAMgASgJSAASFQoLcHJvZmlsZV91cmwYBCABKAlIABIQCgZjcm1faWQYBSABKAlIAEIFCgNrZXkiYQoQRmFjZXRDb252ZXJnZW5jZRIQCghmYWNldF9pZBgBIAEoCRITCgtjb252ZXJnZW5jZRgCIAEoAhImCghldmlkZW5jZRgDIAMoCzIULnRyZWxsaXMudjEuRXZpZGVuY2UiKAoISW50ZXJlc3QSDAoEdGVybRgBIAEoCRIOCgZ3ZWlnaHQYAiABKAIi/QEKDVBlcnNvblByb2ZpbGUSIgoGcGVyc29uGAEgASgLMhIudHJlbGxpcy52MS5QZXJzb24SJQoGbWVyZ2VkGAIgAygLMhUudHJlbGxpcy52MS5SZWNvcmRSZWYSMQoLY29udmVyZ2VuY2UYAyADKAsyHC50cmVsbGlzLnYxLkZhY2V0Q29udmVyZ2VuY2USKwoNdG9wX2ludGVyZXN0cxgEIAMoCzIULnRyZWxsaXMudjEuSW50ZXJlc3QSMgoObGFzdF9hY3RpdmVfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXBvc3RzGAYgASgNIkkKEEdldFBlcnNvblJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiIKA3JlZhgCIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmIj8KEUdldFBlcnNvblJlc3BvbnNlEioKB3Byb2ZpbGUYASABKAsyGS50cmVsbGlzLnYxLlBlcnNvblByb2ZpbGUibQoRTGlzdFBlb3BsZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhMKBm1lbWJlchgEIAEoCEgAiAEBQgkKB19tZW1iZXIiUQoSTGlzdFBlb3BsZVJlc3BvbnNlEiIKBnBlb3BsZRgBIAMoCzISLnRyZWxsaXMudjEuUGVyc29uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJrChJNYXRjaFBlcnNvblJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEigKBmxvb2t1cBgCIAEoCzIYLnRyZWxsaXMudjEuUGVyc29uTG9va3VwEhgKEHN1Z2dlc3Rpb25fbGltaXQYAyABKAUikAEKE01hdGNoUGVyc29uUmVzcG9uc2USDQoFZm91bmQYASABKAgSKgoHcHJvZmlsZRgCIAEoCzIZLnRyZWxsaXMudjEuUGVyc29uUHJvZmlsZRI+ChVzdWdnZXN0ZWRfZGlzY3Vzc2lvbnMYAyADKAsyHy50cmVsbGlzLnYxLlN1Z2dlc3RlZERpc2N1c3Npb24iZQoSTWF0Y2hQZW9wbGVSZXF1ZXN0EhEKCXdvcmtzcGFjZRgBIAEoCRISCgpjb250YWN0X2lkGAIgASgJEigKBmxvb2t1cBgDIAEoCzIYLnRyZWxsaXMudjEuUGVyc29uTG9va3VwInMKE01hdGNoUGVvcGxlUmVzcG9uc2USEgoKY29udGFjdF9pZBgBIAEoCRINCgVmb3VuZBgCIAEoCBIqCgdwcm9maWxlGAMgASgLMhkudHJlbGxpcy52MS5QZXJzb25Qcm9maWxlEg0KBWVycm9yGAQgASgJIoUBChJNZXJnZVBlb3BsZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiUKBnRhcmdldBgCIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmEiUKBm90aGVycxgDIAMoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmEg4KBnJlYXNvbhgEIAEoCSJMChNNZXJnZVBlb3BsZVJlc3BvbnNlEhAKCG1lcmdlX2lkGAEgASgJEhIKCmNvbmZpZGVuY2UYAiABKAISDwoHcmVhc29ucxgDIAMoCSI7ChRVbm1lcmdlUGVvcGxlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSEAoIbWVyZ2VfaWQYAiABKAkiFwoVVW5tZXJnZVBlb3BsZVJlc3BvbnNlImIKEUxpc3RNZXJnZXNSZXF1ZXN0EhEKCXdvcmtzcGFjZRgBIAEoCRIlCgZwZXJzb24YAiABKAsyFS50cmVsbGlzLnYxLlJlY29yZFJlZhITCgthY3RpdmVfb25seRgDIAEoCCKEAgoLTWVyZ2VSZWNvcmQSEAoIbWVyZ2VfaWQYASABKAkSJQoGdGFyZ2V0GAIgASgLMhUudHJlbGxpcy52MS5SZWNvcmRSZWYSJQoGb3RoZXJzGAMgAygLMhUudHJlbGxpcy52MS5SZWNvcmRSZWYSEgoKY29uZmlkZW5jZRgEIAEoAhIPCgdyZWFzb25zGAUgAygJEhEKCWF1dG9tYXRpYxgGIAEoCBIuCgpjcmVhdGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgl1bmRvbmVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj0KEkxpc3RNZXJnZXNSZXNwb25zZRInCgZtZXJnZXMYASADKAsyFy50cmVsbGlzLnYxLk1lcmdlUmVjb3JkIkwKE0ZvcmdldFBlcnNvblJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiIKA3JlZhgCIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmIkkKFEZvcmdldFBlcnNvblJlc3BvbnNlEhUKDXBvc3RzX3JlbW92ZWQYASABKAQSGgoSaWRlbnRpdGllc19yZW1vdmVkGAIgASgEIqYBChNTdWdnZXN0ZWREaXNjdXNzaW9uEisKDGNvbnZlcnNhdGlvbhgBIAEoCzIVLnRyZWxsaXMudjEuUmVjb3JkUmVmEg0KBXRpdGxlGAIgASgJEgsKA3VybBgDIAEoCRINCgVzY29yZRgEIAEoAhIPCgdyZWFzb25zGAUgAygJEiYKCGV2aWRlbmNlGAYgAygLMhQudHJlbGxpcy52MS5FdmlkZW5jZTKQBQoNUGVvcGxlU2VydmljZRJICglHZXRQZXJzb24SHC50cmVsbGlzLnYxLkdldFBlcnNvblJlcXVlc3QaHS50cmVsbGlzLnYxLkdldFBlcnNvblJlc3BvbnNlEksKCkxpc3RQZW9wbGUSHS50cmVsbGlzLnYxLkxpc3RQZW9wbGVSZXF1ZXN0Gh4udHJlbGxpcy52MS5MaXN0UGVvcGxlUmVzcG9uc2USTgoLTWF0Y2hQZXJzb24SHi50cmVsbGlzLnYxLk1hdGNoUGVyc29uUmVxdWVzdBofLnRyZWxsaXMudjEuTWF0Y2hQZXJzb25SZXNwb25zZRJSCgtNYXRjaFBlb3BsZRIeLnRyZWxsaXMudjEuTWF0Y2hQZW9wbGVSZXF1ZXN0Gh8udHJlbGxpcy52MS5NYXRjaFBlb3BsZVJlc3BvbnNlKAEwARJOCgtNZXJnZVBlb3BsZRIeLnRyZWxsaXMudjEuTWVyZ2VQZW9wbGVSZXF1ZXN0Gh8udHJlbGxpcy52MS5NZXJnZVBlb3BsZVJlc3BvbnNlElQKDVVubWVyZ2VQZW9wbGUSIC50cmVsbGlzLnYxLlVubWVyZ2VQZW9wbGVSZXF1ZXN0GiEudHJlbGxpcy52MS5Vbm1lcmdlUGVvcGxlUmVzcG9uc2USSwoKTGlzdE1lcmdlcxIdLnRyZWxsaXMudjEuTGlzdE1lcmdlc1JlcXVlc3QaHi50cmVsbGlzLnYxLkxpc3RNZXJnZXNSZXNwb25zZRJRCgxGb3JnZXRQZXJzb24SHy50cmVsbGlzLnYxLkZvcmdldFBlcnNvblJlcXVlc3QaIC50cmVsbGlzLnYxLkZvcmdldFBlcnNvblJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_trellis_v1_common, file_trellis_v1_ingest]);
 
 /**
  * How to find a person: any one of the keys.
@@ -471,6 +471,112 @@ export const UnmergePeopleResponseSchema: GenMessage<UnmergePeopleResponse> = /*
   messageDesc(file_trellis_v1_people, 15);
 
 /**
+ * @generated from message trellis.v1.ListMergesRequest
+ */
+export type ListMergesRequest = Message<"trellis.v1.ListMergesRequest"> & {
+  /**
+   * @generated from field: string workspace = 1;
+   */
+  workspace: string;
+
+  /**
+   * Only merges that joined this record (as target or as one of the others).
+   *
+   * @generated from field: trellis.v1.RecordRef person = 2;
+   */
+  person?: RecordRef | undefined;
+
+  /**
+   * Leave out merges that were undone.
+   *
+   * @generated from field: bool active_only = 3;
+   */
+  activeOnly: boolean;
+};
+
+/**
+ * Describes the message trellis.v1.ListMergesRequest.
+ * Use `create(ListMergesRequestSchema)` to create a new message.
+ */
+export const ListMergesRequestSchema: GenMessage<ListMergesRequest> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_people, 16);
+
+/**
+ * @generated from message trellis.v1.MergeRecord
+ */
+export type MergeRecord = Message<"trellis.v1.MergeRecord"> & {
+  /**
+   * @generated from field: string merge_id = 1;
+   */
+  mergeId: string;
+
+  /**
+   * @generated from field: trellis.v1.RecordRef target = 2;
+   */
+  target?: RecordRef | undefined;
+
+  /**
+   * @generated from field: repeated trellis.v1.RecordRef others = 3;
+   */
+  others: RecordRef[];
+
+  /**
+   * How sure the evidence makes the merge, in [0, 1].
+   *
+   * @generated from field: float confidence = 4;
+   */
+  confidence: number;
+
+  /**
+   * @generated from field: repeated string reasons = 5;
+   */
+  reasons: string[];
+
+  /**
+   * Made by identity resolution rather than asked for with MergePeople.
+   *
+   * @generated from field: bool automatic = 6;
+   */
+  automatic: boolean;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 7;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * Unset while the merge holds.
+   *
+   * @generated from field: google.protobuf.Timestamp undone_at = 8;
+   */
+  undoneAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message trellis.v1.MergeRecord.
+ * Use `create(MergeRecordSchema)` to create a new message.
+ */
+export const MergeRecordSchema: GenMessage<MergeRecord> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_people, 17);
+
+/**
+ * @generated from message trellis.v1.ListMergesResponse
+ */
+export type ListMergesResponse = Message<"trellis.v1.ListMergesResponse"> & {
+  /**
+   * @generated from field: repeated trellis.v1.MergeRecord merges = 1;
+   */
+  merges: MergeRecord[];
+};
+
+/**
+ * Describes the message trellis.v1.ListMergesResponse.
+ * Use `create(ListMergesResponseSchema)` to create a new message.
+ */
+export const ListMergesResponseSchema: GenMessage<ListMergesResponse> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_people, 18);
+
+/**
  * @generated from message trellis.v1.ForgetPersonRequest
  */
 export type ForgetPersonRequest = Message<"trellis.v1.ForgetPersonRequest"> & {
@@ -490,7 +596,7 @@ export type ForgetPersonRequest = Message<"trellis.v1.ForgetPersonRequest"> & {
  * Use `create(ForgetPersonRequestSchema)` to create a new message.
  */
 export const ForgetPersonRequestSchema: GenMessage<ForgetPersonRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_people, 16);
+  messageDesc(file_trellis_v1_people, 19);
 
 /**
  * @generated from message trellis.v1.ForgetPersonResponse
@@ -512,7 +618,7 @@ export type ForgetPersonResponse = Message<"trellis.v1.ForgetPersonResponse"> & 
  * Use `create(ForgetPersonResponseSchema)` to create a new message.
  */
 export const ForgetPersonResponseSchema: GenMessage<ForgetPersonResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_people, 17);
+  messageDesc(file_trellis_v1_people, 20);
 
 /**
  * A discussion a person should join, with the reasons.
@@ -556,7 +662,7 @@ export type SuggestedDiscussion = Message<"trellis.v1.SuggestedDiscussion"> & {
  * Use `create(SuggestedDiscussionSchema)` to create a new message.
  */
 export const SuggestedDiscussionSchema: GenMessage<SuggestedDiscussion> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_people, 18);
+  messageDesc(file_trellis_v1_people, 21);
 
 /**
  * People, their identities across platforms, and where their interests meet the strategy.
@@ -617,6 +723,17 @@ export const PeopleService: GenService<{
     methodKind: "unary";
     input: typeof UnmergePeopleRequestSchema;
     output: typeof UnmergePeopleResponseSchema;
+  },
+  /**
+   * The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
+   * whether it was undone.
+   *
+   * @generated from rpc trellis.v1.PeopleService.ListMerges
+   */
+  listMerges: {
+    methodKind: "unary";
+    input: typeof ListMergesRequestSchema;
+    output: typeof ListMergesResponseSchema;
   },
   /**
    * Removes a person's personal data and the text they wrote, everywhere, for good.
