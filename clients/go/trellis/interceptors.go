@@ -188,6 +188,7 @@ var idempotentMethods = map[string]bool{
 	trellisv1.PeopleService_GetPerson_FullMethodName:                   true,
 	trellisv1.PeopleService_ListPeople_FullMethodName:                  true,
 	trellisv1.PeopleService_MatchPerson_FullMethodName:                 true,
+	trellisv1.PeopleService_ListMerges_FullMethodName:                  true,
 	trellisv1.PeopleService_ForgetPerson_FullMethodName:                true,
 	trellisv1.SourceService_ListConnectors_FullMethodName:              true,
 	trellisv1.SourceService_GetSource_FullMethodName:                   true,

@@ -185,6 +185,13 @@ func TestMergeThenUnmergePeople(t *testing.T) {
 	if _, err := client.UnmergePeople(ctx, &trellisv1.UnmergePeopleRequest{Workspace: workspace, MergeId: merged.GetMergeId()}); err != nil {
 		t.Fatalf("UnmergePeople: %v", err)
 	}
+	trail, err := client.ListMerges(ctx, &trellisv1.ListMergesRequest{Workspace: workspace, Person: trellis.Ref("forum", "u-ben")})
+	if err != nil {
+		t.Fatalf("ListMerges: %v", err)
+	}
+	if len(trail.GetMerges()) != 1 || trail.GetMerges()[0].GetMergeId() != merged.GetMergeId() || trail.GetMerges()[0].GetUndoneAt() == nil {
+		t.Errorf("the audit trail %v should hold the undone merge %s", trail.GetMerges(), merged.GetMergeId())
+	}
 	profile, err = client.GetPerson(ctx, &trellisv1.GetPersonRequest{Workspace: workspace, Ref: trellis.Ref("forum", "u-ana")})
 	if err != nil {
 		t.Fatalf("GetPerson: %v", err)

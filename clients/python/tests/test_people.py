@@ -83,6 +83,10 @@ def test_merge_and_unmerge(loaded: Client) -> None:
         RecordRef(source="social", external_id="p-eli")
         not in loaded.get_person("forum:u-ben").merged
     )
+    trail = loaded.list_merges(person="social:p-eli")
+    assert [record.merge_id for record in trail] == [merge.merge_id]
+    assert trail[0].HasField("undone_at")
+    assert merge.merge_id not in {m.merge_id for m in loaded.list_merges(active_only=True)}
 
 
 def test_forget_person(loaded: Client) -> None:

@@ -175,6 +175,7 @@ export class PeopleClient {
   matchPeople: ServiceClient<typeof PeopleService>["matchPeople"] = (...args) => this.rpc.matchPeople(...args);
   mergePeople: ServiceClient<typeof PeopleService>["mergePeople"] = (...args) => this.rpc.mergePeople(...args);
   unmergePeople: ServiceClient<typeof PeopleService>["unmergePeople"] = (...args) => this.rpc.unmergePeople(...args);
+  listMerges: ServiceClient<typeof PeopleService>["listMerges"] = (...args) => this.rpc.listMerges(...args);
   forgetPerson: ServiceClient<typeof PeopleService>["forgetPerson"] = (...args) => this.rpc.forgetPerson(...args);
 
   /** Every person (optionally only members or only non-members), page by page as needed. */

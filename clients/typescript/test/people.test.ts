@@ -69,6 +69,10 @@ describe("people", () => {
     assert.notEqual(merged.mergeId, "");
     const unmerged = await unlessUnimplemented(t, () => client.people.unmergePeople({ mergeId: merged.mergeId }));
     assert.ok(unmerged);
+    const trail = await client.people.listMerges({ person: { source: "forum", externalId: "u-ben" } });
+    const record = trail.merges.find((merge) => merge.mergeId === merged.mergeId);
+    assert.ok(record, "the merge is in the audit trail");
+    assert.ok(record.undoneAt, "and it says it was undone");
   });
 
   test("forgetPerson", async (t) => {

@@ -644,6 +644,26 @@ class Client:
             self.stubs.people.UnmergePeople, "UnmergePeople", request, timeout, idempotent=False
         )
 
+    def list_merges(
+        self,
+        *,
+        person: RefLike | None = None,
+        active_only: bool = False,
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> list[people_pb2.MergeRecord]:
+        """The audit trail of merges, newest first: only those that joined ``person`` when
+        given, only those still holding with ``active_only``."""
+        request = people_pb2.ListMergesRequest(
+            workspace=self._ws(workspace), active_only=active_only
+        )
+        if person is not None:
+            request.person.CopyFrom(record_ref(person))
+        response = self._unary(
+            self.stubs.people.ListMerges, "ListMerges", request, timeout, idempotent=True
+        )
+        return list(response.merges)
+
     def forget_person(
         self, person: RefLike, *, workspace: str | None = None, timeout: Timeout = DEFAULT
     ) -> people_pb2.ForgetPersonResponse:
