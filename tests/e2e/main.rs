@@ -19,6 +19,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
+mod crash;
 mod mix;
 mod report;
 mod semantic;
