@@ -77,4 +77,7 @@ echo; echo "==> which assets support a key message"
 echo; echo "==> who outside the community to bring in, and what to invite them with"
 "$trellis" prospects --limit 3
 
+echo; echo "==> the next concrete actions per platform, each with its facet, why now and a draft"
+"$trellis" plan --limit 5
+
 echo; echo "done: the service ran at $addr; stop it with Ctrl-C or let this script end it."

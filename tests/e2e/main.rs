@@ -19,6 +19,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
+mod plan;
 mod semantic;
 mod shaping;
 mod sources;

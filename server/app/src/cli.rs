@@ -135,6 +135,8 @@ enum Command {
     Assets(crate::cli_assets::AssetsArgs),
     /// People outside the community whose interests meet the strategy, with draft invitations.
     Prospects(crate::cli_prospects::ProspectsArgs),
+    /// The next concrete actions per platform, each with its facet, why now and a draft.
+    Plan(crate::cli_plan::PlanArgs),
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
     /// The connector plugins the server loaded.
@@ -241,6 +243,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => crate::cli_people::participants(&client, conversation, text, title, limit).await,
         Command::Assets(args) => crate::cli_assets::assets(args).await,
         Command::Prospects(args) => crate::cli_prospects::prospects(args).await,
+        Command::Plan(args) => crate::cli_plan::plan(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,

@@ -9,6 +9,7 @@ pub mod assets;
 pub mod index;
 pub mod model;
 pub mod people;
+pub mod plan;
 pub mod prospects;
 pub mod semantic;
 
@@ -73,6 +74,7 @@ pub struct ConversationScore {
 #[derive(Debug, Clone, Default)]
 struct Activity {
     open: bool,
+    platform: Option<crate::domain::PlatformKind>,
     author: Option<String>,
     created_at: Option<Millis>,
     last_activity_at: Option<Millis>,
@@ -296,6 +298,7 @@ impl Engine {
         );
         let activity = self.activity.entry(conversation.key.clone()).or_default();
         activity.open = conversation.open;
+        activity.platform = conversation.platform;
         activity.author = conversation.author.clone();
         activity.created_at = conversation.created_at;
         activity.last_activity_at = max_time(
