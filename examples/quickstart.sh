@@ -80,6 +80,9 @@ echo; echo "==> who outside the community to bring in, and what to invite them w
 echo; echo "==> which platform mix carries the strategic conversations, and where to put the effort"
 "$trellis" mix
 
+echo; echo "==> the next concrete actions per platform, each with its facet, why now and a draft"
+"$trellis" plan --limit 5
+
 echo; echo "==> the report for the example community"
 "$trellis" report --out "$workdir/report"
 

@@ -21,6 +21,7 @@ use trellis_grpc::pb;
 
 mod crash;
 mod mix;
+mod plan;
 mod report;
 mod semantic;
 mod shaping;

@@ -139,6 +139,8 @@ enum Command {
     Mix(crate::cli_mix::MixArgs),
     /// Writes the report (HTML with charts, Markdown, JSON) for the workspace into a folder.
     Report(crate::report::ReportArgs),
+    /// The next concrete actions per platform, each with its facet, why now and a draft.
+    Plan(crate::cli_plan::PlanArgs),
     /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
     Eval(crate::eval::EvalArgs),
     /// The connector plugins the server loaded.
@@ -247,6 +249,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prospects(args) => crate::cli_prospects::prospects(args).await,
         Command::Mix(args) => crate::cli_mix::mix(args).await,
         Command::Report(args) => crate::report::report(args).await,
+        Command::Plan(args) => crate::cli_plan::plan(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,

@@ -5,6 +5,7 @@ mod cli;
 mod cli_assets;
 mod cli_mix;
 mod cli_people;
+mod cli_plan;
 mod cli_prospects;
 mod config;
 mod eval;

@@ -8,6 +8,7 @@
 //! and the storage crates implement.
 
 pub mod domain;
+pub mod drafts;
 pub mod engine;
 pub mod error;
 pub mod semantic;

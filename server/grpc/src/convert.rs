@@ -174,7 +174,7 @@ pub fn platform(kind: Option<PlatformKind>) -> pb::PlatformKind {
     }
 }
 
-fn parse_platform(value: i32) -> Result<Option<PlatformKind>, Violation> {
+pub fn parse_platform(value: i32) -> Result<Option<PlatformKind>, Violation> {
     match pb::PlatformKind::try_from(value) {
         Ok(pb::PlatformKind::Unspecified) => Ok(None),
         Ok(pb::PlatformKind::Blog) => Ok(Some(PlatformKind::Blog)),

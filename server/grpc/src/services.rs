@@ -667,6 +667,45 @@ impl pb::insight_service_server::InsightService for Api {
     }
 
     #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
+    async fn plan_actions(
+        &self,
+        request: Request<pb::PlanActionsRequest>,
+    ) -> Result<Response<pb::PlanActionsResponse>, Status> {
+        use trellis_core::engine::plan::ActionKind;
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let limit = self.limit(request.limit, 10, "limit")?;
+        let platform = convert::parse_platform(request.platform)
+            .map_err(|violation| crate::error::invalid_argument(&[violation]))?;
+        let actions = self
+            .blocking(move |trellis| trellis.plan_actions(&workspace, platform, limit))
+            .await?;
+        Ok(Response::new(pb::PlanActionsResponse {
+            actions: actions
+                .iter()
+                .map(|action| pb::Action {
+                    kind: match action.kind {
+                        ActionKind::ShortPost => pb::ActionKind::ShortPost,
+                        ActionKind::StartDiscussion => pb::ActionKind::StartDiscussion,
+                        ActionKind::InvitePerson => pb::ActionKind::InvitePerson,
+                        ActionKind::ShareAsset => pb::ActionKind::ShareAsset,
+                        ActionKind::JoinDiscussion => pb::ActionKind::JoinDiscussion,
+                    }
+                    .into(),
+                    platform: convert::platform(Some(action.platform)).into(),
+                    facet_id: action.facet_id.clone(),
+                    draft_text: action.draft_text.clone(),
+                    conversation: action.conversation.as_ref().map(convert::record_ref),
+                    asset: action.asset.as_ref().map(convert::record_ref),
+                    person: action.person.as_ref().map(convert::record_ref),
+                    tags: action.tags.clone(),
+                    why_now: action.why_now.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
     async fn suggest_discussions(
         &self,
         request: Request<pb::SuggestDiscussionsRequest>,

@@ -10,6 +10,7 @@ pub mod index;
 pub mod mix;
 pub mod model;
 pub mod people;
+pub mod plan;
 pub mod prospects;
 pub mod semantic;
 
@@ -73,8 +74,8 @@ pub struct ConversationScore {
 /// What the engine remembers of a conversation besides its terms: enough to judge engagement.
 #[derive(Debug, Clone, Default)]
 struct Activity {
-    platform: Option<crate::domain::PlatformKind>,
     open: bool,
+    platform: Option<crate::domain::PlatformKind>,
     author: Option<String>,
     created_at: Option<Millis>,
     last_activity_at: Option<Millis>,

@@ -24,12 +24,15 @@ mod assets;
 mod identity;
 mod mix;
 mod people;
+mod plan;
 mod prospects;
 mod semantic;
 
 pub use assets::{AssetTarget, SupportingAsset};
 pub use prospects::{DRAFT_MAX_CHARS, Invitation, Prospect, draft_invitation};
 pub use semantic::{SemanticStatus, WorkspaceEmbeddings};
+
+pub use plan::PlannedAction;
 
 pub use people::{
     ParticipantSuggestion, ParticipantTarget, PersonInsight, PersonLookup, PersonMatch,
