@@ -182,10 +182,18 @@ async fn the_report_matches_the_api_and_renders_offline_in_a_real_browser() {
         "## People to engage",
         "## Prospects",
         "## Assets that support the message",
+        "## Next actions",
     ] {
         assert!(markdown.contains(heading), "{heading} in the Markdown");
     }
     assert!(markdown.contains(&prospects[0]));
+    let actions = report["actions"].as_array().expect("actions");
+    assert!(!actions.is_empty(), "the example community has work to do");
+    assert!(
+        actions
+            .iter()
+            .all(|action| !action["draft_text"].as_str().unwrap_or("").is_empty())
+    );
 
     // The page needs nothing from the network.
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
@@ -234,6 +242,15 @@ async fn the_report_matches_the_api_and_renders_offline_in_a_real_browser() {
     for conversation in &conversations {
         assert!(dom.contains(&format!("data-conversation=\"{conversation}\"")));
     }
+    let first_action = &report["actions"][0];
+    assert!(
+        dom.contains(&format!(
+            "data-action=\"{}\" data-platform=\"{}\"",
+            first_action["kind"].as_str().expect("a kind"),
+            first_action["platform"].as_str().expect("a platform")
+        )),
+        "the first action is on the page"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,7 +48,7 @@ fn platform_name(value: i32) -> &'static str {
     }
 }
 
-fn kind_name(value: i32) -> &'static str {
+pub fn kind_name(value: i32) -> &'static str {
     match pb::ActionKind::try_from(value) {
         Ok(pb::ActionKind::ShortPost) => "short_post",
         Ok(pb::ActionKind::StartDiscussion) => "start_discussion",

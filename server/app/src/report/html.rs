@@ -267,6 +267,27 @@ pub fn render(report: &Report) -> String {
                     h2 id="prospects" { "Prospects" }
                     (people_table(&report.prospects, "Nobody outside the community whose interests meet the strategy yet.", "prospect"))
 
+                    h2 id="actions" { "Next actions" }
+                    @if report.actions.is_empty() {
+                        p.empty { "Nothing to do yet: no strategy facet needs work on any platform." }
+                    } @else {
+                        table {
+                            tr { th { "platform" } th { "action" } th { "facet" } th { "draft" } th { "why now" } }
+                            @for action in &report.actions {
+                                tr data-action=(action.kind) data-platform=(action.platform) data-target=(action.target) {
+                                    td { (action.platform) }
+                                    td { (action.kind.replace('_', " ")) }
+                                    td { (facet_name(&action.facet_id)) }
+                                    td.draft {
+                                        (action.draft_text)
+                                        @if !action.tags.is_empty() { br; small { "tags: " (action.tags.join(", ")) } }
+                                    }
+                                    td { (action.why_now) }
+                                }
+                            }
+                        }
+                    }
+
                     h2 id="assets" { "Assets that support the message" }
                     @for facet in &report.assets {
                         h3 { (facet.facet_name) }

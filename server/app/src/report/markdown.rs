@@ -158,6 +158,34 @@ pub fn render(report: &Report) -> String {
         }
     }
 
+    let _ = writeln!(out, "\n## Next actions\n");
+    if report.actions.is_empty() {
+        let _ = writeln!(
+            out,
+            "Nothing to do yet: no strategy facet needs work on any platform."
+        );
+    } else {
+        let _ = writeln!(out, "| platform | action | facet | draft | why now |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for action in &report.actions {
+            let tags = if action.tags.is_empty() {
+                String::new()
+            } else {
+                format!(" (tags: {})", action.tags.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {}{} | {} |",
+                action.platform,
+                action.kind.replace('_', " "),
+                cell(&facet_name(&action.facet_id)),
+                cell(&action.draft_text),
+                cell(&tags),
+                cell(&action.why_now)
+            );
+        }
+    }
+
     let _ = writeln!(out, "\n## Assets that support the message\n");
     for facet in &report.assets {
         let _ = writeln!(out, "### {}\n", facet.facet_name);

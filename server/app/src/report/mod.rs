@@ -1,8 +1,8 @@
 //! `trellis report --out DIR`: what Trellis recommends for a workspace, for people to read.
 //!
 //! The report is gathered through the public API only (the strategy, the platform mix with
-//! facet coverage over time, the conversations to nourish, the members to engage, the prospects
-//! and the assets per facet), kept as one [`Report`] value, and written three ways from it:
+//! facet coverage over time, the conversations to nourish, the members to engage, the prospects,
+//! the assets per facet and the next actions), kept as one [`Report`] value, and written three ways from it:
 //! `report.json` (the value itself), `report.md` and `report.html`, a single self-contained page
 //! (inline CSS and SVG charts, no network needed) that can be mailed or archived as it is.
 
@@ -43,6 +43,19 @@ pub struct Report {
     pub people: Vec<PersonRow>,
     pub prospects: Vec<PersonRow>,
     pub assets: Vec<FacetAssets>,
+    pub actions: Vec<ActionRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionRow {
+    pub kind: String,
+    pub platform: String,
+    pub facet_id: String,
+    pub draft_text: String,
+    /// The conversation, asset or person the action is about, as SOURCE:ID.
+    pub target: String,
+    pub tags: Vec<String>,
+    pub why_now: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -353,6 +366,32 @@ pub async fn gather(client: &ClientArgs, limit: i32) -> anyhow::Result<Report> {
         });
     }
 
+    let actions = insight
+        .plan_actions(pb::PlanActionsRequest {
+            workspace: workspace.clone(),
+            platform: 0,
+            limit,
+        })
+        .await
+        .map_err(|status| describe(&status))
+        .context("planning the next actions")?
+        .into_inner()
+        .actions
+        .iter()
+        .map(|action| ActionRow {
+            kind: crate::cli_plan::kind_name(action.kind).to_owned(),
+            platform: platform_name(action.platform).to_owned(),
+            facet_id: action.facet_id.clone(),
+            draft_text: action.draft_text.clone(),
+            target: [&action.person, &action.conversation, &action.asset]
+                .into_iter()
+                .find_map(|target| target.as_ref())
+                .map_or(String::new(), |target| reference(Some(target))),
+            tags: action.tags.clone(),
+            why_now: action.why_now.clone(),
+        })
+        .collect();
+
     Ok(Report {
         generated_at: OffsetDateTime::now_utc()
             .format(&Rfc3339)
@@ -368,6 +407,7 @@ pub async fn gather(client: &ClientArgs, limit: i32) -> anyhow::Result<Report> {
         people,
         prospects,
         assets,
+        actions,
     })
 }
 
