@@ -265,7 +265,9 @@ def test_a_call_to_a_hung_server_raises_deadline_exceeded(server: Server, loaded
         started = time.monotonic()
         with pytest.raises(DeadlineExceeded) as raised:
             loaded.score_conversations(texts=["latency spike"], timeout=0.3)
-        assert 0.25 < time.monotonic() - started < 2.0
+        # It gives up at the deadline, not when the stopped server would answer (never); the
+        # upper bound leaves room for a busy machine.
+        assert 0.25 < time.monotonic() - started < 10.0
     finally:
         server.process.send_signal(signal.SIGCONT)
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
