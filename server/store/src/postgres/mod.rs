@@ -83,6 +83,11 @@ impl PostgresOptions {
             schema: None,
         }
     }
+
+    /// The URL without its password: `postgres://USER@HOST:PORT/DATABASE`, for logs.
+    pub fn redacted_url(&self) -> String {
+        redacted(&self.url)
+    }
 }
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
@@ -90,7 +95,8 @@ type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 /// The PostgreSQL-backed [`Store`] and [`trellis_core::sources::SourceStore`].
 pub struct PostgresStore {
-    pool: Pool,
+    /// Always `Some` until dropped; see the `Drop` impl.
+    pool: Option<Pool>,
     /// Host, port, database and user, without the password: for errors and logs.
     target: String,
     schema: Option<String>,
@@ -136,7 +142,7 @@ impl<T> Doing<T> for Result<T, postgres::Error> {
     fn doing(self, what: &str) -> CoreResult<T> {
         self.map_err(|error| match error.as_db_error() {
             Some(db) => CoreError::Storage(format!("{what}: {}", db.message())),
-            None => CoreError::Storage(format!("{what}: {error}")),
+            None => CoreError::Storage(format!("{what}: {}", with_causes(&error))),
         })
     }
 }
@@ -218,6 +224,7 @@ impl PostgresStore {
         }
         let target = describe(&config);
         let mut client = config.connect(NoTls).map_err(|error| {
+            let error = with_causes(&error);
             CoreError::Storage(format!(
                 "cannot connect to PostgreSQL at {target} (storage.url): {error}; check that the \
                  server is running and reachable, and that storage.url names the right host, port, \
@@ -239,7 +246,7 @@ impl PostgresStore {
             })?;
         tracing::debug!(%target, schema = ?options.schema, "opened the postgres store");
         Ok(PostgresStore {
-            pool,
+            pool: Some(pool),
             target,
             schema: options.schema.clone(),
         })
@@ -256,7 +263,11 @@ impl PostgresStore {
     }
 
     fn connection(&self) -> CoreResult<Connection> {
-        self.pool.get().map_err(|error| {
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| CoreError::Internal("the postgres store is closing".into()))?;
+        pool.get().map_err(|error| {
             CoreError::Storage(format!(
                 "no connection to PostgreSQL at {} within {} s: {error}; check that the server is \
                  running, or raise storage.pool_size if every connection is busy",
@@ -302,6 +313,36 @@ impl PostgresStore {
     }
 }
 
+impl Drop for PostgresStore {
+    /// A `postgres::Client` closes by blocking on its own small runtime, which panics on a thread
+    /// that drives async tasks (as the server's last reference to the store may be dropped on).
+    /// The pool is therefore closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let closed = std::thread::Builder::new()
+                .name("trellis-pg-close".into())
+                .spawn(move || drop(pool))
+                .map(|closing| closing.join());
+            if !matches!(closed, Ok(Ok(()))) {
+                tracing::warn!("closing the postgres connections failed");
+            }
+        }
+    }
+}
+
+/// An error with its causes, which `postgres::Error` leaves out of its own message (it says
+/// "error connecting to server" without saying that the connection was refused).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    message
+}
+
 fn prefixed(error: CoreError, target: &str) -> CoreError {
     match error {
         CoreError::Storage(message) => CoreError::Storage(format!("{target}: {message}")),
@@ -329,6 +370,10 @@ fn migrate(client: &mut postgres::Client, schema: Option<&str>) -> CoreResult<Ve
 }
 
 fn migrate_locked(client: &mut postgres::Client, schema: Option<&str>) -> CoreResult<Vec<u32>> {
+    // "already exists, skipping" notices are expected on every start but the first.
+    client
+        .batch_execute("SET client_min_messages = warning")
+        .doing("setting client_min_messages")?;
     if let Some(schema) = schema {
         // The name was checked to be a plain identifier.
         client
