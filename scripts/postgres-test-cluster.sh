@@ -51,11 +51,23 @@ case "$command" in
     if [ "$(id -u)" -eq 0 ]; then chown postgres "$folder"; fi
     chmod 700 "$folder"
     data="$folder/data"
-    port=${TRELLIS_TEST_POSTGRES_PORT:-$((20000 + RANDOM % 20000))}
     as_owner "$bin/initdb" -D "$data" -U trellis --auth=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-    # Loopback only, the socket in the cluster's folder; durability is not needed for tests.
-    as_owner "$bin/pg_ctl" -D "$data" -l "$folder/server.log" -w -t 60 start \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $folder -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >&2
+    # Loopback only, the socket in the cluster's folder; durability is not needed for tests. A
+    # random port, tried again elsewhere should another program hold it.
+    started=""
+    for _ in 1 2 3 4 5; do
+      port=${TRELLIS_TEST_POSTGRES_PORT:-$((20000 + RANDOM % 20000))}
+      if as_owner "$bin/pg_ctl" -D "$data" -l "$folder/server.log" -w -t 60 start \
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $folder -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" >&2; then
+        started=yes
+        break
+      fi
+    done
+    if [ -z "$started" ]; then
+      echo "error: PostgreSQL did not start; see $folder/server.log" >&2
+      cat "$folder/server.log" >&2 || true
+      exit 1
+    fi
     as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U trellis trellis_test
     echo "postgres://trellis@127.0.0.1:$port/trellis_test"
     ;;
