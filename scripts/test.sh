@@ -26,6 +26,13 @@ scripts/fetch-model.sh
 cargo test --workspace --locked
 export TRELLIS_BIN="$PWD/target/debug/trellis"
 
+# With a PostgreSQL database for tests (.ci/run starts one), the end-to-end tests run a second
+# time with every server keeping its data there.
+if [ -n "${TRELLIS_TEST_POSTGRES_URL:-}" ]; then
+  echo "==> end-to-end tests again, on PostgreSQL"
+  TRELLIS_TEST_STORAGE=postgres cargo test --workspace --locked --test e2e
+fi
+
 # Smoke runs of the benchmarks at a tiny size (the README says how to run them in full).
 # `--workspace` keeps the feature set of the run above, so nothing is compiled twice.
 echo "==> benchmarks at a tiny size"

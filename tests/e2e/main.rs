@@ -77,6 +77,53 @@ impl Drop for ChildGuard {
     }
 }
 
+/// True when `TRELLIS_TEST_STORAGE=postgres`: every server keeps its data in PostgreSQL (the
+/// database of `TRELLIS_TEST_POSTGRES_URL`) instead of the SQLite file `db`.
+fn on_postgres() -> bool {
+    std::env::var("TRELLIS_TEST_STORAGE").is_ok_and(|engine| engine == "postgres")
+}
+
+/// The schema that stands for the database file `db` on PostgreSQL: one per test (each test has
+/// its own folder), the same on every restart of that test's server.
+fn postgres_schema(db: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    db.hash(&mut hasher);
+    format!("e2e_{:016x}", hasher.finish())
+}
+
+fn postgres_url() -> String {
+    std::env::var("TRELLIS_TEST_POSTGRES_URL")
+        .expect("TRELLIS_TEST_STORAGE=postgres needs TRELLIS_TEST_POSTGRES_URL")
+}
+
+/// The `TRELLIS__STORAGE__…` settings that send a server's data where [`on_postgres`] says.
+fn storage_settings(db: &Path) -> Vec<(&'static str, String)> {
+    if !on_postgres() {
+        return Vec::new();
+    }
+    vec![
+        ("TRELLIS__STORAGE__ENGINE", "postgres".to_owned()),
+        ("TRELLIS__STORAGE__URL", postgres_url()),
+        ("TRELLIS__STORAGE__POOL_SIZE", "4".to_owned()),
+        ("TRELLIS__STORAGE__SCHEMA", postgres_schema(db)),
+    ]
+}
+
+/// Opens the store a server started on `db` used, to look at what it committed.
+fn open_store(db: &Path) -> Box<dyn trellis_core::store::Store> {
+    if on_postgres() {
+        let options = trellis_store::PostgresOptions {
+            url: postgres_url(),
+            pool_size: 1,
+            schema: Some(postgres_schema(db)),
+        };
+        Box::new(trellis_store::PostgresStore::open(&options).expect("open the postgres store"))
+    } else {
+        Box::new(trellis_store::SqliteStore::open(db).expect("open the sqlite store"))
+    }
+}
+
 impl Server {
     /// Starts `trellis serve --listen 127.0.0.1:0 --db DB`, reads the address it prints, and
     /// waits (bounded) until its health service reports the Trellis services as serving.
@@ -89,6 +136,7 @@ impl Server {
         let mut child = trellis()
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
+            .envs(storage_settings(db))
             .envs(settings.iter().copied())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use tonic::transport::Channel;
 use trellis_core::domain::WorkspaceId;
-use trellis_core::store::Store;
 
 use super::{ChildGuard, START_TIMEOUT, Server, pb, trellis, wait_until_serving};
 
@@ -55,6 +54,7 @@ async fn start_with_plugins_and(db: &Path, plugins: &Path, settings: &[(&str, &s
     let mut child = trellis()
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
+        .envs(super::storage_settings(db))
         .envs(settings.iter().copied())
         .env(
             "TRELLIS__PLUGINS__DIRS",
@@ -339,8 +339,16 @@ async fn a_server_killed_mid_sync_resumes_after_restart_without_gaps_or_duplicat
     assert!(status.success(), "the server stops cleanly: {status}");
 
     // Count what is stored: every record, once.
-    let store = trellis_store::SqliteStore::open(&db).unwrap();
-    let counts = store.counts(&WorkspaceId::default_workspace()).unwrap();
+    // On a thread of its own: the PostgreSQL client blocks, which an async test's thread must not.
+    let counts = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let store = super::open_store(&db);
+                store.counts(&WorkspaceId::default_workspace()).unwrap()
+            })
+            .join()
+            .unwrap()
+    });
     assert_eq!(counts.conversations, TOTAL as u64, "no gap, no duplicate");
 }
 

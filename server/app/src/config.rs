@@ -69,8 +69,16 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageConfig {
+    /// `sqlite` (one file, the default) or `postgres` (a PostgreSQL server).
+    pub engine: String,
     /// The SQLite database file; created with its folder on first start.
     pub path: PathBuf,
+    /// PostgreSQL: `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; required with `engine = "postgres"`.
+    pub url: String,
+    /// PostgreSQL: most connections open at once.
+    pub pool_size: u32,
+    /// PostgreSQL: the schema for the tables, created if missing; empty for the default (`public`).
+    pub schema: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,7 +109,11 @@ impl Default for Config {
                 max_message_bytes: 8 * 1024 * 1024,
             },
             storage: StorageConfig {
+                engine: "sqlite".into(),
                 path: PathBuf::from("data/trellis.db"),
+                url: String::new(),
+                pool_size: 8,
+                schema: String::new(),
             },
             log: LogConfig {
                 format: "pretty".into(),
@@ -231,6 +243,23 @@ impl Config {
                     .to_owned(),
             );
         }
+        match self.storage.engine.as_str() {
+            "sqlite" => {}
+            "postgres" => {
+                if self.storage.url.trim().is_empty() {
+                    problems.push(
+                        "storage.url is empty; with storage.engine = \"postgres\" give the database, e.g. postgres://trellis:PASSWORD@127.0.0.1:5432/trellis"
+                            .to_owned(),
+                    );
+                }
+                if self.storage.pool_size == 0 || self.storage.pool_size > 1000 {
+                    problems.push("storage.pool_size must be from 1 to 1000".to_owned());
+                }
+            }
+            other => problems.push(format!(
+                "storage.engine = {other:?}; use \"sqlite\" or \"postgres\""
+            )),
+        }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             problems.push(format!(
                 "log.format = {:?}; use \"pretty\" or \"json\"",
@@ -356,5 +385,54 @@ mod tests {
         )
         .expect_err("unknown key");
         assert!(error.contains("ports"), "{error}");
+    }
+
+    #[test]
+    fn postgres_storage_needs_a_url_and_a_known_engine() {
+        let error = Config::load(
+            None,
+            env(&[("TRELLIS__STORAGE__ENGINE", "postgres")]),
+            &Overrides::default(),
+        )
+        .expect_err("no url");
+        assert!(error.contains("storage.url is empty"), "{error}");
+        let error = Config::load(
+            None,
+            env(&[
+                ("TRELLIS__STORAGE__ENGINE", "postgres"),
+                (
+                    "TRELLIS__STORAGE__URL",
+                    "postgres://trellis@127.0.0.1/trellis",
+                ),
+                ("TRELLIS__STORAGE__POOL_SIZE", "0"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("no pool");
+        assert!(error.contains("storage.pool_size"), "{error}");
+        let error = Config::load(
+            None,
+            env(&[("TRELLIS__STORAGE__ENGINE", "mysql")]),
+            &Overrides::default(),
+        )
+        .expect_err("unknown engine");
+        assert!(error.contains("storage.engine = \"mysql\""), "{error}");
+        let config = Config::load(
+            None,
+            env(&[
+                ("TRELLIS__STORAGE__ENGINE", "postgres"),
+                (
+                    "TRELLIS__STORAGE__URL",
+                    "postgres://trellis@127.0.0.1/trellis",
+                ),
+                ("TRELLIS__STORAGE__SCHEMA", "tenant_a"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert_eq!(
+            (config.storage.pool_size, config.storage.schema.as_str()),
+            (8, "tenant_a")
+        );
     }
 }

@@ -72,6 +72,25 @@ impl Running {
     }
 }
 
+/// The configured storage engine, as both contracts.
+fn open_storage(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SourceStore>)> {
+    if config.storage.engine == "postgres" {
+        let storage = &config.storage;
+        let options = trellis_store::PostgresOptions {
+            url: storage.url.clone(),
+            pool_size: storage.pool_size,
+            schema: (!storage.schema.is_empty()).then(|| storage.schema.clone()),
+        };
+        let store = Arc::new(
+            trellis_store::PostgresStore::open(&options)
+                .context("cannot open the PostgreSQL database of storage.url")?,
+        );
+        return Ok((Arc::clone(&store) as Arc<dyn Store>, store));
+    }
+    let sqlite = open_sqlite(config)?;
+    Ok((Arc::clone(&sqlite) as Arc<dyn Store>, sqlite))
+}
+
 fn open_sqlite(config: &Config) -> anyhow::Result<Arc<trellis_store::SqliteStore>> {
     let store = trellis_store::SqliteStore::open(&config.storage.path).with_context(|| {
         format!(
@@ -143,9 +162,7 @@ fn start_embedding_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let config = config.clone();
     let trellis = tokio::task::spawn_blocking(move || -> anyhow::Result<(Trellis, Config, Arc<dyn SourceStore>)> {
-        let sqlite = open_sqlite(&config)?;
-        let source_store: Arc<dyn SourceStore> = Arc::clone(&sqlite) as Arc<dyn SourceStore>;
-        let store: Arc<dyn Store> = sqlite;
+        let (store, source_store) = open_storage(&config)?;
         let embedder = load_embedder(&config)?;
         let settings = Settings {
             semantic: trellis_core::engine::semantic::SemanticSettings {
@@ -330,7 +347,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The address goes to stdout, alone on its line, so that scripts and tests that asked for
     // port 0 can find the server.
     println!("trellis listening on {}", running.addr);
-    tracing::info!(addr = %running.addr, db = %config.storage.path.display(), "serving");
+    if config.storage.engine == "postgres" {
+        let db = trellis_store::PostgresOptions::new(config.storage.url.clone()).redacted_url();
+        tracing::info!(addr = %running.addr, %db, "serving");
+    } else {
+        tracing::info!(addr = %running.addr, db = %config.storage.path.display(), "serving");
+    }
     termination().await;
     tracing::info!("shutting down: finishing in-flight calls");
     running

@@ -1,6 +1,7 @@
-//! Trellis persistence: the core's [`Store`](trellis_core::store::Store) trait implemented over
-//! one embedded SQLite file, the default that needs no set-up and keeps everything across
-//! restarts.
+//! Trellis persistence: the core's [`Store`](trellis_core::store::Store) and
+//! [`SourceStore`](trellis_core::sources::SourceStore) traits implemented over one embedded
+//! SQLite file, the default that needs no set-up and keeps everything across restarts, and over
+//! PostgreSQL, for deployments that share one database server (the `postgres` module).
 //!
 //! This crate owns the schema, its migrations and the mapping between domain types and rows;
 //! core owns the trait and the types, so the engine never sees SQL and a second backend
@@ -16,9 +17,11 @@
 //!   lets reads proceed while a batch is being written (the `sqlite` module says how).
 
 mod migrations;
+mod postgres;
 mod records;
 mod sources;
 mod sqlite;
 
 pub use migrations::SCHEMA_VERSION;
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use sqlite::SqliteStore;

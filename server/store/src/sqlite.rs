@@ -262,7 +262,11 @@ pub(crate) fn ensure_workspace_in(
     Ok(())
 }
 
-fn parse_strategy(version: u32, created_at: Millis, json: &str) -> CoreResult<StrategyVersion> {
+pub(crate) fn parse_strategy(
+    version: u32,
+    created_at: Millis,
+    json: &str,
+) -> CoreResult<StrategyVersion> {
     let strategy = serde_json::from_str(json).map_err(|error| {
         CoreError::Storage(format!(
             "strategy version {version} is stored as unreadable JSON: {error}"
@@ -281,7 +285,7 @@ fn strategy_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(u32, Millis, 
 
 /// JSON has no NaN or infinity: serde_json would write `null` and the version could never be read
 /// back. Core's validation already refuses such weights; this keeps the store safe on its own.
-fn check_storable(strategy: &Strategy) -> CoreResult<()> {
+pub(crate) fn check_storable(strategy: &Strategy) -> CoreResult<()> {
     let violations: Vec<_> = strategy
         .facets
         .iter()
