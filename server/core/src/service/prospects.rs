@@ -5,6 +5,7 @@
 use super::people::{days_ago, quote_list, writing_parts};
 use super::{Trellis, no_strategy};
 use crate::domain::{Asset, Conversation, Millis, Person, RecordKey, WorkspaceId};
+use crate::drafts::shorten;
 use crate::engine::Evidence;
 use crate::engine::prospects::{ProspectMatch, ProspectPool};
 use crate::error::{CoreError, CoreResult};
@@ -230,19 +231,6 @@ pub fn draft_invitation(
         return shorten(&format!("{greeting}, {lead} {url}"), DRAFT_MAX_CHARS);
     }
     format!("{head}{}{tail}", shorten(title.trim(), room))
-}
-
-/// `text` cut to at most `max` characters at a word boundary, with an ellipsis when cut.
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max.saturating_sub(1)).collect();
-    let cut = match kept.rfind(char::is_whitespace) {
-        Some(space) if space > kept.len() / 2 => &kept[..space],
-        _ => kept.as_str(),
-    };
-    format!("{}…", cut.trim_end())
 }
 
 #[cfg(test)]
