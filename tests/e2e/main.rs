@@ -19,6 +19,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
+mod auth;
 mod mix;
 mod report;
 mod semantic;

@@ -151,6 +151,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::sources_cli::SourcesCommand,
     },
+    /// Create, list and revoke API keys, on the server's database.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys_cli::KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -250,6 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,
+        Command::Keys { command } => crate::keys_cli::keys(command),
     }
 }
 

@@ -18,6 +18,18 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub semantic: SemanticConfig,
     pub sync: SyncConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Every call needs `authorization: Bearer <key>` (see `trellis keys create`).
+    pub required: bool,
+    /// Calls per second each key may make on average; 0 for no limit.
+    pub requests_per_second: u32,
+    /// Calls a key may make at once above its average.
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +134,11 @@ impl Default for Config {
                 weight: 0.5,
                 max_tokens: 128,
                 threads: 1,
+            },
+            auth: AuthConfig {
+                required: false,
+                requests_per_second: 100,
+                burst: 200,
             },
         }
     }
@@ -268,6 +285,11 @@ impl Config {
         {
             problems.push(
                 "sync.retry_min_delay_ms must be at least 1 and at most sync.retry_max_delay_seconds".to_owned(),
+            );
+        }
+        if self.auth.requests_per_second > 0 && self.auth.burst == 0 {
+            problems.push(
+                "auth.burst must be at least 1 while auth.requests_per_second is set".to_owned(),
             );
         }
         if self.semantic.threads == 0 || self.semantic.threads > 256 {

@@ -10,6 +10,7 @@
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod keys;
 pub mod semantic;
 pub mod service;
 pub mod sources;
