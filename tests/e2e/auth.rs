@@ -443,3 +443,79 @@ async fn messages_over_the_configured_size_are_refused() {
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     assert!(status.message().contains("4096"), "{status:?}");
 }
+
+#[tokio::test]
+async fn tls_from_configuration_serves_clients_that_trust_it_and_refuses_plaintext() {
+    use std::io::BufRead;
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    let child = trellis()
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("t.db"))
+        .env("TRELLIS__SERVER__TLS_CERT", &cert)
+        .env("TRELLIS__SERVER__TLS_KEY", &key)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut guard = super::ChildGuard(Some(child));
+    let stdout = guard
+        .0
+        .as_mut()
+        .and_then(|child| child.stdout.take())
+        .expect("piped");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        line
+    })
+    .await
+    .expect("reads");
+    let addr = line
+        .trim()
+        .strip_prefix("trellis listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    let port = addr.rsplit(':').next().expect("a port");
+
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(certified.cert.pem()))
+        .domain_name("localhost");
+    let channel = Endpoint::from_shared(format!("https://localhost:{port}"))
+        .expect("valid")
+        .tls_config(tls)
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("a client that trusts the certificate connects");
+    let status = pb::server_service_client::ServerServiceClient::new(channel)
+        .get_server_status(pb::GetServerStatusRequest {})
+        .await
+        .expect("served over TLS")
+        .into_inner();
+    assert!(!status.version.is_empty());
+
+    let plaintext = async {
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("valid")
+            .connect()
+            .await?;
+        pb::server_service_client::ServerServiceClient::new(channel)
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await
+            .map_err(Into::<Box<dyn std::error::Error + Send + Sync>>::into)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    let outcome = tokio::time::timeout(Duration::from_secs(10), plaintext)
+        .await
+        .expect("a plaintext client is answered or refused in time");
+    assert!(outcome.is_err(), "a plaintext client is not served");
+}

@@ -76,6 +76,12 @@ pub struct ServerConfig {
     pub ingest_batch: usize,
     /// Largest gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// A PEM certificate (chain) to serve TLS with; set together with `tls_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +117,8 @@ impl Default for Config {
                 shutdown_grace_seconds: 10,
                 ingest_batch: 500,
                 max_message_bytes: 8 * 1024 * 1024,
+                tls_cert: None,
+                tls_key: None,
             },
             storage: StorageConfig {
                 path: PathBuf::from("data/trellis.db"),
@@ -286,6 +294,23 @@ impl Config {
             problems.push(
                 "sync.retry_min_delay_ms must be at least 1 and at most sync.retry_max_delay_seconds".to_owned(),
             );
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) | (None, Some(_)) => problems.push(
+                "server.tls_cert and server.tls_key go together; set both to serve TLS, or neither"
+                    .to_owned(),
+            ),
+            (Some(cert), Some(key)) => {
+                for (name, file) in [("server.tls_cert", cert), ("server.tls_key", key)] {
+                    if !file.exists() {
+                        problems.push(format!(
+                            "{name} = {} does not exist; fix the path to the PEM file",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
         }
         if self.auth.requests_per_second > 0 && self.auth.burst == 0 {
             problems.push(

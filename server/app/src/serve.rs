@@ -287,7 +287,20 @@ async fn serve_on(
         },
         key_store,
     );
-    let router = Server::builder()
+    let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key) {
+        let read = |file: &std::path::PathBuf| {
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context(
+                "server.tls_cert and server.tls_key are not a usable PEM certificate and key",
+            )?;
+        tracing::info!(cert = %cert.display(), "serving TLS");
+    }
+    let router = builder
         .layer(auth)
         .add_service(health_service)
         .add_service(reflection)
