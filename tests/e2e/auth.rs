@@ -519,3 +519,28 @@ async fn tls_from_configuration_serves_clients_that_trust_it_and_refuses_plainte
         .expect("a plaintext client is answered or refused in time");
     assert!(outcome.is_err(), "a plaintext client is not served");
 }
+
+#[tokio::test]
+async fn the_command_line_sends_the_key_it_is_given() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("t.db");
+    let read = create_key(&db, "default", "read");
+    let server = Server::start_with(&db, REQUIRED).await;
+    let without = server.cli(&["sources", "list"]);
+    assert!(!without.status.success());
+    assert!(
+        String::from_utf8_lossy(&without.stderr).contains("Unauthenticated"),
+        "{}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+    let with = trellis()
+        .args(["sources", "list", "--addr", &server.addr, "--json"])
+        .env("TRELLIS_API_KEY", &read)
+        .output()
+        .expect("runs");
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+}
