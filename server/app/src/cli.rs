@@ -39,6 +39,30 @@ pub struct ClientArgs {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// The API key to send, for a server with `[auth] required = true`.
+    #[arg(long, env = "TRELLIS_API_KEY", global = true, hide_env_values = true)]
+    pub(crate) api_key: Option<String>,
+}
+
+/// A channel to the server that sends the API key, if one was given, with every call.
+pub(crate) type ClientChannel = tonic::service::interceptor::InterceptedService<Channel, BearerKey>;
+
+/// Adds `authorization: Bearer <key>` to each call.
+#[derive(Debug, Clone)]
+pub(crate) struct BearerKey(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for BearerKey {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +177,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::sources_cli::SourcesCommand,
     },
+    /// Create, list and revoke API keys, on the server's database.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys_cli::KeysCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -253,6 +282,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,
+        // The storage clients block (PostgreSQL's on a runtime of its own): off the async one.
+        Command::Keys { command } => {
+            tokio::task::spawn_blocking(move || crate::keys_cli::keys(command)).await?
+        }
     }
 }
 
@@ -270,7 +303,21 @@ pub fn init_tracing(config: &Config) {
     };
 }
 
-pub(crate) async fn channel(client: &ClientArgs) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(client: &ClientArgs) -> anyhow::Result<ClientChannel> {
+    let key = match &client.api_key {
+        Some(key) => Some(format!("Bearer {}", key.trim()).parse().map_err(|_| {
+            anyhow::anyhow!("--api-key / TRELLIS_API_KEY is not a key; pass it as `trellis keys create` printed it")
+        })?),
+        None => None,
+    };
+    let channel = plain_channel(client).await?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        channel,
+        BearerKey(key),
+    ))
+}
+
+async fn plain_channel(client: &ClientArgs) -> anyhow::Result<Channel> {
     let url = if client.addr.starts_with("http://") || client.addr.starts_with("https://") {
         client.addr.clone()
     } else {

@@ -18,6 +18,18 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub semantic: SemanticConfig,
     pub sync: SyncConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Every call needs `authorization: Bearer <key>` (see `trellis keys create`).
+    pub required: bool,
+    /// Calls per second each key may make on average; 0 for no limit.
+    pub requests_per_second: u32,
+    /// Calls a key may make at once above its average.
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +76,12 @@ pub struct ServerConfig {
     pub ingest_batch: usize,
     /// Largest gRPC message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// A PEM certificate (chain) to serve TLS with; set together with `tls_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +125,8 @@ impl Default for Config {
                 shutdown_grace_seconds: 10,
                 ingest_batch: 500,
                 max_message_bytes: 8 * 1024 * 1024,
+                tls_cert: None,
+                tls_key: None,
             },
             storage: StorageConfig {
                 engine: "sqlite".into(),
@@ -134,6 +154,11 @@ impl Default for Config {
                 weight: 0.5,
                 max_tokens: 128,
                 threads: 1,
+            },
+            auth: AuthConfig {
+                required: false,
+                requests_per_second: 100,
+                burst: 200,
             },
         }
     }
@@ -297,6 +322,28 @@ impl Config {
         {
             problems.push(
                 "sync.retry_min_delay_ms must be at least 1 and at most sync.retry_max_delay_seconds".to_owned(),
+            );
+        }
+        match (&self.server.tls_cert, &self.server.tls_key) {
+            (Some(_), None) | (None, Some(_)) => problems.push(
+                "server.tls_cert and server.tls_key go together; set both to serve TLS, or neither"
+                    .to_owned(),
+            ),
+            (Some(cert), Some(key)) => {
+                for (name, file) in [("server.tls_cert", cert), ("server.tls_key", key)] {
+                    if !file.exists() {
+                        problems.push(format!(
+                            "{name} = {} does not exist; fix the path to the PEM file",
+                            file.display()
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        if self.auth.requests_per_second > 0 && self.auth.burst == 0 {
+            problems.push(
+                "auth.burst must be at least 1 while auth.requests_per_second is set".to_owned(),
             );
         }
         if self.semantic.threads == 0 || self.semantic.threads > 256 {

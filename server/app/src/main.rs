@@ -10,6 +10,7 @@ mod cli_prospects;
 mod config;
 mod eval;
 mod jsonl;
+mod keys_cli;
 mod report;
 mod serve;
 mod sources_cli;

@@ -12,10 +12,12 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use trellis_core::domain::WorkspaceId;
+use trellis_core::keys::KeyStore;
 use trellis_core::service::{Settings, Trellis};
 use trellis_core::sources::SourceStore;
 use trellis_core::store::Store;
 use trellis_core::strategy::parse_strategy_toml;
+use trellis_grpc::auth::{AuthLayer, AuthSettings};
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
 use trellis_plugin_host::{PluginRegistry, RetryPolicy, SchedulerHandle, Sources};
@@ -73,7 +75,12 @@ impl Running {
 }
 
 /// The configured storage engine, as both contracts.
-fn open_storage(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SourceStore>)> {
+/// The configured storage engine, as the three stores the server uses: records, sources and
+/// their sync state, and API keys.
+#[allow(clippy::type_complexity)]
+pub(crate) fn open_storage(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SourceStore>, Arc<dyn KeyStore>)> {
     if config.storage.engine == "postgres" {
         let storage = &config.storage;
         let options = trellis_store::PostgresOptions {
@@ -85,10 +92,18 @@ fn open_storage(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn Sour
             trellis_store::PostgresStore::open(&options)
                 .context("cannot open the PostgreSQL database of storage.url")?,
         );
-        return Ok((Arc::clone(&store) as Arc<dyn Store>, store));
+        return Ok((
+            Arc::clone(&store) as Arc<dyn Store>,
+            Arc::clone(&store) as Arc<dyn SourceStore>,
+            store,
+        ));
     }
     let sqlite = open_sqlite(config)?;
-    Ok((Arc::clone(&sqlite) as Arc<dyn Store>, sqlite))
+    Ok((
+        Arc::clone(&sqlite) as Arc<dyn Store>,
+        Arc::clone(&sqlite) as Arc<dyn SourceStore>,
+        sqlite,
+    ))
 }
 
 fn open_sqlite(config: &Config) -> anyhow::Result<Arc<trellis_store::SqliteStore>> {
@@ -157,12 +172,15 @@ fn start_embedding_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
     stop
 }
 
+/// What start-up opened on the blocking pool.
+type Opened = (Trellis, Config, Arc<dyn SourceStore>, Arc<dyn KeyStore>);
+
 /// Opens storage, rebuilds the engines, puts the configured strategy file if it changed, and
 /// starts serving on the configured address.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let config = config.clone();
-    let trellis = tokio::task::spawn_blocking(move || -> anyhow::Result<(Trellis, Config, Arc<dyn SourceStore>)> {
-        let (store, source_store) = open_storage(&config)?;
+    let trellis = tokio::task::spawn_blocking(move || -> anyhow::Result<Opened> {
+        let (store, source_store, key_store) = open_storage(&config)?;
         let embedder = load_embedder(&config)?;
         let settings = Settings {
             semantic: trellis_core::engine::semantic::SemanticSettings {
@@ -184,11 +202,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 tracing::info!(version = version.version, file = %file.display(), "strategy loaded from file");
             }
         }
-        Ok((trellis, config, source_store))
+        Ok((trellis, config, source_store, key_store))
     })
     .await
     .context("start-up task failed")??;
-    let (trellis, config, source_store) = trellis;
+    let (trellis, config, source_store, key_store) = trellis;
     let trellis = Arc::new(trellis);
     let dirs = config.plugins.dirs.clone();
     let registry = tokio::task::spawn_blocking(move || PluginRegistry::load(&dirs))
@@ -232,7 +250,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             "engine ready: lexical-only"
         ),
     }
-    let mut running = serve_on(Arc::clone(&trellis), sources, &config).await?;
+    let mut running = serve_on(Arc::clone(&trellis), sources, key_store, &config).await?;
     running.embedding_worker = embedding_worker;
     Ok(running)
 }
@@ -240,6 +258,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 async fn serve_on(
     trellis: Arc<Trellis>,
     sources: Arc<Sources>,
+    key_store: Arc<dyn KeyStore>,
     config: &Config,
 ) -> anyhow::Result<Running> {
     let listener = TcpListener::bind(config.listen_addr())
@@ -251,6 +270,11 @@ async fn serve_on(
             )
         })?;
     let addr = listener.local_addr()?;
+    if config.auth.required {
+        tracing::info!("api keys required on every call (auth.required)");
+    } else if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving a non-loopback address without api keys: anyone who reaches it can read and change everything; set [auth] required = true and create keys with `trellis keys create`");
+    }
     let api = Api::new(
         Arc::clone(&trellis),
         ApiSettings {
@@ -284,14 +308,36 @@ async fn serve_on(
         .context("cannot build the reflection service")?;
     let max = config.server.max_message_bytes;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let router = Server::builder()
+    let auth = AuthLayer::new(
+        AuthSettings {
+            required: config.auth.required,
+            requests_per_second: config.auth.requests_per_second,
+            burst: config.auth.burst,
+        },
+        key_store,
+    );
+    let mut builder = Server::builder();
+    if let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key) {
+        let read = |file: &std::path::PathBuf| {
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+        };
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context(
+                "server.tls_cert and server.tls_key are not a usable PEM certificate and key",
+            )?;
+        tracing::info!(cert = %cert.display(), "serving TLS");
+    }
+    let router = builder
+        .layer(auth)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(api.strategy_service().max_decoding_message_size(max))
         .add_service(api.ingest_service().max_decoding_message_size(max))
         .add_service(api.insight_service().max_decoding_message_size(max))
         .add_service(api.people_service().max_decoding_message_size(max))
-        .add_service(api.server_service())
+        .add_service(api.server_service().max_decoding_message_size(max))
         .add_service(
             SourceApi::new(Arc::clone(&sources))
                 .service()

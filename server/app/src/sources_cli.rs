@@ -73,7 +73,7 @@ pub enum SourcesCommand {
 
 async fn client(
     args: &ClientArgs,
-) -> anyhow::Result<SourceServiceClient<tonic::transport::Channel>> {
+) -> anyhow::Result<SourceServiceClient<crate::cli::ClientChannel>> {
     Ok(SourceServiceClient::new(channel(args).await?))
 }
 

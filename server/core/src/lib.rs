@@ -11,6 +11,7 @@ pub mod domain;
 pub mod drafts;
 pub mod engine;
 pub mod error;
+pub mod keys;
 pub mod semantic;
 pub mod service;
 pub mod sources;

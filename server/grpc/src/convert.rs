@@ -16,10 +16,14 @@ use crate::pb;
 
 /// The workspace of a request; empty means the default one.
 pub fn workspace(value: &str) -> Result<WorkspaceId, Status> {
-    if value.is_empty() {
-        return Ok(WorkspaceId::default_workspace());
-    }
-    WorkspaceId::parse(value).map_err(|violation| invalid_argument(&[violation]))
+    let workspace = if value.is_empty() {
+        WorkspaceId::default_workspace()
+    } else {
+        WorkspaceId::parse(value).map_err(|violation| invalid_argument(&[violation]))?
+    };
+    // Every handler reads its workspace here, so this is where the caller's key is held to it.
+    crate::auth::check_workspace(&workspace)?;
+    Ok(workspace)
 }
 
 pub fn timestamp(millis: Millis) -> Timestamp {

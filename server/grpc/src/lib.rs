@@ -5,6 +5,7 @@
 //! [`trellis_core::service::Trellis`], convert back. Blocking work (SQLite, scoring) runs on
 //! the blocking pool so that the async runtime keeps serving.
 
+pub mod auth;
 pub mod convert;
 pub mod error;
 mod services;

@@ -1011,6 +1011,8 @@ impl pb::people_service_server::PeopleService for Api {
     ) -> Result<Response<tonic::codegen::BoxStream<pb::MatchPeopleResponse>>, Status> {
         let mut incoming = request.into_inner();
         let api = self.clone();
+        // The batches run on other tasks; they check each contact's workspace as this caller.
+        let caller = crate::auth::caller();
         let (sender, receiver) = tokio::sync::mpsc::channel(MATCH_BATCH * 2);
         tokio::spawn(async move {
             let mut batch: Vec<pb::MatchPeopleRequest> = Vec::with_capacity(MATCH_BATCH);
@@ -1032,8 +1034,13 @@ impl pb::people_service_server::PeopleService for Api {
                     continue;
                 }
                 let work = std::mem::take(&mut batch);
+                let caller = caller.clone();
                 let answers = api
-                    .blocking(move |trellis| Ok(match_batch(trellis, work)))
+                    .blocking(move |trellis| {
+                        Ok(crate::auth::as_caller(caller, || {
+                            match_batch(trellis, work)
+                        }))
+                    })
                     .await;
                 match answers {
                     Ok(answers) => {
@@ -1118,6 +1125,8 @@ impl pb::server_service_server::ServerService for Api {
             workspaces: status
                 .workspaces
                 .into_iter()
+                // A key sees only its own workspace.
+                .filter(|workspace| crate::auth::check_workspace(&workspace.workspace).is_ok())
                 .map(|workspace| pb::WorkspaceStatus {
                     workspace: workspace.workspace.to_string(),
                     conversations: workspace.conversations as u64,

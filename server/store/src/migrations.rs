@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_people.sql"),
     include_str!("../migrations/0003_sources.sql"),
     include_str!("../migrations/0004_embeddings.sql"),
+    include_str!("../migrations/0005_api_keys.sql"),
 ];
 
 /// The schema version this binary writes and understands.

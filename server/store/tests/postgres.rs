@@ -252,3 +252,60 @@ fn a_store_is_debuggable_without_its_password() {
     assert!(shown.contains(&schema.name), "{shown}");
     store.flush().unwrap();
 }
+
+#[test]
+fn keys_round_trip_and_a_revocation_is_seen_by_another_store_at_once() {
+    use trellis_core::domain::WorkspaceId;
+    use trellis_core::keys::{self, KeyStore, Role};
+    let Some(schema) = schema() else {
+        return;
+    };
+    let cli = PostgresStore::open(&schema.options()).expect("open");
+    let server = PostgresStore::open(&schema.options()).expect("open a second time");
+    let workspace = |name: &str| WorkspaceId::parse(name).expect("valid workspace");
+    let (reader, reader_secret) = keys::generate(workspace("acme"), Role::Read, "dashboard", 10);
+    let (admin, _) = keys::generate(workspace("globex"), Role::Admin, "", 20);
+    cli.put_key(&reader).expect("put");
+    cli.put_key(&admin).expect("put");
+    assert!(cli.put_key(&reader).is_err(), "a duplicate id is refused");
+
+    let found = server.key(&reader.id).expect("read").expect("found");
+    assert_eq!(found, reader);
+    let (_, secret) = keys::split(&reader_secret).expect("splits");
+    assert!(keys::matches(&found, secret));
+    assert_eq!(server.key("0000").expect("read"), None);
+    let listed: Vec<String> = server
+        .keys()
+        .expect("list")
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(listed, vec![reader.id.clone(), admin.id.clone()]);
+
+    assert!(cli.revoke_key(&reader.id, 30).expect("revoke"));
+    assert!(!cli.revoke_key(&reader.id, 40).expect("revoke again"));
+    assert!(!cli.revoke_key("0000", 40).expect("revoke unknown"));
+    assert_eq!(
+        server
+            .key(&reader.id)
+            .expect("read")
+            .expect("found")
+            .revoked_at,
+        Some(30)
+    );
+    let stored: Vec<Vec<u8>> = schema
+        .client()
+        .query(
+            &format!("SELECT secret_sha256 FROM {}.api_keys", schema.name),
+            &[],
+        )
+        .expect("read the rows")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(
+        stored.iter().all(|digest| digest.len() == 32
+            && !digest.windows(secret.len()).any(|w| w == secret.as_bytes())),
+        "only digests are stored"
+    );
+}

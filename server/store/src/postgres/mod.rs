@@ -17,6 +17,7 @@
 //! or source carrying one is refused as invalid input naming the field, rather than failing
 //! deep in the database; lookups by such a key find nothing, since nothing can be stored under it.
 
+mod keys;
 mod records;
 mod sources;
 
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0002_people.sql"),
     include_str!("../../migrations/postgres/0003_sources.sql"),
     include_str!("../../migrations/postgres/0004_embeddings.sql"),
+    include_str!("../../migrations/postgres/0005_api_keys.sql"),
 ];
 
 /// The PostgreSQL schema version this binary writes and understands.

@@ -1,0 +1,376 @@
+//! Access control at the gRPC edge: API keys, roles, workspaces and per-key rate limits.
+//!
+//! One tower layer in front of every Trellis service authenticates the `authorization: Bearer
+//! <key>` metadata against the [`KeyStore`] on every call (no cache, so a revoked key is refused
+//! on its next call), checks the role the method needs from its name, and applies the key's rate
+//! limit. A layer sees the method path, which an interceptor does not, and can wait for the
+//! store off the async runtime. Health checking and reflection stay open.
+//!
+//! The workspace is in the request body, which only the handler decodes. Every handler already
+//! turns the `workspace` field into a [`WorkspaceId`] through [`crate::convert::workspace`], so
+//! that one function checks it against the caller's key, kept in a task-local for the duration
+//! of the call: a new handler is covered without doing anything, and a handler cannot forget.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tonic::Status;
+use tonic::codegen::http;
+use tonic::codegen::{BoxFuture, Service};
+use tonic_types::{ErrorDetails, StatusExt};
+use trellis_core::domain::WorkspaceId;
+use trellis_core::keys::{self, KeyStore, Role};
+
+/// How the API is guarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Every call needs a key; when false, calls are served without one.
+    pub required: bool,
+    /// Calls per second each key may make on average; 0 for no limit.
+    pub requests_per_second: u32,
+    /// Calls a key may make at once above its average.
+    pub burst: u32,
+}
+
+/// Who is calling: the key that authenticated the call. Also in the request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub key_id: String,
+    pub workspace: WorkspaceId,
+    pub role: Role,
+}
+
+tokio::task_local! {
+    static CALLER: Principal;
+}
+
+/// Set once a layer that requires keys exists: from then on a workspace checked outside any
+/// call's scope is refused rather than waved through.
+static REQUIRED: AtomicBool = AtomicBool::new(false);
+
+/// The caller of the current call, if keys are required.
+pub fn caller() -> Option<Principal> {
+    CALLER.try_with(Principal::clone).ok()
+}
+
+/// Runs `work` as `caller`, for work a handler moves to another task or thread.
+pub fn as_caller<T>(caller: Option<Principal>, work: impl FnOnce() -> T) -> T {
+    match caller {
+        Some(principal) => CALLER.sync_scope(principal, work),
+        None => work(),
+    }
+}
+
+/// Refuses a workspace the caller's key does not reach.
+pub fn check_workspace(workspace: &WorkspaceId) -> Result<(), Status> {
+    match caller() {
+        Some(principal) if principal.workspace == *workspace => Ok(()),
+        Some(principal) => Err(Status::permission_denied(format!(
+            "api key {} is for workspace {:?} and cannot reach workspace {:?}; use a key created with `trellis keys create --workspace {}`",
+            principal.key_id,
+            principal.workspace.as_str(),
+            workspace.as_str(),
+            workspace.as_str()
+        ))),
+        None if REQUIRED.load(Ordering::Relaxed) => Err(Status::internal(
+            "the workspace was checked outside the call that asked for it; this is a bug in trellis, please report it",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Verbs of the calls a read key may make.
+const READ_VERBS: &[&str] = &[
+    "Get",
+    "List",
+    "Score",
+    "Suggest",
+    "Match",
+    "Find",
+    "Audit",
+    "Recommend",
+    "Plan",
+];
+const WRITE_METHODS: &[&str] = &[
+    "Ingest",
+    "PutStrategy",
+    "CreateSource",
+    "UpdateSource",
+    "CheckSource",
+    "SyncSource",
+    "MergePeople",
+    "UnmergePeople",
+];
+const ADMIN_METHODS: &[&str] = &["DeleteSource", "ForgetPerson"];
+
+/// The role a method needs, from its name. A method no list knows needs admin, so that a new
+/// call is never open to read keys by accident.
+pub fn role_for_method(method: &str) -> Role {
+    if ADMIN_METHODS.contains(&method) {
+        Role::Admin
+    } else if WRITE_METHODS.contains(&method) {
+        Role::Write
+    } else if READ_VERBS.iter().any(|verb| {
+        method
+            .strip_prefix(verb)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+    }) {
+        Role::Read
+    } else {
+        Role::Admin
+    }
+}
+
+/// The role a request path needs; `None` for the services that stay open (health, reflection).
+pub fn role_for_path(path: &str) -> Option<Role> {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    let (service, method) = path.split_once('/').unwrap_or((path, ""));
+    if service.starts_with("grpc.health.") || service.starts_with("grpc.reflection.") {
+        return None;
+    }
+    Some(role_for_method(method))
+}
+
+/// The guard in front of the services; a [`tower_layer::Layer`].
+#[derive(Clone)]
+pub struct AuthLayer {
+    inner: Arc<Guard>,
+}
+
+impl std::fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Guard {
+    settings: AuthSettings,
+    keys: Arc<dyn KeyStore>,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl AuthLayer {
+    pub fn new(settings: AuthSettings, keys: Arc<dyn KeyStore>) -> Self {
+        if settings.required {
+            REQUIRED.store(true, Ordering::Relaxed);
+        }
+        let limiter = NonZeroU32::new(settings.requests_per_second).map(|rate| {
+            let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        Self {
+            inner: Arc::new(Guard {
+                settings,
+                keys,
+                limiter,
+            }),
+        }
+    }
+}
+
+impl<S> tower_layer::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            guard: Arc::clone(&self.inner),
+            inner,
+        }
+    }
+}
+
+/// The service [`AuthLayer`] wraps around the router.
+#[derive(Clone)]
+pub struct AuthService<S> {
+    guard: Arc<Guard>,
+    inner: S,
+}
+
+impl<S> std::fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService").finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<http::Request<B>> for AuthService<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        // The clone is the one that was not polled ready; keep the ready one for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let guard = Arc::clone(&self.guard);
+        Box::pin(async move {
+            if !guard.settings.required {
+                return inner.call(request).await;
+            }
+            let Some(needed) = role_for_path(request.uri().path()) else {
+                return inner.call(request).await;
+            };
+            let method = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            let bearer = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(|value| value.to_str().unwrap_or_default().to_owned());
+            match guard.admit(bearer, needed, &method).await {
+                Ok(principal) => {
+                    request.extensions_mut().insert(principal.clone());
+                    CALLER.scope(principal, inner.call(request)).await
+                }
+                Err(status) => Ok(status.into_http()),
+            }
+        })
+    }
+}
+
+impl Guard {
+    /// Authenticates the bearer key, checks its role and its rate limit.
+    async fn admit(
+        &self,
+        bearer: Option<String>,
+        needed: Role,
+        method: &str,
+    ) -> Result<Principal, Status> {
+        let Some(bearer) = bearer else {
+            return Err(Status::unauthenticated(
+                "this server requires an api key: send the metadata `authorization: Bearer trk_…`; an operator creates one with `trellis keys create --workspace W --role read|write|admin`",
+            ));
+        };
+        let presented = bearer
+            .strip_prefix("Bearer ")
+            .or_else(|| bearer.strip_prefix("bearer "))
+            .unwrap_or_default()
+            .trim();
+        let Some((id, secret)) = keys::split(presented) else {
+            return Err(Status::unauthenticated(
+                "the authorization metadata is not `Bearer trk_<id>_<secret>`; send the key exactly as `trellis keys create` printed it",
+            ));
+        };
+        let unknown = || {
+            Status::unauthenticated(format!(
+                "api key {id} is not known to this server; ask an operator for a key (`trellis keys create`)"
+            ))
+        };
+        let store = Arc::clone(&self.keys);
+        let lookup_id = id.to_owned();
+        let stored = tokio::task::spawn_blocking(move || store.key(&lookup_id))
+            .await
+            .map_err(|error| Status::internal(format!("a worker task failed: {error}")))?
+            .map_err(|error| {
+                tracing::error!(%error, "reading an api key failed");
+                Status::unavailable(format!(
+                    "cannot check the api key now: {error}; retry shortly"
+                ))
+            })?
+            .ok_or_else(unknown)?;
+        if !keys::matches(&stored, secret) {
+            return Err(unknown());
+        }
+        if stored.revoked_at.is_some() {
+            return Err(Status::unauthenticated(format!(
+                "api key {id} was revoked; ask an operator for a new one (`trellis keys create`)"
+            )));
+        }
+        if stored.role < needed {
+            return Err(Status::permission_denied(format!(
+                "{method} needs a {needed} key; api key {id} is a {} key of workspace {:?}; use a key created with `trellis keys create --workspace {} --role {needed}`",
+                stored.role,
+                stored.workspace.as_str(),
+                stored.workspace.as_str(),
+            )));
+        }
+        if let Some(limiter) = &self.limiter
+            && let Err(not_until) = limiter.check_key(&stored.id)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(Status::with_error_details(
+                tonic::Code::ResourceExhausted,
+                format!(
+                    "api key {id} is over its rate limit of {} calls per second; retry in {} ms",
+                    self.settings.requests_per_second,
+                    wait.as_millis().max(1)
+                ),
+                ErrorDetails::with_retry_info(Some(wait)),
+            ));
+        }
+        Ok(Principal {
+            key_id: stored.id,
+            workspace: stored.workspace,
+            role: stored.role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_method_of_the_api_has_the_role_its_verb_says() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set decodes");
+        let mut seen = 0;
+        for file in &set.file {
+            for service in &file.service {
+                for method in &service.method {
+                    let name = method.name();
+                    let role =
+                        role_for_path(&format!("/{}.{}/{name}", file.package(), service.name()));
+                    let expected = if ADMIN_METHODS.contains(&name) {
+                        Role::Admin
+                    } else if WRITE_METHODS.contains(&name) {
+                        Role::Write
+                    } else {
+                        Role::Read
+                    };
+                    assert_eq!(
+                        role,
+                        Some(expected),
+                        "{name}: classify it in WRITE_METHODS, ADMIN_METHODS or READ_VERBS"
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 30, "the descriptor set has the whole API ({seen})");
+        assert_eq!(role_for_path("/grpc.health.v1.Health/Check"), None);
+        assert_eq!(
+            role_for_path("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            None
+        );
+        assert_eq!(
+            role_for_method("Listen"),
+            Role::Admin,
+            "a verb must be a whole word"
+        );
+        assert_eq!(role_for_method("PurgeEverything"), Role::Admin);
+    }
+}
