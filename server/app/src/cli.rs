@@ -220,6 +220,11 @@ enum ConversationsCommand {
     },
 }
 
+/// A score as the API rounds it, for JSON output: three decimals.
+pub fn round3(value: f32) -> f64 {
+    (f64::from(value) * 1000.0).round() / 1000.0
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve {

@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use trellis_grpc::pb;
 
-use crate::cli::{ClientArgs, channel, describe, evidence_json, print};
+use crate::cli::{ClientArgs, channel, describe, evidence_json, print, round3};
 use crate::cli_people::record_ref;
 
 #[derive(Debug, Args)]
@@ -80,7 +80,7 @@ pub fn assets_json(response: &pb::FindSupportingAssetsResponse) -> Value {
                 "own": asset.own,
                 "bookmark_count": asset.bookmark_count,
                 "share_count": asset.share_count,
-                "score": (f64::from(supporting.score) * 1000.0).round() / 1000.0,
+                "score": round3(supporting.score),
                 "passage": supporting.passage,
                 "reasons": supporting.reasons,
                 "evidence": supporting.evidence.iter().map(evidence_json).collect::<Vec<_>>(),

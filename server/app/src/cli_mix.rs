@@ -10,7 +10,7 @@ use trellis_grpc::pb;
 
 use trellis_grpc::convert::platform_name;
 
-use crate::cli::{ClientArgs, channel, describe, print};
+use crate::cli::{ClientArgs, channel, describe, print, round3};
 
 #[derive(Debug, Args)]
 pub struct MixArgs {
@@ -31,10 +31,6 @@ fn parse_since(value: &str) -> Result<OffsetDateTime, String> {
         .map_err(|_| {
             format!("{value:?} is not a date; give YYYY-MM-DD or an RFC 3339 time such as 2026-10-01T00:00:00Z")
         })
-}
-
-fn round3(value: f32) -> f64 {
-    (f64::from(value) * 1000.0).round() / 1000.0
 }
 
 /// The JSON the command prints with `--json`, and the table is drawn from.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trellis_grpc::pb;
 
-use crate::cli::{ClientArgs, channel, describe, evidence_json, print};
+use crate::cli::{ClientArgs, channel, describe, evidence_json, print, round3};
 
 #[derive(Debug, Subcommand)]
 pub enum PeopleCommand {
@@ -142,12 +142,7 @@ impl LookupArgs {
     }
 }
 
-/// A score as people read it: three decimals, not the float's binary noise.
-fn rounded(value: f32) -> f64 {
-    (f64::from(value) * 1000.0).round() / 1000.0
-}
-
-fn ref_text(reference: Option<&pb::RecordRef>) -> String {
+pub(crate) fn ref_text(reference: Option<&pb::RecordRef>) -> String {
     reference.map_or_else(String::new, |reference| {
         format!("{}:{}", reference.source, reference.external_id)
     })
@@ -164,11 +159,11 @@ fn profile_json(profile: &pb::PersonProfile) -> Value {
         "last_active_at": profile.last_active_at.as_ref().map(|t| t.seconds),
         "convergence": profile.convergence.iter().map(|facet| json!({
             "facet_id": facet.facet_id,
-            "convergence": rounded(facet.convergence),
+            "convergence": round3(facet.convergence),
             "evidence": facet.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "top_interests": profile.top_interests.iter().map(|interest| json!({
-            "term": interest.term, "weight": rounded(interest.weight),
+            "term": interest.term, "weight": round3(interest.weight),
         })).collect::<Vec<_>>(),
     })
 }
@@ -216,7 +211,7 @@ fn discussion_json(discussion: &pb::SuggestedDiscussion) -> Value {
         "conversation": ref_text(discussion.conversation.as_ref()),
         "title": discussion.title,
         "url": discussion.url,
-        "score": rounded(discussion.score),
+        "score": round3(discussion.score),
         "reasons": discussion.reasons,
         "evidence": discussion.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
     })
@@ -307,7 +302,7 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
                 .into_inner();
             let value = json!({
                 "merge_id": response.merge_id,
-                "confidence": rounded(response.confidence),
+                "confidence": round3(response.confidence),
                 "reasons": response.reasons,
             });
             print(&client, &value, |value| {
@@ -366,7 +361,7 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
                     "merge_id": merge.merge_id,
                     "target": merge.target.as_ref().map(key),
                     "others": merge.others.iter().map(key).collect::<Vec<_>>(),
-                    "confidence": (f64::from(merge.confidence) * 1000.0).round() / 1000.0,
+                    "confidence": round3(merge.confidence),
                     "reasons": merge.reasons,
                     "automatic": merge.automatic,
                     "created_at_unix": seconds(&merge.created_at),
@@ -498,8 +493,8 @@ pub async fn suggest(client: &ClientArgs, person: &str, limit: i32) -> anyhow::R
         "start": response.start.iter().map(|topic| json!({
             "facet_id": topic.facet_id,
             "suggested_title": topic.suggested_title,
-            "interest": rounded(topic.interest),
-            "coverage": rounded(topic.coverage),
+            "interest": round3(topic.interest),
+            "coverage": round3(topic.coverage),
             "reasons": topic.reasons,
             "evidence": topic.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
@@ -555,7 +550,7 @@ pub async fn participants(
                 "person": ref_text(person.r#ref.as_ref()),
                 "display_name": person.display_name,
                 "member": participant.member,
-                "score": rounded(participant.score),
+                "score": round3(participant.score),
                 "reasons": participant.reasons,
                 "evidence": participant.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
             })

@@ -6,9 +6,11 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::{Value, json};
 use trellis_core::domain::PlatformKind;
+use trellis_grpc::convert::platform_name;
 use trellis_grpc::pb;
 
 use crate::cli::{ClientArgs, channel, describe, print};
+use crate::cli_prospects::reference;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -30,22 +32,6 @@ fn parse_platform(value: &str) -> Result<PlatformKind, String> {
             names.join(", ")
         )
     })
-}
-
-fn reference(reference: Option<&pb::RecordRef>) -> Option<String> {
-    reference.map(|reference| format!("{}:{}", reference.source, reference.external_id))
-}
-
-fn platform_name(value: i32) -> &'static str {
-    match pb::PlatformKind::try_from(value) {
-        Ok(pb::PlatformKind::Blog) => "blog",
-        Ok(pb::PlatformKind::PrivateNetwork) => "private_network",
-        Ok(pb::PlatformKind::PublicNetwork) => "public_network",
-        Ok(pb::PlatformKind::Bookmarking) => "bookmarking",
-        Ok(pb::PlatformKind::QaForum) => "qa_forum",
-        Ok(pb::PlatformKind::Chat) => "chat",
-        _ => "unspecified",
-    }
 }
 
 pub fn kind_name(value: i32) -> &'static str {

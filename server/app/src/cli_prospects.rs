@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use trellis_grpc::pb;
 
-use crate::cli::{ClientArgs, channel, describe, evidence_json, print};
+use crate::cli::{ClientArgs, channel, describe, evidence_json, print, round3};
 
 #[derive(Debug, Args)]
 pub struct ProspectsArgs {
@@ -22,12 +22,9 @@ pub struct ProspectsArgs {
     client: ClientArgs,
 }
 
-fn reference(reference: Option<&pb::RecordRef>) -> Option<String> {
+/// A record ref as `SOURCE:ID`, or `None` (JSON null) when there is none.
+pub(crate) fn reference(reference: Option<&pb::RecordRef>) -> Option<String> {
     reference.map(|reference| format!("{}:{}", reference.source, reference.external_id))
-}
-
-fn round3(value: f32) -> f64 {
-    (f64::from(value) * 1000.0).round() / 1000.0
 }
 
 /// The JSON the command prints with `--json`, and the table is drawn from.

@@ -372,6 +372,19 @@ pub fn round3(value: f32) -> f32 {
     (value * 1000.0).round() / 1000.0
 }
 
+/// The stored person record, or only its key and membership when none was ingested (people
+/// known from their posts alone).
+pub fn person_or_ref(person: Option<&Person>, key: &RecordKey, member: bool) -> pb::Person {
+    match person {
+        Some(person) => person_to_pb(person),
+        None => pb::Person {
+            r#ref: Some(record_ref(key)),
+            member,
+            ..Default::default()
+        },
+    }
+}
+
 pub fn person_to_pb(person: &Person) -> pb::Person {
     pb::Person {
         r#ref: Some(record_ref(&person.key)),

@@ -443,13 +443,11 @@ impl pb::insight_service_server::InsightService for Api {
             participants: suggestions
                 .iter()
                 .map(|suggestion| pb::SuggestedParticipant {
-                    person: Some(match &suggestion.person {
-                        Some(person) => convert::person_to_pb(person),
-                        None => pb::Person {
-                            r#ref: Some(convert::record_ref(&suggestion.key)),
-                            ..Default::default()
-                        },
-                    }),
+                    person: Some(convert::person_or_ref(
+                        suggestion.person.as_ref(),
+                        &suggestion.key,
+                        suggestion.member,
+                    )),
                     member: suggestion.member,
                     score: round3(suggestion.score),
                     reasons: suggestion.reasons.clone(),
@@ -563,14 +561,11 @@ impl pb::insight_service_server::InsightService for Api {
             prospects: found
                 .iter()
                 .map(|prospect| pb::Prospect {
-                    person: Some(match &prospect.person {
-                        Some(person) => convert::person_to_pb(person),
-                        None => pb::Person {
-                            r#ref: Some(convert::record_ref(&prospect.key)),
-                            member: prospect.member,
-                            ..Default::default()
-                        },
-                    }),
+                    person: Some(convert::person_or_ref(
+                        prospect.person.as_ref(),
+                        &prospect.key,
+                        prospect.member,
+                    )),
                     score: round3(prospect.score),
                     convergence: round3(prospect.convergence),
                     activity: round3(prospect.activity),
@@ -789,14 +784,11 @@ fn person_lookup(lookup: Option<pb::PersonLookup>) -> Result<PersonLookup, Statu
 
 fn profile_to_pb(insight: &PersonInsight) -> pb::PersonProfile {
     pb::PersonProfile {
-        person: Some(match &insight.person {
-            Some(person) => convert::person_to_pb(person),
-            None => pb::Person {
-                r#ref: Some(convert::record_ref(&insight.key)),
-                member: insight.member,
-                ..Default::default()
-            },
-        }),
+        person: Some(convert::person_or_ref(
+            insight.person.as_ref(),
+            &insight.key,
+            insight.member,
+        )),
         merged: insight
             .records
             .iter()

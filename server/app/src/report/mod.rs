@@ -19,7 +19,8 @@ use time::format_description::well_known::Rfc3339;
 use trellis_grpc::convert::platform_name;
 use trellis_grpc::pb;
 
-use crate::cli::{ClientArgs, channel, describe};
+use crate::cli::{ClientArgs, channel, describe, round3};
+use crate::cli_people::ref_text;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -152,17 +153,6 @@ fn shown_title(title: &str) -> &str {
     }
 }
 
-/// Rounded as the API rounds: three decimals.
-fn round3(value: f32) -> f64 {
-    (f64::from(value) * 1000.0).round() / 1000.0
-}
-
-fn reference(reference: Option<&pb::RecordRef>) -> String {
-    reference.map_or(String::new(), |reference| {
-        format!("{}:{}", reference.source, reference.external_id)
-    })
-}
-
 fn date(timestamp: Option<&prost_types::Timestamp>) -> String {
     timestamp
         .and_then(|timestamp| OffsetDateTime::from_unix_timestamp(timestamp.seconds).ok())
@@ -172,7 +162,7 @@ fn date(timestamp: Option<&prost_types::Timestamp>) -> String {
 fn person_row(prospect: &pb::Prospect) -> PersonRow {
     let person = prospect.person.clone().unwrap_or_default();
     PersonRow {
-        person: reference(person.r#ref.as_ref()),
+        person: ref_text(person.r#ref.as_ref()),
         name: person.display_name,
         score: round3(prospect.score),
         convergence: round3(prospect.convergence),
@@ -279,7 +269,7 @@ pub async fn gather(client: &ClientArgs, limit: i32) -> anyhow::Result<Report> {
         .conversations
         .iter()
         .map(|conversation| ConversationRow {
-            conversation: reference(conversation.conversation.as_ref()),
+            conversation: ref_text(conversation.conversation.as_ref()),
             title: conversation.title.clone(),
             url: conversation.url.clone(),
             platform: platform_name(conversation.platform).to_owned(),
@@ -353,7 +343,7 @@ pub async fn gather(client: &ClientArgs, limit: i32) -> anyhow::Result<Report> {
                 .map(|supporting| {
                     let asset = supporting.asset.clone().unwrap_or_default();
                     AssetRow {
-                        asset: reference(asset.r#ref.as_ref()),
+                        asset: ref_text(asset.r#ref.as_ref()),
                         title: asset.title,
                         url: asset.url,
                         score: round3(supporting.score),
@@ -383,10 +373,11 @@ pub async fn gather(client: &ClientArgs, limit: i32) -> anyhow::Result<Report> {
             platform: platform_name(action.platform).to_owned(),
             facet_id: action.facet_id.clone(),
             draft_text: action.draft_text.clone(),
-            target: [&action.person, &action.conversation, &action.asset]
-                .into_iter()
-                .find_map(|target| target.as_ref())
-                .map_or(String::new(), |target| reference(Some(target))),
+            target: ref_text(
+                [&action.person, &action.conversation, &action.asset]
+                    .into_iter()
+                    .find_map(Option::as_ref),
+            ),
             tags: action.tags.clone(),
             why_now: action.why_now.clone(),
         })
