@@ -2,12 +2,14 @@ package trellis_test
 
 // The suite runs against the real `trellis serve`: one server for the whole test binary, on a
 // loopback port it picks itself, with a database in a temporary folder; every test works in a
-// workspace of its own. The binary is TRELLIS_BIN, else target/debug/trellis of the repository,
-// built with cargo when missing.
+// workspace of its own. A second real server requires API keys (auth_test.go), which tests make
+// and revoke with the real `trellis keys` on its database. The binary is TRELLIS_BIN, else
+// target/debug/trellis of the repository, built with cargo when missing.
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,9 @@ import (
 // serverAddress is where the suite's server listens; trellisBinaryPath is the binary it runs.
 var serverAddress, trellisBinaryPath string
 
+// authServer is the suite's second server, which requires API keys and has no rate limit.
+var authServer *server
+
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
 }
@@ -38,19 +43,27 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	trellisBinaryPath = binary
-	server, err := startServer(binary, "127.0.0.1:0")
+	main, err := startServer(binary, "127.0.0.1:0", "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
 	}
-	serverAddress = server.address
-	code := m.Run()
-	if err := server.stop(); err != nil {
+	serverAddress = main.address
+	authServer, err = startServer(binary, "127.0.0.1:0", authConfig(0, 0))
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		code = 1
+		_ = main.stop()
+		return 1
 	}
-	if code != 0 {
-		server.printLog()
+	code := m.Run()
+	for _, running := range []*server{main, authServer} {
+		if err := running.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "error:", err)
+			code = 1
+		}
+		if code != 0 {
+			running.printLog()
+		}
 	}
 	return code
 }
@@ -115,11 +128,19 @@ type server struct {
 	folder  string
 	logPath string
 	address string
+	db      string
 	exited  chan error
 }
 
-// startServer starts trellis on listen and waits for its "trellis listening on" line.
-func startServer(binary, listen string) (*server, error) {
+// authConfig is a config file that makes every call need an API key; 0 calls per second for
+// no limit.
+func authConfig(requestsPerSecond, burst int) string {
+	return fmt.Sprintf("[auth]\nrequired = true\nrequests_per_second = %d\nburst = %d\n", requestsPerSecond, burst)
+}
+
+// startServer starts trellis on listen, with config as its config file unless it is empty, and
+// waits for its "trellis listening on" line.
+func startServer(binary, listen, config string) (*server, error) {
 	folder, err := os.MkdirTemp("", "trellis-go-client-")
 	if err != nil {
 		return nil, err
@@ -129,7 +150,16 @@ func startServer(binary, listen string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	command := exec.Command(binary, "serve", "--listen", listen, "--db", filepath.Join(folder, "trellis.db"))
+	db := filepath.Join(folder, "trellis.db")
+	arguments := []string{"serve", "--listen", listen, "--db", db}
+	if config != "" {
+		configPath := filepath.Join(folder, "trellis.toml")
+		if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+			return nil, err
+		}
+		arguments = append(arguments, "--config", configPath)
+	}
+	command := exec.Command(binary, arguments...)
 	command.Stderr = logFile
 	// No sentence-embedding model: the suite's server runs lexical-only, whatever
 	// scripts/fetch-model.sh put in the repository.
@@ -142,7 +172,7 @@ func startServer(binary, listen string) (*server, error) {
 		return nil, fmt.Errorf("cannot start %s: %w", binary, err)
 	}
 	_ = logFile.Close()
-	started := &server{command: command, folder: folder, logPath: logPath, exited: make(chan error, 1)}
+	started := &server{command: command, folder: folder, logPath: logPath, db: db, exited: make(chan error, 1)}
 
 	addresses := make(chan string, 1)
 	go func() {
@@ -192,6 +222,47 @@ func (s *server) printLog() {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "--- server log (%s)\n%s\n", s.logPath, log)
+}
+
+// apiKey is a key made by `trellis keys create`.
+type apiKey struct {
+	ID string `json:"id"`
+	// The whole key, trk_<id>_<secret>, as a client sends it.
+	Key       string `json:"key"`
+	Workspace string `json:"workspace"`
+	Role      string `json:"role"`
+}
+
+// createKey makes a key on the server's database with the real `trellis keys create`; the
+// running server accepts it from its next call.
+func (s *server) createKey(t *testing.T, workspace, role string) apiKey {
+	t.Helper()
+	output := s.keys(t, "create", "--workspace", workspace, "--role", role, "--name", "go-client-tests", "--json")
+	var key apiKey
+	if err := json.Unmarshal(output, &key); err != nil {
+		t.Fatalf("trellis keys create printed %q: %v", output, err)
+	}
+	return key
+}
+
+// revokeKey revokes key with the real `trellis keys revoke`; the running server refuses it from
+// its next call.
+func (s *server) revokeKey(t *testing.T, key apiKey) {
+	t.Helper()
+	s.keys(t, "revoke", key.ID)
+}
+
+func (s *server) keys(t *testing.T, arguments ...string) []byte {
+	t.Helper()
+	command := exec.Command(trellisBinaryPath, append(append([]string{"keys"}, arguments...), "--db", s.db)...)
+	command.Env = append(os.Environ(), "RUST_LOG=warn")
+	var stderr strings.Builder
+	command.Stderr = &stderr
+	output, err := command.Output()
+	if err != nil {
+		t.Fatalf("trellis keys %s: %v: %s", strings.Join(arguments, " "), err, stderr.String())
+	}
+	return output
 }
 
 // newClient connects to the suite's server; the client closes when the test ends.

@@ -16,8 +16,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
-  const server = await startServer();
+export async function startHarness(options: { config?: string } = {}): Promise<Harness> {
+  const server = await startServer(options);
   const clients: TrellisClient[] = [];
   return {
     server,
