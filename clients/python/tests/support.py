@@ -1,12 +1,14 @@
 """Test support: starting and stopping the real `trellis serve` (optionally with a config file,
-e.g. one that requires API keys), creating and revoking keys with the real `trellis keys`, and
-skipping tests of RPCs the server does not implement yet."""
+e.g. one that requires API keys, and a folder of connector plugins holding the real template
+connector), creating and revoking keys with the real `trellis keys`, and skipping tests of RPCs
+the server does not implement yet."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -24,6 +26,8 @@ from trellis_client import Unimplemented
 
 START_TIMEOUT = 60.0
 T = TypeVar("T")
+TEMPLATE_LIBRARY = "libtrellis_connector_template.so"
+"""The template connector (plugins/template, connector name ``jsonl``) as cargo builds it."""
 
 
 def trellis_binary() -> Path:
@@ -38,6 +42,34 @@ def trellis_binary() -> Path:
     if not path.is_file():
         subprocess.run(["cargo", "build", "--bin", "trellis"], cwd=REPO_ROOT, check=True)
     return path
+
+
+def plugin_dir(binary: Path, workdir: Path) -> Path:
+    """A plugin folder for `trellis serve` holding the template connector: TRELLIS_PLUGIN_DIR when
+    set, else a folder in ``workdir`` with a copy of the library found next to the binary or in
+    target/debug (or its deps/, where a build of dependents leaves it), which is built with cargo
+    when it is missing."""
+    configured = os.environ.get("TRELLIS_PLUGIN_DIR")
+    if configured:
+        path = Path(configured)
+        if not (path / TEMPLATE_LIBRARY).is_file():
+            pytest.exit(
+                f"TRELLIS_PLUGIN_DIR={configured} holds no {TEMPLATE_LIBRARY}; "
+                "build it with `cargo build -p trellis-connector-template` or unset the variable"
+            )
+        return path
+    built = REPO_ROOT / "target" / "debug" / TEMPLATE_LIBRARY
+    candidates = (binary.parent / TEMPLATE_LIBRARY, built, built.parent / "deps" / TEMPLATE_LIBRARY)
+    library = next((p for p in candidates if p.is_file()), None)
+    if library is None:
+        subprocess.run(
+            ["cargo", "build", "-p", "trellis-connector-template"], cwd=REPO_ROOT, check=True
+        )
+        library = built
+    folder = workdir / "plugins"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(library, folder / TEMPLATE_LIBRARY)
+    return folder
 
 
 @dataclass
@@ -59,10 +91,14 @@ def auth_config(requests_per_second: int = 0, burst: int = 0) -> str:
 
 
 def start_server(
-    binary: Path, workdir: Path, listen: str = "127.0.0.1:0", config: str | None = None
+    binary: Path,
+    workdir: Path,
+    listen: str = "127.0.0.1:0",
+    config: str | None = None,
+    plugins: Path | None = None,
 ) -> Server:
-    """Starts `trellis serve` (with ``config`` as its config file, when given) and waits for the
-    line that names its address."""
+    """Starts `trellis serve` (with ``config`` as its config file and ``plugins`` as its plugin
+    folder, when given) and waits for the line that names its address."""
     log = workdir / "server.log"
     db = workdir / "trellis.db"
     command = [str(binary), "serve", "--listen", listen, "--db", str(db)]
@@ -82,6 +118,11 @@ def start_server(
                 # No sentence-embedding model: the suite's server runs lexical-only, whatever
                 # scripts/fetch-model.sh put in the repository.
                 "TRELLIS__SEMANTIC__MODEL_DIR": str(workdir / "no-model"),
+                **(
+                    {}
+                    if plugins is None
+                    else {"TRELLIS__PLUGINS__DIRS": json.dumps([str(plugins)])}
+                ),
             },
         )
     lines: queue.Queue[str] = queue.Queue()
@@ -144,7 +185,8 @@ def create_key(
 
 def revoke_key(server: Server, key: ApiKey) -> None:
     """Revokes ``key`` with the real `trellis keys revoke`; a running server refuses it at once."""
-    _keys(server, "revoke", key.id)
+    revoked = json.loads(_keys(server, "revoke", key.id, "--json"))
+    assert revoked["id"] == key.id and revoked["revoked"] is True, revoked
 
 
 def _keys(server: Server, *arguments: str) -> str:
