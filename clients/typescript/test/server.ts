@@ -3,10 +3,12 @@
  * a fresh temporary folder, the address read from the line the server prints once ready, and
  * SIGTERM at the end. The binary comes from TRELLIS_BIN, else the workspace's debug build, which
  * is built first when missing. A server may get a config file (e.g. one requiring API keys, see
- * `authConfig`); its keys are made and revoked with the real `trellis keys` on its database.
+ * `authConfig`); its keys are made and revoked with the real `trellis keys` on its database. A
+ * server may load the template connector (plugins/template, connector `jsonl`) as a real shared
+ * library from a plugin folder (see `pluginDir`).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -45,7 +47,8 @@ export function createKey(server: RunningServer, workspace: string, role: "read"
 
 /** Revokes a key; the running server refuses it from its next call. */
 export function revokeKey(server: RunningServer, key: ApiKey): void {
-  runKeys(server, ["revoke", key.id]);
+  const revoked = JSON.parse(runKeys(server, ["revoke", key.id, "--json"])) as { id: string; revoked: boolean };
+  if (revoked.id !== key.id || !revoked.revoked) throw new Error(`trellis keys revoke printed ${JSON.stringify(revoked)}`);
 }
 
 function runKeys(server: RunningServer, args: string[]): string {
@@ -68,10 +71,48 @@ export function trellisBinary(): string {
   return built;
 }
 
-/** Starts `trellis serve`, with `config` as its config file when given. */
-export async function startServer(options: { config?: string } = {}): Promise<RunningServer> {
+/** The template connector's library as cargo builds it. */
+export const templateLibrary = "libtrellis_connector_template.so";
+
+/**
+ * A plugin folder holding the template connector: TRELLIS_PLUGIN_DIR when set, else `folder`/plugins
+ * with a copy of the library found next to the server binary or in target/debug (or its deps/,
+ * where a build of dependents leaves it), which is built with cargo when missing.
+ */
+export function pluginDir(folder: string): string {
+  const configured = process.env["TRELLIS_PLUGIN_DIR"];
+  if (configured) {
+    if (!existsSync(join(configured, templateLibrary))) {
+      throw new Error(`TRELLIS_PLUGIN_DIR=${configured} holds no ${templateLibrary}; build it with \`cargo build -p trellis-connector-template\` or unset it`);
+    }
+    return configured;
+  }
+  const built = join(repoRoot, "target", "debug", templateLibrary);
+  const candidates = [join(dirname(trellisBinary()), templateLibrary), built, join(repoRoot, "target", "debug", "deps", templateLibrary)];
+  let library = candidates.find((path) => existsSync(path));
+  if (library === undefined) {
+    const build = spawnSync("cargo", ["build", "-p", "trellis-connector-template"], { cwd: repoRoot, stdio: "inherit" });
+    if (build.status !== 0) throw new Error("cargo build -p trellis-connector-template failed; set TRELLIS_PLUGIN_DIR to a folder holding the built library");
+    library = built;
+  }
+  const plugins = join(folder, "plugins");
+  mkdirSync(plugins, { recursive: true });
+  copyFileSync(library, join(plugins, templateLibrary));
+  return plugins;
+}
+
+export interface ServerOptions {
+  /** A config file's text. */
+  config?: string;
+  /** Load the template connector from a plugin folder (see `pluginDir`). */
+  plugins?: boolean;
+}
+
+/** Starts `trellis serve`, with `config` as its config file when given, and plugins when asked. */
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
   const folder = mkdtempSync(join(tmpdir(), "trellis-ts-client-"));
   const db = join(folder, "trellis.db");
+  const plugins = options.plugins === true ? { TRELLIS__PLUGINS__DIRS: JSON.stringify([pluginDir(folder)]) } : {};
   const args = ["serve", "--listen", "127.0.0.1:0", "--db", db, "--log-format", "json"];
   if (options.config !== undefined) {
     const configPath = join(folder, "trellis.toml");
@@ -89,6 +130,7 @@ export async function startServer(options: { config?: string } = {}): Promise<Ru
         // No sentence-embedding model: the suite's server runs lexical-only, whatever
         // scripts/fetch-model.sh put in the repository.
         TRELLIS__SEMANTIC__MODEL_DIR: join(folder, "no-model"),
+        ...plugins,
       },
     },
   );
