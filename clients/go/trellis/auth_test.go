@@ -166,7 +166,7 @@ func TestAKeyOfOneWorkspaceCannotReadAnother(t *testing.T) {
 
 func TestOverTheRateLimitIsResourceExhaustedWithTheDelay(t *testing.T) {
 	t.Parallel()
-	limited, err := startServer(trellisBinaryPath, "127.0.0.1:0", authConfig(1, 1))
+	limited, err := startServer(trellisBinaryPath, "127.0.0.1:0", authConfig(1, 1), "")
 	if err != nil {
 		t.Fatalf("starting a rate-limited server: %v", err)
 	}

@@ -239,7 +239,7 @@ func TestRetriesReachAServerThatComesUpLate(t *testing.T) {
 	go func() {
 		defer close(started)
 		time.Sleep(300 * time.Millisecond)
-		late, startErr = startServer(trellisBinaryPath, address, "")
+		late, startErr = startServer(trellisBinaryPath, address, "", "")
 	}()
 	t.Cleanup(func() {
 		<-started

@@ -1,10 +1,13 @@
 package trellis_test
 
 // The suite runs against the real `trellis serve`: one server for the whole test binary, on a
-// loopback port it picks itself, with a database in a temporary folder; every test works in a
-// workspace of its own. A second real server requires API keys (auth_test.go), which tests make
+// loopback port it picks itself, with a database in a temporary folder and a plugin folder
+// holding the real template connector (plugins/template, connector "jsonl"); every test works in
+// a workspace of its own. A second real server requires API keys (auth_test.go), which tests make
 // and revoke with the real `trellis keys` on its database. The binary is TRELLIS_BIN, else
-// target/debug/trellis of the repository, built with cargo when missing.
+// target/debug/trellis of the repository, built with cargo when missing. The plugin folder is
+// TRELLIS_PLUGIN_DIR, else a temporary one with a copy of the template connector's library found
+// next to the binary or in target/debug (or its deps/), built with cargo when missing.
 
 import (
 	"bufio"
@@ -43,13 +46,19 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	trellisBinaryPath = binary
-	main, err := startServer(binary, "127.0.0.1:0", "")
+	plugins, cleanup, err := pluginDir(binary)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	defer cleanup()
+	main, err := startServer(binary, "127.0.0.1:0", "", plugins)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		return 1
 	}
 	serverAddress = main.address
-	authServer, err = startServer(binary, "127.0.0.1:0", authConfig(0, 0))
+	authServer, err = startServer(binary, "127.0.0.1:0", authConfig(0, 0), "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		_ = main.stop()
@@ -112,6 +121,63 @@ func trellisBinary() (string, error) {
 	return binary, nil
 }
 
+// templateLibrary is the template connector's shared library as cargo builds it.
+const templateLibrary = "libtrellis_connector_template.so"
+
+// pluginDir is a plugin folder holding the template connector: TRELLIS_PLUGIN_DIR when set, else
+// a temporary folder (removed by cleanup) with a copy of the library found next to binary or in
+// target/debug (or its deps/, where a build of dependents leaves it), which is built with cargo
+// when missing.
+func pluginDir(binary string) (folder string, cleanup func(), err error) {
+	if configured := os.Getenv("TRELLIS_PLUGIN_DIR"); configured != "" {
+		if !isFile(filepath.Join(configured, templateLibrary)) {
+			return "", nil, fmt.Errorf("TRELLIS_PLUGIN_DIR=%s holds no %s; build it with `cargo build -p trellis-connector-template` or unset it", configured, templateLibrary)
+		}
+		return configured, func() {}, nil
+	}
+	candidates := []string{filepath.Join(filepath.Dir(binary), templateLibrary)}
+	root, rootErr := repositoryRoot()
+	if rootErr == nil {
+		built := filepath.Join(root, "target", "debug", templateLibrary)
+		candidates = append(candidates, built, filepath.Join(root, "target", "debug", "deps", templateLibrary))
+	}
+	library := ""
+	for _, candidate := range candidates {
+		if isFile(candidate) {
+			library = candidate
+			break
+		}
+	}
+	if library == "" {
+		if rootErr != nil {
+			return "", nil, rootErr
+		}
+		fmt.Fprintln(os.Stderr, "building the template connector with cargo (set TRELLIS_PLUGIN_DIR to skip this)")
+		build := exec.Command("cargo", "build", "--quiet", "-p", "trellis-connector-template")
+		build.Dir = root
+		build.Stdout = os.Stderr
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return "", nil, fmt.Errorf("cargo build -p trellis-connector-template failed: %w", err)
+		}
+		library = filepath.Join(root, "target", "debug", templateLibrary)
+	}
+	folder, err = os.MkdirTemp("", "trellis-go-plugins-")
+	if err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(folder) }
+	content, err := os.ReadFile(library)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(folder, templateLibrary), content, 0o755)
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("cannot copy %s into a plugin folder: %w", library, err)
+	}
+	return folder, cleanup, nil
+}
+
 func isFile(path string) bool {
 	info, err := os.Stat(path)
 	return err == nil && info.Mode().IsRegular()
@@ -138,9 +204,9 @@ func authConfig(requestsPerSecond, burst int) string {
 	return fmt.Sprintf("[auth]\nrequired = true\nrequests_per_second = %d\nburst = %d\n", requestsPerSecond, burst)
 }
 
-// startServer starts trellis on listen, with config as its config file unless it is empty, and
-// waits for its "trellis listening on" line.
-func startServer(binary, listen, config string) (*server, error) {
+// startServer starts trellis on listen, with config as its config file and plugins as its plugin
+// folder unless they are empty, and waits for its "trellis listening on" line.
+func startServer(binary, listen, config, plugins string) (*server, error) {
 	folder, err := os.MkdirTemp("", "trellis-go-client-")
 	if err != nil {
 		return nil, err
@@ -164,6 +230,13 @@ func startServer(binary, listen, config string) (*server, error) {
 	// No sentence-embedding model: the suite's server runs lexical-only, whatever
 	// scripts/fetch-model.sh put in the repository.
 	command.Env = append(os.Environ(), "TRELLIS__SEMANTIC__MODEL_DIR="+filepath.Join(folder, "no-model"))
+	if plugins != "" {
+		dirs, err := json.Marshal([]string{plugins})
+		if err != nil {
+			return nil, err
+		}
+		command.Env = append(command.Env, "TRELLIS__PLUGINS__DIRS="+string(dirs))
+	}
 	stdout, err := command.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -249,7 +322,14 @@ func (s *server) createKey(t *testing.T, workspace, role string) apiKey {
 // its next call.
 func (s *server) revokeKey(t *testing.T, key apiKey) {
 	t.Helper()
-	s.keys(t, "revoke", key.ID)
+	output := s.keys(t, "revoke", key.ID, "--json")
+	var revoked struct {
+		ID      string `json:"id"`
+		Revoked bool   `json:"revoked"`
+	}
+	if err := json.Unmarshal(output, &revoked); err != nil || revoked.ID != key.ID || !revoked.Revoked {
+		t.Fatalf("trellis keys revoke --json printed %q (%v)", output, err)
+	}
 }
 
 func (s *server) keys(t *testing.T, arguments ...string) []byte {
