@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the Go client's suite against the real server. The suite starts `trellis serve` itself:
-# TRELLIS_BIN, else target/debug/trellis of the repository, built with cargo when missing. go test
+# TRELLIS_BIN, else target/debug/trellis of the repository, built with cargo when missing. The
+# server loads the template connector (plugins/template) from TRELLIS_PLUGIN_DIR, a folder holding
+# libtrellis_connector_template.so; without it the suite copies that library from next to the
+# binary or from target/debug (or its deps/), built with
+# `cargo build -p trellis-connector-template` when missing. go test
 # fetches the module's dependencies (pinned by go.sum); nothing else is installed. The race
 # detector is on where cgo can build it.
 set -euo pipefail

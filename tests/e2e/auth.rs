@@ -363,7 +363,7 @@ async fn every_rpc_refuses_missing_foreign_underpowered_and_revoked_keys() {
 
     // Revoked while the server runs: refused on the very next call, on every RPC.
     let output = keys_command(&db)
-        .args(["keys", "revoke", key_id(&admin), "--db"])
+        .args(["keys", "revoke", key_id(&admin), "--json", "--db"])
         .arg(&db)
         .output()
         .expect("runs");
@@ -371,6 +371,23 @@ async fn every_rpc_refuses_missing_foreign_underpowered_and_revoked_keys() {
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    let revoked: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("revoke --json prints JSON");
+    assert_eq!(revoked["id"], key_id(&admin), "{revoked}");
+    assert_eq!(revoked["revoked"], true, "{revoked}");
+    assert!(revoked["revoked_at"].as_u64().is_some(), "{revoked}");
+    assert_eq!(revoked["workspace"], "default", "{revoked}");
+    let again = keys_command(&db)
+        .args(["keys", "revoke", key_id(&admin), "--json", "--db"])
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert!(!again.status.success(), "a key is revoked once");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("revoked already"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
     );
     for &(_, rpc, _, _) in RPCS {
         let status = call(channel, rpc, "", Some(&admin)).await;

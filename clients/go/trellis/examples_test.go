@@ -1,6 +1,7 @@
 package trellis_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,8 +10,8 @@ import (
 )
 
 // The examples are built and run against the suite's server, on a workspace holding the test
-// community: each must exit cleanly, and say so plainly when the server does not implement the
-// RPC it shows yet.
+// community (add-source syncs a file of its own through the template connector): each must exit
+// cleanly, and say so plainly when the server does not implement the RPC it shows yet.
 func TestExamplesRunCleanly(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -25,6 +26,9 @@ func TestExamplesRunCleanly(t *testing.T) {
 		t.Fatalf("go build ./examples/...: %v\n%s", err, output)
 	}
 
+	data := filepath.Join(t.TempDir(), "community.jsonl")
+	total := writeCommunity(t, data, 3)
+	config := templateConfig(t, map[string]any{"path": data})
 	examples := map[string]struct {
 		arguments []string
 		// What the output holds when the RPC is implemented.
@@ -32,7 +36,10 @@ func TestExamplesRunCleanly(t *testing.T) {
 	}{
 		"crm-sync":           {working: "contacts matched"},
 		"member-discussions": {arguments: []string{"-person", "forum:u-ana"}, working: "Discussions for forum:u-ana"},
-		"add-source":         {working: "Connectors on this server"},
+		"add-source": {
+			arguments: []string{"-connector", "jsonl", "-id", "example-file", "-config", config},
+			working:   fmt.Sprintf("source example-file: SYNC_STATUS_SUCCEEDED, %d records synced", total),
+		},
 	}
 	for name, example := range examples {
 		t.Run(name, func(t *testing.T) {

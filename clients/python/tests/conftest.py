@@ -1,5 +1,7 @@
 """Starts the real `trellis serve` once per test session on a loopback port with a temporary
-SQLite database, and gives each test a client bound to a fresh workspace."""
+SQLite database and a plugin folder holding the template connector, and gives each test a client
+bound to a fresh workspace. A second real server, started on first use, requires API keys (see
+test_auth.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures import example_community, example_strategy
-from support import Server, start_server, stop_server, trellis_binary
+from support import Server, auth_config, plugin_dir, start_server, stop_server, trellis_binary
 from trellis_client import Client
 
 
@@ -21,7 +23,17 @@ def binary() -> Path:
 
 @pytest.fixture(scope="session")
 def server(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(binary, tmp_path_factory.mktemp("trellis"))
+    workdir = tmp_path_factory.mktemp("trellis")
+    running = start_server(binary, workdir, plugins=plugin_dir(binary, workdir))
+    yield running
+    stop_server(running)
+    assert running.process.returncode == 0, f"trellis exited with {running.process.returncode}"
+
+
+@pytest.fixture(scope="session")
+def auth_server(binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real server with `[auth] required = true` and no rate limit; tests make their keys."""
+    running = start_server(binary, tmp_path_factory.mktemp("trellis-auth"), config=auth_config())
     yield running
     stop_server(running)
     assert running.process.returncode == 0, f"trellis exited with {running.process.returncode}"

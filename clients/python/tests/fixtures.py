@@ -1,5 +1,6 @@
 """Readers of the project's own example files (examples/strategy.toml, examples/community.jsonl)
-into trellis.v1 messages, so the tests feed the server what the quick start feeds it."""
+into trellis.v1 messages, so the tests feed the server what the quick start feeds it, and a writer
+of small JSON Lines files for the template connector's sources."""
 
 from __future__ import annotations
 
@@ -133,3 +134,27 @@ def example_community() -> Iterator[Person | Conversation | Post | Asset]:
 
 def example_community_size() -> int:
     return sum(1 for _ in example_community())
+
+
+def write_community(path: Path, conversations: int = 3) -> int:
+    """Writes a JSON Lines file in the format of `trellis ingest`: two people, ``conversations``
+    conversations and one post; returns how many records it holds."""
+    lines = [
+        {"type": "person", "id": "u-ana", "name": "Ana", "bio": "SRE on call", "member": True},
+        {"type": "person", "id": "u-ben", "name": "Ben", "bio": "backend developer"},
+    ]
+    lines += [
+        {
+            "type": "conversation",
+            "id": f"c{n}",
+            "title": f"thread {n}",
+            "body": f"how do we trace request {n} across services",
+            "author": "u-ben",
+        }
+        for n in range(conversations)
+    ]
+    lines.append(
+        {"type": "post", "id": "p0", "conversation": "c0", "author": "u-ana", "text": "use spans"}
+    )
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return len(lines)

@@ -3,11 +3,13 @@ and say so plainly when the server does not implement an RPC they need yet."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from fixtures import write_community
 from support import Server
 from trellis_client import Client
 
@@ -64,9 +66,19 @@ def test_member_suggestions_for_someone_unknown(server: Server, loaded: Client) 
         assert done.returncode == 1 and "no member forum:nobody" in done.stderr
 
 
-def test_source_sync(server: Server, loaded: Client) -> None:
-    done = run("source_sync.py", server, loaded.workspace)
+def test_source_sync(server: Server, loaded: Client, tmp_path: Path) -> None:
+    data = tmp_path / "community.jsonl"
+    total = write_community(data)
+    config = json.dumps({"path": str(data)})
+    done = run(
+        "source_sync.py", server, loaded.workspace, "--connector", "jsonl", "--config", config
+    )
     assert done.returncode == 0, done.stderr
-    assert (
-        NOT_YET in done.stdout or "no connector plugins" in done.stdout or "done: " in done.stdout
-    ), done.stdout
+    assert "added source example-source (jsonl)" in done.stdout, done.stdout
+    assert f"done: succeeded, {total} records synced" in done.stdout, done.stdout
+
+
+def test_source_sync_with_a_bad_config_names_the_field(server: Server, loaded: Client) -> None:
+    done = run("source_sync.py", server, loaded.workspace, "--connector", "jsonl", "--id", "bad")
+    assert done.returncode == 1, done.stdout
+    assert "source.config_json:" in done.stderr, done.stderr

@@ -2,10 +2,13 @@
  * The one error type of the client. Every failed call, unary or streamed, rejects with a
  * `TrellisError`: the gRPC status code, the server's message, and, for bad input, the field
  * violations the server put in `grpc-status-details-bin` (a `google.rpc.Status` carrying a
- * `google.rpc.BadRequest`), decoded so that callers never touch the wire format.
+ * `google.rpc.BadRequest`), decoded so that callers never touch the wire format; likewise the
+ * delay of a `google.rpc.RetryInfo`, which the server sends with `RESOURCE_EXHAUSTED` when an API
+ * key is over its rate limit.
  */
+import { durationMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "./gen/google/rpc/error_details_pb.js";
+import { BadRequestSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
 
 export { Code };
 
@@ -51,6 +54,11 @@ export class TrellisError extends Error {
   readonly violations: readonly FieldViolation[];
   /** Response headers and trailers of the failed call. */
   readonly metadata: Headers;
+  /**
+   * How long the server asked the caller to wait before trying again (`google.rpc.RetryInfo`), in
+   * milliseconds; `undefined` when it did not say. Set on `RESOURCE_EXHAUSTED` from a rate limit.
+   */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     code: Code,
@@ -58,12 +66,14 @@ export class TrellisError extends Error {
     violations: readonly FieldViolation[] = [],
     metadata: Headers = new Headers(),
     cause?: unknown,
+    retryAfterMs?: number,
   ) {
     super(`${codeName(code).toLowerCase()}: ${rawMessage}`, { cause });
     this.code = code;
     this.rawMessage = rawMessage;
     this.violations = violations;
     this.metadata = metadata;
+    this.retryAfterMs = retryAfterMs;
   }
 
   /** The gRPC name of the status code, e.g. `INVALID_ARGUMENT`. */
@@ -94,12 +104,14 @@ export function toTrellisError(error: unknown): TrellisError {
         description: violation.description,
       })),
     );
+  const retryDelay = connectError.findDetails(RetryInfoSchema).find((info) => info.retryDelay !== undefined)?.retryDelay;
   return new TrellisError(
     connectError.code,
     connectError.rawMessage,
     violations,
     connectError.metadata,
     connectError.cause ?? error,
+    retryDelay === undefined ? undefined : durationMs(retryDelay),
   );
 }
 

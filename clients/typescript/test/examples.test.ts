@@ -1,28 +1,37 @@
 /**
  * The examples run cleanly against a server loaded like the quick start (the repository's
- * example strategy and community, put with the trellis CLI): each either prints its answer or
- * says plainly that the server does not implement its RPC yet.
+ * example strategy and community, put with the trellis CLI, and the template connector in its
+ * plugin folder): each either prints its answer or says plainly that the server does not
+ * implement its RPC yet.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { repoRoot, startServer, trellisBinary, type RunningServer } from "./server.js";
+import { writeCommunity } from "./support.js";
 
 const run = promisify(execFile);
 const examples = join(dirname(fileURLToPath(import.meta.url)), "..", "examples");
 
 describe("examples", () => {
   let server: RunningServer;
+  let folder: string;
   const environment = () => ({ ...process.env, TRELLIS_ADDR: server.address, TRELLIS_WORKSPACE: "" });
   before(async () => {
-    server = await startServer();
+    folder = mkdtempSync(join(tmpdir(), "trellis-ts-examples-"));
+    server = await startServer({ plugins: true });
     await run(trellisBinary(), ["strategy", "put", join(repoRoot, "examples", "strategy.toml")], { env: environment() });
     await run(trellisBinary(), ["ingest", join(repoRoot, "examples", "community.jsonl")], { env: environment() });
   });
-  after(() => server?.stop());
+  after(async () => {
+    await server?.stop();
+    if (folder) rmSync(folder, { recursive: true, force: true });
+  });
 
   async function example(name: string, ...args: string[]): Promise<string> {
     const { stdout } = await run(process.execPath, [join(examples, `${name}.js`), ...args], { env: environment(), timeout: 60_000 });
@@ -47,11 +56,21 @@ describe("examples", () => {
   });
 
   test("follow-source-sync adds a source and follows its sync", async () => {
-    const output = await example("follow-source-sync", "--id", "example-blog");
-    if (/does not implement \w+ yet/.test(output)) return;
-    if (/has no connector plugins loaded yet/.test(output)) return;
-    assert.match(output, /^created source example-blog /m);
-    assert.match(output, /^source example-blog: /m);
+    const path = join(folder, "community.jsonl");
+    const total = writeCommunity(path);
+    const output = await example("follow-source-sync", "--id", "example-file", "--connector", "jsonl", "--config", JSON.stringify({ path }));
+    assert.match(output, /^created source example-file \(jsonl\)$/m);
+    assert.match(output, /^check: ok: /m);
+    assert.match(output, /^running: read 0, /m);
+    assert.match(output, new RegExp(`^source example-file: succeeded, ${total} records synced$`, "m"));
+  });
+
+  test("follow-source-sync with a bad config names the field", async () => {
+    await assert.rejects(example("follow-source-sync", "--id", "bad", "--connector", "jsonl"), (error: { code?: number; stderr?: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr ?? "", /source\.config_json/);
+      return true;
+    });
   });
 
   test("a bad flag value stops an example with the fix", async () => {

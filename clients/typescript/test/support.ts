@@ -1,12 +1,14 @@
 /**
  * What the test files share: one real server per test file, a fresh workspace name per test,
  * the skip-on-unimplemented helper for RPCs the server does not serve yet, and small fixtures
- * of our own (a strategy and a community) in the API's own types.
+ * of our own (a strategy and a community) in the API's own types, and as a JSON Lines file for
+ * the template connector.
  */
 import type { TestContext } from "node:test";
 import { randomUUID } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { FacetKind, PlatformKind, TrellisClient, isUnimplemented, timestampFromDate, type IngestRecord, type TrellisClientOptions } from "@trellis/client";
-import { startServer, type RunningServer } from "./server.js";
+import { startServer, type RunningServer, type ServerOptions } from "./server.js";
 
 export interface Harness {
   server: RunningServer;
@@ -16,8 +18,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<Harness> {
-  const server = await startServer();
+export async function startHarness(options: ServerOptions = {}): Promise<Harness> {
+  const server = await startServer(options);
   const clients: TrellisClient[] = [];
   return {
     server,
@@ -138,4 +140,21 @@ export async function seed(client: TrellisClient, workspace: string): Promise<vo
   await client.strategy.putStrategy({ workspace, strategy });
   const tally = await client.ingest.ingestRecords(community, { workspace });
   if (tally.errors.length > 0) throw new Error(`the fixture community was refused: ${JSON.stringify(tally.errors)}`);
+}
+
+/**
+ * Writes a JSON Lines file for the template connector (the format of `trellis ingest`): two people,
+ * `conversations` conversations and one post; returns how many records it holds.
+ */
+export function writeCommunity(path: string, conversations = 3): number {
+  const lines: object[] = [
+    { type: "person", id: "u-ana", name: "Ana", bio: "SRE on call", member: true },
+    { type: "person", id: "u-ben", name: "Ben", bio: "backend developer" },
+  ];
+  for (let n = 0; n < conversations; n++) {
+    lines.push({ type: "conversation", id: `c${n}`, title: `thread ${n}`, body: `how do we trace request ${n} across services`, author: "u-ben" });
+  }
+  lines.push({ type: "post", id: "p0", conversation: "c0", author: "u-ana", text: "use spans" });
+  writeFileSync(path, lines.map((line) => `${JSON.stringify(line)}\n`).join(""));
+  return lines.length;
 }

@@ -158,7 +158,16 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
                     None => bail!("there is no key {id}; see `trellis keys list`"),
                 }
             }
-            println!("key {id} revoked");
+            if database.json {
+                let Some(revoked) = store.key(id)? else {
+                    bail!("key {id} was revoked but cannot be read back; see `trellis keys list`");
+                };
+                let mut value = key_json(&revoked);
+                value["revoked"] = Value::Bool(true);
+                println!("{value}");
+            } else {
+                println!("key {id} revoked");
+            }
         }
     }
     Ok(())

@@ -1,6 +1,8 @@
 """The client's exceptions: one class per gRPC status code the service uses, each carrying the
 status message and the google.rpc details from the ``grpc-status-details-bin`` trailer, with the
-field violations of a ``google.rpc.BadRequest`` exposed as plain objects."""
+field violations of a ``google.rpc.BadRequest`` exposed as plain objects and the delay of a
+``google.rpc.RetryInfo`` (sent with RESOURCE_EXHAUSTED when a key is over its rate limit) as
+seconds."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import grpc
-from google.rpc.error_details_pb2 import BadRequest
+from google.rpc.error_details_pb2 import BadRequest, RetryInfo
 from google.rpc.status_pb2 import Status
 from grpc_status import rpc_status
 
@@ -37,6 +39,9 @@ class TrellisError(Exception):
     """Field violations from a google.rpc.BadRequest detail; empty when there are none."""
     status: Status | None
     """The full google.rpc.Status from the trailer, when the server sent one."""
+    retry_after: float | None
+    """Seconds the server asked the caller to wait before trying again (google.rpc.RetryInfo);
+    ``None`` when it did not say."""
 
     def __init__(
         self,
@@ -49,6 +54,7 @@ class TrellisError(Exception):
         self.message = message
         self.violations = violations
         self.status = status
+        self.retry_after = retry_delay_of(status) if status is not None else None
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -84,11 +90,13 @@ class AlreadyExists(TrellisError):
 
 
 class PermissionDenied(TrellisError):
-    """PERMISSION_DENIED: the credentials do not allow this call."""
+    """PERMISSION_DENIED: the API key is valid but does not allow this call: its role is too low
+    (a read key writing) or it belongs to another workspace. Never retried."""
 
 
 class ResourceExhausted(TrellisError):
-    """RESOURCE_EXHAUSTED: a limit was reached."""
+    """RESOURCE_EXHAUSTED: a limit was reached, e.g. the API key's rate limit; ``retry_after``
+    says how many seconds to wait. Not retried by the client: the caller decides."""
 
 
 class FailedPrecondition(TrellisError):
@@ -122,7 +130,8 @@ class DataLoss(TrellisError):
 
 
 class Unauthenticated(TrellisError):
-    """UNAUTHENTICATED: the call carried no valid token."""
+    """UNAUTHENTICATED: the server requires an API key and the call carried none, or one it does
+    not know, or a revoked one. Never retried."""
 
 
 _BY_CODE: dict[grpc.StatusCode, type[TrellisError]] = {
@@ -156,6 +165,15 @@ def violations_of(status: Status) -> tuple[FieldViolation, ...]:
                 for v in bad_request.field_violations
             )
     return tuple(found)
+
+
+def retry_delay_of(status: Status) -> float | None:
+    """The delay of the first google.rpc.RetryInfo detail in ``status``, in seconds."""
+    for detail in status.details:
+        retry_info = RetryInfo()
+        if detail.Unpack(retry_info) and retry_info.HasField("retry_delay"):
+            return retry_info.retry_delay.ToTimedelta().total_seconds()
+    return None
 
 
 def from_rpc_error(error: grpc.RpcError) -> TrellisError:
