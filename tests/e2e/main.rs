@@ -23,6 +23,7 @@ mod auth;
 mod crash;
 mod mix;
 mod plan;
+mod replicas;
 mod report;
 mod semantic;
 mod shaping;

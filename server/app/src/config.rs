@@ -19,6 +19,19 @@ pub struct Config {
     pub semantic: SemanticConfig,
     pub sync: SyncConfig,
     pub auth: AuthConfig,
+    pub replication: ReplicationConfig,
+}
+
+/// Replicas on one PostgreSQL database (`storage.engine = "postgres"`); ignored on SQLite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// How often a replica reads the change log for other replicas' writes: the bound on how
+    /// long a write made through one replica takes to be served by the others.
+    pub follow_interval_ms: u64,
+    /// How long the change log keeps a change; a replica stopped for longer reloads its
+    /// workspaces when it comes back instead of replaying.
+    pub change_retention_hours: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +54,9 @@ pub struct SyncConfig {
     pub retry_min_delay_ms: u64,
     /// The longest wait, in seconds; a rate limit asking for longer ends the sync instead.
     pub retry_max_delay_seconds: u64,
+    /// How long a sync's lease on its source runs between renewals (every third of it). When
+    /// a replica dies mid-sync, another takes the source over this long after.
+    pub lease_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +163,7 @@ impl Default for Config {
                 retry_attempts: 5,
                 retry_min_delay_ms: 1000,
                 retry_max_delay_seconds: 300,
+                lease_seconds: 30,
             },
             semantic: SemanticConfig {
                 mode: "auto".into(),
@@ -159,6 +176,10 @@ impl Default for Config {
                 required: false,
                 requests_per_second: 100,
                 burst: 200,
+            },
+            replication: ReplicationConfig {
+                follow_interval_ms: 500,
+                change_retention_hours: 24,
             },
         }
     }
@@ -313,6 +334,20 @@ impl Config {
         }
         if !(8..=512).contains(&self.semantic.max_tokens) {
             problems.push("semantic.max_tokens must be from 8 to 512".to_owned());
+        }
+        if !(3..=3600).contains(&self.sync.lease_seconds) {
+            problems.push(
+                "sync.lease_seconds must be from 3 to 3600; 30 suits most deployments".to_owned(),
+            );
+        }
+        if !(10..=60_000).contains(&self.replication.follow_interval_ms) {
+            problems.push(
+                "replication.follow_interval_ms must be from 10 to 60000, e.g. 500".to_owned(),
+            );
+        }
+        if self.replication.change_retention_hours == 0 {
+            problems
+                .push("replication.change_retention_hours must be at least 1, e.g. 24".to_owned());
         }
         if self.sync.retry_attempts == 0 || self.sync.retry_attempts > 100 {
             problems.push("sync.retry_attempts must be from 1 (no retry) to 100".to_owned());

@@ -20,7 +20,9 @@ use trellis_core::strategy::parse_strategy_toml;
 use trellis_grpc::auth::{AuthLayer, AuthSettings};
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
-use trellis_plugin_host::{PluginRegistry, RetryPolicy, SchedulerHandle, Sources};
+use trellis_plugin_host::{
+    LeasePolicy, PluginRegistry, RetryPolicy, SchedulerHandle, Sources, default_holder,
+};
 
 use crate::config::Config;
 
@@ -35,6 +37,8 @@ pub struct Running {
     scheduler: Option<SchedulerHandle>,
     /// Set to stop the background embedding thread, while the semantic tier is on.
     embedding_worker: Option<Arc<AtomicBool>>,
+    /// Set to stop the thread that follows the change log, on a store replicas share.
+    follower: Option<Arc<AtomicBool>>,
 }
 
 impl Running {
@@ -45,6 +49,9 @@ impl Running {
         }
         if let Some(worker) = self.embedding_worker.take() {
             worker.store(true, Ordering::Relaxed);
+        }
+        if let Some(follower) = self.follower.take() {
+            follower.store(true, Ordering::Relaxed);
         }
         // Running syncs stop at their next batch; what they stored is covered by the
         // checkpoints they committed, or read again by the next sync.
@@ -172,6 +179,47 @@ fn start_embedding_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
     stop
 }
 
+/// Starts the thread that keeps this replica's engines up to the change log every `interval`,
+/// and prunes changes older than `retention` about once a minute. Setting the returned flag
+/// stops it.
+fn start_follower(
+    trellis: Arc<Trellis>,
+    interval: Duration,
+    retention: Duration,
+) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new()
+        .name("trellis-follower".into())
+        .spawn(move || {
+            let mut last_prune = std::time::Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                match trellis.follow() {
+                    Ok(0) => {}
+                    Ok(applied) => tracing::debug!(applied, "changes of other replicas applied"),
+                    Err(error) => {
+                        tracing::warn!(%error, "following the change log failed; trying again")
+                    }
+                }
+                if last_prune.elapsed() >= Duration::from_secs(60) {
+                    last_prune = std::time::Instant::now();
+                    match trellis.prune_changes(retention) {
+                        Ok(0) => {}
+                        Ok(pruned) => {
+                            tracing::info!(pruned, "old changes pruned from the change log")
+                        }
+                        Err(error) => tracing::warn!(%error, "pruning the change log failed"),
+                    }
+                }
+                std::thread::sleep(interval);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the change-log follower; writes of other replicas will not reach this one");
+    }
+    stop
+}
+
 /// What start-up opened on the blocking pool.
 type Opened = (Trellis, Config, Arc<dyn SourceStore>, Arc<dyn KeyStore>);
 
@@ -214,17 +262,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .context("loading plugins failed")?;
     tracing::info!(connectors = ?registry.names(), "plugins loaded");
     let sources = Arc::new(
-        Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry)).with_retry(
-            RetryPolicy {
+        Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry))
+            .with_retry(RetryPolicy {
                 attempts: config.sync.retry_attempts,
                 min_delay: Duration::from_millis(config.sync.retry_min_delay_ms),
                 max_delay: Duration::from_secs(config.sync.retry_max_delay_seconds),
-            },
-        ),
+            })
+            .with_lease(LeasePolicy {
+                holder: default_holder(),
+                ttl: Duration::from_secs(config.sync.lease_seconds),
+            }),
     );
+    // Without a change log this process owns its store alone.
+    let exclusive = !trellis.follows_changes();
     {
         let sources = Arc::clone(&sources);
-        tokio::task::spawn_blocking(move || sources.recover())
+        tokio::task::spawn_blocking(move || sources.recover(exclusive))
             .await
             .context("recovering sources failed")??;
     }
@@ -250,8 +303,21 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             "engine ready: lexical-only"
         ),
     }
+    let follower = trellis.follows_changes().then(|| {
+        tracing::info!(
+            replica = %sources.lease_holder(),
+            follow_interval_ms = config.replication.follow_interval_ms,
+            "following the change log of the shared database"
+        );
+        start_follower(
+            Arc::clone(&trellis),
+            Duration::from_millis(config.replication.follow_interval_ms),
+            Duration::from_secs(config.replication.change_retention_hours * 3600),
+        )
+    });
     let mut running = serve_on(Arc::clone(&trellis), sources, key_store, &config).await?;
     running.embedding_worker = embedding_worker;
+    running.follower = follower;
     Ok(running)
 }
 
@@ -358,6 +424,7 @@ async fn serve_on(
         sources,
         scheduler,
         embedding_worker: None,
+        follower: None,
     })
 }
 

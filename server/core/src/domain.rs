@@ -214,7 +214,7 @@ pub struct Asset {
 }
 
 /// One record of an ingest stream.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     Person(Person),
     Conversation(Conversation),

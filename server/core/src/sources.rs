@@ -109,6 +109,24 @@ pub trait SourceStore: Send + Sync + 'static {
         state_json: &str,
         records: u64,
     ) -> CoreResult<()>;
+    /// Takes or extends the sync lease of a source for `holder`, for `ttl` from now by the
+    /// database's clock. Succeeds (`None`) when no one holds it, `holder` does, or the last
+    /// holder's lease ran out; otherwise names the holder. A missing source is `NotFound`.
+    fn take_lease(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> CoreResult<Option<String>>;
+    /// Gives up the lease if `holder` holds it.
+    fn release_lease(&self, workspace: &WorkspaceId, id: &str, holder: &str) -> CoreResult<()>;
+    /// Ends the source's lease whoever holds it: only for a holder known to be dead (the last
+    /// process on a store one process owns).
+    fn break_lease(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<()>;
+    /// Whether someone holds an unexpired lease on the source, by the database's clock.
+    fn lease_is_live(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<bool>;
+
     /// Records the outcome of a sync (or its start).
     fn set_sync_status(
         &self,

@@ -1,6 +1,12 @@
 //! The storage contract. Core owns these traits so that the engine's callers can persist and
 //! reload everything without core knowing which database is underneath; `trellis-store`
-//! implements them for SQLite (and, later, PostgreSQL).
+//! implements them for SQLite and PostgreSQL.
+//!
+//! A store that several replicas share also keeps a [`ChangeLog`]: every committed write of a
+//! workspace, numbered without gaps in commit order, so that each replica can bring its
+//! in-memory engine up to date with writes another replica made.
+
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
@@ -149,4 +155,66 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes everything committed durable (checkpoints the log); called at shutdown.
     fn flush(&self) -> CoreResult<()>;
+
+    /// The change log, for a store several replicas share; `None` for a store one process
+    /// owns (SQLite), whose writes the service applies to its engine directly.
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        None
+    }
+}
+
+/// One committed write of a workspace, as the replicas that did not make it need to see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// The write's place in the workspace's log: 1, 2, … in commit order, without gaps while
+    /// the log is whole (pruning and forgetting people cut its head).
+    pub seq: u64,
+    pub at: Millis,
+    pub kind: ChangeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ChangeKind {
+    /// Records that were inserted or changed, each with the stored version it replaced, in the
+    /// order they were written. Unchanged records are left out.
+    Records(Vec<RecordChange>),
+    /// A new strategy version.
+    Strategy { version: u32 },
+    /// Merges or forgotten people changed whom records belong to: reload the workspace.
+    Reload,
+    /// Conversation embeddings of one model.
+    Embeddings {
+        model: String,
+        embeddings: Vec<crate::engine::semantic::Embedding>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordChange {
+    pub record: Record,
+    pub previous: Option<Record>,
+}
+
+/// The log of committed writes of a store several replicas share.
+pub trait ChangeLog: Send + Sync {
+    /// The changes of a workspace after position `after`, oldest first, at most `limit`.
+    fn changes_after(
+        &self,
+        workspace: &WorkspaceId,
+        after: u64,
+        limit: usize,
+    ) -> CoreResult<Vec<Change>>;
+
+    /// Runs `load` over one consistent snapshot of the workspace (nothing committed later is
+    /// visible through the store it is given) and returns the log position that snapshot
+    /// includes: the changes after it are exactly those the snapshot does not show.
+    fn snapshot(
+        &self,
+        workspace: &WorkspaceId,
+        load: &mut dyn FnMut(&dyn Store) -> CoreResult<()>,
+    ) -> CoreResult<u64>;
+
+    /// Drops the changes committed before `before`, in every workspace; returns how many. A
+    /// replica that had not read them yet reloads its workspace from a snapshot instead.
+    fn prune(&self, before: Millis) -> CoreResult<u64>;
 }

@@ -11,4 +11,6 @@ mod registry;
 mod sources;
 
 pub use registry::{LoadedConnector, PluginRegistry};
-pub use sources::{RetryPolicy, SchedulerHandle, Sources, SyncProgress};
+pub use sources::{
+    LeasePolicy, RetryPolicy, SchedulerHandle, Sources, SyncProgress, default_holder,
+};

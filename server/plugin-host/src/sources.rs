@@ -2,6 +2,11 @@
 //! [`Trellis::ingest`], and commits a checkpoint only once every record before it is stored. A
 //! crash between the two re-reads those records on the next sync; upserts are idempotent by
 //! (source, external id), so nothing is lost and nothing is duplicated.
+//!
+//! A sync holds its source's lease in the database for its whole length, renewed by a
+//! heartbeat and before every checkpoint, so replicas on one database never sync one source at
+//! once. When a replica dies mid-sync its lease runs out, and the scheduler of another replica
+//! takes the source over, reading on from the last committed checkpoint.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,8 +59,42 @@ pub struct Sources {
     trellis: Arc<Trellis>,
     store: Arc<dyn SourceStore>,
     registry: Arc<PluginRegistry>,
-    running: Mutex<HashMap<RunningKey, Running>>,
+    running: Arc<Mutex<HashMap<RunningKey, Running>>>,
     retry: RetryPolicy,
+    lease: LeasePolicy,
+}
+
+/// Who this process is when it holds a sync lease, and for how long a lease runs between
+/// renewals. A sync renews its lease every third of `ttl`; a replica that dies leaves it to run
+/// out, after which another replica may take the source over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeasePolicy {
+    pub holder: String,
+    pub ttl: Duration,
+}
+
+impl Default for LeasePolicy {
+    fn default() -> Self {
+        Self {
+            holder: default_holder(),
+            ttl: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A name for this process that no other process (here or on another machine) shares:
+/// host name, process id and start time.
+pub fn default_holder() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("{host}:{}:{started:x}", std::process::id())
 }
 
 /// How a sync meets a transient or rate-limited plugin error: it waits, then reads again from
@@ -111,6 +150,110 @@ impl Drop for RunningGuard<'_> {
     }
 }
 
+/// Renews a sync's lease every third of its time to live, on a thread of its own, so that a
+/// plugin that takes long between checkpoints keeps its source. If the lease is lost (this
+/// process stalled past its end and another replica took the source), it cancels the sync.
+/// Dropping it stops the heartbeat and gives the lease up.
+struct LeaseKeeper<'a> {
+    sources: &'a Sources,
+    workspace: WorkspaceId,
+    id: String,
+    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    lost: Arc<Mutex<Option<String>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<'a> LeaseKeeper<'a> {
+    fn start(
+        sources: &'a Sources,
+        workspace: &WorkspaceId,
+        id: &str,
+        cancelled: &Arc<AtomicBool>,
+    ) -> Self {
+        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let lost = Arc::new(Mutex::new(None));
+        let thread = {
+            let store = Arc::clone(&sources.store);
+            let policy = sources.lease.clone();
+            let (workspace, id) = (workspace.clone(), id.to_owned());
+            let (stop, lost, cancelled) =
+                (Arc::clone(&stop), Arc::clone(&lost), Arc::clone(cancelled));
+            let key = (workspace.clone(), id.clone());
+            let running = Arc::clone(&sources.running);
+            std::thread::Builder::new()
+                .name("trellis-sync-lease".to_owned())
+                .spawn(move || {
+                    let (stopped, wake) = &*stop;
+                    let mut stopped = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+                    loop {
+                        stopped = wake
+                            .wait_timeout(stopped, policy.ttl / 3)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                        if *stopped {
+                            return;
+                        }
+                        match store.take_lease(&workspace, &id, &policy.holder, policy.ttl) {
+                            Ok(None) => {}
+                            Ok(Some(holder)) => {
+                                *lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(holder);
+                                cancelled.store(true, Ordering::SeqCst);
+                                let running =
+                                    running.lock().unwrap_or_else(PoisonError::into_inner);
+                                if let Some(canceller) =
+                                    running.get(&key).and_then(|sync| sync.canceller.as_ref())
+                                {
+                                    canceller.cancel();
+                                }
+                                return;
+                            }
+                            // The database may be back before the lease runs out; the
+                            // checkpoint's own renewal decides.
+                            Err(error) => tracing::warn!(%error, "renewing a sync lease failed"),
+                        }
+                    }
+                })
+                .ok()
+        };
+        Self {
+            sources,
+            workspace: workspace.clone(),
+            id: id.to_owned(),
+            stop,
+            lost,
+            thread,
+        }
+    }
+
+    /// The replica that took the source over, if the lease was lost.
+    fn lost(&self) -> Option<String> {
+        self.lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for LeaseKeeper<'_> {
+    fn drop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if self.lost().is_none()
+            && let Err(error) = self.sources.store.release_lease(
+                &self.workspace,
+                &self.id,
+                &self.sources.lease.holder,
+            )
+        {
+            tracing::warn!(%error, "giving up a sync lease failed; it runs out by itself");
+        }
+    }
+}
+
 impl Sources {
     pub fn new(
         trellis: Arc<Trellis>,
@@ -121,9 +264,21 @@ impl Sources {
             trellis,
             store,
             registry,
-            running: Mutex::new(HashMap::new()),
+            running: Arc::new(Mutex::new(HashMap::new())),
             retry: RetryPolicy::default(),
+            lease: LeasePolicy::default(),
         }
+    }
+
+    /// The same, holding sync leases as `lease` says.
+    pub fn with_lease(mut self, lease: LeasePolicy) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The name this process holds sync leases under.
+    pub fn lease_holder(&self) -> &str {
+        &self.lease.holder
     }
 
     /// The same, retrying transient and rate-limited plugin errors by `retry`.
@@ -134,9 +289,19 @@ impl Sources {
 
     /// Marks syncs that were running when the process stopped (a crash, a kill) as failed. Their
     /// committed checkpoints stand; the next sync resumes from the last one.
-    pub fn recover(&self) -> Result<(), CoreError> {
+    ///
+    /// With `exclusive` this process is the only one on its store (SQLite), so every sync marked
+    /// running was this store's last process's, dead now. Otherwise (replicas on one database)
+    /// a sync whose lease is still live belongs to another replica and is left alone; if that
+    /// replica died, the scheduler takes the source over once the lease runs out.
+    pub fn recover(&self, exclusive: bool) -> Result<(), CoreError> {
         for (workspace, source) in self.store.all_sources()? {
-            if source.status == SyncStatus::Running {
+            if exclusive {
+                self.store.break_lease(&workspace, &source.id)?;
+            }
+            if source.status == SyncStatus::Running
+                && (exclusive || !self.store.lease_is_live(&workspace, &source.id)?)
+            {
                 tracing::warn!(workspace = %workspace, source = %source.id, "a sync was interrupted; the next one resumes from its last checkpoint");
                 self.store.set_sync_status(
                     &workspace,
@@ -156,6 +321,12 @@ impl Sources {
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<RunningKey, Running>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes or renews this process's lease on a source; names the holder when another has it.
+    fn take_lease(&self, workspace: &WorkspaceId, id: &str) -> Result<Option<String>, CoreError> {
+        self.store
+            .take_lease(workspace, id, &self.lease.holder, self.lease.ttl)
     }
 
     fn connector(&self, name: &str) -> Result<&Arc<LoadedConnector>, Violation> {
@@ -340,6 +511,12 @@ impl Sources {
             sources: self,
             key: key.clone(),
         };
+        if let Some(holder) = self.take_lease(workspace, id)? {
+            return Err(CoreError::FailedPrecondition(format!(
+                "source {id:?} is being synced by the replica {holder}; wait for that sync to end"
+            )));
+        }
+        let lease = LeaseKeeper::start(self, workspace, id, &cancelled);
         self.store
             .set_sync_status(workspace, id, SyncStatus::Running, "", None)?;
         if full_refresh {
@@ -391,6 +568,22 @@ impl Sources {
             }
             report.message.clear();
         };
+        if let Some(holder) = lease.lost() {
+            // The source is another replica's now: its status is that replica's to set.
+            tracing::warn!(%holder, "the sync lost its lease and stopped");
+            return Err(CoreError::FailedPrecondition(format!(
+                "the sync of source {id:?} stopped: its lease ran out and the replica {holder} took the source over"
+            )));
+        }
+        let outcome = match outcome {
+            Err(SyncError::LeaseLost(holder)) => {
+                tracing::warn!(%holder, "the sync lost its lease and stopped");
+                return Err(CoreError::FailedPrecondition(format!(
+                    "the sync of source {id:?} stopped: its lease ran out and the replica {holder} took the source over"
+                )));
+            }
+            outcome => outcome,
+        };
         let (status, message) = match outcome {
             Ok(()) if report.records_refused == 0 => (SyncStatus::Succeeded, String::new()),
             Ok(()) => (
@@ -405,6 +598,7 @@ impl Sources {
                 format!("{error} (gave up after {attempt} attempts)"),
             ),
             Err(SyncError::Plugin(error)) => (SyncStatus::Failed, error.to_string()),
+            Err(SyncError::LeaseLost(_)) => unreachable!("handled above"),
             Err(SyncError::Core(error)) => {
                 let _ = self.store.set_sync_status(
                     workspace,
@@ -496,6 +690,11 @@ impl Sources {
                         // The rule of the contract: the records before a checkpoint are stored
                         // first, and only then is the checkpoint committed.
                         self.store_pending(workspace, &mut pending, report)?;
+                        // Only while this sync still holds the source: a replica that took it
+                        // over commits its own checkpoints.
+                        if let Some(holder) = self.take_lease(workspace, &source.id)? {
+                            return Err(SyncError::LeaseLost(holder));
+                        }
                         self.store.commit_checkpoint(
                             workspace,
                             &source.id,
@@ -577,21 +776,38 @@ impl Sources {
             if stopping.load(Ordering::SeqCst) {
                 return;
             }
-            if source.sync_interval_seconds == 0 {
-                continue;
-            }
-            let due = source
-                .last_sync_at
-                .is_none_or(|last| now - last >= i64::from(source.sync_interval_seconds) * 1000);
-            if !due
-                || self
-                    .running()
-                    .contains_key(&(workspace.clone(), source.id.clone()))
+            if self
+                .running()
+                .contains_key(&(workspace.clone(), source.id.clone()))
             {
                 continue;
             }
-            if let Err(error) = self.sync(&workspace, &source.id, false, &mut |_| {}) {
-                tracing::warn!(workspace = %workspace, source = %source.id, %error, "scheduled sync failed");
+            // A sync marked running that no one here runs and whose lease ran out: its replica
+            // died. Take it over, on from its last checkpoint, whatever its schedule.
+            let orphaned = source.status == SyncStatus::Running
+                && !self
+                    .store
+                    .lease_is_live(&workspace, &source.id)
+                    .unwrap_or(true);
+            let due = source.sync_interval_seconds > 0
+                && source.last_sync_at.is_none_or(|last| {
+                    now - last >= i64::from(source.sync_interval_seconds) * 1000
+                });
+            if !orphaned && !due {
+                continue;
+            }
+            if orphaned {
+                tracing::warn!(workspace = %workspace, source = %source.id, "taking over a sync whose replica stopped; reading on from its last checkpoint");
+            }
+            match self.sync(&workspace, &source.id, false, &mut |_| {}) {
+                Ok(_) => {}
+                // Another replica got there first.
+                Err(CoreError::FailedPrecondition(reason)) => {
+                    tracing::debug!(workspace = %workspace, source = %source.id, %reason, "scheduled sync skipped");
+                }
+                Err(error) => {
+                    tracing::warn!(workspace = %workspace, source = %source.id, %error, "scheduled sync failed");
+                }
             }
         }
     }
@@ -615,6 +831,8 @@ fn sleep_unless_cancelled(wait: Duration, cancelled: &AtomicBool) -> bool {
 enum SyncError {
     Plugin(HostError),
     Core(CoreError),
+    /// Another replica holds the source's lease now (named).
+    LeaseLost(String),
 }
 
 impl From<HostError> for SyncError {

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_sources.sql"),
     include_str!("../migrations/0004_embeddings.sql"),
     include_str!("../migrations/0005_api_keys.sql"),
+    include_str!("../migrations/0006_sync_leases.sql"),
 ];
 
 /// The schema version this binary writes and understands.

@@ -227,6 +227,78 @@ impl SourceStore for SqliteStore {
         Ok(())
     }
 
+    fn take_lease(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> CoreResult<Option<String>> {
+        let now = now_millis();
+        let until = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let found = self.write("taking a sync lease", |transaction| {
+            let taken = transaction.execute(
+                "UPDATE sources SET lease_holder = ?3, lease_expires_at = ?5
+                 WHERE workspace = ?1 AND id = ?2
+                   AND (lease_holder IS NULL OR lease_holder = ?3 OR lease_expires_at < ?4)",
+                params![workspace.as_str(), id, holder, now, until],
+            )?;
+            if taken == 1 {
+                return Ok(Some(None));
+            }
+            transaction
+                .query_row(
+                    "SELECT lease_holder FROM sources WHERE workspace = ?1 AND id = ?2",
+                    params![workspace.as_str(), id],
+                    |row| row.get::<_, Option<String>>(0),
+                )
+                .optional()
+        })?;
+        match found {
+            Some(holder) => Ok(holder),
+            None => Err(CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
+            }),
+        }
+    }
+
+    fn release_lease(&self, workspace: &WorkspaceId, id: &str, holder: &str) -> CoreResult<()> {
+        self.write("releasing a sync lease", |transaction| {
+            transaction.execute(
+                "UPDATE sources SET lease_holder = NULL, lease_expires_at = NULL
+                 WHERE workspace = ?1 AND id = ?2 AND lease_holder = ?3",
+                params![workspace.as_str(), id, holder],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn break_lease(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<()> {
+        self.write("breaking a sync lease", |transaction| {
+            transaction.execute(
+                "UPDATE sources SET lease_holder = NULL, lease_expires_at = NULL
+                 WHERE workspace = ?1 AND id = ?2",
+                params![workspace.as_str(), id],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn lease_is_live(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<bool> {
+        let connection = self.read()?;
+        let live = connection
+            .query_row(
+                "SELECT 1 FROM sources WHERE workspace = ?1 AND id = ?2
+                   AND lease_holder IS NOT NULL AND lease_expires_at >= ?3",
+                params![workspace.as_str(), id, now_millis()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(storage_error("reading a sync lease"))?;
+        Ok(live.is_some())
+    }
+
     fn set_sync_status(
         &self,
         workspace: &WorkspaceId,

@@ -7,6 +7,7 @@
 //! tests say they are skipped, except under `CI=true`, where they fail.
 
 mod conformance;
+mod replication;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

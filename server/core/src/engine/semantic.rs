@@ -69,7 +69,7 @@ pub fn text_hash(text: &str) -> u64 {
 }
 
 /// One stored embedding: whose it is, the hash of the text it embeds, and the vector.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Embedding {
     pub key: RecordKey,
     pub text_hash: u64,

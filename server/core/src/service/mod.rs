@@ -4,6 +4,13 @@
 //! never knows something the database would forget. At start-up each workspace's engine is
 //! rebuilt from the store; after that it moves in deltas. Transports (gRPC, the CLI's in-process
 //! mode, the evaluation harness) all go through here.
+//!
+//! On a store several replicas share (one with a [`ChangeLog`]), a replica's engines move only
+//! by the log: a write is committed with its change, and then every replica, the writer
+//! included, applies the changes in log order ([`Trellis::follow`] for the others, straight after
+//! the write for the writer, so it reads its own writes). Each engine remembers the log position
+//! it includes; it is loaded from a consistent snapshot that names its position, so no change is
+//! applied twice or missed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -17,7 +24,7 @@ use crate::engine::{
 };
 use crate::error::{CoreError, CoreResult, Violation};
 use crate::semantic::SentenceEmbedder;
-use crate::store::{CorpusCounts, Store, Upserted};
+use crate::store::{Change, ChangeKind, ChangeLog, CorpusCounts, Store, Upserted};
 use crate::strategy::{Strategy, StrategyVersion};
 
 mod assets;
@@ -91,6 +98,9 @@ pub struct Trellis {
     /// Held by every write from its store transaction until the engine has it, so that an
     /// engine rebuilt from the store never sees a write that is then applied to it again.
     write_gate: std::sync::Mutex<()>,
+    /// With a change log: the log position each workspace's engine includes. Changed only under
+    /// the write gate.
+    positions: std::sync::Mutex<HashMap<WorkspaceId, u64>>,
     /// The sentence embedder of the semantic tier; `None` runs lexical-only.
     embedder: Option<Arc<dyn SentenceEmbedder>>,
     /// Why the semantic tier is off, in words with the fix; empty while it is on.
@@ -139,11 +149,13 @@ impl Trellis {
             engines: RwLock::new(HashMap::new()),
             settings,
             write_gate: std::sync::Mutex::new(()),
+            positions: std::sync::Mutex::new(HashMap::new()),
             embedder,
             lexical_only_reason,
         };
         for workspace in trellis.store.workspaces()? {
-            let engine = trellis.load_engine(&workspace)?;
+            let (engine, position) = trellis.load_engine(&workspace)?;
+            trellis.set_position(&workspace, position)?;
             trellis
                 .engines
                 .write()
@@ -151,6 +163,11 @@ impl Trellis {
                 .insert(workspace, Arc::new(RwLock::new(engine)));
         }
         Ok(trellis)
+    }
+
+    /// Whether this service follows a change log shared with other replicas.
+    pub fn follows_changes(&self) -> bool {
+        self.store.change_log().is_some()
     }
 
     pub fn settings(&self) -> &Settings {
@@ -170,12 +187,29 @@ impl Trellis {
         engine
     }
 
-    fn load_engine(&self, workspace: &WorkspaceId) -> CoreResult<Engine> {
+    /// A workspace's engine as the store has it, and, with a change log, the log position it
+    /// includes (0 without one).
+    fn load_engine(&self, workspace: &WorkspaceId) -> CoreResult<(Engine, u64)> {
+        let Some(log) = self.store.change_log() else {
+            return Ok((self.load_engine_from(&*self.store, workspace)?, 0));
+        };
+        let mut loaded = None;
+        let position = log.snapshot(workspace, &mut |snapshot| {
+            loaded = Some(self.load_engine_from(snapshot, workspace)?);
+            Ok(())
+        })?;
+        let engine = loaded.ok_or_else(|| {
+            CoreError::Internal("the store's snapshot did not run the engine's load".into())
+        })?;
+        Ok((engine, position))
+    }
+
+    fn load_engine_from(&self, store: &dyn Store, workspace: &WorkspaceId) -> CoreResult<Engine> {
         let mut engine = self.new_engine();
         // Merges first, so every record lands on the person it belongs to.
-        engine.set_merges(&self.store.merges(workspace)?);
-        engine.set_forgotten(self.store.forgotten(workspace)?);
-        self.store.scan_corpus(workspace, &mut |record| {
+        engine.set_merges(&store.merges(workspace)?);
+        engine.set_forgotten(store.forgotten(workspace)?);
+        store.scan_corpus(workspace, &mut |record| {
             match &record {
                 Record::Conversation(conversation) => {
                     engine.upsert_conversation(conversation, None)
@@ -186,33 +220,191 @@ impl Trellis {
             }
             Ok(())
         })?;
-        self.store.scan_assets(workspace, &mut |asset| {
+        store.scan_assets(workspace, &mut |asset| {
             engine.upsert_asset(&asset, None);
             Ok(())
         })?;
         if let Some(embedder) = &self.embedder {
             let mut stored = Vec::new();
-            self.store
-                .scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
-                    stored.push(embedding);
-                    Ok(())
-                })?;
+            store.scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
+                stored.push(embedding);
+                Ok(())
+            })?;
             engine.insert_embeddings(stored);
         }
         // Set after the corpus is in, so the model compiles once, against all of it.
-        if let Some(version) = self.store.strategy(workspace, None)? {
+        if let Some(version) = store.strategy(workspace, None)? {
             engine.set_strategy(version.version, version.strategy);
         }
         Ok(engine)
     }
 
     /// Rebuilds a workspace's engine from the store (after merges change, or people are
-    /// forgotten), in place, so readers holding the engine see the new one.
+    /// forgotten), in place, so readers holding the engine see the new one. With a change log
+    /// the write that calls for it logged a reload, which catching up applies. The caller holds
+    /// the write gate.
     fn rebuild(&self, workspace: &WorkspaceId) -> CoreResult<()> {
+        if let Some(log) = self.store.change_log() {
+            self.catch_up(log, workspace)?;
+            return Ok(());
+        }
         let engine = self.engine(workspace)?;
-        let rebuilt = self.load_engine(workspace)?;
+        let (rebuilt, _) = self.load_engine(workspace)?;
         *engine.write().map_err(poisoned)? = rebuilt;
         Ok(())
+    }
+
+    fn position(&self, workspace: &WorkspaceId) -> CoreResult<u64> {
+        Ok(self
+            .positions
+            .lock()
+            .map_err(poisoned)?
+            .get(workspace)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    fn set_position(&self, workspace: &WorkspaceId, position: u64) -> CoreResult<()> {
+        self.positions
+            .lock()
+            .map_err(poisoned)?
+            .insert(workspace.clone(), position);
+        Ok(())
+    }
+
+    /// Applies the changes of a workspace's log after its engine's position, in order; returns
+    /// how many. A log that no longer holds the next change (pruned, or cut when people were
+    /// forgotten) and a logged reload both reload the engine from a snapshot. The caller holds
+    /// the write gate.
+    fn catch_up(&self, log: &dyn ChangeLog, workspace: &WorkspaceId) -> CoreResult<usize> {
+        const PAGE: usize = 256;
+        let engine = self.engine_entry(workspace)?;
+        let mut position = self.position(workspace)?;
+        let mut applied = 0;
+        loop {
+            let changes = log.changes_after(workspace, position, PAGE)?;
+            let Some(first) = changes.first() else {
+                break;
+            };
+            if first.seq != position + 1 {
+                tracing::info!(workspace = %workspace, position, next = first.seq, "the change log moved past this replica; reloading the workspace");
+                position = self.reload(&engine, workspace)?;
+                continue;
+            }
+            let fetched = changes.len();
+            for change in changes {
+                if change.seq <= position {
+                    continue;
+                }
+                applied += 1;
+                position = match self.apply_change(&engine, workspace, change)? {
+                    Some(reloaded) => reloaded,
+                    None => position + 1,
+                };
+                self.set_position(workspace, position)?;
+            }
+            if fetched < PAGE {
+                break;
+            }
+        }
+        self.set_position(workspace, position)?;
+        Ok(applied)
+    }
+
+    /// Applies one change; `Some(position)` when it reloaded the engine from a snapshot.
+    fn apply_change(
+        &self,
+        engine: &SharedEngine,
+        workspace: &WorkspaceId,
+        change: Change,
+    ) -> CoreResult<Option<u64>> {
+        match change.kind {
+            ChangeKind::Records(records) => {
+                let mut engine = engine.write().map_err(poisoned)?;
+                for record in &records {
+                    apply_record(&mut engine, &record.record, record.previous.as_ref());
+                }
+            }
+            ChangeKind::Strategy { version } => {
+                if let Some(stored) = self.store.strategy(workspace, Some(version))? {
+                    engine
+                        .write()
+                        .map_err(poisoned)?
+                        .set_strategy(stored.version, stored.strategy);
+                }
+            }
+            ChangeKind::Reload => return self.reload(engine, workspace).map(Some),
+            ChangeKind::Embeddings { model, embeddings } => {
+                if self
+                    .embedder
+                    .as_ref()
+                    .is_some_and(|embedder| embedder.model_id() == model)
+                {
+                    engine
+                        .write()
+                        .map_err(poisoned)?
+                        .insert_embeddings(embeddings);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces a workspace's engine with one loaded from a snapshot; returns its position.
+    fn reload(&self, engine: &SharedEngine, workspace: &WorkspaceId) -> CoreResult<u64> {
+        let (reloaded, position) = self.load_engine(workspace)?;
+        *engine.write().map_err(poisoned)? = reloaded;
+        self.set_position(workspace, position)?;
+        Ok(position)
+    }
+
+    /// Brings every workspace's engine up to the change log: the workspaces other replicas
+    /// created, and the writes they made. A no-op without a change log. Returns the changes
+    /// applied.
+    pub fn follow(&self) -> CoreResult<usize> {
+        let Some(log) = self.store.change_log() else {
+            return Ok(0);
+        };
+        let mut applied = 0;
+        for workspace in self.store.workspaces()? {
+            let _gate = self.write_gate.lock().map_err(poisoned)?;
+            applied += self.catch_up(log, &workspace)?;
+        }
+        Ok(applied)
+    }
+
+    /// Recompiles a workspace's strategy model against its corpus as it is now. The model is
+    /// compiled when the strategy is set and again each time the corpus has grown by a quarter,
+    /// so two replicas (or one before and after a restart) that loaded at different sizes
+    /// calibrate slightly differently until then; after this they score alike.
+    pub fn recompile(&self, workspace: &WorkspaceId) -> CoreResult<()> {
+        let engine = self.engine(workspace)?;
+        engine.write().map_err(poisoned)?.recompile();
+        Ok(())
+    }
+
+    /// Drops logged changes older than `retention`; a no-op without a change log.
+    pub fn prune_changes(&self, retention: std::time::Duration) -> CoreResult<u64> {
+        let Some(log) = self.store.change_log() else {
+            return Ok(0);
+        };
+        let retention = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        log.prune(identity::now_millis().saturating_sub(retention))
+    }
+
+    /// How far each workspace's engine is behind the change log (changes not applied yet);
+    /// empty without a change log.
+    pub fn replication_lag(&self) -> CoreResult<Vec<(WorkspaceId, u64)>> {
+        let Some(log) = self.store.change_log() else {
+            return Ok(Vec::new());
+        };
+        let mut lag = Vec::new();
+        for workspace in self.store.workspaces()? {
+            let position = self.position(&workspace)?;
+            let behind = log.changes_after(&workspace, position, 10_000)?.len() as u64;
+            lag.push((workspace, behind));
+        }
+        Ok(lag)
     }
 
     /// The engine of an existing workspace.
@@ -234,6 +426,15 @@ impl Trellis {
             return Ok(engine);
         }
         self.store.ensure_workspace(workspace)?;
+        self.engine_entry(workspace)
+    }
+
+    /// The engine of a workspace that exists in the store, empty (at log position 0) when this
+    /// service has not seen it yet.
+    fn engine_entry(&self, workspace: &WorkspaceId) -> CoreResult<SharedEngine> {
+        if let Ok(engine) = self.engine(workspace) {
+            return Ok(engine);
+        }
         let mut engines = self.engines.write().map_err(poisoned)?;
         Ok(engines
             .entry(workspace.clone())
@@ -255,10 +456,15 @@ impl Trellis {
         let engine = self.engine_for_write(workspace)?;
         let _gate = self.write_gate.lock().map_err(poisoned)?;
         let stored = self.store.put_strategy(workspace, &strategy, now)?;
-        engine
-            .write()
-            .map_err(poisoned)?
-            .set_strategy(stored.version, strategy);
+        match self.store.change_log() {
+            Some(log) => {
+                self.catch_up(log, workspace)?;
+            }
+            None => engine
+                .write()
+                .map_err(poisoned)?
+                .set_strategy(stored.version, strategy),
+        }
         Ok(stored)
     }
 
@@ -319,51 +525,29 @@ impl Trellis {
             return Ok(outcome);
         }
         let results = self.store.upsert_records(workspace, &good)?;
-        let mut engine = engine.write().map_err(poisoned)?;
+        let log = self.store.change_log();
+        // With a change log the batch reaches the engine through it, in log order.
+        let mut direct = Vec::new();
         for (record, result) in good.iter().zip(results) {
-            let previous = match result {
+            match result {
                 Upserted::Inserted => {
                     outcome.inserted += 1;
-                    None
+                    direct.push((record, None));
                 }
                 Upserted::Updated { previous } => {
                     outcome.updated += 1;
-                    Some(previous)
+                    direct.push((record, Some(previous)));
                 }
-                Upserted::Unchanged => {
-                    outcome.unchanged += 1;
-                    continue;
-                }
-            };
-            match (record, previous.as_ref()) {
-                (Record::Conversation(conversation), previous) => {
-                    let previous = match previous {
-                        Some(Record::Conversation(previous)) => Some(previous),
-                        _ => None,
-                    };
-                    engine.upsert_conversation(conversation, previous);
-                }
-                (Record::Post(post), previous) => {
-                    let previous = match previous {
-                        Some(Record::Post(previous)) => Some(previous),
-                        _ => None,
-                    };
-                    engine.upsert_post(post, previous);
-                }
-                (Record::Person(person), previous) => {
-                    let previous = match previous {
-                        Some(Record::Person(previous)) => Some(previous),
-                        _ => None,
-                    };
-                    engine.upsert_person(person, previous);
-                }
-                (Record::Asset(asset), previous) => {
-                    let previous = match previous {
-                        Some(Record::Asset(previous)) => Some(previous),
-                        _ => None,
-                    };
-                    engine.upsert_asset(asset, previous);
-                }
+                Upserted::Unchanged => outcome.unchanged += 1,
+            }
+        }
+        if let Some(log) = log {
+            self.catch_up(log, workspace)?;
+        }
+        let mut engine = engine.write().map_err(poisoned)?;
+        if log.is_none() {
+            for (record, previous) in direct {
+                apply_record(&mut engine, record, previous.as_ref());
             }
         }
         let merges = identity::resolve(&engine, &good, identity::now_millis())?;
@@ -572,6 +756,40 @@ impl Trellis {
     /// Makes everything durable; called at shutdown.
     pub fn flush(&self) -> CoreResult<()> {
         self.store.flush()
+    }
+}
+
+/// Hands one stored record to the engine, with the stored version it replaced.
+fn apply_record(engine: &mut Engine, record: &Record, previous: Option<&Record>) {
+    match record {
+        Record::Conversation(conversation) => {
+            let previous = match previous {
+                Some(Record::Conversation(previous)) => Some(previous),
+                _ => None,
+            };
+            engine.upsert_conversation(conversation, previous);
+        }
+        Record::Post(post) => {
+            let previous = match previous {
+                Some(Record::Post(previous)) => Some(previous),
+                _ => None,
+            };
+            engine.upsert_post(post, previous);
+        }
+        Record::Person(person) => {
+            let previous = match previous {
+                Some(Record::Person(previous)) => Some(previous),
+                _ => None,
+            };
+            engine.upsert_person(person, previous);
+        }
+        Record::Asset(asset) => {
+            let previous = match previous {
+                Some(Record::Asset(previous)) => Some(previous),
+                _ => None,
+            };
+            engine.upsert_asset(asset, previous);
+        }
     }
 }
 

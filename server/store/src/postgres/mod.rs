@@ -11,12 +11,16 @@
 //! - text compares byte by byte (`COLLATE "C"`) and unknown times sort as SQLite sorts them, so
 //!   listings and pages come in the same order on both engines;
 //! - reads take a pooled connection (`r2d2`) and see the last committed state; the start-up scan
-//!   reads in pages and holds no connection while the caller works.
+//!   reads in pages and holds no connection while the caller works;
+//! - every write to a workspace also appends to its change log ([`changes`]), which other
+//!   replicas follow; a snapshot for loading an engine reads through one connection in one
+//!   `REPEATABLE READ` transaction.
 //!
 //! One difference cannot be hidden: PostgreSQL text cannot hold the character U+0000. A record
 //! or source carrying one is refused as invalid input naming the field, rather than failing
 //! deep in the database; lookups by such a key find nothing, since nothing can be stored under it.
 
+mod changes;
 mod keys;
 mod records;
 mod sources;
@@ -32,7 +36,7 @@ use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
 use trellis_core::error::CoreResult;
-use trellis_core::store::{CorpusCounts, Store, Upserted};
+use trellis_core::store::{ChangeKind, ChangeLog, CorpusCounts, RecordChange, Store, Upserted};
 use trellis_core::strategy::{Strategy, StrategyVersion};
 
 use crate::records::{SCAN_PAGE, ScannedKind};
@@ -45,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_sources.sql"),
     include_str!("../../migrations/postgres/0004_embeddings.sql"),
     include_str!("../../migrations/postgres/0005_api_keys.sql"),
+    include_str!("../../migrations/postgres/0006_changes_and_leases.sql"),
 ];
 
 /// The PostgreSQL schema version this binary writes and understands.
@@ -97,11 +102,14 @@ type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
 /// The PostgreSQL-backed [`Store`] and [`trellis_core::sources::SourceStore`].
 pub struct PostgresStore {
-    /// Always `Some` until dropped; see the `Drop` impl.
+    /// Always `Some` until dropped (see the `Drop` impl), except in a snapshot's view.
     pool: Option<Pool>,
     /// Host, port, database and user, without the password: for errors and logs.
     target: String,
     schema: Option<String>,
+    /// In a snapshot's view: the one connection, inside its read-only transaction, that every
+    /// read goes through.
+    pinned: Option<std::sync::Mutex<changes::Pinned>>,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -251,6 +259,7 @@ impl PostgresStore {
             pool: Some(pool),
             target,
             schema: options.schema.clone(),
+            pinned: None,
         })
     }
 
@@ -265,10 +274,12 @@ impl PostgresStore {
     }
 
     fn connection(&self) -> CoreResult<Connection> {
-        let pool = self
-            .pool
-            .as_ref()
-            .ok_or_else(|| CoreError::Internal("the postgres store is closing".into()))?;
+        let pool = self.pool.as_ref().ok_or_else(|| {
+            CoreError::Internal(match self.pinned {
+                Some(_) => "a snapshot of the postgres store only reads".into(),
+                None => "the postgres store is closing".into(),
+            })
+        })?;
         pool.get().map_err(|error| {
             CoreError::Storage(format!(
                 "no connection to PostgreSQL at {} within {} s: {error}; check that the server is \
@@ -310,6 +321,12 @@ impl PostgresStore {
         &self,
         work: impl FnOnce(&mut postgres::Client) -> CoreResult<T>,
     ) -> CoreResult<T> {
+        if let Some(pinned) = &self.pinned {
+            let mut pinned = pinned.lock().map_err(|_| {
+                CoreError::Internal("a snapshot's connection was poisoned by a panic".into())
+            })?;
+            return work(&mut pinned.0);
+        }
         let mut connection = self.connection()?;
         work(&mut connection)
     }
@@ -508,6 +525,10 @@ impl Store for PostgresStore {
                     &[&workspace.as_str(), &version, &now, &json],
                 )
                 .doing(DOING)?;
+            let logged = ChangeKind::Strategy {
+                version: u32::try_from(version).unwrap_or(u32::MAX),
+            };
+            changes::append(transaction, workspace, &logged)?;
             Ok(version)
         })?;
         Ok(StrategyVersion {
@@ -567,6 +588,7 @@ impl Store for PostgresStore {
         records::check_records(batch)?;
         self.write(Some((workspace, true)), "storing records", |transaction| {
             let mut results = Vec::with_capacity(batch.len());
+            let mut logged = Vec::new();
             for record in batch {
                 // Read inside the transaction, under the workspace's lock: a key repeated within
                 // the batch compares against its earlier occurrence, and a concurrent batch
@@ -576,10 +598,23 @@ impl Store for PostgresStore {
                     Some(previous) if previous == *record => Upserted::Unchanged,
                     Some(previous) => Upserted::Updated { previous },
                 };
-                if !matches!(result, Upserted::Unchanged) {
-                    records::write(transaction, workspace, record)?;
+                match &result {
+                    Upserted::Unchanged => {}
+                    Upserted::Inserted | Upserted::Updated { .. } => {
+                        records::write(transaction, workspace, record)?;
+                        logged.push(RecordChange {
+                            record: record.clone(),
+                            previous: match &result {
+                                Upserted::Updated { previous } => Some(previous.clone()),
+                                _ => None,
+                            },
+                        });
+                    }
                 }
                 results.push(result);
+            }
+            if !logged.is_empty() {
+                changes::append(transaction, workspace, &ChangeKind::Records(logged))?;
             }
             Ok(results)
         })
@@ -606,7 +641,11 @@ impl Store for PostgresStore {
         self.write(
             Some((workspace, true)),
             "recording a merge",
-            |transaction| records::put_merge(transaction, workspace, merge),
+            |transaction| {
+                records::put_merge(transaction, workspace, merge)?;
+                changes::append(transaction, workspace, &ChangeKind::Reload)?;
+                Ok(())
+            },
         )
     }
 
@@ -620,7 +659,11 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         self.write(Some((workspace, false)), "undoing a merge", |transaction| {
-            records::undo_merge(transaction, workspace, id, now)
+            let undone = records::undo_merge(transaction, workspace, id, now)?;
+            if undone.is_some() {
+                changes::append(transaction, workspace, &ChangeKind::Reload)?;
+            }
+            Ok(undone)
         })
     }
 
@@ -651,7 +694,13 @@ impl Store for PostgresStore {
         self.write(
             Some((workspace, true)),
             "forgetting people",
-            |transaction| records::forget_people(transaction, workspace, people, now),
+            |transaction| {
+                let forgotten = records::forget_people(transaction, workspace, people, now)?;
+                // Logged changes carry what they wrote: they go too, and every replica reloads.
+                changes::clear(transaction, workspace)?;
+                changes::append(transaction, workspace, &ChangeKind::Reload)?;
+                Ok(forgotten)
+            },
         )
     }
 
@@ -767,7 +816,18 @@ impl Store for PostgresStore {
         self.write(
             Some((workspace, false)),
             "storing embeddings",
-            |transaction| records::put_embeddings(transaction, workspace, model, embeddings),
+            |transaction| {
+                records::put_embeddings(transaction, workspace, model, embeddings)?;
+                if embeddings.is_empty() {
+                    return Ok(());
+                }
+                let logged = ChangeKind::Embeddings {
+                    model: model.to_owned(),
+                    embeddings: embeddings.to_vec(),
+                };
+                changes::append(transaction, workspace, &logged)?;
+                Ok(())
+            },
         )
     }
 
@@ -798,6 +858,10 @@ impl Store for PostgresStore {
 
     /// Nothing to do: PostgreSQL makes a commit durable before it returns, and checkpoints its
     /// own log.
+    fn change_log(&self) -> Option<&dyn ChangeLog> {
+        Some(self)
+    }
+
     fn flush(&self) -> CoreResult<()> {
         Ok(())
     }

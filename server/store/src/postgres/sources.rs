@@ -271,6 +271,104 @@ impl SourceStore for PostgresStore {
         Ok(())
     }
 
+    /// Times come from the database's clock, so replicas whose clocks disagree still agree on
+    /// when a lease runs out. No workspace lock: a lease is one row, updated on its own.
+    fn take_lease(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> CoreResult<Option<String>> {
+        const DOING: &str = "taking a sync lease";
+        if has_nul(id) || has_nul(holder) {
+            return Err(CoreError::NotFound {
+                kind: "source",
+                id: id.replace('\0', ""),
+            });
+        }
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let found = self.write(None, DOING, |transaction| {
+            let taken = transaction
+                .execute(
+                    "UPDATE sources SET lease_holder = $3, lease_expires_at = now_ms + $4
+                     FROM (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now_ms) AS clock
+                     WHERE workspace = $1 AND id = $2
+                       AND (lease_holder IS NULL OR lease_holder = $3 OR lease_expires_at < now_ms)",
+                    &[&workspace.as_str(), &id, &holder, &ttl],
+                )
+                .doing(DOING)?;
+            if taken == 1 {
+                return Ok(Some(None));
+            }
+            Ok(transaction
+                .query_opt(
+                    "SELECT lease_holder FROM sources WHERE workspace = $1 AND id = $2",
+                    &[&workspace.as_str(), &id],
+                )
+                .doing(DOING)?
+                .map(|row| row.get::<_, Option<String>>(0)))
+        })?;
+        match found {
+            Some(holder) => Ok(holder),
+            None => Err(CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
+            }),
+        }
+    }
+
+    fn release_lease(&self, workspace: &WorkspaceId, id: &str, holder: &str) -> CoreResult<()> {
+        const DOING: &str = "releasing a sync lease";
+        if has_nul(id) || has_nul(holder) {
+            return Ok(());
+        }
+        self.write(None, DOING, |transaction| {
+            transaction
+                .execute(
+                    "UPDATE sources SET lease_holder = NULL, lease_expires_at = NULL
+                     WHERE workspace = $1 AND id = $2 AND lease_holder = $3",
+                    &[&workspace.as_str(), &id, &holder],
+                )
+                .doing(DOING)
+        })?;
+        Ok(())
+    }
+
+    fn break_lease(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<()> {
+        const DOING: &str = "breaking a sync lease";
+        if has_nul(id) {
+            return Ok(());
+        }
+        self.write(None, DOING, |transaction| {
+            transaction
+                .execute(
+                    "UPDATE sources SET lease_holder = NULL, lease_expires_at = NULL
+                     WHERE workspace = $1 AND id = $2",
+                    &[&workspace.as_str(), &id],
+                )
+                .doing(DOING)
+        })?;
+        Ok(())
+    }
+
+    fn lease_is_live(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<bool> {
+        if has_nul(id) {
+            return Ok(false);
+        }
+        let live = self.read(|client| {
+            client
+                .query_opt(
+                    "SELECT 1 FROM sources WHERE workspace = $1 AND id = $2
+                       AND lease_holder IS NOT NULL
+                       AND lease_expires_at >= (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                    &[&workspace.as_str(), &id],
+                )
+                .doing("reading a sync lease")
+        })?;
+        Ok(live.is_some())
+    }
+
     fn set_sync_status(
         &self,
         workspace: &WorkspaceId,

@@ -77,6 +77,7 @@ macro_rules! conformance_tests {
             merges_are_kept_undone_once_and_forgotten_with_their_people,
             checkpoints_replace_state_and_add_to_the_count,
             sources_are_listed_by_id_and_deleted_with_their_state,
+            a_sync_lease_has_one_holder_until_it_runs_out_or_is_given_up,
             text_with_nul_is_stored_or_refused_naming_the_field
         );
     };
@@ -1404,6 +1405,84 @@ pub fn checkpoints_replace_state_and_add_to_the_count(engine: &dyn Engine) {
         ("Forum", 3600, true, 16),
         "the configuration changes, the count stays"
     );
+}
+
+pub fn a_sync_lease_has_one_holder_until_it_runs_out_or_is_given_up(engine: &dyn Engine) {
+    use std::time::Duration;
+    let Some((db, store)) = fresh(engine) else {
+        return;
+    };
+    // Two processes on one database, as two replicas are.
+    let other = db.open();
+    let workspace = WorkspaceId::default_workspace();
+    store.create_source(&workspace, &source("a")).unwrap();
+    store.create_source(&workspace, &source("b")).unwrap();
+    let long = Duration::from_secs(60);
+    assert!(!store.lease_is_live(&workspace, "a").unwrap());
+    assert_eq!(
+        store.take_lease(&workspace, "a", "one", long).unwrap(),
+        None
+    );
+    assert!(other.lease_is_live(&workspace, "a").unwrap());
+    assert_eq!(
+        other.take_lease(&workspace, "a", "two", long).unwrap(),
+        Some("one".to_owned()),
+        "a live lease names its holder to anyone else"
+    );
+    assert_eq!(
+        store.take_lease(&workspace, "a", "one", long).unwrap(),
+        None,
+        "the holder renews its own lease"
+    );
+    assert_eq!(
+        other.take_lease(&workspace, "b", "two", long).unwrap(),
+        None,
+        "leases are per source"
+    );
+    other.release_lease(&workspace, "a", "two").unwrap();
+    assert!(
+        store.lease_is_live(&workspace, "a").unwrap(),
+        "only the holder gives a lease up"
+    );
+    store.release_lease(&workspace, "a", "one").unwrap();
+    assert!(!store.lease_is_live(&workspace, "a").unwrap());
+    assert_eq!(
+        other.take_lease(&workspace, "a", "two", long).unwrap(),
+        None
+    );
+
+    // A lease that runs out (its holder died) is anyone's.
+    assert_eq!(
+        store
+            .take_lease(&workspace, "b", "two", Duration::from_millis(1))
+            .unwrap(),
+        None
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!store.lease_is_live(&workspace, "b").unwrap());
+    assert_eq!(
+        store.take_lease(&workspace, "b", "one", long).unwrap(),
+        None
+    );
+    assert_eq!(
+        other.take_lease(&workspace, "b", "two", long).unwrap(),
+        Some("one".to_owned())
+    );
+    store.break_lease(&workspace, "b").unwrap();
+    assert!(
+        !other.lease_is_live(&workspace, "b").unwrap(),
+        "a broken lease is gone"
+    );
+    assert_eq!(
+        other.take_lease(&workspace, "b", "two", long).unwrap(),
+        None
+    );
+    assert!(matches!(
+        store.take_lease(&workspace, "missing", "one", long),
+        Err(CoreError::NotFound { .. })
+    ));
+    let kept = store.source(&workspace, "a").unwrap().unwrap();
+    assert_eq!(kept.status, SyncStatus::Idle, "a lease is not a status");
 }
 
 pub fn sources_are_listed_by_id_and_deleted_with_their_state(engine: &dyn Engine) {
