@@ -20,9 +20,11 @@ use trellis_core::strategy::parse_strategy_toml;
 use trellis_grpc::auth::{AuthLayer, AuthSettings};
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
-use trellis_plugin_host::{PluginRegistry, RetryPolicy, SchedulerHandle, Sources};
+use trellis_plugin_host::{
+    IsolationSettings, PluginRegistry, RetryPolicy, SchedulerHandle, Sources,
+};
 
-use crate::config::Config;
+use crate::config::{Config, PluginsConfig};
 
 /// A server running in this process.
 #[derive(Debug)]
@@ -104,6 +106,21 @@ pub(crate) fn open_storage(
         Arc::clone(&sqlite) as Arc<dyn SourceStore>,
         sqlite,
     ))
+}
+
+/// How isolated sources run their plugins: the configured runner, or the one next to this
+/// executable (said in the log when it is missing, since isolated sources then cannot be created).
+fn isolation_settings(plugins: &PluginsConfig) -> IsolationSettings {
+    let defaults = IsolationSettings::default();
+    let settings = IsolationSettings {
+        runner: plugins.runner.clone().unwrap_or(defaults.runner),
+        call_timeout: Duration::from_secs(plugins.isolated_call_timeout_seconds),
+        memory_mb: plugins.isolated_memory_mb,
+    };
+    if !settings.runner.is_file() {
+        tracing::warn!(runner = %settings.runner.display(), "the plugin runner is missing; sources with isolated set cannot run until it is installed next to trellis or plugins.runner names it");
+    }
+    settings
 }
 
 fn open_sqlite(config: &Config) -> anyhow::Result<Arc<trellis_store::SqliteStore>> {
@@ -214,13 +231,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .context("loading plugins failed")?;
     tracing::info!(connectors = ?registry.names(), "plugins loaded");
     let sources = Arc::new(
-        Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry)).with_retry(
-            RetryPolicy {
+        Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry))
+            .with_retry(RetryPolicy {
                 attempts: config.sync.retry_attempts,
                 min_delay: Duration::from_millis(config.sync.retry_min_delay_ms),
                 max_delay: Duration::from_secs(config.sync.retry_max_delay_seconds),
-            },
-        ),
+            })
+            .with_isolation(isolation_settings(&config.plugins)),
     );
     {
         let sources = Arc::clone(&sources);
