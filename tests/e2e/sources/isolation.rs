@@ -89,3 +89,96 @@ async fn a_segfaulting_isolated_plugin_fails_its_sync_and_the_server_keeps_servi
     assert_eq!(isolated.status(), pb::SyncStatus::Succeeded, "{isolated:?}");
     assert_eq!(isolated.records_stored, 10, "{isolated:?}");
 }
+
+/// The live runner processes started for `library`, found by their command line.
+fn runners_of(library: &Path) -> Vec<u32> {
+    let wanted = library.display().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|&byte| byte == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect();
+        let runs_it = args
+            .windows(2)
+            .any(|pair| pair[0] == "--library" && pair[1] == wanted);
+        // An exited process that nobody reaped yet (a zombie) is not running any more.
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(true);
+        if runs_it && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_plugin_process_dies_with_a_server_killed_by_sigkill() {
+    runner_next_to_trellis();
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let built = connector_library("trellis_connector_broken");
+    let library = plugins.join(built.file_name().unwrap());
+    std::fs::copy(&built, &library).unwrap();
+    let mut server = start_with_plugins_and(
+        &dir.path().join("t.db"),
+        &plugins,
+        &[("TRELLIS__PLUGINS__ISOLATED_CALL_TIMEOUT_SECONDS", "600")],
+    )
+    .await;
+    create_broken(&server, "stuck", "hang", true).await;
+    let mut progress = sources(&server)
+        .sync_source(pb::SyncSourceRequest {
+            workspace: String::new(),
+            id: "stuck".to_owned(),
+            full_refresh: false,
+        })
+        .await
+        .expect("the sync starts")
+        .into_inner();
+    // After the first checkpoint the plugin is inside the call that never returns.
+    loop {
+        let update = progress
+            .message()
+            .await
+            .expect("the sync streams progress")
+            .expect("the sync does not end before the first checkpoint");
+        if update.checkpoints_committed >= 1 {
+            break;
+        }
+    }
+    let running = runners_of(&library);
+    assert_eq!(
+        running.len(),
+        1,
+        "one runner for the isolated source: {running:?}"
+    );
+
+    server.child.kill().expect("the server is killed");
+    server.child.wait().expect("the server is reaped");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !runners_of(&library).is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the plugin process outlived its server: {:?}",
+            runners_of(&library)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

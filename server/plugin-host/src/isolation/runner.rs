@@ -11,7 +11,8 @@
 //!   stuck in a call is not left behind by a host killed with SIGKILL;
 //! - keeps the protocol's pipes to itself: the plugin's standard output goes to standard error
 //!   (which the host captures) and its standard input reads nothing, so a plugin that prints
-//!   cannot corrupt the frames.
+//!   cannot corrupt the frames; the protocol's own descriptors are close-on-exec, so processes
+//!   the plugin starts do not inherit them.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -96,9 +97,16 @@ fn prepare(options: &RunnerOptions) -> Result<(), String> {
 /// 0 at /dev/null and 1 at standard error, where whatever the plugin prints ends up.
 #[cfg(unix)]
 fn protocol_pipes() -> Result<(File, File), String> {
-    let input = nix::unistd::dup(std::io::stdin())
+    use std::os::fd::AsFd as _;
+    // Duplicated close-on-exec: a process the plugin starts must not hold the protocol's pipes
+    // open, or the host would not see this process end.
+    let input = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
         .map_err(|error| format!("cannot keep the request pipe: {error}"))?;
-    let output = nix::unistd::dup(std::io::stdout())
+    let output = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
         .map_err(|error| format!("cannot keep the answer pipe: {error}"))?;
     let null =
         File::open("/dev/null").map_err(|error| format!("cannot open /dev/null: {error}"))?;
