@@ -453,3 +453,39 @@ fn a_real_connector_gives_the_same_answers_in_and_out_of_process() {
     }
     assert_eq!(counts[0], counts[1]);
 }
+
+#[test]
+fn a_child_that_breaks_the_framing_or_exits_is_reported_and_stopped() {
+    // Real programs in the runner's place: `echo` answers with its arguments, whose first four
+    // bytes announce a frame far over the limit; `true` exits before it says anything.
+    for (program, expected) in [
+        (
+            "/bin/echo",
+            "the plugin process of source \"odd\" answered loading the library with bytes that are not a valid frame (a frame of",
+        ),
+        (
+            "/bin/true",
+            "the plugin process of source \"odd\" exited with status 0 during loading the library",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (sources, _store) = sources_with(
+            dir.path(),
+            IsolationSettings {
+                runner: PathBuf::from(program),
+                ..isolation()
+            },
+        );
+        let forum = workspace("forum");
+        sources.create(&forum, broken("odd", "ok", true)).unwrap();
+        let (ok, message) = sources.check(&forum, "odd").unwrap();
+        assert!(!ok && message.contains(expected), "{program}: {message}");
+        let outcome = sync(&sources, &forum, "odd");
+        assert_eq!(outcome.status, SyncStatus::Failed, "{program}: {outcome:?}");
+        assert!(outcome.message.contains(expected), "{program}: {outcome:?}");
+        if program == "/bin/echo" {
+            assert!(message.contains("larger than the limit"), "{message}");
+        }
+        assert_no_zombies();
+    }
+}

@@ -229,8 +229,17 @@ impl Process {
     /// Waits for the child's first frame: whether it loaded the library.
     fn ready(&self) -> Result<(), HostError> {
         let (status, message) = self.receive("loading the library")?;
-        if status == TRELLIS_STATUS_OK {
+        if status == TRELLIS_STATUS_OK && message == wire::PROTOCOL {
             return Ok(());
+        }
+        if status == TRELLIS_STATUS_OK {
+            self.stop();
+            return Err(self.fail(HostError::Protocol(format!(
+                "the plugin runner {} speaks {:?}, and this server speaks {:?}; install the trellis-plugin-runner built with this trellis",
+                self.settings.runner.display(),
+                String::from_utf8_lossy(&message),
+                String::from_utf8_lossy(wire::PROTOCOL)
+            ))));
         }
         Err(self.fail(self.error_of(status, &message, "loading the library")))
     }

@@ -164,7 +164,7 @@ fn decode<M: Message + Default>(bytes: &[u8], op: Op) -> Result<M, HostError> {
 pub fn serve(library: &Path, input: &mut impl std::io::Read, output: &mut impl Write) -> i32 {
     let instance = match Plugin::load(library).and_then(|plugin| plugin.instance()) {
         Ok(instance) => {
-            if !answer(output, TRELLIS_STATUS_OK, &[]) {
+            if !answer(output, TRELLIS_STATUS_OK, wire::PROTOCOL) {
                 return 0;
             }
             instance

@@ -7,9 +7,14 @@
 //! ABI (`TRELLIS_STATUS_*`), then the message: the answer on success, a `ConnectorError`
 //! otherwise — exactly what the ABI function would have returned. Frames larger than
 //! [`MAX_FRAME_BYTES`] are refused before they are read, so a runner that goes wrong cannot make
-//! the host allocate without bound.
+//! the host allocate without bound. The runner's first frame answers no request: it says whether
+//! the library loaded, and on success names the protocol ([`PROTOCOL`]).
 
 use std::io::{self, Read, Write};
+
+/// The body of the runner's first answer, once it has loaded the library: which protocol it
+/// speaks. The host refuses a runner that says anything else (one built from other sources).
+pub const PROTOCOL: &[u8] = b"trellis-plugin-runner protocol 1";
 
 /// The largest frame either side accepts: well above any batch a connector should send (a few
 /// hundred records of at most 1 MiB of text each would still fit).
