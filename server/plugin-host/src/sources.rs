@@ -130,29 +130,15 @@ impl Sources {
         }
     }
 
-    /// The same, running the plugins of isolated sources as `isolation` says.
-    pub fn with_isolation(mut self, isolation: IsolationSettings) -> Self {
-        self.isolation = isolation;
-        self
-    }
-
-    /// An instance of `connector` for `source`: in a child process when the source is isolated.
-    fn instance(
-        &self,
-        source: &Source,
-        connector: &LoadedConnector,
-    ) -> Result<ConnectorInstance, HostError> {
-        ConnectorInstance::open(
-            connector,
-            source
-                .isolated
-                .then_some((&self.isolation, source.id.as_str())),
-        )
-    }
-
     /// The same, retrying transient and rate-limited plugin errors by `retry`.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// The same, running the plugins of isolated sources as `isolation` says.
+    pub fn with_isolation(mut self, isolation: IsolationSettings) -> Self {
+        self.isolation = isolation;
         self
     }
 
@@ -194,6 +180,20 @@ impl Sources {
                 },
             )
         })
+    }
+
+    /// An instance of `connector` for `source`: in a child process when the source is isolated.
+    fn instance(
+        &self,
+        source: &Source,
+        connector: &LoadedConnector,
+    ) -> Result<ConnectorInstance, HostError> {
+        ConnectorInstance::open(
+            connector,
+            source
+                .isolated
+                .then_some((&self.isolation, source.id.as_str())),
+        )
     }
 
     /// Checks a source's configuration against its connector's schema; fills defaults.

@@ -292,10 +292,11 @@ impl Process {
         }
     }
 
-    /// Records `error` as the end of this child and returns it.
+    /// Records `error` as the end of this child (logged once) and returns it.
     fn fail(&self, error: HostError) -> HostError {
         let mut ended = lock(&self.ended);
         if ended.is_none() {
+            tracing::warn!(source = %self.label, %error, "plugin process stopped");
             *ended = Some(copy_error(&error));
         }
         error
@@ -348,7 +349,6 @@ impl Process {
                 self.last_words_suffix()
             )
         };
-        tracing::warn!(source = %self.label, %message, "plugin process ended");
         self.fail(HostError::Plugin(ConnectorError::system(message)))
     }
 
@@ -487,11 +487,6 @@ impl IsolatedInstance {
         let process = Arc::new(Process::spawn(library, label, settings)?);
         process.ready()?;
         Ok(Self { process })
-    }
-
-    /// The child's process id, while it runs.
-    pub fn pid(&self) -> u32 {
-        lock(&self.process.child).id()
     }
 
     pub fn spec(&self) -> Result<proto::SpecResponse, HostError> {
