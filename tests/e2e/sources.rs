@@ -15,6 +15,8 @@ use trellis_core::domain::WorkspaceId;
 
 use super::{ChildGuard, START_TIMEOUT, Server, pb, trellis, wait_until_serving};
 
+mod isolation;
+
 /// The template connector's shared library, built by cargo as a dev-dependency.
 fn template_library() -> PathBuf {
     connector_library("trellis_connector_template")

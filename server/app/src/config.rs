@@ -79,6 +79,15 @@ pub struct SemanticConfig {
 pub struct PluginsConfig {
     /// Folders whose connector plugins (shared libraries) are loaded at start; nothing else is.
     pub dirs: Vec<PathBuf>,
+    /// The child-process runner of isolated sources; unset for `trellis-plugin-runner` next to
+    /// the `trellis` binary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<PathBuf>,
+    /// Seconds one call of an isolated plugin (a check, one batch of a read) may take before its
+    /// process is killed and the sync fails.
+    pub isolated_call_timeout_seconds: u64,
+    /// The address-space ceiling of an isolated plugin's process, in MiB; 0 for none.
+    pub isolated_memory_mb: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,6 +167,9 @@ impl Default for Config {
             strategy: StrategyConfig::default(),
             plugins: PluginsConfig {
                 dirs: vec![PathBuf::from("data/plugins")],
+                runner: None,
+                isolated_call_timeout_seconds: 120,
+                isolated_memory_mb: 1024,
             },
             sync: SyncConfig {
                 retry_attempts: 5,
@@ -381,6 +393,24 @@ impl Config {
                 "auth.burst must be at least 1 while auth.requests_per_second is set".to_owned(),
             );
         }
+        if let Some(runner) = &self.plugins.runner
+            && !runner.is_file()
+        {
+            problems.push(format!(
+                "plugins.runner = {} is not a file; give the path of trellis-plugin-runner, or leave it out to use the one next to the trellis binary",
+                runner.display()
+            ));
+        }
+        if !(1..=86_400).contains(&self.plugins.isolated_call_timeout_seconds) {
+            problems
+                .push("plugins.isolated_call_timeout_seconds must be from 1 to 86400".to_owned());
+        }
+        if (1..64).contains(&self.plugins.isolated_memory_mb) {
+            problems.push(
+                "plugins.isolated_memory_mb must be 0 (no limit) or at least 64; a plugin process needs room for its own code"
+                    .to_owned(),
+            );
+        }
         if self.semantic.threads == 0 || self.semantic.threads > 256 {
             problems.push("semantic.threads must be from 1 to 256".to_owned());
         }
@@ -467,6 +497,33 @@ mod tests {
         )
         .expect_err("unknown key");
         assert!(error.contains("ports"), "{error}");
+    }
+
+    #[test]
+    fn isolation_keys_are_checked() {
+        let error = Config::load(
+            None,
+            env(&[
+                ("TRELLIS__PLUGINS__RUNNER", "/nowhere/trellis-plugin-runner"),
+                ("TRELLIS__PLUGINS__ISOLATED_CALL_TIMEOUT_SECONDS", "0"),
+                ("TRELLIS__PLUGINS__ISOLATED_MEMORY_MB", "10"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("invalid");
+        assert!(error.contains("plugins.runner = /nowhere"), "{error}");
+        assert!(
+            error.contains("plugins.isolated_call_timeout_seconds"),
+            "{error}"
+        );
+        assert!(error.contains("plugins.isolated_memory_mb"), "{error}");
+        let config = Config::load(
+            None,
+            env(&[("TRELLIS__PLUGINS__ISOLATED_MEMORY_MB", "0")]),
+            &Overrides::default(),
+        )
+        .expect("no limit is allowed");
+        assert_eq!(config.plugins.isolated_memory_mb, 0);
     }
 
     #[test]

@@ -21,10 +21,11 @@ use trellis_grpc::auth::{AuthLayer, AuthSettings};
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
 use trellis_plugin_host::{
-    LeasePolicy, PluginRegistry, RetryPolicy, SchedulerHandle, Sources, default_holder,
+    IsolationSettings, LeasePolicy, PluginRegistry, RetryPolicy, SchedulerHandle, Sources,
+    default_holder,
 };
 
-use crate::config::Config;
+use crate::config::{Config, PluginsConfig};
 
 /// A server running in this process.
 #[derive(Debug)]
@@ -111,6 +112,21 @@ pub(crate) fn open_storage(
         Arc::clone(&sqlite) as Arc<dyn SourceStore>,
         sqlite,
     ))
+}
+
+/// How isolated sources run their plugins: the configured runner, or the one next to this
+/// executable (said in the log when it is missing, since isolated sources then cannot be created).
+fn isolation_settings(plugins: &PluginsConfig) -> IsolationSettings {
+    let defaults = IsolationSettings::default();
+    let settings = IsolationSettings {
+        runner: plugins.runner.clone().unwrap_or(defaults.runner),
+        call_timeout: Duration::from_secs(plugins.isolated_call_timeout_seconds),
+        memory_mb: plugins.isolated_memory_mb,
+    };
+    if !settings.runner.is_file() {
+        tracing::warn!(runner = %settings.runner.display(), "the plugin runner is missing; sources with isolated set cannot run until it is installed next to trellis or plugins.runner names it");
+    }
+    settings
 }
 
 fn open_sqlite(config: &Config) -> anyhow::Result<Arc<trellis_store::SqliteStore>> {
@@ -271,7 +287,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             .with_lease(LeasePolicy {
                 holder: default_holder(),
                 ttl: Duration::from_secs(config.sync.lease_seconds),
-            }),
+            })
+            .with_isolation(isolation_settings(&config.plugins)),
     );
     // Without a change log this process owns its store alone.
     let exclusive = !trellis.follows_changes();

@@ -39,6 +39,10 @@ pub enum SourcesCommand {
         /// Seconds between scheduled syncs; 0 for manual only.
         #[arg(long, default_value_t = 0)]
         interval: u32,
+        /// Run the connector in a child process of its own, so that a crash, hang or leak of
+        /// the plugin fails this source's syncs and nothing else.
+        #[arg(long)]
+        isolated: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -105,6 +109,7 @@ fn source_json(source: &pb::Source) -> serde_json::Value {
         "display_name": source.display_name,
         "config": serde_json::from_str::<serde_json::Value>(&source.config_json).unwrap_or_default(),
         "sync_interval_seconds": source.sync_interval_seconds,
+        "isolated": source.isolated,
         "status": status_name(source.status),
         "last_sync_at": source.last_sync_at.as_ref().map(|at| at.seconds),
         "last_error": source.last_error,
@@ -169,6 +174,7 @@ pub async fn sources(command: SourcesCommand) -> anyhow::Result<()> {
             config,
             name,
             interval,
+            isolated,
             client: args,
         } => {
             let source = pb::Source {
@@ -177,6 +183,7 @@ pub async fn sources(command: SourcesCommand) -> anyhow::Result<()> {
                 display_name: name,
                 config_json: config_text(&config)?,
                 sync_interval_seconds: interval,
+                isolated,
                 ..pb::Source::default()
             };
             let created = client(&args)

@@ -18,11 +18,13 @@ use trellis_core::domain::{Millis, Record, WorkspaceId};
 use trellis_core::service::Trellis;
 use trellis_core::sources::{Source, SourceStore, SyncStatus, check_source_id};
 use trellis_core::{CoreError, Violation};
+use trellis_plugin_sdk::host::HostError;
 use trellis_plugin_sdk::host::convert::record_to_core;
-use trellis_plugin_sdk::host::{Canceller, HostError};
 use trellis_plugin_sdk::pb::connector::batch_item::Item;
 use trellis_plugin_sdk::{ErrorKind, State};
 
+use crate::instance::{Canceller, ConnectorInstance};
+use crate::isolation::IsolationSettings;
 use crate::registry::{LoadedConnector, PluginRegistry};
 
 fn now_millis() -> Millis {
@@ -62,6 +64,7 @@ pub struct Sources {
     running: Arc<Mutex<HashMap<RunningKey, Running>>>,
     retry: RetryPolicy,
     lease: LeasePolicy,
+    isolation: IsolationSettings,
 }
 
 /// Who this process is when it holds a sync lease, and for how long a lease runs between
@@ -267,6 +270,7 @@ impl Sources {
             running: Arc::new(Mutex::new(HashMap::new())),
             retry: RetryPolicy::default(),
             lease: LeasePolicy::default(),
+            isolation: IsolationSettings::default(),
         }
     }
 
@@ -284,6 +288,12 @@ impl Sources {
     /// The same, retrying transient and rate-limited plugin errors by `retry`.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// The same, running the plugins of isolated sources as `isolation` says.
+    pub fn with_isolation(mut self, isolation: IsolationSettings) -> Self {
+        self.isolation = isolation;
         self
     }
 
@@ -343,6 +353,20 @@ impl Sources {
         })
     }
 
+    /// An instance of `connector` for `source`: in a child process when the source is isolated.
+    fn instance(
+        &self,
+        source: &Source,
+        connector: &LoadedConnector,
+    ) -> Result<ConnectorInstance, HostError> {
+        ConnectorInstance::open(
+            connector,
+            source
+                .isolated
+                .then_some((&self.isolation, source.id.as_str())),
+        )
+    }
+
     /// Checks a source's configuration against its connector's schema; fills defaults.
     fn validated(&self, mut source: Source) -> Result<Source, CoreError> {
         let mut violations = Vec::new();
@@ -370,10 +394,13 @@ impl Sources {
             }
             Err(violation) => violations.push(violation),
         }
-        if source.isolated {
+        if source.isolated && !self.isolation.runner.is_file() {
             violations.push(Violation::new(
                 "source.isolated",
-                "isolation mode (a child process per plugin) is not available yet; set it to false",
+                format!(
+                    "isolation mode needs the plugin runner, and {} does not exist; install trellis-plugin-runner next to the trellis binary or set plugins.runner, or set isolated to false",
+                    self.isolation.runner.display()
+                ),
             ));
         }
         if !violations.is_empty() {
@@ -448,8 +475,8 @@ impl Sources {
         let connector = self
             .connector(&source.connector)
             .map_err(|violation| CoreError::FailedPrecondition(violation.description))?;
-        let outcome = connector
-            .instance()
+        let outcome = self
+            .instance(&source, connector)
             .and_then(|instance| instance.check(&source.config_json));
         Ok(match outcome {
             Ok(message) => (true, message),
@@ -659,7 +686,7 @@ impl Sources {
         report: &mut SyncProgress,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<(), SyncError> {
-        let instance = connector.instance()?;
+        let instance = self.instance(source, connector)?;
         let mut session = instance.read(&source.config_json, state)?;
         if let Some(running) = self.running().get_mut(key) {
             running.canceller = Some(session.canceller());
