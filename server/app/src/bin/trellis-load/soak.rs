@@ -340,7 +340,7 @@ pub(crate) async fn run(channel: Channel, corpus: Corpus, options: &Options) -> 
     let pid = options.server_pid;
     let rss_at_start = rss_now(pid);
     println!(
-        "soak: {} clients for {:.0}s, a line every {:.0}s; {} conversations held back for ingest",
+        "soak: {} clients for {:.0}s, a line every {}s; {} conversations held back for ingest",
         options.clients,
         options.duration.as_secs_f64(),
         options.report_every.as_secs_f64(),
@@ -418,7 +418,7 @@ pub(crate) async fn run(channel: Channel, corpus: Corpus, options: &Options) -> 
                 .map(|sample| sample.1),
         )
         .or_else(|| rss_now(pid));
-        let mut line = format!("[{to:>5.0}s] total {:.1}/s", tally.calls() as f64 / seconds);
+        let mut line = format!("[{to:>6.1}s] total {:.1}/s", tally.calls() as f64 / seconds);
         for kind in KINDS {
             let times = &mut tally.times[kind.index()];
             times.sort();
