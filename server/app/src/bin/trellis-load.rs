@@ -9,10 +9,17 @@
 //!
 //! Workloads are named calls over sampled people (the most active members, occasional members,
 //! outsiders): `suggest` (`SuggestDiscussions`) and `match` (`MatchPerson` by handle); `mixed`
-//! interleaves them. A new workload is one more arm of [`Workload`], which keeps the tool usable
-//! for longer mixed soaks.
+//! interleaves them. `soak` mixes ingest, scoring, suggestions, matches and lists for a long run
+//! and judges errors and memory growth (see the `soak` module; the program then exits non-zero
+//! when the soak failed). A new workload is one more arm of [`Workload`].
+//!
+//! `--storage postgres --postgres-url URL` makes the started server keep its data in PostgreSQL,
+//! in a schema of its own (`--postgres-schema`, by default a fresh `load_<seconds>_<pid>`).
 //!
 //! `cargo build --release -p trellis --bins && target/release/trellis-load --size 10% --clients 1`
+
+#[path = "trellis-load/soak.rs"]
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +45,15 @@ enum Workload {
     Match,
     /// Both, alternating.
     Mixed,
+    /// Ingest, scoring, suggestions, matches and lists in a fixed mix, reported each
+    /// --report-every seconds, judged for errors and memory growth.
+    Soak,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Storage {
+    Sqlite,
+    Postgres,
 }
 
 #[derive(Debug, Parser)]
@@ -79,6 +95,26 @@ struct Args {
     /// People sampled of each kind.
     #[arg(long, default_value_t = 50)]
     sample: usize,
+    /// The started server's storage engine.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    storage: Storage,
+    /// The PostgreSQL database of `--storage postgres`.
+    #[arg(long, required_if_eq("storage", "postgres"))]
+    postgres_url: Option<String>,
+    /// The schema for the tables (created if missing); a fresh `load_<seconds>_<pid>` by
+    /// default.
+    #[arg(long)]
+    postgres_schema: Option<String>,
+    /// Soak: seconds between report lines.
+    #[arg(long, default_value_t = 60.0)]
+    report_every: f64,
+    /// Soak: percent of the conversations held back from the initial ingest and sent during
+    /// the soak as new records.
+    #[arg(long, default_value_t = 2.0)]
+    hold_back: f64,
+    /// Soak: a second-half RSS slope above this percent of the RSS per minute is growth.
+    #[arg(long, default_value_t = 1.0)]
+    growth_threshold: f64,
 }
 
 fn shared_data() -> PathBuf {
@@ -127,12 +163,26 @@ impl Drop for Server {
     }
 }
 
-fn start_server(binary: &Path) -> anyhow::Result<Server> {
+/// Where a started server keeps its data.
+enum StorageChoice {
+    Sqlite,
+    Postgres { url: String, schema: String },
+}
+
+fn start_server(binary: &Path, storage: &StorageChoice) -> anyhow::Result<Server> {
     use std::io::BufRead as _;
     let dir = tempfile::tempdir()?;
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
-        .arg(dir.path().join("load.db"))
+        .arg(dir.path().join("load.db"));
+    if let StorageChoice::Postgres { url, schema } = storage {
+        command
+            .env("TRELLIS__STORAGE__ENGINE", "postgres")
+            .env("TRELLIS__STORAGE__URL", url)
+            .env("TRELLIS__STORAGE__SCHEMA", schema);
+    }
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -201,11 +251,13 @@ fn thread_records(thread: ScaledThread, out: &mut Vec<pb::IngestRequest>) {
     }
 }
 
-/// Streams the scaled community into the server in batches, people first.
+/// Streams the scaled community into the server in batches, people first, then conversations
+/// `0..threads`.
 async fn ingest(
     channel: Channel,
     community: Arc<Community>,
     spec: ScaleSpec,
+    threads: usize,
 ) -> anyhow::Result<usize> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<pb::IngestRequest>>(4);
     let producer = std::thread::spawn(move || {
@@ -233,7 +285,7 @@ async fn ingest(
                 return;
             }
         }
-        for thread in scaled.threads() {
+        for thread in scaled.threads().take(threads) {
             thread_records(thread, &mut batch);
             if batch.len() >= INGEST_BATCH
                 && sender.blocking_send(std::mem::take(&mut batch)).is_err()
@@ -290,13 +342,14 @@ async fn call(
     turn: usize,
 ) -> Result<(), tonic::Status> {
     let person = &people[turn % people.len()];
+    // The soak has calls of its own (`soak::run`); here it stands for `mixed`.
     let workload = match workload {
-        Workload::Mixed if turn.is_multiple_of(2) => Workload::Suggest,
-        Workload::Mixed => Workload::Match,
+        Workload::Mixed | Workload::Soak if turn.is_multiple_of(2) => Workload::Suggest,
+        Workload::Mixed | Workload::Soak => Workload::Match,
         other => other,
     };
     match workload {
-        Workload::Suggest | Workload::Mixed => {
+        Workload::Suggest | Workload::Mixed | Workload::Soak => {
             pb::insight_service_client::InsightServiceClient::new(channel.clone())
                 .suggest_discussions(pb::SuggestDiscussionsRequest {
                     workspace: String::new(),
@@ -393,13 +446,35 @@ fn interleave(sample: &PeopleSample) -> Vec<String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
     let spec = ScaleSpec::parse(&args.size)
         .with_context(|| format!("--size: {:?} is not a size; write 10% or full", args.size))?;
     if args.clients == 0 {
         bail!("--clients must be at least 1");
     }
+    if args.report_every.is_nan() || args.report_every <= 0.0 {
+        bail!("--report-every must be a positive number of seconds");
+    }
+    if !(0.0..100.0).contains(&args.hold_back) {
+        bail!("--hold-back is a percentage of the conversations: at least 0, below 100");
+    }
+    let storage = match args.storage {
+        Storage::Sqlite => StorageChoice::Sqlite,
+        Storage::Postgres => {
+            let url = args
+                .postgres_url
+                .clone()
+                .context("--postgres-url is needed with --storage postgres")?;
+            let schema = args.postgres_schema.clone().unwrap_or_else(|| {
+                let seconds = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_secs());
+                format!("load_{seconds}_{}", std::process::id())
+            });
+            StorageChoice::Postgres { url, schema }
+        }
+    };
     let data = shared_data();
     let dump_dir = args
         .dump
@@ -436,7 +511,7 @@ async fn main() -> anyhow::Result<()> {
                     binary.display()
                 );
             }
-            let started = start_server(&binary)?;
+            let started = start_server(&binary, &storage)?;
             let found = (started.addr.clone(), Some(started.child.id()));
             server = Some(started);
             found
@@ -448,12 +523,25 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot reach the server at {addr}"))?;
     println!(
-        "trellis-load: {} ({} conversations, {} posts, {} people) against {addr}",
+        "trellis-load: {} ({} conversations, {} posts, {} people) against {addr}{}",
         spec.label(),
         spec.conversations,
         spec.posts,
-        spec.people
+        spec.people,
+        match (&args.addr, &storage) {
+            (None, StorageChoice::Sqlite) => " (SQLite)".to_owned(),
+            (None, StorageChoice::Postgres { schema, .. }) =>
+                format!(" (PostgreSQL, schema {schema})"),
+            (Some(_), _) => String::new(),
+        }
     );
+    // The soak sends the last conversations as new records; the other workloads read them all.
+    let stored = if args.workloads.contains(&Workload::Soak) {
+        let held_back = (spec.conversations as f64 * args.hold_back / 100.0).round() as usize;
+        spec.conversations - held_back.min(spec.conversations.saturating_sub(1))
+    } else {
+        spec.conversations
+    };
 
     if !args.no_ingest {
         pb::strategy_service_client::StrategyServiceClient::new(channel.clone())
@@ -464,7 +552,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("PutStrategy failed")?;
         let started = Instant::now();
-        let sent = ingest(channel.clone(), Arc::clone(&community), spec).await?;
+        let sent = ingest(channel.clone(), Arc::clone(&community), spec, stored).await?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "ingested {sent} records in {seconds:.1}s ({:.0}/s); {}",
@@ -476,11 +564,35 @@ async fn main() -> anyhow::Result<()> {
     let sample = community.scaled(spec).sample_people(args.sample);
     let people = Arc::new(interleave(&sample));
     let duration = Duration::from_secs_f64(args.duration.max(0.1));
-    println!(
-        "| workload | clients | calls | errors | p50 ms | p99 ms | max ms | calls/s | server RSS |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    if args
+        .workloads
+        .iter()
+        .any(|workload| *workload != Workload::Soak)
+    {
+        println!(
+            "| workload | clients | calls | errors | p50 ms | p99 ms | max ms | calls/s | server RSS |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+    }
+    let mut soak_failed = false;
     for workload in &args.workloads {
+        if *workload == Workload::Soak {
+            let corpus = soak::Corpus {
+                community: Arc::clone(&community),
+                spec,
+                stored,
+                people: Arc::clone(&people),
+            };
+            let options = soak::Options {
+                clients: args.clients,
+                duration,
+                report_every: Duration::from_secs_f64(args.report_every),
+                growth_threshold: args.growth_threshold,
+                server_pid: pid,
+            };
+            soak_failed |= !soak::run(channel.clone(), corpus, &options).await;
+            continue;
+        }
         let (outcome, elapsed) = drive(
             *workload,
             channel.clone(),
@@ -508,5 +620,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     drop(server);
-    Ok(())
+    // The soak printed why it failed; an exit status is all a check needs.
+    Ok(if soak_failed {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
 }
