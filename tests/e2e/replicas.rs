@@ -13,8 +13,8 @@ use tonic::Code;
 use trellis_core::domain::WorkspaceId;
 
 use super::sources::{
-    create_source, get_source, plugin_dir, sources, start_with_plugins_and, wait_for_sync_end,
-    write_conversations,
+    create_source, get_source, plugin_dir, sources, start_with_plugins_and, sync_until_checkpoints,
+    wait_for_sync_end, write_conversations,
 };
 use super::{Server, conversation, ingest, pb, postgres_schema};
 
@@ -198,27 +198,7 @@ async fn one_replica_syncs_a_source_and_another_takes_it_over_when_it_is_killed(
         serde_json::json!({"path": data, "batch_size": 200, "throttle_ms": 30}),
     )
     .await;
-    let mut stream = sources(&first)
-        .sync_source(pb::SyncSourceRequest {
-            workspace: String::new(),
-            id: "big".into(),
-            full_refresh: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let progress = stream
-            .message()
-            .await
-            .unwrap()
-            .expect("the sync is still running");
-        if progress.checkpoints_committed >= 10 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the sync made no progress");
-    }
+    let (stream, _) = sync_until_checkpoints(&first, "big", 10).await;
 
     // While the first replica holds the source, the second may not sync it.
     let refused = sources(&second)

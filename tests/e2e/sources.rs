@@ -165,6 +165,39 @@ pub(crate) async fn wait_for_sync_end(server: &Server, id: &str) -> pb::Source {
     }
 }
 
+/// Starts a sync of `id` and reads its progress until `checkpoints` are committed (bounded);
+/// returns the stream, still open, and the checkpoints committed so far.
+pub(crate) async fn sync_until_checkpoints(
+    server: &Server,
+    id: &str,
+    checkpoints: u64,
+) -> (tonic::Streaming<pb::SyncSourceResponse>, u64) {
+    let mut stream = sources(server)
+        .sync_source(pb::SyncSourceRequest {
+            workspace: String::new(),
+            id: id.to_owned(),
+            full_refresh: false,
+        })
+        .await
+        .expect("the sync starts")
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let progress = stream
+            .message()
+            .await
+            .expect("the sync streams progress")
+            .expect("the sync is still running");
+        if progress.checkpoints_committed >= checkpoints {
+            return (stream, progress.checkpoints_committed);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sync of {id} made no progress"
+        );
+    }
+}
+
 /// Runs a sync to its end and returns its last progress message.
 async fn sync_to_end(server: &Server, id: &str) -> pb::SyncSourceResponse {
     sync_messages(server, id)
@@ -303,27 +336,7 @@ async fn a_server_killed_mid_sync_resumes_after_restart_without_gaps_or_duplicat
         serde_json::json!({"path": data, "batch_size": 200, "throttle_ms": 30}),
     )
     .await;
-    let mut stream = sources(&server)
-        .sync_source(pb::SyncSourceRequest {
-            workspace: String::new(),
-            id: "big".into(),
-            full_refresh: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let committed_before_kill = loop {
-        let progress = stream
-            .message()
-            .await
-            .unwrap()
-            .expect("the sync is still running");
-        if progress.checkpoints_committed >= 20 {
-            break progress.checkpoints_committed;
-        }
-        assert!(Instant::now() < deadline, "the sync made no progress");
-    };
+    let (stream, committed_before_kill) = sync_until_checkpoints(&server, "big", 20).await;
     drop(stream);
     let mut server = server;
     server.child.kill().expect("SIGKILL is delivered");
