@@ -20,6 +20,22 @@ pub struct Config {
     pub sync: SyncConfig,
     pub auth: AuthConfig,
     pub replication: ReplicationConfig,
+    pub standing: StandingConfig,
+}
+
+/// Where people stand in each open conversation (who would be best brought into it), judged
+/// ahead of `SuggestDiscussions` and `MatchPerson`, which read it for every conversation they
+/// weigh for a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandingConfig {
+    /// Judge in a background thread, so that requests find the judgments made; without it,
+    /// requests judge what they need themselves (slow on a large community).
+    pub background: bool,
+    /// How old a judgment may grow, once the corpus moved on, before a request judges its
+    /// conversation again itself; the background thread judges again at half this age, and
+    /// at once when the conversation itself changes. 0 judges on request after every change.
+    pub max_age_seconds: u64,
 }
 
 /// Replicas on one PostgreSQL database (`storage.engine = "postgres"`); ignored on SQLite.
@@ -193,6 +209,10 @@ impl Default for Config {
                 follow_interval_ms: 500,
                 change_retention_hours: 24,
             },
+            standing: StandingConfig {
+                background: true,
+                max_age_seconds: 600,
+            },
         }
     }
 }
@@ -355,6 +375,11 @@ impl Config {
         if !(10..=60_000).contains(&self.replication.follow_interval_ms) {
             problems.push(
                 "replication.follow_interval_ms must be from 10 to 60000, e.g. 500".to_owned(),
+            );
+        }
+        if self.standing.max_age_seconds > 86_400 {
+            problems.push(
+                "standing.max_age_seconds must be at most 86400 (a day), e.g. 600".to_owned(),
             );
         }
         if self.replication.change_retention_hours == 0 {

@@ -40,6 +40,8 @@ pub struct Running {
     embedding_worker: Option<Arc<AtomicBool>>,
     /// Set to stop the thread that follows the change log, on a store replicas share.
     follower: Option<Arc<AtomicBool>>,
+    /// Set to stop the thread that keeps the standing index ahead of requests.
+    standing_worker: Option<Arc<AtomicBool>>,
 }
 
 impl Running {
@@ -53,6 +55,9 @@ impl Running {
         }
         if let Some(follower) = self.follower.take() {
             follower.store(true, Ordering::Relaxed);
+        }
+        if let Some(worker) = self.standing_worker.take() {
+            worker.store(true, Ordering::Relaxed);
         }
         // Running syncs stop at their next batch; what they stored is covered by the
         // checkpoints they committed, or read again by the next sync.
@@ -195,6 +200,53 @@ fn start_embedding_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
     stop
 }
 
+/// Keeps the standing index of every workspace ahead of requests, a fifth of a second of
+/// judging at a time (each under a read lock, so writes wait at most that long), resting while
+/// nothing needs judging. Says when the index is complete after being behind. Setting the
+/// returned flag stops it.
+fn start_standing_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
+    const BUDGET: Duration = Duration::from_millis(200);
+    // Judging waits for records to stop arriving for this long (at most half a minute).
+    const SETTLE: Duration = Duration::from_secs(1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new()
+        .name("trellis-standing".into())
+        .spawn(move || {
+            let mut behind_since: Option<(std::time::Instant, usize)> = None;
+            while !stopped.load(Ordering::Relaxed) {
+                match trellis.refresh_standing(BUDGET, SETTLE) {
+                    Ok(progress) => {
+                        if progress.pending > 0 {
+                            let (_, judged) =
+                                behind_since.get_or_insert((std::time::Instant::now(), 0));
+                            *judged += progress.judged;
+                        } else if let Some((since, judged)) = behind_since.take() {
+                            tracing::info!(
+                                judged = judged + progress.judged,
+                                conversations = progress.ready,
+                                seconds = since.elapsed().as_secs_f64(),
+                                mib = progress.bytes as f64 / (1024.0 * 1024.0),
+                                "standing index complete: every open conversation judged"
+                            );
+                        }
+                        if progress.judged == 0 {
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "judging where people stand failed; trying again in 10 s");
+                        std::thread::sleep(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the standing thread; requests judge what they need themselves");
+    }
+    stop
+}
+
 /// Starts the thread that keeps this replica's engines up to the change log every `interval`,
 /// and prunes changes older than `retention` about once a minute. Setting the returned flag
 /// stops it.
@@ -251,6 +303,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 weight: config.semantic.weight,
                 ..Default::default()
             },
+            standing_max_age: Duration::from_secs(config.standing.max_age_seconds),
             ..Settings::default()
         };
         let trellis = Trellis::open_with(store, settings, embedder).context("cannot load the stored data")?;
@@ -332,9 +385,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             Duration::from_secs(config.replication.change_retention_hours * 3600),
         )
     });
+    let standing_worker = config
+        .standing
+        .background
+        .then(|| start_standing_worker(Arc::clone(&trellis)));
     let mut running = serve_on(Arc::clone(&trellis), sources, key_store, &config).await?;
     running.embedding_worker = embedding_worker;
     running.follower = follower;
+    running.standing_worker = standing_worker;
     Ok(running)
 }
 
@@ -442,6 +500,7 @@ async fn serve_on(
         scheduler,
         embedding_worker: None,
         follower: None,
+        standing_worker: None,
     })
 }
 

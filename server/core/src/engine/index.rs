@@ -103,6 +103,9 @@ pub struct CorpusIndex {
     vocab: HashMap<String, TermId>,
     terms: Vec<TermEntry>,
     docs: Vec<Option<DocEntry>>,
+    /// Each slot's document length (0 when free), apart from the documents so that scoring a
+    /// term's postings reads one dense array.
+    lengths: Vec<f32>,
     slots: HashMap<RecordKey, Slot>,
     free: Vec<Slot>,
     total_length: f64,
@@ -137,6 +140,11 @@ impl CorpusIndex {
 
     pub fn term_id(&self, term: &str) -> Option<TermId> {
         self.vocab.get(term).copied()
+    }
+
+    /// Terms ever seen: term ids below it are valid, and a term's id never changes.
+    pub fn vocabulary_size(&self) -> usize {
+        self.terms.len()
     }
 
     pub fn term_text(&self, id: TermId) -> Option<&str> {
@@ -180,10 +188,7 @@ impl CorpusIndex {
     }
 
     pub fn doc_length(&self, slot: Slot) -> f32 {
-        self.docs
-            .get(slot as usize)
-            .and_then(Option::as_ref)
-            .map_or(0.0, |doc| doc.length)
+        self.lengths.get(slot as usize).copied().unwrap_or(0.0)
     }
 
     /// Weighted frequency of `term` in the document at `slot`.
@@ -219,13 +224,14 @@ impl CorpusIndex {
     /// BM25 of weighted terms over every document with any of them, as `model::score_all`
     /// computes it; returns (slot, raw score), unsorted.
     pub fn score_terms(&self, terms: &[(TermId, f32)]) -> Vec<(Slot, f32)> {
+        let average = self.average_length();
         let mut scores = vec![0.0f32; self.slot_count()];
         let mut touched = Vec::new();
         for &(term, query_weight) in terms {
             let weight = query_weight * self.idf(term);
             let (slots, frequencies) = self.postings_with_frequencies(term);
             for (&slot, &tf) in slots.iter().zip(frequencies) {
-                let gain = weight * self.bm25_tf(tf, self.doc_length(slot));
+                let gain = weight * bm25_tf(tf, self.lengths[slot as usize], average);
                 if scores[slot as usize] == 0.0 {
                     touched.push(slot);
                 }
@@ -240,11 +246,7 @@ impl CorpusIndex {
 
     /// The saturated, length-normalised term frequency of BM25.
     pub fn bm25_tf(&self, tf: f32, length: f32) -> f32 {
-        if tf <= 0.0 {
-            return 0.0;
-        }
-        let norm = K1 * (1.0 - B + B * length / self.average_length());
-        tf * (K1 + 1.0) / (tf + norm)
+        bm25_tf(tf, length, self.average_length())
     }
 
     /// Applies a change of a document's text: `removed` is the text it no longer has,
@@ -258,6 +260,7 @@ impl CorpusIndex {
                 }
                 let slot = self.free.pop().unwrap_or_else(|| {
                     self.docs.push(None);
+                    self.lengths.push(0.0);
                     Slot::try_from(self.docs.len() - 1).unwrap_or(Slot::MAX)
                 });
                 self.docs[slot as usize] = Some(DocEntry {
@@ -279,7 +282,12 @@ impl CorpusIndex {
             }
         }
         if let Some(added) = added {
-            for (term, count) in &added.counts {
+            // New terms get their ids in the order of their text, not of the bag's hashing:
+            // sums over a document's terms (its length) then come out the same to the last bit
+            // in every engine that saw the same records.
+            let mut terms: Vec<(&String, &f32)> = added.counts.iter().collect();
+            terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (term, count) in terms {
                 let id = self.intern(term);
                 *delta.entry(id).or_default() += count;
             }
@@ -329,6 +337,7 @@ impl CorpusIndex {
         let length: f32 = doc.tf.iter().map(|(_, count)| count).sum();
         self.total_length += f64::from(length - doc.length);
         doc.length = length;
+        self.lengths[slot as usize] = length;
         let empty = doc.tf.is_empty();
         for term in became_present {
             self.terms[term as usize].df += 1;
@@ -363,6 +372,7 @@ impl CorpusIndex {
 
     fn remove_slot(&mut self, slot: Slot) {
         if let Some(doc) = self.docs[slot as usize].take() {
+            self.lengths[slot as usize] = 0.0;
             self.slots.remove(&doc.key);
             self.free.push(slot);
             self.live -= 1;
@@ -381,6 +391,16 @@ impl CorpusIndex {
         });
         id
     }
+}
+
+/// The saturated, length-normalised term frequency of BM25 for a document of `length` in a
+/// corpus whose documents average `average`.
+fn bm25_tf(tf: f32, length: f32, average: f32) -> f32 {
+    if tf <= 0.0 {
+        return 0.0;
+    }
+    let norm = K1 * (1.0 - B + B * length / average);
+    tf * (K1 + 1.0) / (tf + norm)
 }
 
 /// Merges sorted `extra` (terms not in `into`) into sorted `into`, in place from the back.

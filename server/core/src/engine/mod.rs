@@ -18,6 +18,7 @@ mod audit;
 mod explain;
 mod rank;
 mod recommend;
+pub mod standing;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::domain::{Conversation, Millis, Person, Post, RecordKey};
 use crate::strategy::{FacetKind, Strategy};
 use crate::text::Analyzer;
 use index::{CorpusIndex, TITLE_BOOST, TermBag};
-use model::{ModelSettings, StrategyModel, score_all, score_bag, score_slot};
+use model::{ModelSettings, StrategyModel, score_all, score_bag};
 use people::{People, PeopleSettings, Role};
 
 pub use audit::{Audit, FacetCoverage};
@@ -105,24 +106,41 @@ pub struct Engine {
     forgotten: HashSet<RecordKey>,
     /// Pairs of records whose merge was undone: identity resolution must not merge them again.
     unmerged: HashSet<(RecordKey, RecordKey)>,
-    /// Where people stand in each conversation, per (conversation, as-of time).
-    standing_cache: std::sync::Mutex<HashMap<StandingKey, (u64, Standing)>>,
+    /// Where people stand in each conversation as of another moment, per (conversation,
+    /// moment), for the generation each was judged at.
+    standing_cache: std::sync::Mutex<HashMap<StandingKey, Arc<standing::Judgment>>>,
+    /// Where people stand in each open conversation now, kept ahead by `refresh_standing`.
+    standing: std::sync::Mutex<standing::StandingIndex>,
+    /// How old a judgment of the present may be, once the corpus moved on, before a request
+    /// judges the conversation again itself.
+    standing_max_age: std::time::Duration,
     /// Conversation embeddings, while the semantic tier is on.
     semantic: semantic::SemanticIndex,
     semantic_settings: semantic::SemanticSettings,
     /// How the conversations spread over the facets, at the generation it was computed.
-    facet_shares_cache: std::sync::Mutex<Option<(FacetSharesKey, Vec<FacetShare>)>>,
+    facet_shares_cache:
+        std::sync::Mutex<Option<(FacetSharesKey, std::time::Instant, Vec<FacetShare>)>>,
     /// The asset collection, indexed apart from conversations (see `assets`).
     assets: assets::AssetIndex,
+    /// The compiled model's queries as term ids, for the vocabulary they were resolved in.
+    resolved_queries: std::sync::Mutex<Option<Arc<ResolvedQueries>>>,
 }
 
-type StandingKey = (RecordKey, Option<Millis>);
+/// A model's queries resolved to term ids (see `Engine::resolved_queries`). Holding the model
+/// keeps its address from being reused while the resolution is cached.
+#[derive(Debug)]
+struct ResolvedQueries {
+    model: Arc<StrategyModel>,
+    vocabulary: usize,
+    facets: Vec<Vec<(index::TermId, f32)>>,
+    exclusions: Vec<Vec<(index::TermId, f32)>>,
+}
+
+type StandingKey = (RecordKey, Millis);
 /// The corpus generation and the compiled model (by address) facet shares were computed at.
 type FacetSharesKey = (u64, usize);
-/// Each person's participant score in one conversation.
-type Standing = Arc<HashMap<RecordKey, f32>>;
 
-type PeopleCalibrationKey = ((u32, usize, usize), Vec<f32>);
+type PeopleCalibrationKey = ((u32, usize, usize), std::time::Instant, Vec<f32>);
 
 impl Engine {
     pub fn new(settings: ModelSettings) -> Self {
@@ -414,12 +432,29 @@ impl Engine {
         model: &StrategyModel,
         raw: impl Fn(&model::Query) -> f32,
     ) -> ConversationScore {
+        let facet_raw: Vec<f32> = model.facets.iter().map(|facet| raw(&facet.query)).collect();
+        let exclusion_raw: Vec<f32> = model
+            .exclusions
+            .iter()
+            .map(|(_, query)| raw(query))
+            .collect();
+        self.score_from_raws(model, &facet_raw, &exclusion_raw)
+    }
+
+    /// A score from the raw scores of each facet's and each exclusion's query.
+    fn score_from_raws(
+        &self,
+        model: &StrategyModel,
+        facet_raw: &[f32],
+        exclusion_raw: &[f32],
+    ) -> ConversationScore {
         let facets: Vec<FacetScore> = model
             .facets
             .iter()
+            .zip(facet_raw)
             .enumerate()
-            .map(|(index, facet)| {
-                let raw_score = raw(&facet.query);
+            .map(|(index, (facet, raw_score))| {
+                let raw_score = *raw_score;
                 FacetScore {
                     facet_id: facet.id.clone(),
                     kind: facet.kind,
@@ -431,8 +466,9 @@ impl Engine {
         let excluded: Vec<(String, f32)> = model
             .exclusions
             .iter()
-            .filter_map(|(text, query)| {
-                let raw_score = raw(query);
+            .zip(exclusion_raw)
+            .filter_map(|((text, query), raw_score)| {
+                let raw_score = *raw_score;
                 let relevance = raw_score / (raw_score + exclusion_scale(query));
                 (relevance >= CONNECTED).then(|| (text.clone(), relevance))
             })
@@ -451,7 +487,60 @@ impl Engine {
     pub fn score_conversation(&self, key: &RecordKey) -> Option<ConversationScore> {
         let model = self.model.as_ref()?;
         let slot = self.index.slot(key)?;
-        Some(self.score_from_raw(model, |query| score_slot(query, &self.index, slot)))
+        let resolved = self.resolved_queries(model);
+        let raw = |query: &[(index::TermId, f32)]| -> f32 {
+            let length = self.index.doc_length(slot);
+            query
+                .iter()
+                .map(|(term, weight)| {
+                    weight
+                        * self.index.idf(*term)
+                        * self.index.bm25_tf(self.index.tf(slot, *term), length)
+                })
+                .sum()
+        };
+        let facet_raw: Vec<f32> = resolved.facets.iter().map(|query| raw(query)).collect();
+        let exclusion_raw: Vec<f32> = resolved.exclusions.iter().map(|query| raw(query)).collect();
+        Some(self.score_from_raws(model, &facet_raw, &exclusion_raw))
+    }
+
+    /// The model's facet and exclusion queries as term ids of the index (terms the index does
+    /// not know left out), resolved once per model and vocabulary: scoring a stored
+    /// conversation then looks no word up by its text.
+    fn resolved_queries(&self, model: &Arc<StrategyModel>) -> Arc<ResolvedQueries> {
+        let vocabulary = self.index.vocabulary_size();
+        if let Ok(cache) = self.resolved_queries.lock()
+            && let Some(resolved) = cache.as_ref()
+            && Arc::ptr_eq(&resolved.model, model)
+            && resolved.vocabulary == vocabulary
+        {
+            return Arc::clone(resolved);
+        }
+        let resolve = |query: &model::Query| -> Vec<(index::TermId, f32)> {
+            query
+                .terms
+                .iter()
+                .filter_map(|term| Some((self.index.term_id(&term.term)?, term.weight)))
+                .collect()
+        };
+        let resolved = Arc::new(ResolvedQueries {
+            model: Arc::clone(model),
+            vocabulary,
+            facets: model
+                .facets
+                .iter()
+                .map(|facet| resolve(&facet.query))
+                .collect(),
+            exclusions: model
+                .exclusions
+                .iter()
+                .map(|(_, query)| resolve(query))
+                .collect(),
+        });
+        if let Ok(mut cache) = self.resolved_queries.lock() {
+            *cache = Some(Arc::clone(&resolved));
+        }
+        resolved
     }
 
     /// Scores a text that is not stored, against the corpus statistics.

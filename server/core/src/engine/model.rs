@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::index::{CorpusIndex, Slot, TermBag, is_pair_term};
+use super::index::{CorpusIndex, Slot, TermBag, TermId, is_pair_term};
 use crate::strategy::{Facet, FacetKind, Strategy};
 use crate::text::Analyzer;
 
@@ -246,40 +246,12 @@ impl StrategyModel {
 
 /// Scores every document containing any query term; returns (slot, raw score), unsorted.
 pub fn score_all(query: &Query, index: &CorpusIndex) -> Vec<(Slot, f32)> {
-    let mut scores = vec![0.0f32; index.slot_count()];
-    let mut touched = Vec::new();
-    for query_term in &query.terms {
-        let Some(term) = index.term_id(&query_term.term) else {
-            continue;
-        };
-        let weight = query_term.weight * index.idf(term);
-        for &slot in index.postings(term) {
-            let tf = index.tf(slot, term);
-            let gain = weight * index.bm25_tf(tf, index.doc_length(slot));
-            if scores[slot as usize] == 0.0 {
-                touched.push(slot);
-            }
-            scores[slot as usize] += gain;
-        }
-    }
-    touched
-        .into_iter()
-        .map(|slot| (slot, scores[slot as usize]))
-        .collect()
-}
-
-/// Raw score of one indexed document.
-pub fn score_slot(query: &Query, index: &CorpusIndex, slot: Slot) -> f32 {
-    let length = index.doc_length(slot);
-    query
+    let terms: Vec<(TermId, f32)> = query
         .terms
         .iter()
-        .filter_map(|query_term| {
-            let term = index.term_id(&query_term.term)?;
-            let tf = index.tf(slot, term);
-            Some(query_term.weight * index.idf(term) * index.bm25_tf(tf, length))
-        })
-        .sum()
+        .filter_map(|query_term| Some((index.term_id(&query_term.term)?, query_term.weight)))
+        .collect();
+    index.score_terms(&terms)
 }
 
 /// Raw score of a text that is not in the index, against the corpus statistics.

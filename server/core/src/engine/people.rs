@@ -666,13 +666,22 @@ impl People {
             .collect()
     }
 
+    /// A text's terms as a query over profiles, in the order of the terms' text: scores are
+    /// sums over the terms, and a fixed order makes them the same to the last bit however the
+    /// text's terms were gathered.
     fn profile_query(&self, bag: &TermBag) -> Vec<(TermId, f32)> {
-        bag.counts
+        let mut terms: Vec<(&str, TermId, f32)> = bag
+            .counts
             .iter()
             .filter_map(|(term, count)| {
                 let id = self.profiles.term_id(term)?;
-                (self.profiles.df(id) > 0).then_some((id, (1.0 + count).ln()))
+                (self.profiles.df(id) > 0).then_some((term.as_str(), id, (1.0 + count).ln()))
             })
+            .collect();
+        terms.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        terms
+            .into_iter()
+            .map(|(_, id, weight)| (id, weight))
             .collect()
     }
 
@@ -712,22 +721,20 @@ impl People {
             .collect()
     }
 
-    /// The participant scores of `suggest_participants` alone, without the reasons: what
-    /// judging where people stand in a conversation needs, many conversations per request.
-    pub fn participant_scores(
+    /// The participant scores of `suggest_participants` alone, by person id, without the
+    /// reasons: what judging where people stand in a conversation needs, for every open
+    /// conversation of the community (see `standing`).
+    pub fn participant_ids(
         &self,
         question: &TermBag,
         similar: &[(RecordKey, f32)],
         exclude: &HashSet<RecordKey>,
         now: Millis,
         limit: usize,
-    ) -> Vec<(RecordKey, f32)> {
+    ) -> Vec<(PersonId, f32)> {
         let query = self.profile_query(question);
         self.participant_ranking(&query, similar, exclude, now, limit)
             .0
-            .into_iter()
-            .map(|(id, score)| (self.entries[id as usize].key.clone(), score))
-            .collect()
     }
 
     /// People ranked by the fusion of thread, profile and activity evidence, best first, with

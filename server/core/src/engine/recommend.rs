@@ -3,7 +3,7 @@
 //! question asked in two directions, answered from the corpus index (what conversations are
 //! about) and the people model (who wrote what, and when).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::index::{Slot, TermBag, TermId};
@@ -111,22 +111,42 @@ impl Engine {
 
     /// The `limit` best of scored documents, best first (ties by key), with their keys. Only
     /// the kept ones are sorted and their keys cloned: a query can touch most of the corpus.
-    fn best_slots(&self, mut scored: Vec<(Slot, f32)>, limit: usize) -> Vec<(RecordKey, f32)> {
+    fn best_slots(&self, scored: Vec<(Slot, f32)>, limit: usize) -> Vec<(RecordKey, f32)> {
+        self.best_slots_where(scored, limit, |_| true)
+    }
+
+    /// The `limit` best of scored documents that `keep` accepts, best first (ties by key).
+    /// `keep` is asked in rank order and only until `limit` are found: the best are taken
+    /// in growing chunks, so a filter that costs a lookup runs on a few hundred documents, not
+    /// on every document the query touched.
+    fn best_slots_where(
+        &self,
+        mut scored: Vec<(Slot, f32)>,
+        limit: usize,
+        keep: impl Fn(Slot) -> bool,
+    ) -> Vec<(RecordKey, f32)> {
         scored.retain(|(slot, _)| self.index.key(*slot).is_some());
         let order = |a: &(Slot, f32), b: &(Slot, f32)| {
             b.1.total_cmp(&a.1)
                 .then_with(|| self.index.key(a.0).cmp(&self.index.key(b.0)))
         };
-        if limit == 0 {
-            return Vec::new();
+        let mut kept: Vec<(Slot, f32)> = Vec::with_capacity(limit.min(scored.len()));
+        let mut chunk = limit.saturating_mul(2).max(64);
+        while kept.len() < limit && !scored.is_empty() {
+            let take = chunk.min(scored.len());
+            if take < scored.len() {
+                scored.select_nth_unstable_by(take - 1, order);
+            }
+            let mut best: Vec<(Slot, f32)> = scored.drain(..take).collect();
+            best.sort_by(order);
+            kept.extend(
+                best.into_iter()
+                    .filter(|(slot, _)| keep(*slot))
+                    .take(limit - kept.len()),
+            );
+            chunk = chunk.saturating_mul(2);
         }
-        if scored.len() > limit {
-            scored.select_nth_unstable_by(limit - 1, order);
-            scored.truncate(limit);
-        }
-        scored.sort_by(order);
-        scored
-            .into_iter()
+        kept.into_iter()
             .filter_map(|(slot, score)| Some((self.index.key(slot)?.clone(), score)))
             .collect()
     }
@@ -159,28 +179,8 @@ impl Engine {
             .suggest_participants(bag, &similar, &exclude, now, limit)
     }
 
-    /// The scores of `suggest_participants` for a stored conversation, without the reasons.
-    fn participant_scores(
-        &self,
-        bag: &TermBag,
-        conversation: &RecordKey,
-        as_of: Option<Millis>,
-        limit: usize,
-    ) -> Vec<(RecordKey, f32)> {
-        let now = self.people_clock(as_of);
-        let similar = self.similar_conversations(
-            bag,
-            self.semantic.vector(conversation),
-            Some(conversation),
-            self.people.settings().similar_conversations,
-        );
-        let exclude = self.already_in(conversation);
-        self.people
-            .participant_scores(bag, &similar, &exclude, now, limit)
-    }
-
     /// The people in a conversation and its author: nobody to bring in.
-    fn already_in(&self, conversation: &RecordKey) -> HashSet<RecordKey> {
+    pub(super) fn already_in(&self, conversation: &RecordKey) -> HashSet<RecordKey> {
         let mut exclude: HashSet<RecordKey> = self
             .people
             .participants_of(conversation)
@@ -220,10 +220,10 @@ impl Engine {
                 })
                 .collect(),
         };
-        let mut scored = score_all(&query, &self.index);
+        let scored = score_all(&query, &self.index);
         let person_canonical = self.people.canonical(person);
-        scored.retain(|(slot, _)| {
-            let Some(key) = self.index.key(*slot) else {
+        let suits = |slot: Slot| {
+            let Some(key) = self.index.key(slot) else {
                 return false;
             };
             let activity = self.activity.get(key);
@@ -240,8 +240,8 @@ impl Engine {
                     self.people.canonical(&author) == person_canonical
                 });
             !authored
-        });
-        let ranked = self.best_slots(scored, limit);
+        };
+        let ranked = self.best_slots_where(scored, limit, suits);
         let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
         ranked
             .into_iter()
@@ -275,56 +275,6 @@ impl Engine {
             .collect()
     }
 
-    /// Where each person stands among everyone who could be brought into a conversation:
-    /// their participant score (1.0 for the best-placed person). Cached per conversation until
-    /// the corpus next changes.
-    fn standing(&self, conversation: &RecordKey, as_of: Option<Millis>) -> super::Standing {
-        let cache_key = (conversation.clone(), as_of);
-        if let Ok(cache) = self.standing_cache.lock()
-            && let Some((generation, standing)) = cache.get(&cache_key)
-            && *generation == self.generation
-        {
-            return Arc::clone(standing);
-        }
-        let mut bag = TermBag::default();
-        if let Some(slot) = self.index.slot(conversation) {
-            let mut strongest: Vec<(f32, TermId, f32)> = self
-                .index
-                .doc_terms(slot)
-                .iter()
-                .map(|(term, count)| (count.ln_1p() * self.index.idf(*term), *term, *count))
-                .collect();
-            let keep = self.people.settings().standing_query_terms.max(1);
-            let order = |a: &(f32, TermId, f32), b: &(f32, TermId, f32)| {
-                b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
-            };
-            if strongest.len() > keep {
-                strongest.select_nth_unstable_by(keep - 1, order);
-                strongest.truncate(keep);
-            }
-            for (_, term, count) in strongest {
-                if let Some(text) = self.index.term_text(term) {
-                    bag.counts.insert(text.to_owned(), count);
-                }
-            }
-        }
-        let standing: Arc<HashMap<RecordKey, f32>> = Arc::new(
-            self.participant_scores(
-                &bag,
-                conversation,
-                as_of,
-                self.people.settings().standing_depth,
-            )
-            .into_iter()
-            .collect(),
-        );
-        if let Ok(mut cache) = self.standing_cache.lock() {
-            cache.retain(|_, (generation, _)| *generation == self.generation);
-            cache.insert(cache_key, (self.generation, Arc::clone(&standing)));
-        }
-        standing
-    }
-
     /// Discussions a person should join: open, not yet joined, where their interests fit and
     /// where they would be among the best people to bring in. Strategic relevance and a live
     /// thread lift the order a little.
@@ -340,14 +290,15 @@ impl Engine {
             true,
             self.people.settings().discussion_pool.max(limit),
         );
+        let conversations: Vec<RecordKey> = pool
+            .iter()
+            .map(|found| found.conversation.clone())
+            .collect();
+        let standings = self.standings_of(person, &conversations, as_of);
         let mut suggestions: Vec<DiscussionSuggestion> = pool
             .into_iter()
-            .map(|found| {
-                let standing = self
-                    .standing(&found.conversation, as_of)
-                    .get(person)
-                    .copied()
-                    .unwrap_or(0.0);
+            .zip(standings)
+            .map(|(found, standing)| {
                 let (strategic, facet_id) = match (
                     self.model.as_ref(),
                     self.score_conversation(&found.conversation),
@@ -456,6 +407,7 @@ impl Engine {
 
     /// Per facet, the raw profile score at which convergence reads 0.5: the 95th percentile
     /// over people with a profile, as conversations are calibrated over the corpus.
+    /// Computed again when people arrive, but not more often than `standing_max_age` allows.
     pub(super) fn people_calibration(&self, now: Millis) -> Vec<f32> {
         let Some(model) = self.model.as_ref() else {
             return Vec::new();
@@ -463,8 +415,10 @@ impl Engine {
         let people = self.people.profiles().len();
         let key = (model.version, model.corpus_size, people);
         if let Ok(cache) = self.people_calibration.lock()
-            && let Some((cached_key, scales)) = cache.as_ref()
-            && *cached_key == key
+            && let Some((cached_key, computed_at, scales)) = cache.as_ref()
+            && cached_key.0 == key.0
+            && cached_key.1 == key.1
+            && (cached_key.2 == key.2 || computed_at.elapsed() <= self.standing_max_age)
         {
             return scales.clone();
         }
@@ -499,7 +453,7 @@ impl Engine {
             })
             .collect();
         if let Ok(mut cache) = self.people_calibration.lock() {
-            *cache = Some((key, scales.clone()));
+            *cache = Some((key, std::time::Instant::now(), scales.clone()));
         }
         scales
     }
@@ -534,7 +488,8 @@ impl Engine {
     }
 
     /// How the connected conversations spread over the facets.
-    /// Computed over the whole corpus once per generation: every person's suggestions ask.
+    /// Computed over the whole corpus once per generation (every person's suggestions ask),
+    /// and, once the corpus moves on, used for as long as `standing_max_age` allows.
     pub fn facet_shares(&self) -> Vec<FacetShare> {
         let key = (
             self.generation,
@@ -543,14 +498,15 @@ impl Engine {
                 .map_or(0, |model| Arc::as_ptr(model) as usize),
         );
         if let Ok(cache) = self.facet_shares_cache.lock()
-            && let Some((cached_key, shares)) = cache.as_ref()
-            && *cached_key == key
+            && let Some((cached_key, computed_at, shares)) = cache.as_ref()
+            && cached_key.1 == key.1
+            && (cached_key.0 == key.0 || computed_at.elapsed() <= self.standing_max_age)
         {
             return shares.clone();
         }
         let shares = self.compute_facet_shares();
         if let Ok(mut cache) = self.facet_shares_cache.lock() {
-            *cache = Some((key, shares.clone()));
+            *cache = Some((key, std::time::Instant::now(), shares.clone()));
         }
         shares
     }

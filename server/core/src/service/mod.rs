@@ -53,6 +53,10 @@ pub struct Settings {
     pub people: PeopleSettings,
     pub semantic: crate::engine::semantic::SemanticSettings,
     pub limits: FieldLimits,
+    /// How old a judgment of where people stand in a conversation may grow, once the corpus
+    /// moved on, before a request judges again (see `engine::standing`); zero judges on request
+    /// after every change.
+    pub standing_max_age: std::time::Duration,
 }
 
 /// The outcome of one ingest batch.
@@ -177,6 +181,7 @@ impl Trellis {
     /// An empty engine with this service's settings and, when it has one, its embedder's model.
     fn new_engine(&self) -> Engine {
         let mut engine = Engine::with_people(self.settings.model, self.settings.people);
+        engine.set_standing_max_age(self.settings.standing_max_age);
         if let Some(embedder) = &self.embedder {
             engine.enable_semantic(
                 embedder.model_id(),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Trellis, conversation_parts};
+use super::{Trellis, conversation_parts, poisoned};
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
 use crate::engine::people::Role;
 use crate::engine::{Engine, Evidence, FacetConvergence, TextPart};
@@ -110,6 +110,31 @@ pub(super) fn writing_parts<'a>(
 }
 
 impl Trellis {
+    /// Keeps every workspace's standing index ahead of `SuggestDiscussions`: judges, for at
+    /// most about `budget` per workspace, the open conversations that were never judged, have
+    /// changed, or were judged long ago (see `engine::standing`). Each workspace's engine is read
+    /// meanwhile, so writes wait for at most one budget; nothing is judged until records have
+    /// stopped arriving for `settle` (see `Engine::refresh_standing`). Returns the progress over all
+    /// workspaces; `judged == 0` means there was nothing to do, so a worker can rest.
+    pub fn refresh_standing(
+        &self,
+        budget: std::time::Duration,
+        settle: std::time::Duration,
+    ) -> CoreResult<crate::engine::standing::StandingProgress> {
+        let engines: Vec<super::SharedEngine> = self
+            .engines
+            .read()
+            .map_err(poisoned)?
+            .values()
+            .cloned()
+            .collect();
+        let mut progress = crate::engine::standing::StandingProgress::default();
+        for engine in engines {
+            progress.add(Self::read(&engine)?.refresh_standing(budget, settle));
+        }
+        Ok(progress)
+    }
+
     /// What a person wrote under every record merged into them, newest first per record.
     pub(super) fn writing_of_all(
         &self,

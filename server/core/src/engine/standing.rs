@@ -1,0 +1,354 @@
+//! The standing index: for each open conversation, the people best placed to be brought into it
+//! and how well placed each is (their participant score against the best placed person's).
+//!
+//! `SuggestDiscussions` asks where one person stands in each of the conversations that suit
+//! them; judging one conversation means ranking everyone who could join it (similar threads,
+//! profiles, activity). That is far too much work for one request at community scale, and the
+//! answer moves slowly: one new post shifts a person's standing in a few conversations, not in
+//! all. So judgments are kept here, made ahead of time by a background worker
+//! ([`super::Engine::refresh_standing`]), and made again when their conversation changes or when
+//! they grow older than the engine's `standing_max_age` while the corpus moved on. A request
+//! reads what is here and judges, itself, only conversations never judged or judged too long
+//! ago.
+//!
+//! Questions about another moment (`as_of`) are judged on request and cached per corpus
+//! generation, as the evaluation asks them; they share the representation below.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Engine;
+use super::index::{TermBag, TermId};
+use super::people::PersonId;
+use crate::domain::{Millis, RecordKey};
+
+/// What a conversation looked like when it was judged: a judgment of a conversation that has
+/// since gained or changed posts is redone first.
+pub(super) type Fingerprint = (u32, Option<Millis>);
+
+/// Where the best placed people stand in one conversation.
+#[derive(Debug, Clone)]
+pub(super) struct Judgment {
+    /// The engine generation it was made at.
+    pub generation: u64,
+    pub made_at: Instant,
+    pub fingerprint: Fingerprint,
+    /// People by id, ascending; `scores` runs alongside.
+    people: Box<[PersonId]>,
+    /// Standing in [0, 1] in steps of 1/65535: 1.0 for the best placed person.
+    scores: Box<[u16]>,
+}
+
+impl Judgment {
+    pub fn new(
+        generation: u64,
+        fingerprint: Fingerprint,
+        mut standings: Vec<(PersonId, f32)>,
+    ) -> Self {
+        standings.sort_unstable_by_key(|(id, _)| *id);
+        standings.dedup_by_key(|(id, _)| *id);
+        let (people, scores) = standings
+            .into_iter()
+            .map(|(id, score)| {
+                (
+                    id,
+                    (score.clamp(0.0, 1.0) * f32::from(u16::MAX)).round() as u16,
+                )
+            })
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        Self {
+            generation,
+            made_at: Instant::now(),
+            fingerprint,
+            people: people.into_boxed_slice(),
+            scores: scores.into_boxed_slice(),
+        }
+    }
+
+    /// Where `person` stands: 0 when they are not among the best placed.
+    pub fn of(&self, person: PersonId) -> f32 {
+        self.people.binary_search(&person).map_or(0.0, |index| {
+            f32::from(self.scores[index]) / f32::from(u16::MAX)
+        })
+    }
+
+    /// Whether a request may still use it: made at this generation, or recently enough.
+    pub fn usable(&self, generation: u64, max_age: Duration) -> bool {
+        self.generation == generation || self.made_at.elapsed() <= max_age
+    }
+
+    /// Bytes it holds, for the memory report.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.people.len() * std::mem::size_of::<PersonId>()
+            + self.scores.len() * std::mem::size_of::<u16>()
+    }
+}
+
+/// The judgments of the present (requests without `as_of`), per conversation.
+#[derive(Debug, Default)]
+pub(super) struct StandingIndex {
+    pub judgments: HashMap<RecordKey, Judgment>,
+    /// The engine generation the refresh last saw, and since when: judging while records pour
+    /// in would be redone as soon as they stop.
+    seen: Option<(u64, Instant)>,
+    /// When the refresh last judged anything, and when it first ran.
+    last_judged: Option<Instant>,
+    first_refresh: Option<Instant>,
+}
+
+/// How long the refresh waits at most for the corpus to settle before judging anyway.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// How far the standing index is: what a status report or a waiting client needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StandingProgress {
+    /// Conversations judged by this call.
+    pub judged: usize,
+    /// Open conversations that have a judgment.
+    pub ready: usize,
+    /// Open conversations never judged, or changed since they were.
+    pub pending: usize,
+    /// Bytes the judgments hold.
+    pub bytes: usize,
+}
+
+impl StandingProgress {
+    pub fn add(&mut self, other: StandingProgress) {
+        self.judged += other.judged;
+        self.ready += other.ready;
+        self.pending += other.pending;
+        self.bytes += other.bytes;
+    }
+}
+
+impl Engine {
+    /// How old a judgment of the present may grow, once the corpus moved on, before a request
+    /// judges its conversation again itself. Zero (the default) makes every answer current, at
+    /// the cost of judging on request after every change; a server gives it minutes and keeps
+    /// the index fresh in the background.
+    pub fn set_standing_max_age(&mut self, max_age: Duration) {
+        self.standing_max_age = max_age;
+    }
+
+    fn fingerprint(&self, conversation: &RecordKey) -> Fingerprint {
+        self.activity
+            .get(conversation)
+            .map_or((0, None), |activity| {
+                (activity.posts, activity.last_activity_at)
+            })
+    }
+
+    /// Where everyone who could be brought into `conversation` stands, as of `as_of`: the
+    /// participant scores of the `standing_depth` best placed, judged from the conversation's
+    /// most distinctive terms.
+    fn judge(&self, conversation: &RecordKey, as_of: Option<Millis>) -> Judgment {
+        let settings = *self.people.settings();
+        let mut bag = TermBag::default();
+        if let Some(slot) = self.index.slot(conversation) {
+            let mut strongest: Vec<(f32, TermId, f32)> = self
+                .index
+                .doc_terms(slot)
+                .iter()
+                .map(|(term, count)| (count.ln_1p() * self.index.idf(*term), *term, *count))
+                .collect();
+            let keep = settings.standing_query_terms.max(1);
+            let order = |a: &(f32, TermId, f32), b: &(f32, TermId, f32)| {
+                b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+            };
+            if strongest.len() > keep {
+                strongest.select_nth_unstable_by(keep - 1, order);
+                strongest.truncate(keep);
+            }
+            for (_, term, count) in strongest {
+                if let Some(text) = self.index.term_text(term) {
+                    bag.counts.insert(text.to_owned(), count);
+                }
+            }
+        }
+        let now = self.people_clock(as_of);
+        let similar = self.similar_conversations(
+            &bag,
+            self.semantic.vector(conversation),
+            Some(conversation),
+            settings.similar_conversations,
+        );
+        let exclude = self.already_in(conversation);
+        let standings =
+            self.people
+                .participant_ids(&bag, &similar, &exclude, now, settings.standing_depth);
+        Judgment::new(self.generation, self.fingerprint(conversation), standings)
+    }
+
+    /// Where `person` stands in each of `conversations` (in their order): 1.0 where they are
+    /// the best placed person to bring in, 0 where they are not among the best placed.
+    ///
+    /// About the present, judgments of the standing index are used while usable (made at this
+    /// generation, or younger than the maximum age); the rest are judged here and kept. About
+    /// another moment, judgments are made here and cached for this generation.
+    pub(super) fn standings_of(
+        &self,
+        person: &RecordKey,
+        conversations: &[RecordKey],
+        as_of: Option<Millis>,
+    ) -> Vec<f32> {
+        let Some(id) = self.people.person_id(person) else {
+            return vec![0.0; conversations.len()];
+        };
+        let Some(moment) = as_of else {
+            return self.present_standings(id, conversations);
+        };
+        conversations
+            .iter()
+            .map(|conversation| {
+                let key = (conversation.clone(), moment);
+                let cached = self.standing_cache.lock().ok().and_then(|cache| {
+                    cache
+                        .get(&key)
+                        .filter(|judgment| judgment.generation == self.generation)
+                        .cloned()
+                });
+                let judgment = cached.unwrap_or_else(|| {
+                    let judgment = Arc::new(self.judge(conversation, as_of));
+                    if let Ok(mut cache) = self.standing_cache.lock() {
+                        cache.retain(|_, judgment| judgment.generation == self.generation);
+                        cache.insert(key, Arc::clone(&judgment));
+                    }
+                    judgment
+                });
+                judgment.of(id)
+            })
+            .collect()
+    }
+
+    fn present_standings(&self, person: PersonId, conversations: &[RecordKey]) -> Vec<f32> {
+        let mut standings = vec![0.0; conversations.len()];
+        let mut unjudged = Vec::new();
+        match self.standing.lock() {
+            Ok(index) => {
+                for (position, conversation) in conversations.iter().enumerate() {
+                    match index.judgments.get(conversation) {
+                        Some(judgment)
+                            if judgment.usable(self.generation, self.standing_max_age) =>
+                        {
+                            standings[position] = judgment.of(person);
+                        }
+                        _ => unjudged.push(position),
+                    }
+                }
+            }
+            Err(_) => unjudged.extend(0..conversations.len()),
+        }
+        for position in unjudged {
+            let conversation = &conversations[position];
+            let judgment = self.judge(conversation, None);
+            standings[position] = judgment.of(person);
+            if let Ok(mut index) = self.standing.lock() {
+                index.judgments.insert(conversation.clone(), judgment);
+            }
+        }
+        standings
+    }
+
+    /// Keeps the standing index ahead of requests: judges the open conversations never judged,
+    /// then those changed since their judgment, then those whose judgment is more than half the
+    /// maximum age old while the corpus moved on (oldest first), for at most `budget` (at least
+    /// one conversation when any needs it). Judgments of conversations that are gone or closed
+    /// are dropped. Returns where the index stands.
+    ///
+    /// While records keep arriving, what is judged now is judged again when they stop, so it
+    /// judges nothing until the corpus has not changed for `settle`, or for at most half a
+    /// minute after it last judged.
+    pub fn refresh_standing(&self, budget: Duration, settle: Duration) -> StandingProgress {
+        let started = Instant::now();
+        // (priority, age order, conversation): 0 never judged, 1 changed, 2 old.
+        let mut work: Vec<(u8, Option<Instant>, RecordKey)> = Vec::new();
+        let mut progress = StandingProgress::default();
+        let settled;
+        let refresh_after = self.standing_max_age / 2;
+        {
+            let Ok(mut index) = self.standing.lock() else {
+                return progress;
+            };
+            let now = Instant::now();
+            let seen_at = match index.seen {
+                Some((generation, at)) if generation == self.generation => at,
+                _ => {
+                    index.seen = Some((self.generation, now));
+                    now
+                }
+            };
+            let first_refresh = *index.first_refresh.get_or_insert(now);
+            let since_judged = index.last_judged.unwrap_or(first_refresh).elapsed();
+            settled = seen_at.elapsed() >= settle || since_judged >= MAX_WAIT;
+            index.judgments.retain(|conversation, _| {
+                self.activity
+                    .get(conversation)
+                    .is_some_and(|activity| activity.open)
+                    && self.index.slot(conversation).is_some()
+            });
+            for (conversation, activity) in &self.activity {
+                if !activity.open || self.index.slot(conversation).is_none() {
+                    continue;
+                }
+                match index.judgments.get(conversation) {
+                    None => work.push((0, None, conversation.clone())),
+                    Some(judgment) => {
+                        progress.ready += 1;
+                        if judgment.fingerprint != (activity.posts, activity.last_activity_at) {
+                            work.push((1, Some(judgment.made_at), conversation.clone()));
+                        } else if judgment.generation != self.generation
+                            && judgment.made_at.elapsed() >= refresh_after
+                        {
+                            work.push((2, Some(judgment.made_at), conversation.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        work.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        let urgent = work.iter().filter(|(priority, _, _)| *priority < 2).count();
+        if !settled {
+            work.clear();
+        }
+        for (priority, _, conversation) in work {
+            if progress.judged > 0 && started.elapsed() >= budget {
+                break;
+            }
+            let judgment = self.judge(&conversation, None);
+            if let Ok(mut index) = self.standing.lock() {
+                index.judgments.insert(conversation, judgment);
+            }
+            progress.judged += 1;
+            if let Ok(mut index) = self.standing.lock() {
+                index.last_judged = Some(Instant::now());
+            }
+            if priority == 0 {
+                progress.ready += 1;
+            }
+        }
+        progress.pending = urgent.saturating_sub(progress.judged);
+        if let Ok(index) = self.standing.lock() {
+            progress.bytes = index.judgments.values().map(Judgment::bytes).sum();
+        }
+        progress
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_judgment_answers_by_person_and_gives_zero_to_others() {
+        let judgment = Judgment::new(3, (2, Some(10)), vec![(9, 0.25), (2, 1.0), (5, 0.5)]);
+        assert_eq!(judgment.of(2), 1.0);
+        assert!((judgment.of(5) - 0.5).abs() < 1e-4);
+        assert!((judgment.of(9) - 0.25).abs() < 1e-4);
+        assert_eq!(judgment.of(4), 0.0);
+        assert!(judgment.usable(3, Duration::ZERO));
+        assert!(!judgment.usable(4, Duration::ZERO));
+        assert!(judgment.usable(4, Duration::from_secs(60)));
+    }
+}
