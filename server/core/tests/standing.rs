@@ -145,7 +145,11 @@ proptest! {
     fn a_complete_index_answers_as_judging_on_request(seed in any::<u64>(), threads in 8usize..40) {
         let community = community(seed, threads, 12);
         let indexed = engine(&community, Duration::from_secs(600));
+        let before = indexed.standing_progress();
+        prop_assert_eq!((before.ready, before.pending), (0, community.conversations.len()));
         let judged = complete(&indexed);
+        let after = indexed.standing_progress();
+        prop_assert_eq!((after.judged, after.ready, after.pending), (0, judged, 0));
         prop_assert_eq!(judged, community.conversations.len());
         let on_request = engine(&community, Duration::ZERO);
         prop_assert_eq!(

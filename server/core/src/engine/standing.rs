@@ -288,24 +288,7 @@ impl Engine {
                     .is_some_and(|activity| activity.open)
                     && self.index.slot(conversation).is_some()
             });
-            for (conversation, activity) in &self.activity {
-                if !activity.open || self.index.slot(conversation).is_none() {
-                    continue;
-                }
-                match index.judgments.get(conversation) {
-                    None => work.push((0, None, conversation.clone())),
-                    Some(judgment) => {
-                        progress.ready += 1;
-                        if judgment.fingerprint != (activity.posts, activity.last_activity_at) {
-                            work.push((1, Some(judgment.made_at), conversation.clone()));
-                        } else if judgment.generation != self.generation
-                            && judgment.made_at.elapsed() >= refresh_after
-                        {
-                            work.push((2, Some(judgment.made_at), conversation.clone()));
-                        }
-                    }
-                }
-            }
+            progress.ready = self.standing_work(&index, refresh_after, &mut work);
         }
         work.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
         let urgent = work.iter().filter(|(priority, _, _)| *priority < 2).count();
@@ -319,11 +302,9 @@ impl Engine {
             let judgment = self.judge(&conversation, None);
             if let Ok(mut index) = self.standing.lock() {
                 index.judgments.insert(conversation, judgment);
-            }
-            progress.judged += 1;
-            if let Ok(mut index) = self.standing.lock() {
                 index.last_judged = Some(Instant::now());
             }
+            progress.judged += 1;
             if priority == 0 {
                 progress.ready += 1;
             }
@@ -333,6 +314,52 @@ impl Engine {
             progress.bytes = index.judgments.values().map(Judgment::bytes).sum();
         }
         progress
+    }
+
+    /// Where the standing index is, without judging anything (`judged` is 0).
+    pub fn standing_progress(&self) -> StandingProgress {
+        let Ok(index) = self.standing.lock() else {
+            return StandingProgress::default();
+        };
+        let mut work = Vec::new();
+        let ready = self.standing_work(&index, Duration::MAX, &mut work);
+        StandingProgress {
+            judged: 0,
+            ready,
+            pending: work.len(),
+            bytes: index.judgments.values().map(Judgment::bytes).sum(),
+        }
+    }
+
+    /// The open conversations that need judging, into `work` as (priority, judged at,
+    /// conversation): 0 never judged, 1 changed since, 2 judged `refresh_after` ago or more while
+    /// the corpus moved on. Returns how many open conversations have a judgment.
+    fn standing_work(
+        &self,
+        index: &StandingIndex,
+        refresh_after: Duration,
+        work: &mut Vec<(u8, Option<Instant>, RecordKey)>,
+    ) -> usize {
+        let mut ready = 0;
+        for (conversation, activity) in &self.activity {
+            if !activity.open || self.index.slot(conversation).is_none() {
+                continue;
+            }
+            match index.judgments.get(conversation) {
+                None => work.push((0, None, conversation.clone())),
+                Some(judgment) => {
+                    ready += 1;
+                    if judgment.fingerprint != (activity.posts, activity.last_activity_at) {
+                        work.push((1, Some(judgment.made_at), conversation.clone()));
+                    } else if judgment.generation != self.generation
+                        && judgment.made_at.elapsed() >= refresh_after
+                    {
+                        work.push((2, Some(judgment.made_at), conversation.clone()));
+                    }
+                }
+            }
+        }
+        ready
     }
 }
 

@@ -135,6 +135,26 @@ impl Trellis {
         Ok(progress)
     }
 
+    /// Where each workspace's standing index is: open conversations judged and waiting.
+    pub fn standing_status(
+        &self,
+    ) -> CoreResult<Vec<(WorkspaceId, crate::engine::standing::StandingProgress)>> {
+        let engines: Vec<(WorkspaceId, super::SharedEngine)> = self
+            .engines
+            .read()
+            .map_err(poisoned)?
+            .iter()
+            .map(|(workspace, engine)| (workspace.clone(), engine.clone()))
+            .collect();
+        engines
+            .into_iter()
+            .map(|(workspace, engine)| {
+                let progress = Self::read(&engine)?.standing_progress();
+                Ok((workspace, progress))
+            })
+            .collect()
+    }
+
     /// What a person wrote under every record merged into them, newest first per record.
     pub(super) fn writing_of_all(
         &self,
