@@ -110,6 +110,8 @@ pub struct CorpusIndex {
     free: Vec<Slot>,
     total_length: f64,
     live: u32,
+    /// Counts slots given to documents and taken back: what maps slots to owners checks.
+    layout: u64,
 }
 
 /// BM25 parameters; the usual values, not tuned to any corpus.
@@ -140,6 +142,12 @@ impl CorpusIndex {
 
     pub fn term_id(&self, term: &str) -> Option<TermId> {
         self.vocab.get(term).copied()
+    }
+
+    /// Changes whenever a slot is given to a document or taken back: a map from slots to
+    /// something about their documents stays right while it stays the same.
+    pub fn layout_version(&self) -> u64 {
+        self.layout
     }
 
     /// Terms ever seen: term ids below it are valid, and a term's id never changes.
@@ -270,6 +278,7 @@ impl CorpusIndex {
                 });
                 self.slots.insert(key.clone(), slot);
                 self.live += 1;
+                self.layout += 1;
                 slot
             }
         };
@@ -373,6 +382,7 @@ impl CorpusIndex {
     fn remove_slot(&mut self, slot: Slot) {
         if let Some(doc) = self.docs[slot as usize].take() {
             self.lengths[slot as usize] = 0.0;
+            self.layout += 1;
             self.slots.remove(&doc.key);
             self.free.push(slot);
             self.live -= 1;

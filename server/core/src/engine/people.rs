@@ -175,6 +175,23 @@ pub struct People {
     lookup: HashMap<LookupKey, Vec<RecordKey>>,
     /// Everyone by activity, for the activity evidence; emptied whenever activity changes.
     activity_order: ActivityOrder,
+    /// The person of each profile slot, for the slot layout it was built at.
+    profile_owners: ProfileOwners,
+}
+
+/// The person whose profile is at each slot of `profiles` (`PersonId::MAX` for a free slot),
+/// at one `layout_version` of the profiles index and count of known keys: ranking people by profile then reads ids
+/// instead of hashing every scored person's key.
+#[derive(Debug, Default)]
+struct ProfileOwners(std::sync::Mutex<Option<std::sync::Arc<OwnersAt>>>);
+
+/// ((profiles layout version, known keys), the person of each slot).
+type OwnersAt = ((u64, usize), Vec<PersonId>);
+
+impl Clone for ProfileOwners {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 /// Everyone ranked by activity as of one time.
@@ -804,12 +821,13 @@ impl People {
             scored
         };
         let threads = ranked_list(thread_evidence.into_iter().collect());
+        let owners = self.profile_owners();
         let profiles = ranked_list(
             profile_scores
                 .into_iter()
                 .filter_map(|(slot, score)| {
-                    let key = self.profiles.key(slot)?;
-                    Some((self.person_id(key)?, score))
+                    let owner = *owners.1.get(slot as usize)?;
+                    (owner != PersonId::MAX).then_some((owner, score))
                 })
                 .collect(),
         );
@@ -867,6 +885,31 @@ impl People {
             *score /= best;
         }
         (ranked, similar_of)
+    }
+
+    /// The person of each profile slot, built again when the slots' layout changed.
+    fn profile_owners(&self) -> std::sync::Arc<OwnersAt> {
+        // Records merged into a person add ids too.
+        let layout = (self.profiles.layout_version(), self.ids.len());
+        if let Ok(cache) = self.profile_owners.0.lock()
+            && let Some(owners) = cache.as_ref()
+            && owners.0 == layout
+        {
+            return std::sync::Arc::clone(owners);
+        }
+        let owners: Vec<PersonId> = (0..self.profiles.slot_count())
+            .map(|slot| {
+                self.profiles
+                    .key(slot as Slot)
+                    .and_then(|key| self.person_id(key))
+                    .unwrap_or(PersonId::MAX)
+            })
+            .collect();
+        let owners = std::sync::Arc::new((layout, owners));
+        if let Ok(mut cache) = self.profile_owners.0.lock() {
+            *cache = Some(std::sync::Arc::clone(&owners));
+        }
+        owners
     }
 
     /// Everyone by activity as of `present` (most active first, ties by key, as the activity
