@@ -212,6 +212,7 @@ struct Row {
     build_s: f64,
     standing_s: f64,
     standing_mib: f64,
+    cold: Latency,
     rss_mib: f64,
     engine_mib: f64,
     suggest: Latency,
@@ -225,20 +226,22 @@ fn print_table(rows: &[Row]) {
         rows.first().map_or("-", |row| row.size.as_str())
     );
     println!(
-        "| size | build s | standing s | standing MiB | RSS MiB | engine MiB | suggest p50 ms | suggest p99 ms | suggest /s | match p50 ms | match p99 ms | match /s |"
+        "| size | build s | standing s | standing MiB | RSS MiB | engine MiB | cold suggest p50 ms | suggest p50 ms | suggest p99 ms | warm/cold p50 | suggest /s | match p50 ms | match p99 ms | match /s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!(
-            "| {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} | {:.2} | {:.2} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.3}x | {:.1} | {:.2} | {:.2} | {:.1} |",
             row.size,
             row.build_s,
             row.standing_s,
             row.standing_mib,
             row.rss_mib,
             row.engine_mib,
+            row.cold.p50_ms,
             row.suggest.p50_ms,
             row.suggest.p99_ms,
+            row.suggest.p50_ms / row.cold.p50_ms.max(1e-9),
             row.suggest.per_second,
             row.matching.p50_ms,
             row.matching.p99_ms,
@@ -308,6 +311,25 @@ fn people_bench(c: &mut Criterion) {
             spec.people,
             rss - rss_before
         );
+        let sample = community.scaled(spec).sample_people(sample_size());
+        // The baseline of this run: first calls while nothing is judged yet, so each judges
+        // where the person stands in the conversations it weighs (as every call did before the
+        // standing index). One person of each kind; their judgments stay for later calls.
+        let mut cold_times = Vec::new();
+        for id in [&sample.active, &sample.occasional, &sample.outsiders]
+            .into_iter()
+            .filter_map(|people| people.first())
+        {
+            let key = RecordKey::new(SOURCE, id.as_str());
+            let started = Instant::now();
+            black_box(suggest_discussions(&engine, &key));
+            cold_times.push(started.elapsed());
+        }
+        let cold = latency(cold_times);
+        println!(
+            "[{label}] before the standing index (one person of each kind, judging on request): suggest_discussions p50 {:.2} ms max {:.2} ms",
+            cold.p50_ms, cold.max_ms
+        );
         // The standing index, as the server's background worker fills it before requests
         // find it warm.
         let started = Instant::now();
@@ -325,7 +347,6 @@ fn people_bench(c: &mut Criterion) {
             "[{label}] standing index: {judged} open conversations judged in {standing_s:.1}s ({:.2} ms each), {standing_mib:.1} MiB",
             standing_s * 1000.0 / judged.max(1) as f64
         );
-        let sample = community.scaled(spec).sample_people(sample_size());
         let kinds = [
             ("active", &sample.active),
             ("occasional", &sample.occasional),
@@ -377,6 +398,7 @@ fn people_bench(c: &mut Criterion) {
             build_s,
             standing_s,
             standing_mib,
+            cold,
             rss_mib: rss_after,
             engine_mib: rss - rss_before,
             suggest,

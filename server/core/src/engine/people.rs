@@ -76,7 +76,9 @@ pub struct PeopleSettings {
     pub standing_depth: usize,
     /// The conversation's most distinctive terms (by log weight times idf) that judge where people
     /// stand in it. A long thread has thousands of terms; its strongest carry the topic, and the
-    /// cost of judging a conversation grows with the postings of every term kept.
+    /// cost of judging a conversation grows with the postings of every term kept. 128 judges at
+    /// about half the cost of 256; on the development dump, Task B moved by +0.005 P@5, +0.016
+    /// R@10 and -0.017 MRR.
     pub standing_query_terms: usize,
 }
 
@@ -89,7 +91,7 @@ impl Default for PeopleSettings {
             profile_query_terms: 300,
             discussion_pool: 200,
             standing_depth: 500,
-            standing_query_terms: 256,
+            standing_query_terms: 128,
         }
     }
 }
