@@ -308,7 +308,53 @@ fn a_replica_whose_changes_were_pruned_reloads_instead_of_replaying() {
     // The follower is at 0, the log now starts at 3: it reloads and lands at the head.
     follower.follow().unwrap();
     assert_same_index(&writer, &follower);
-    assert_eq!(follower.replication_lag().unwrap(), [(workspace, 0)]);
+    let status = follower.replication().unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].workspace, workspace);
+    assert_eq!(status[0].lag, 0);
+    assert_eq!(status[0].applied, status[0].head);
+    assert_eq!(status[0].head, writer.replication().unwrap()[0].head);
+}
+
+#[test]
+fn a_replica_stalled_past_the_retention_reloads_when_the_log_is_empty() {
+    let Some(schema) = schema() else { return };
+    let writer = open(&schema);
+    let follower = open(&schema);
+    let workspace = WorkspaceId::default_workspace();
+    writer
+        .put_strategy(&workspace, strategy(), 1_700_000_000_000)
+        .unwrap();
+    ingest(&writer, (0..30).map(|id| conversation(id, 0)).collect());
+    follower.follow().unwrap();
+    assert_same_engine(&writer, &follower);
+
+    // The follower stands still while the writer writes, and every change is pruned after;
+    // nothing is written since, so the log holds nothing at all.
+    let mut updates: Vec<Record> = (0..30).step_by(2).map(|id| conversation(id, 1)).collect();
+    updates.extend((0..20).map(|id| post(id, id % 30, 0)));
+    ingest(&writer, updates);
+    ingest(
+        &writer,
+        (0..20).map(|id| post(id, (id + 7) % 30, 1)).collect(),
+    );
+    let behind = follower.replication().unwrap();
+    assert_eq!(behind.len(), 1);
+    assert_eq!(behind[0].lag, 2, "two batches the follower has not applied");
+    assert_eq!(behind[0].head, behind[0].applied + 2);
+    writer
+        .prune_changes(std::time::Duration::from_secs(0))
+        .unwrap();
+    let store = PostgresStore::open(&schema.options()).unwrap();
+    assert!(store.changes_after(&workspace, 0, 10).unwrap().is_empty());
+    assert_eq!(store.head(&workspace).unwrap(), behind[0].head);
+
+    // Following notices the head is past it although the log is empty, and reloads.
+    follower.follow().unwrap();
+    let caught_up = follower.replication().unwrap();
+    assert_eq!(caught_up[0].lag, 0);
+    assert_eq!(caught_up[0].applied, behind[0].head);
+    assert_same_index(&writer, &follower);
 }
 
 #[test]
