@@ -428,6 +428,13 @@ impl Trellis {
         log.prune(identity::now_millis().saturating_sub(retention))
     }
 
+    /// Holds the write gate, as a long write does, until the guard drops: for tests that show
+    /// what waits on it and what does not.
+    #[doc(hidden)]
+    pub fn hold_write_gate(&self) -> CoreResult<std::sync::MutexGuard<'_, ()>> {
+        self.write_gate.lock().map_err(poisoned)
+    }
+
     /// Where each workspace's engine stands in its change log: the position it includes, the
     /// log's head, and so how many changes it has still to apply. Empty without a change log.
     /// One read of the heads, so it is cheap enough for a status call.

@@ -413,3 +413,48 @@ fn a_snapshot_taken_during_writes_is_never_applied_twice() {
         assert_same_index(&writer, replica);
     }
 }
+
+#[test]
+fn following_with_nothing_new_does_not_wait_for_writes_in_progress() {
+    let Some(schema) = schema() else { return };
+    let writer = open(&schema);
+    let follower = Arc::new(open(&schema));
+    let workspace = WorkspaceId::default_workspace();
+    writer
+        .put_strategy(&workspace, strategy(), 1_700_000_000_000)
+        .unwrap();
+    ingest(&writer, (0..10).map(|id| conversation(id, 0)).collect());
+    follower.follow().unwrap();
+
+    // A write through the follower is under way (it holds the write gate); following finds no
+    // new change in the log and returns without the gate.
+    let gate = follower.hold_write_gate().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let following = {
+        let follower = Arc::clone(&follower);
+        std::thread::spawn(move || sender.send(follower.follow().unwrap()).unwrap())
+    };
+    let applied = receiver
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a follow with nothing to apply waited for the write gate");
+    assert_eq!(applied, 0);
+    following.join().unwrap();
+
+    // With a new change it takes the gate, so it waits until the write is done.
+    ingest(&writer, (10..12).map(|id| conversation(id, 0)).collect());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let following = {
+        let follower = Arc::clone(&follower);
+        std::thread::spawn(move || sender.send(follower.follow().unwrap()).unwrap())
+    };
+    assert!(
+        receiver
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err(),
+        "a follow with a change to apply waits for the write in progress"
+    );
+    drop(gate);
+    assert_eq!(receiver.recv().unwrap(), 1);
+    following.join().unwrap();
+    assert_same_engine(&writer, &follower);
+}
