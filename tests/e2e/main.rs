@@ -440,6 +440,14 @@ async fn health_reports_serving_and_reflection_lists_the_services() {
     );
     // The tests' servers run without the model: lexical-only, and said so with the fix.
     assert_eq!(health["engine"], "lexical-only", "{health}");
+    // A server that owns its database follows no change log: nothing to lag behind.
+    if std::env::var("TRELLIS_TEST_STORAGE").as_deref() != Ok("postgres") {
+        assert_eq!(health["follows_change_log"], false, "{health}");
+        for workspace in health["workspaces"].as_array().into_iter().flatten() {
+            assert_eq!(workspace["replication_lag"], 0, "{health}");
+            assert_eq!(workspace["change_log_head"], 0, "{health}");
+        }
+    }
     assert!(
         health["semantic"]["lexical_only_reason"]
             .as_str()

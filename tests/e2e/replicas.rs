@@ -171,10 +171,107 @@ async fn writes_through_one_replica_are_served_by_the_other_within_the_follow_in
         "a replica reads its own writes at once"
     );
     time_until_indexed(&first, example + 2).await;
-    let status = first.terminate().await;
-    assert!(status.success(), "{status}");
-    let status = second.terminate().await;
-    assert!(status.success(), "{status}");
+
+    // Both have applied the whole log now: each says where it stands, and no lag.
+    let (a, b) = (
+        replication(&first)
+            .await
+            .expect("the first follows the log"),
+        replication(&second)
+            .await
+            .expect("the second follows the log"),
+    );
+    assert_eq!(a, b, "both at the head");
+    assert_eq!(a.lag, 0);
+    assert!(a.head >= 4, "a strategy and three batches at least: {a:?}");
+    assert_eq!(a.applied, a.head);
+    let health = first.cli_json(&["health"]);
+    assert_eq!(health["follows_change_log"], true, "{health}");
+    let default = health["workspaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|workspace| workspace["workspace"] == "default")
+        .expect("trellis health lists the default workspace");
+    assert_eq!(default["change_log_head"], a.head, "{health}");
+    assert_eq!(default["applied_change"], a.head, "{health}");
+    assert_eq!(default["replication_lag"], 0, "{health}");
+
+    // A replica that follows only once a minute lags behind writes made elsewhere, and says by
+    // how much.
+    let mut slow_settings = settings.clone();
+    for (key, value) in &mut slow_settings {
+        if *key == "TRELLIS__REPLICATION__FOLLOW_INTERVAL_MS" {
+            *value = "60000".to_owned();
+        }
+    }
+    let slow = start_replica(&db, &plugins, &slow_settings).await;
+    let loaded = replication(&slow)
+        .await
+        .expect("the slow one follows the log");
+    assert_eq!(
+        loaded.lag, 0,
+        "it loaded the workspace at the head: {loaded:?}"
+    );
+    for id in ["replicated-3", "replicated-4"] {
+        ingest(
+            &first,
+            vec![conversation(
+                "forum",
+                id,
+                "Tail-based sampling",
+                "Keeping every slow trace without keeping them all.",
+            )],
+        )
+        .await;
+    }
+    let behind = replication(&slow).await.unwrap();
+    assert_eq!(behind.head, loaded.head + 2, "{behind:?}");
+    assert_eq!(behind.applied, loaded.applied, "{behind:?}");
+    assert_eq!(behind.lag, 2, "{behind:?}");
+    let health = slow.cli_json(&["health"]);
+    assert!(
+        health["workspaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|workspace| workspace["replication_lag"] == 2),
+        "{health}"
+    );
+
+    for server in [first, second, slow] {
+        let status = server.terminate().await;
+        assert!(status.success(), "{status}");
+    }
+}
+
+/// Where a replica stands in the default workspace's change log, as its status says; `None`
+/// when it follows no log.
+#[derive(Debug, PartialEq)]
+struct Replication {
+    applied: u64,
+    head: u64,
+    lag: u64,
+}
+
+async fn replication(server: &Server) -> Option<Replication> {
+    let status = pb::server_service_client::ServerServiceClient::new(server.channel.clone())
+        .get_server_status(pb::GetServerStatusRequest::default())
+        .await
+        .expect("the status is served")
+        .into_inner();
+    if !status.follows_change_log {
+        return None;
+    }
+    status
+        .workspaces
+        .iter()
+        .find(|workspace| workspace.workspace == "default")
+        .map(|workspace| Replication {
+            applied: workspace.applied_change,
+            head: workspace.change_log_head,
+            lag: workspace.replication_lag,
+        })
 }
 
 #[tokio::test(flavor = "multi_thread")]

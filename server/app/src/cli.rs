@@ -398,6 +398,9 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "conversations": workspace.conversations,
                 "embedded_conversations": workspace.embedded_conversations,
                 "pending_embeddings": workspace.pending_embeddings,
+                "applied_change": workspace.applied_change,
+                "change_log_head": workspace.change_log_head,
+                "replication_lag": workspace.replication_lag,
             })
         })
         .collect();
@@ -412,6 +415,7 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
             "lexical_only_reason": semantic.lexical_only_reason,
         },
         "workspaces": workspaces,
+        "follows_change_log": status.follows_change_log,
         "services": statuses,
     });
     print(client, &value, |value| {
@@ -442,6 +446,12 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 println!(
                     "  workspace {}: {} conversations",
                     workspace.workspace, workspace.conversations
+                );
+            }
+            if status.follows_change_log {
+                println!(
+                    "    change log: applied {} of {}, {} behind",
+                    workspace.applied_change, workspace.change_log_head, workspace.replication_lag
                 );
             }
         }

@@ -197,6 +197,14 @@ pub struct RecordChange {
 
 /// The log of committed writes of a store several replicas share.
 pub trait ChangeLog: Send + Sync {
+    /// The position of a workspace's latest change, its log's head: 0 before its first write,
+    /// and never lower after pruning. One row to read, so a replica can ask it often.
+    fn head(&self, workspace: &WorkspaceId) -> CoreResult<u64>;
+
+    /// Every workspace with its log's head, in one read: what a follower asks each interval to
+    /// learn whether there is anything to apply.
+    fn heads(&self) -> CoreResult<Vec<(WorkspaceId, u64)>>;
+
     /// The changes of a workspace after position `after`, oldest first, at most `limit`.
     fn changes_after(
         &self,

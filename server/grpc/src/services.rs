@@ -1106,7 +1106,43 @@ impl pb::server_service_server::ServerService for Api {
         &self,
         _request: Request<pb::GetServerStatusRequest>,
     ) -> Result<Response<pb::GetServerStatusResponse>, Status> {
-        let status = self.blocking(|trellis| trellis.semantic_status()).await?;
+        let (status, replication, follows_change_log) = self
+            .blocking(|trellis| {
+                Ok((
+                    trellis.semantic_status()?,
+                    trellis.replication()?,
+                    trellis.follows_changes(),
+                ))
+            })
+            .await?;
+        let mut workspaces: std::collections::BTreeMap<WorkspaceId, pb::WorkspaceStatus> = status
+            .workspaces
+            .into_iter()
+            .map(|workspace| {
+                (
+                    workspace.workspace.clone(),
+                    pb::WorkspaceStatus {
+                        workspace: workspace.workspace.to_string(),
+                        conversations: workspace.conversations as u64,
+                        embedded_conversations: workspace.embedded as u64,
+                        pending_embeddings: workspace.pending as u64,
+                        ..pb::WorkspaceStatus::default()
+                    },
+                )
+            })
+            .collect();
+        // A workspace another replica created and this one has not loaded yet is all lag.
+        for position in replication {
+            let workspace = workspaces
+                .entry(position.workspace.clone())
+                .or_insert_with(|| pb::WorkspaceStatus {
+                    workspace: position.workspace.to_string(),
+                    ..pb::WorkspaceStatus::default()
+                });
+            workspace.applied_change = position.applied;
+            workspace.change_log_head = position.head;
+            workspace.replication_lag = position.lag;
+        }
         Ok(Response::new(pb::GetServerStatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             semantic: Some(pb::SemanticTier {
@@ -1114,18 +1150,13 @@ impl pb::server_service_server::ServerService for Api {
                 model_id: status.model_id.unwrap_or_default(),
                 lexical_only_reason: status.lexical_only_reason,
             }),
-            workspaces: status
-                .workspaces
+            workspaces: workspaces
                 .into_iter()
                 // A key sees only its own workspace.
-                .filter(|workspace| crate::auth::check_workspace(&workspace.workspace).is_ok())
-                .map(|workspace| pb::WorkspaceStatus {
-                    workspace: workspace.workspace.to_string(),
-                    conversations: workspace.conversations as u64,
-                    embedded_conversations: workspace.embedded as u64,
-                    pending_embeddings: workspace.pending as u64,
-                })
+                .filter(|(id, _)| crate::auth::check_workspace(id).is_ok())
+                .map(|(_, workspace)| workspace)
                 .collect(),
+            follows_change_log,
         }))
     }
 }

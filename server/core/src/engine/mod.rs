@@ -16,6 +16,8 @@ pub mod semantic;
 
 mod audit;
 mod explain;
+#[cfg(test)]
+mod moved_posts;
 mod rank;
 mod recommend;
 pub mod standing;
@@ -83,8 +85,12 @@ struct Activity {
     posts: u32,
     /// Creation times of posts, to count recent activity.
     post_times: Vec<Millis>,
-    participants: HashSet<String>,
+    /// Authors of posts, each with how many posts they have here (a post may move away).
+    participants: HashMap<String, u32>,
     replies_by_others: u32,
+    /// The latest time the conversation record itself gave (created or last active), so that
+    /// the activity time can be worked out again when a post leaves.
+    conversation_time: Option<Millis>,
 }
 
 #[derive(Debug, Default)]
@@ -312,10 +318,19 @@ impl Engine {
             conversation.created_at,
             &added,
             previous.zip(removed.as_ref()).map(|(previous, removed)| {
-                (previous_author.as_ref(), removed, previous.created_at)
+                (
+                    &conversation.key,
+                    previous_author.as_ref(),
+                    removed,
+                    previous.created_at,
+                )
             }),
         );
         let activity = self.activity.entry(conversation.key.clone()).or_default();
+        activity.conversation_time = max_time(
+            max_time(activity.conversation_time, conversation.last_activity_at),
+            conversation.created_at,
+        );
         activity.platform = conversation.platform;
         activity.open = conversation.open;
         activity.author = conversation.author.clone();
@@ -327,16 +342,26 @@ impl Engine {
         self.refresh_model_if_stale();
     }
 
-    /// Takes in a new or changed post; `previous` is the stored version it replaces.
+    /// Takes in a new or changed post; `previous` is the stored version it replaces. A new
+    /// version may name another conversation (a post moved to another thread): the old version
+    /// then leaves its own conversation, words, activity and participation alike.
     pub fn upsert_post(&mut self, post: &Post, previous: Option<&Post>) {
         self.generation += 1;
-        let conversation_key = RecordKey::new(post.key.source.clone(), post.conversation.clone());
+        let conversation_key = post_conversation(post);
+        let previous_key = previous.map(post_conversation);
         let tokens = self.analyzer.tokens(&post.text);
         let mut added = TermBag::default();
         added.add_tokens(&tokens, 1.0);
         let removed = previous.map(|previous| self.post_bag(previous));
-        self.index
-            .apply(&conversation_key, removed.as_ref(), Some(&added));
+        match &previous_key {
+            Some(previous_key) if *previous_key != conversation_key => {
+                self.index.apply(previous_key, removed.as_ref(), None);
+                self.index.apply(&conversation_key, None, Some(&added));
+            }
+            _ => self
+                .index
+                .apply(&conversation_key, removed.as_ref(), Some(&added)),
+        }
         self.note_surfaces(&post.text, &tokens);
         let role = match post.parent.as_deref() {
             None => Role::Replied,
@@ -353,25 +378,70 @@ impl Engine {
             author.as_ref(),
             post.created_at,
             &added,
-            previous.zip(removed.as_ref()).map(|(previous, removed)| {
-                (previous_author.as_ref(), removed, previous.created_at)
-            }),
+            previous
+                .zip(previous_key.as_ref())
+                .zip(removed.as_ref())
+                .map(|((previous, previous_key), removed)| {
+                    (
+                        previous_key,
+                        previous_author.as_ref(),
+                        removed,
+                        previous.created_at,
+                    )
+                }),
         );
+        if let Some((previous, previous_key)) = previous.zip(previous_key.as_ref()) {
+            self.forget_post_activity(previous_key, previous);
+        }
         let activity = self.activity.entry(conversation_key).or_default();
-        if previous.is_none() {
-            activity.posts += 1;
-            if let Some(created_at) = post.created_at {
-                activity.post_times.push(created_at);
-            }
-            if let Some(author) = &post.author {
-                activity.participants.insert(author.clone());
-                if activity.author.as_ref() != Some(author) {
-                    activity.replies_by_others += 1;
-                }
+        activity.posts += 1;
+        if let Some(created_at) = post.created_at {
+            activity.post_times.push(created_at);
+        }
+        if let Some(author) = &post.author {
+            *activity.participants.entry(author.clone()).or_default() += 1;
+            if activity.author.as_ref() != Some(author) {
+                activity.replies_by_others += 1;
             }
         }
         activity.last_activity_at = max_time(activity.last_activity_at, post.created_at);
         self.refresh_model_if_stale();
+    }
+
+    /// Takes a post's stored version out of its conversation's activity, before its new
+    /// version (in the same conversation or another) is counted.
+    fn forget_post_activity(&mut self, conversation: &RecordKey, previous: &Post) {
+        let Some(activity) = self.activity.get_mut(conversation) else {
+            return;
+        };
+        activity.posts = activity.posts.saturating_sub(1);
+        if let Some(created_at) = previous.created_at
+            && let Some(index) = activity
+                .post_times
+                .iter()
+                .position(|time| *time == created_at)
+        {
+            activity.post_times.swap_remove(index);
+        }
+        if let Some(author) = &previous.author {
+            if let Some(count) = activity.participants.get_mut(author) {
+                *count -= 1;
+                if *count == 0 {
+                    activity.participants.remove(author);
+                }
+            }
+            if activity.author.as_ref() != Some(author) {
+                activity.replies_by_others = activity.replies_by_others.saturating_sub(1);
+            }
+        }
+        // The latest time of what is still there: the conversation's own and its posts'.
+        activity.last_activity_at = activity
+            .post_times
+            .iter()
+            .copied()
+            .fold(activity.conversation_time, |latest, time| {
+                max_time(latest, Some(time))
+            });
     }
 
     /// Forgets a conversation and everything indexed for it.
@@ -583,6 +653,11 @@ impl Engine {
             parts,
         ))
     }
+}
+
+/// The key of the conversation a post belongs to.
+fn post_conversation(post: &Post) -> RecordKey {
+    RecordKey::new(post.key.source.clone(), post.conversation.clone())
 }
 
 fn ordered_pair(a: &RecordKey, b: &RecordKey) -> (RecordKey, RecordKey) {

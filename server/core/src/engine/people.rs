@@ -479,7 +479,8 @@ impl People {
     }
 
     /// Records that `author` wrote `item` in `conversation` as `role`, with `bag` its terms.
-    /// `previous` is the version it replaces: (its author, its bag, its time).
+    /// `previous` is the version it replaces: (its conversation, its author, its bag, its time);
+    /// its conversation differs from `conversation` when the item moved to another thread.
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -489,29 +490,32 @@ impl People {
         author: Option<&RecordKey>,
         at: Option<Millis>,
         bag: &TermBag,
-        previous: Option<(Option<&RecordKey>, &TermBag, Option<Millis>)>,
+        previous: Option<(&RecordKey, Option<&RecordKey>, &TermBag, Option<Millis>)>,
     ) {
         self.clock = max_time(self.clock, at);
         self.activity_order.clear();
-        if let Some((previous_author, previous_bag, previous_at)) = previous
+        if let Some((previous_conversation, previous_author, previous_bag, previous_at)) = previous
             && let Some(previous_author) = previous_author
             && let Some(id) = self.person_id(previous_author)
         {
             let removed = scaled(previous_bag, self.forward(previous_at));
             let canonical = self.entries[id as usize].key.clone();
             self.profiles.apply(&canonical, Some(&removed), None);
-            if let Some(list) = self.participation.get_mut(conversation)
+            if let Some(list) = self.participation.get_mut(previous_conversation)
                 && let Some(index) = list
                     .iter()
                     .position(|contribution| contribution.item == item)
             {
                 let contribution = list.swap_remove(index);
-                let entry = &mut self.entries[id as usize];
+                let still_there = list.iter().any(|other| other.person == contribution.person);
+                if list.is_empty() {
+                    self.participation.remove(previous_conversation);
+                }
+                let entry = &mut self.entries[contribution.person as usize];
                 entry.activity -= f64::from(contribution.forward);
                 entry.contributions = entry.contributions.saturating_sub(1);
-                let still_there = list.iter().any(|other| other.person == contribution.person);
                 if !still_there {
-                    self.entries[id as usize].conversations.remove(conversation);
+                    entry.conversations.remove(previous_conversation);
                 }
             }
         }

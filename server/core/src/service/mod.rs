@@ -95,6 +95,18 @@ pub struct StrategicQuery<'a> {
 
 type SharedEngine = Arc<RwLock<Engine>>;
 
+/// Where one workspace's engine stands in the change log of a store replicas share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationStatus {
+    pub workspace: WorkspaceId,
+    /// The log position the engine includes.
+    pub applied: u64,
+    /// The position of the log's latest change.
+    pub head: u64,
+    /// Changes logged and not applied yet: `head - applied`.
+    pub lag: u64,
+}
+
 pub struct Trellis {
     store: Arc<dyn Store>,
     engines: RwLock<HashMap<WorkspaceId, SharedEngine>>,
@@ -279,17 +291,33 @@ impl Trellis {
 
     /// Applies the changes of a workspace's log after its engine's position, in order; returns
     /// how many. A log that no longer holds the next change (pruned, or cut when people were
-    /// forgotten) and a logged reload both reload the engine from a snapshot. The caller holds
-    /// the write gate.
+    /// forgotten) and a logged reload both reload the engine from a snapshot; so does a log
+    /// that holds nothing after the position while its head is past it (a replica that stood
+    /// still longer than the log is kept, with no write since). The caller holds the write gate.
     fn catch_up(&self, log: &dyn ChangeLog, workspace: &WorkspaceId) -> CoreResult<usize> {
         const PAGE: usize = 256;
         let engine = self.engine_entry(workspace)?;
         let mut position = self.position(workspace)?;
         let mut applied = 0;
+        // Whether the log was found empty after the position once already, with its head past
+        // it: the head is read after the changes, so a write committed between the two reads
+        // looks like that once, and only a second look tells it from a pruned log.
+        let mut looked_twice = false;
+        let mut reloaded_for_gap = false;
         loop {
             let changes = log.changes_after(workspace, position, PAGE)?;
             let Some(first) = changes.first() else {
-                break;
+                if reloaded_for_gap || log.head(workspace)? <= position {
+                    break;
+                }
+                if !looked_twice {
+                    looked_twice = true;
+                    continue;
+                }
+                tracing::info!(workspace = %workspace, position, "the change log was pruned past this replica; reloading the workspace");
+                position = self.reload(&engine, workspace)?;
+                reloaded_for_gap = true;
+                continue;
             };
             if first.seq != position + 1 {
                 tracing::info!(workspace = %workspace, position, next = first.seq, "the change log moved past this replica; reloading the workspace");
@@ -366,12 +394,20 @@ impl Trellis {
     /// Brings every workspace's engine up to the change log: the workspaces other replicas
     /// created, and the writes they made. A no-op without a change log. Returns the changes
     /// applied.
+    ///
+    /// The logs' heads are read first, without the write gate, so that writes through this
+    /// replica do not wait on a follow that has nothing to do; the gate is taken only for a
+    /// workspace whose head is past the engine's position (or that has no engine here yet),
+    /// and catching up reads the log again under it.
     pub fn follow(&self) -> CoreResult<usize> {
         let Some(log) = self.store.change_log() else {
             return Ok(0);
         };
         let mut applied = 0;
-        for workspace in self.store.workspaces()? {
+        for (workspace, head) in log.heads()? {
+            if self.engine(&workspace).is_ok() && head <= self.position(&workspace)? {
+                continue;
+            }
             let _gate = self.write_gate.lock().map_err(poisoned)?;
             applied += self.catch_up(log, &workspace)?;
         }
@@ -397,19 +433,32 @@ impl Trellis {
         log.prune(identity::now_millis().saturating_sub(retention))
     }
 
-    /// How far each workspace's engine is behind the change log (changes not applied yet);
-    /// empty without a change log.
-    pub fn replication_lag(&self) -> CoreResult<Vec<(WorkspaceId, u64)>> {
+    /// Holds the write gate, as a long write does, until the guard drops: for tests that show
+    /// what waits on it and what does not.
+    #[doc(hidden)]
+    pub fn hold_write_gate(&self) -> CoreResult<std::sync::MutexGuard<'_, ()>> {
+        self.write_gate.lock().map_err(poisoned)
+    }
+
+    /// Where each workspace's engine stands in its change log: the position it includes, the
+    /// log's head, and so how many changes it has still to apply. Empty without a change log.
+    /// One read of the heads, so it is cheap enough for a status call.
+    pub fn replication(&self) -> CoreResult<Vec<ReplicationStatus>> {
         let Some(log) = self.store.change_log() else {
             return Ok(Vec::new());
         };
-        let mut lag = Vec::new();
-        for workspace in self.store.workspaces()? {
-            let position = self.position(&workspace)?;
-            let behind = log.changes_after(&workspace, position, 10_000)?.len() as u64;
-            lag.push((workspace, behind));
-        }
-        Ok(lag)
+        log.heads()?
+            .into_iter()
+            .map(|(workspace, head)| {
+                let applied = self.position(&workspace)?;
+                Ok(ReplicationStatus {
+                    lag: head.saturating_sub(applied),
+                    workspace,
+                    applied,
+                    head,
+                })
+            })
+            .collect()
     }
 
     /// The engine of an existing workspace.

@@ -87,6 +87,32 @@ impl Drop for Pinned {
 }
 
 impl ChangeLog for PostgresStore {
+    fn head(&self, workspace: &WorkspaceId) -> CoreResult<u64> {
+        self.read(|client| position(client, workspace))
+    }
+
+    fn heads(&self) -> CoreResult<Vec<(WorkspaceId, u64)>> {
+        let rows = self.read(|client| {
+            client
+                .query("SELECT id, change_seq FROM workspaces ORDER BY id", &[])
+                .doing("reading the change logs' heads")
+        })?;
+        rows.iter()
+            .map(|row| {
+                let id: &str = row.get(0);
+                let workspace = WorkspaceId::parse(id).map_err(|violation| {
+                    CoreError::Storage(format!(
+                        "the stored workspace id {id:?} is not valid: {violation}"
+                    ))
+                })?;
+                Ok((
+                    workspace,
+                    u64::try_from(row.get::<_, i64>(1)).unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
     fn changes_after(
         &self,
         workspace: &WorkspaceId,

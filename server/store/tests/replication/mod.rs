@@ -4,7 +4,7 @@
 //! rounding, for every conversation and facet.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use trellis_core::domain::{Conversation, Person, Post, Record, RecordKey, WorkspaceId};
 use trellis_core::service::{Settings, StrategicQuery, Trellis};
@@ -69,10 +69,6 @@ fn strategy() -> Strategy {
 }
 
 /// A text of `n` words picked by `seed`, so that every conversation reads differently.
-///
-/// Posts stay in their conversation from version to version: the engine does not yet move a
-/// post's words when a new version of it names another conversation (see `Engine::upsert_post`),
-/// so an engine that saw both versions would differ from one loaded afresh for that reason alone.
 fn text(seed: usize, n: usize) -> String {
     (0..n)
         .map(|i| WORDS[(seed * 7 + i * 13 + i * i) % WORDS.len()])
@@ -227,7 +223,7 @@ fn writes_through_one_replica_reach_the_others_through_the_change_log() {
 
     // Updates apply against the versions they replaced, on both sides.
     let mut updates: Vec<Record> = (0..60).step_by(3).map(|id| conversation(id, 1)).collect();
-    updates.extend((0..150).step_by(4).map(|id| post(id, id % 60, 1)));
+    updates.extend((0..150).step_by(4).map(|id| post(id, (id + 1) % 60, 1)));
     ingest(&writer, updates);
     // The follower writes too: the writer follows it in turn.
     ingest(&follower, (60..70).map(|id| conversation(id, 0)).collect());
@@ -312,7 +308,53 @@ fn a_replica_whose_changes_were_pruned_reloads_instead_of_replaying() {
     // The follower is at 0, the log now starts at 3: it reloads and lands at the head.
     follower.follow().unwrap();
     assert_same_index(&writer, &follower);
-    assert_eq!(follower.replication_lag().unwrap(), [(workspace, 0)]);
+    let status = follower.replication().unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].workspace, workspace);
+    assert_eq!(status[0].lag, 0);
+    assert_eq!(status[0].applied, status[0].head);
+    assert_eq!(status[0].head, writer.replication().unwrap()[0].head);
+}
+
+#[test]
+fn a_replica_stalled_past_the_retention_reloads_when_the_log_is_empty() {
+    let Some(schema) = schema() else { return };
+    let writer = open(&schema);
+    let follower = open(&schema);
+    let workspace = WorkspaceId::default_workspace();
+    writer
+        .put_strategy(&workspace, strategy(), 1_700_000_000_000)
+        .unwrap();
+    ingest(&writer, (0..30).map(|id| conversation(id, 0)).collect());
+    follower.follow().unwrap();
+    assert_same_engine(&writer, &follower);
+
+    // The follower stands still while the writer writes, and every change is pruned after;
+    // nothing is written since, so the log holds nothing at all.
+    let mut updates: Vec<Record> = (0..30).step_by(2).map(|id| conversation(id, 1)).collect();
+    updates.extend((0..20).map(|id| post(id, id % 30, 0)));
+    ingest(&writer, updates);
+    ingest(
+        &writer,
+        (0..20).map(|id| post(id, (id + 7) % 30, 1)).collect(),
+    );
+    let behind = follower.replication().unwrap();
+    assert_eq!(behind.len(), 1);
+    assert_eq!(behind[0].lag, 2, "two batches the follower has not applied");
+    assert_eq!(behind[0].head, behind[0].applied + 2);
+    writer
+        .prune_changes(std::time::Duration::from_secs(0))
+        .unwrap();
+    let store = PostgresStore::open(&schema.options()).unwrap();
+    assert!(store.changes_after(&workspace, 0, 10).unwrap().is_empty());
+    assert_eq!(store.head(&workspace).unwrap(), behind[0].head);
+
+    // Following notices the head is past it although the log is empty, and reloads.
+    follower.follow().unwrap();
+    let caught_up = follower.replication().unwrap();
+    assert_eq!(caught_up[0].lag, 0);
+    assert_eq!(caught_up[0].applied, behind[0].head);
+    assert_same_index(&writer, &follower);
 }
 
 #[test]
@@ -325,33 +367,94 @@ fn a_snapshot_taken_during_writes_is_never_applied_twice() {
         .unwrap();
     ingest(&writer, (0..40).map(|id| conversation(id, 0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
     let writing = {
-        let (writer, stop) = (Arc::clone(&writer), Arc::clone(&stop));
+        let (writer, stop, written) =
+            (Arc::clone(&writer), Arc::clone(&stop), Arc::clone(&written));
         std::thread::spawn(move || {
             let mut version = 1;
             while !stop.load(Ordering::SeqCst) {
-                // Every batch changes every conversation's text: a change applied twice, or
-                // against the wrong previous version, leaves the wrong words counted.
+                // Every batch changes every conversation's text and moves every post to another
+                // conversation: a change applied twice, or against the wrong previous version,
+                // leaves the wrong words counted.
                 let mut batch: Vec<Record> = (0..40).map(|id| conversation(id, version)).collect();
-                batch.extend((0..20).map(|id| post(id, id % 40, version)));
+                batch.extend((0..20).map(|id| post(id, (id + version) % 40, version)));
                 ingest(&writer, batch);
+                written.fetch_add(1, Ordering::SeqCst);
                 version += 1;
             }
-            version
         })
     };
-    // Replicas start (load a snapshot) while the writer writes, then follow.
+    // Waits (bounded) until the writer has written `batches` batches in all.
+    let wait_for = |batches: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while written.load(Ordering::SeqCst) < batches {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer stopped writing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    // Replicas start (load a snapshot) while the writer writes, then follow; the writer goes
+    // on past their loads, so they have its later batches to apply.
+    wait_for(1);
     let mut replicas = Vec::new();
     for _ in 0..4 {
         replicas.push(open(&schema));
         replicas.last().unwrap().follow().unwrap();
     }
+    wait_for(written.load(Ordering::SeqCst) + 2);
     stop.store(true, Ordering::SeqCst);
-    let versions = writing.join().unwrap();
-    assert!(versions > 2, "the writer wrote while the replicas loaded");
+    writing.join().unwrap();
     writer.follow().unwrap();
     for replica in &replicas {
         replica.follow().unwrap();
         assert_same_index(&writer, replica);
     }
+}
+
+#[test]
+fn following_with_nothing_new_does_not_wait_for_writes_in_progress() {
+    let Some(schema) = schema() else { return };
+    let writer = open(&schema);
+    let follower = Arc::new(open(&schema));
+    let workspace = WorkspaceId::default_workspace();
+    writer
+        .put_strategy(&workspace, strategy(), 1_700_000_000_000)
+        .unwrap();
+    ingest(&writer, (0..10).map(|id| conversation(id, 0)).collect());
+    follower.follow().unwrap();
+
+    // A write through the follower is under way (it holds the write gate); following finds no
+    // new change in the log and returns without the gate.
+    let gate = follower.hold_write_gate().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let following = {
+        let follower = Arc::clone(&follower);
+        std::thread::spawn(move || sender.send(follower.follow().unwrap()).unwrap())
+    };
+    let applied = receiver
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a follow with nothing to apply waited for the write gate");
+    assert_eq!(applied, 0);
+    following.join().unwrap();
+
+    // With a new change it takes the gate, so it waits until the write is done.
+    ingest(&writer, (10..12).map(|id| conversation(id, 0)).collect());
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let following = {
+        let follower = Arc::clone(&follower);
+        std::thread::spawn(move || sender.send(follower.follow().unwrap()).unwrap())
+    };
+    assert!(
+        receiver
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err(),
+        "a follow with a change to apply waits for the write in progress"
+    );
+    drop(gate);
+    assert_eq!(receiver.recv().unwrap(), 1);
+    following.join().unwrap();
+    assert_same_engine(&writer, &follower);
 }

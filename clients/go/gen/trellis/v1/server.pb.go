@@ -60,11 +60,14 @@ func (*GetServerStatusRequest) Descriptor() ([]byte, []int) {
 type GetServerStatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The trellis version, e.g. "0.1.0".
-	Version       string             `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	Semantic      *SemanticTier      `protobuf:"bytes,2,opt,name=semantic,proto3" json:"semantic,omitempty"`
-	Workspaces    []*WorkspaceStatus `protobuf:"bytes,3,rep,name=workspaces,proto3" json:"workspaces,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version    string             `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Semantic   *SemanticTier      `protobuf:"bytes,2,opt,name=semantic,proto3" json:"semantic,omitempty"`
+	Workspaces []*WorkspaceStatus `protobuf:"bytes,3,rep,name=workspaces,proto3" json:"workspaces,omitempty"`
+	// True when the server shares its database with other replicas (PostgreSQL) and follows each
+	// workspace's change log; false on a database one server owns (SQLite).
+	FollowsChangeLog bool `protobuf:"varint,4,opt,name=follows_change_log,json=followsChangeLog,proto3" json:"follows_change_log,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetServerStatusResponse) Reset() {
@@ -116,6 +119,13 @@ func (x *GetServerStatusResponse) GetWorkspaces() []*WorkspaceStatus {
 		return x.Workspaces
 	}
 	return nil
+}
+
+func (x *GetServerStatusResponse) GetFollowsChangeLog() bool {
+	if x != nil {
+		return x.FollowsChangeLog
+	}
+	return false
 }
 
 // How conversations are compared: by shared words only, or by meaning too.
@@ -191,8 +201,15 @@ type WorkspaceStatus struct {
 	EmbeddedConversations uint64 `protobuf:"varint,3,opt,name=embedded_conversations,json=embeddedConversations,proto3" json:"embedded_conversations,omitempty"`
 	// Conversations waiting to be embedded; they are found by their words meanwhile.
 	PendingEmbeddings uint64 `protobuf:"varint,4,opt,name=pending_embeddings,json=pendingEmbeddings,proto3" json:"pending_embeddings,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The change-log position this replica's engine includes; 0 without a change log.
+	AppliedChange uint64 `protobuf:"varint,5,opt,name=applied_change,json=appliedChange,proto3" json:"applied_change,omitempty"`
+	// The position of the workspace's latest logged change; 0 without a change log.
+	ChangeLogHead uint64 `protobuf:"varint,6,opt,name=change_log_head,json=changeLogHead,proto3" json:"change_log_head,omitempty"`
+	// Changes logged by any replica and not yet applied here (change_log_head - applied_change);
+	// 0 without a change log.
+	ReplicationLag uint64 `protobuf:"varint,7,opt,name=replication_lag,json=replicationLag,proto3" json:"replication_lag,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -253,28 +270,53 @@ func (x *WorkspaceStatus) GetPendingEmbeddings() uint64 {
 	return 0
 }
 
+func (x *WorkspaceStatus) GetAppliedChange() uint64 {
+	if x != nil {
+		return x.AppliedChange
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetChangeLogHead() uint64 {
+	if x != nil {
+		return x.ChangeLogHead
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetReplicationLag() uint64 {
+	if x != nil {
+		return x.ReplicationLag
+	}
+	return 0
+}
+
 var File_trellis_v1_server_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_server_proto_rawDesc = "" +
 	"\n" +
 	"\x17trellis/v1/server.proto\x12\n" +
 	"trellis.v1\"\x18\n" +
-	"\x16GetServerStatusRequest\"\xa6\x01\n" +
+	"\x16GetServerStatusRequest\"\xd4\x01\n" +
 	"\x17GetServerStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\bsemantic\x18\x02 \x01(\v2\x18.trellis.v1.SemanticTierR\bsemantic\x12;\n" +
 	"\n" +
 	"workspaces\x18\x03 \x03(\v2\x1b.trellis.v1.WorkspaceStatusR\n" +
-	"workspaces\"s\n" +
+	"workspaces\x12,\n" +
+	"\x12follows_change_log\x18\x04 \x01(\bR\x10followsChangeLog\"s\n" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xbb\x01\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xb3\x02\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
 	"\x16embedded_conversations\x18\x03 \x01(\x04R\x15embeddedConversations\x12-\n" +
-	"\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings2k\n" +
+	"\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings\x12%\n" +
+	"\x0eapplied_change\x18\x05 \x01(\x04R\rappliedChange\x12&\n" +
+	"\x0fchange_log_head\x18\x06 \x01(\x04R\rchangeLogHead\x12'\n" +
+	"\x0freplication_lag\x18\a \x01(\x04R\x0ereplicationLag2k\n" +
 	"\rServerService\x12Z\n" +
 	"\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vServerProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +

@@ -29,7 +29,8 @@ const (
 // The server itself: what it runs and how far it has come.
 type ServerServiceClient interface {
 	// The server's version, whether the semantic tier is on (and why not when it is off), and per
-	// workspace how many conversations are indexed and how many carry an embedding.
+	// workspace how many conversations are indexed, how many carry an embedding and, with replicas
+	// on one database, how far this replica is behind the workspace's change log.
 	GetServerStatus(ctx context.Context, in *GetServerStatusRequest, opts ...grpc.CallOption) (*GetServerStatusResponse, error)
 }
 
@@ -58,7 +59,8 @@ func (c *serverServiceClient) GetServerStatus(ctx context.Context, in *GetServer
 // The server itself: what it runs and how far it has come.
 type ServerServiceServer interface {
 	// The server's version, whether the semantic tier is on (and why not when it is off), and per
-	// workspace how many conversations are indexed and how many carry an embedding.
+	// workspace how many conversations are indexed, how many carry an embedding and, with replicas
+	// on one database, how far this replica is behind the workspace's change log.
 	GetServerStatus(context.Context, *GetServerStatusRequest) (*GetServerStatusResponse, error)
 	mustEmbedUnimplementedServerServiceServer()
 }

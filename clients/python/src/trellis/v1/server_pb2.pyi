@@ -40,8 +40,13 @@ class GetServerStatusResponse(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     SEMANTIC_FIELD_NUMBER: _builtins.int
     WORKSPACES_FIELD_NUMBER: _builtins.int
+    FOLLOWS_CHANGE_LOG_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The trellis version, e.g. "0.1.0"."""
+    follows_change_log: _builtins.bool
+    """True when the server shares its database with other replicas (PostgreSQL) and follows each
+    workspace's change log; false on a database one server owns (SQLite).
+    """
     @_builtins.property
     def semantic(self) -> Global___SemanticTier: ...
     @_builtins.property
@@ -52,10 +57,11 @@ class GetServerStatusResponse(_message.Message):
         version: _builtins.str = ...,
         semantic: Global___SemanticTier | None = ...,
         workspaces: _abc.Iterable[Global___WorkspaceStatus] | None = ...,
+        follows_change_log: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["semantic", b"semantic"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["semantic", b"semantic", "version", b"version", "workspaces", b"workspaces"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["follows_change_log", b"follows_change_log", "semantic", b"semantic", "version", b"version", "workspaces", b"workspaces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -99,6 +105,9 @@ class WorkspaceStatus(_message.Message):
     CONVERSATIONS_FIELD_NUMBER: _builtins.int
     EMBEDDED_CONVERSATIONS_FIELD_NUMBER: _builtins.int
     PENDING_EMBEDDINGS_FIELD_NUMBER: _builtins.int
+    APPLIED_CHANGE_FIELD_NUMBER: _builtins.int
+    CHANGE_LOG_HEAD_FIELD_NUMBER: _builtins.int
+    REPLICATION_LAG_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -106,6 +115,14 @@ class WorkspaceStatus(_message.Message):
     """Conversations whose current text has an embedding."""
     pending_embeddings: _builtins.int
     """Conversations waiting to be embedded; they are found by their words meanwhile."""
+    applied_change: _builtins.int
+    """The change-log position this replica's engine includes; 0 without a change log."""
+    change_log_head: _builtins.int
+    """The position of the workspace's latest logged change; 0 without a change log."""
+    replication_lag: _builtins.int
+    """Changes logged by any replica and not yet applied here (change_log_head - applied_change);
+    0 without a change log.
+    """
     def __init__(
         self,
         *,
@@ -113,10 +130,13 @@ class WorkspaceStatus(_message.Message):
         conversations: _builtins.int = ...,
         embedded_conversations: _builtins.int = ...,
         pending_embeddings: _builtins.int = ...,
+        applied_change: _builtins.int = ...,
+        change_log_head: _builtins.int = ...,
+        replication_lag: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "replication_lag", b"replication_lag", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -48,7 +48,8 @@ class ServerServiceServicer:
 
     def GetServerStatus(self, request, context):
         """The server's version, whether the semantic tier is on (and why not when it is off), and per
-        workspace how many conversations are indexed and how many carry an embedding.
+        workspace how many conversations are indexed, how many carry an embedding and, with replicas
+        on one database, how far this replica is behind the workspace's change log.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -35,7 +35,8 @@ class ServerServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ServerServiceAsyncStub: ...
     GetServerStatus: _grpc.UnaryUnaryMultiCallable[_server_pb2.GetServerStatusRequest, _server_pb2.GetServerStatusResponse]
     """The server's version, whether the semantic tier is on (and why not when it is off), and per
-    workspace how many conversations are indexed and how many carry an embedding.
+    workspace how many conversations are indexed, how many carry an embedding and, with replicas
+    on one database, how far this replica is behind the workspace's change log.
     """
 
 @_typing.type_check_only
@@ -45,7 +46,8 @@ class ServerServiceAsyncStub(ServerServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetServerStatus: _aio.UnaryUnaryMultiCallable[_server_pb2.GetServerStatusRequest, _server_pb2.GetServerStatusResponse]  # type: ignore[assignment]
     """The server's version, whether the semantic tier is on (and why not when it is off), and per
-    workspace how many conversations are indexed and how many carry an embedding.
+    workspace how many conversations are indexed, how many carry an embedding and, with replicas
+    on one database, how far this replica is behind the workspace's change log.
     """
 
 class ServerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -58,7 +60,8 @@ class ServerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_server_pb2.GetServerStatusResponse, _abc.Awaitable[_server_pb2.GetServerStatusResponse]]:
         """The server's version, whether the semantic tier is on (and why not when it is off), and per
-        workspace how many conversations are indexed and how many carry an embedding.
+        workspace how many conversations are indexed, how many carry an embedding and, with replicas
+        on one database, how far this replica is behind the workspace's change log.
         """
 
 def add_ServerServiceServicer_to_server(servicer: ServerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

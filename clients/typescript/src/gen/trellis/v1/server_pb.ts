@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trellis/v1/server.proto.
  */
 export const file_trellis_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IocBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzIk4KDFNlbWFudGljVGllchIPCgdlbmFibGVkGAEgASgIEhAKCG1vZGVsX2lkGAIgASgJEhsKE2xleGljYWxfb25seV9yZWFzb24YAyABKAkidwoPV29ya3NwYWNlU3RhdHVzEhEKCXdvcmtzcGFjZRgBIAEoCRIVCg1jb252ZXJzYXRpb25zGAIgASgEEh4KFmVtYmVkZGVkX2NvbnZlcnNhdGlvbnMYAyABKAQSGgoScGVuZGluZ19lbWJlZGRpbmdzGAQgASgEMmsKDVNlcnZlclNlcnZpY2USWgoPR2V0U2VydmVyU3RhdHVzEiIudHJlbGxpcy52MS5HZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0GiMudHJlbGxpcy52MS5HZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIsEBCg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBDJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message trellis.v1.GetServerStatusRequest
@@ -45,6 +45,14 @@ export type GetServerStatusResponse = Message<"trellis.v1.GetServerStatusRespons
    * @generated from field: repeated trellis.v1.WorkspaceStatus workspaces = 3;
    */
   workspaces: WorkspaceStatus[];
+
+  /**
+   * True when the server shares its database with other replicas (PostgreSQL) and follows each
+   * workspace's change log; false on a database one server owns (SQLite).
+   *
+   * @generated from field: bool follows_change_log = 4;
+   */
+  followsChangeLog: boolean;
 };
 
 /**
@@ -118,6 +126,28 @@ export type WorkspaceStatus = Message<"trellis.v1.WorkspaceStatus"> & {
    * @generated from field: uint64 pending_embeddings = 4;
    */
   pendingEmbeddings: bigint;
+
+  /**
+   * The change-log position this replica's engine includes; 0 without a change log.
+   *
+   * @generated from field: uint64 applied_change = 5;
+   */
+  appliedChange: bigint;
+
+  /**
+   * The position of the workspace's latest logged change; 0 without a change log.
+   *
+   * @generated from field: uint64 change_log_head = 6;
+   */
+  changeLogHead: bigint;
+
+  /**
+   * Changes logged by any replica and not yet applied here (change_log_head - applied_change);
+   * 0 without a change log.
+   *
+   * @generated from field: uint64 replication_lag = 7;
+   */
+  replicationLag: bigint;
 };
 
 /**
@@ -135,7 +165,8 @@ export const WorkspaceStatusSchema: GenMessage<WorkspaceStatus> = /*@__PURE__*/
 export const ServerService: GenService<{
   /**
    * The server's version, whether the semantic tier is on (and why not when it is off), and per
-   * workspace how many conversations are indexed and how many carry an embedding.
+   * workspace how many conversations are indexed, how many carry an embedding and, with replicas
+   * on one database, how far this replica is behind the workspace's change log.
    *
    * @generated from rpc trellis.v1.ServerService.GetServerStatus
    */
