@@ -1261,6 +1261,72 @@ fn person_ref(profile: &pb::PersonProfile) -> String {
     format!("{}:{}", reference.source, reference.external_id)
 }
 
+/// The standing index fills in the background once records stop arriving, health reports
+/// it, and a suggestion read from it is the one judging on request gives.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_standing_index_fills_in_the_background_and_health_reports_it() {
+    let (_dir, server) = fresh().await;
+    put_example_strategy(&server).await;
+    ingest_example(&server);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        let health = server.cli_json(&["health"]);
+        let workspace = &health["workspaces"][0];
+        if workspace["standing_pending"] == 0 && workspace["standing_judged"].as_u64() > Some(0) {
+            break health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standing index did not fill within 60 s: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let workspace = &health["workspaces"][0];
+    assert!(
+        workspace["standing_judged"].as_u64() <= workspace["conversations"].as_u64(),
+        "only open conversations are judged: {health}"
+    );
+    assert!(workspace["standing_bytes"].as_u64() > Some(0), "{health}");
+    let text = trellis()
+        .args(["health", "--addr", &server.addr])
+        .output()
+        .expect("trellis health runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("open conversations judged, 0 waiting"),
+        "{text}"
+    );
+
+    // What the index answers is what judging on request answers: a server that judges on
+    // request after every change (max age 0, no background thread) over the same records.
+    let strict_dir = tempfile::tempdir().expect("a temporary folder");
+    let strict = Server::start_with(
+        &strict_dir.path().join("t.db"),
+        &[
+            ("TRELLIS__STANDING__BACKGROUND", "false"),
+            ("TRELLIS__STANDING__MAX_AGE_SECONDS", "0"),
+        ],
+    )
+    .await;
+    put_example_strategy(&strict).await;
+    ingest_example(&strict);
+    let strict_health = strict.cli_json(&["health"]);
+    assert_eq!(
+        strict_health["workspaces"][0]["standing_judged"], 0,
+        "nothing is judged ahead without the background thread: {strict_health}"
+    );
+    let from_index = server.cli_json(&["suggest", "--person", "forum:u-ana"]);
+    let on_request = strict.cli_json(&["suggest", "--person", "forum:u-ana"]);
+    assert_eq!(from_index["join"], on_request["join"]);
+    assert!(
+        from_index["join"]
+            .as_array()
+            .is_some_and(|join| !join.is_empty()),
+        "{from_index}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn crm_lookups_find_people_with_their_convergence_and_suggestions() {
     use pb::person_lookup::Key;

@@ -401,6 +401,9 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "applied_change": workspace.applied_change,
                 "change_log_head": workspace.change_log_head,
                 "replication_lag": workspace.replication_lag,
+                "standing_judged": workspace.standing_judged,
+                "standing_pending": workspace.standing_pending,
+                "standing_bytes": workspace.standing_bytes,
             })
         })
         .collect();
@@ -448,6 +451,12 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                     workspace.workspace, workspace.conversations
                 );
             }
+            println!(
+                "    standing: {} open conversations judged, {} waiting ({:.1} MiB)",
+                workspace.standing_judged,
+                workspace.standing_pending,
+                workspace.standing_bytes as f64 / (1024.0 * 1024.0)
+            );
             if status.follows_change_log {
                 println!(
                     "    change log: applied {} of {}, {} behind",

@@ -1106,12 +1106,13 @@ impl pb::server_service_server::ServerService for Api {
         &self,
         _request: Request<pb::GetServerStatusRequest>,
     ) -> Result<Response<pb::GetServerStatusResponse>, Status> {
-        let (status, replication, follows_change_log) = self
+        let (status, replication, follows_change_log, standing) = self
             .blocking(|trellis| {
                 Ok((
                     trellis.semantic_status()?,
                     trellis.replication()?,
                     trellis.follows_changes(),
+                    trellis.standing_status()?,
                 ))
             })
             .await?;
@@ -1142,6 +1143,13 @@ impl pb::server_service_server::ServerService for Api {
             workspace.applied_change = position.applied;
             workspace.change_log_head = position.head;
             workspace.replication_lag = position.lag;
+        }
+        for (id, progress) in standing {
+            if let Some(workspace) = workspaces.get_mut(&id) {
+                workspace.standing_judged = progress.ready as u64;
+                workspace.standing_pending = progress.pending as u64;
+                workspace.standing_bytes = progress.bytes as u64;
+            }
         }
         Ok(Response::new(pb::GetServerStatusResponse {
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -115,6 +115,54 @@ struct Args {
     /// Soak: a second-half RSS slope above this percent of the RSS per minute is growth.
     #[arg(long, default_value_t = 1.0)]
     growth_threshold: f64,
+    /// After the ingest, wait at most this many seconds for the server's standing index
+    /// (judged in the background once records stop arriving) before measuring; 0 measures at
+    /// once, with requests judging what is not judged yet.
+    #[arg(long, default_value_t = 3600.0)]
+    standing_timeout: f64,
+}
+
+/// Waits until the server reports no open conversation waiting to be judged in any
+/// workspace, or `timeout` passed; prints how long it took and what the index holds.
+async fn wait_for_standing(
+    channel: Channel,
+    timeout: Duration,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel);
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let status = server
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await
+            .context("GetServerStatus failed")?
+            .into_inner();
+        let judged: u64 = status.workspaces.iter().map(|w| w.standing_judged).sum();
+        let pending: u64 = status.workspaces.iter().map(|w| w.standing_pending).sum();
+        let bytes: u64 = status.workspaces.iter().map(|w| w.standing_bytes).sum();
+        if pending == 0 {
+            println!(
+                "standing index: {judged} open conversations judged, ready {:.1}s after the ingest, {:.1} MiB; {}",
+                started.elapsed().as_secs_f64(),
+                bytes as f64 / (1024.0 * 1024.0),
+                memory_line(pid)
+            );
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            println!(
+                "standing index: {judged} judged, {pending} still waiting after {:.0}s; measuring anyway (requests judge what they need)",
+                timeout.as_secs_f64()
+            );
+            return Ok(());
+        }
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            eprintln!("standing index: {judged} judged, {pending} waiting");
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 fn shared_data() -> PathBuf {
@@ -559,6 +607,14 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             sent as f64 / seconds.max(1e-9),
             memory_line(pid)
         );
+    }
+    if args.standing_timeout > 0.0 {
+        wait_for_standing(
+            channel.clone(),
+            Duration::from_secs_f64(args.standing_timeout),
+            pid,
+        )
+        .await?;
     }
 
     let sample = community.scaled(spec).sample_people(args.sample);

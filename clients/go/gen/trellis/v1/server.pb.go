@@ -208,8 +208,16 @@ type WorkspaceStatus struct {
 	// Changes logged by any replica and not yet applied here (change_log_head - applied_change);
 	// 0 without a change log.
 	ReplicationLag uint64 `protobuf:"varint,7,opt,name=replication_lag,json=replicationLag,proto3" json:"replication_lag,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Open conversations where the server has judged who stands best to be brought in, ahead of
+	// SuggestDiscussions and MatchPerson (the standing index; see `[standing]` in the config).
+	StandingJudged uint64 `protobuf:"varint,8,opt,name=standing_judged,json=standingJudged,proto3" json:"standing_judged,omitempty"`
+	// Open conversations not judged yet, or changed since they were; requests that weigh them
+	// judge them themselves meanwhile, which is slower.
+	StandingPending uint64 `protobuf:"varint,9,opt,name=standing_pending,json=standingPending,proto3" json:"standing_pending,omitempty"`
+	// Memory the standing index holds, in bytes.
+	StandingBytes uint64 `protobuf:"varint,10,opt,name=standing_bytes,json=standingBytes,proto3" json:"standing_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -291,6 +299,27 @@ func (x *WorkspaceStatus) GetReplicationLag() uint64 {
 	return 0
 }
 
+func (x *WorkspaceStatus) GetStandingJudged() uint64 {
+	if x != nil {
+		return x.StandingJudged
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetStandingPending() uint64 {
+	if x != nil {
+		return x.StandingPending
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetStandingBytes() uint64 {
+	if x != nil {
+		return x.StandingBytes
+	}
+	return 0
+}
+
 var File_trellis_v1_server_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_server_proto_rawDesc = "" +
@@ -308,7 +337,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xb3\x02\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xae\x03\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -316,7 +345,11 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings\x12%\n" +
 	"\x0eapplied_change\x18\x05 \x01(\x04R\rappliedChange\x12&\n" +
 	"\x0fchange_log_head\x18\x06 \x01(\x04R\rchangeLogHead\x12'\n" +
-	"\x0freplication_lag\x18\a \x01(\x04R\x0ereplicationLag2k\n" +
+	"\x0freplication_lag\x18\a \x01(\x04R\x0ereplicationLag\x12'\n" +
+	"\x0fstanding_judged\x18\b \x01(\x04R\x0estandingJudged\x12)\n" +
+	"\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n" +
+	"\x0estanding_bytes\x18\n" +
+	" \x01(\x04R\rstandingBytes2k\n" +
 	"\rServerService\x12Z\n" +
 	"\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vServerProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +

@@ -108,6 +108,9 @@ class WorkspaceStatus(_message.Message):
     APPLIED_CHANGE_FIELD_NUMBER: _builtins.int
     CHANGE_LOG_HEAD_FIELD_NUMBER: _builtins.int
     REPLICATION_LAG_FIELD_NUMBER: _builtins.int
+    STANDING_JUDGED_FIELD_NUMBER: _builtins.int
+    STANDING_PENDING_FIELD_NUMBER: _builtins.int
+    STANDING_BYTES_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -123,6 +126,16 @@ class WorkspaceStatus(_message.Message):
     """Changes logged by any replica and not yet applied here (change_log_head - applied_change);
     0 without a change log.
     """
+    standing_judged: _builtins.int
+    """Open conversations where the server has judged who stands best to be brought in, ahead of
+    SuggestDiscussions and MatchPerson (the standing index; see `[standing]` in the config).
+    """
+    standing_pending: _builtins.int
+    """Open conversations not judged yet, or changed since they were; requests that weigh them
+    judge them themselves meanwhile, which is slower.
+    """
+    standing_bytes: _builtins.int
+    """Memory the standing index holds, in bytes."""
     def __init__(
         self,
         *,
@@ -133,10 +146,13 @@ class WorkspaceStatus(_message.Message):
         applied_change: _builtins.int = ...,
         change_log_head: _builtins.int = ...,
         replication_lag: _builtins.int = ...,
+        standing_judged: _builtins.int = ...,
+        standing_pending: _builtins.int = ...,
+        standing_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "replication_lag", b"replication_lag", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
