@@ -258,7 +258,7 @@ const REQUIRED: &[(&str, &str)] = &[("TRELLIS__AUTH__REQUIRED", "true")];
 
 #[tokio::test]
 async fn every_rpc_refuses_missing_foreign_underpowered_and_revoked_keys() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::test_dir().expect("tempdir");
     let db = dir.path().join("t.db");
     let read = create_key(&db, "default", "read");
     let write = create_key(&db, "default", "write");
@@ -415,7 +415,7 @@ async fn every_rpc_refuses_missing_foreign_underpowered_and_revoked_keys() {
 
 #[tokio::test]
 async fn a_key_over_its_rate_limit_is_told_when_to_retry() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::test_dir().expect("tempdir");
     let db = dir.path().join("t.db");
     let read = create_key(&db, "default", "read");
     let other = create_key(&db, "default", "read");
@@ -450,7 +450,7 @@ async fn a_key_over_its_rate_limit_is_told_when_to_retry() {
 
 #[tokio::test]
 async fn messages_over_the_configured_size_are_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::test_dir().expect("tempdir");
     let server = Server::start_with(
         &dir.path().join("t.db"),
         &[("TRELLIS__SERVER__MAX_MESSAGE_BYTES", "4096")],
@@ -476,7 +476,7 @@ async fn tls_from_configuration_serves_clients_that_trust_it_and_refuses_plainte
     use std::io::BufRead;
     use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::test_dir().expect("tempdir");
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
     let cert = dir.path().join("cert.pem");
@@ -549,7 +549,7 @@ async fn tls_from_configuration_serves_clients_that_trust_it_and_refuses_plainte
 
 #[tokio::test]
 async fn the_command_line_sends_the_key_it_is_given() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = crate::test_dir().expect("tempdir");
     let db = dir.path().join("t.db");
     let read = create_key(&db, "default", "read");
     let server = Server::start_with(&db, REQUIRED).await;

@@ -62,7 +62,7 @@ async fn stored(server: &Server, index: usize) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sigkill_during_ingest_keeps_every_committed_batch_and_a_resend_stores_each_record_once()
 {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = crate::test_dir().expect("a temporary folder");
     let db = dir.path().join("crash.db");
     let server = Server::start_with(&db, &[("TRELLIS__SEMANTIC__MODE", "off")]).await;
 

@@ -86,12 +86,86 @@ fn on_postgres() -> bool {
 }
 
 /// The schema that stands for the database file `db` on PostgreSQL: one per test (each test has
-/// its own folder), the same on every restart of that test's server.
+/// its own folder), the same on every restart of that test's server. Remembered, so that the
+/// test's folder ([`TestDir`]) drops it when the test is over.
 fn postgres_schema(db: &Path) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     db.hash(&mut hasher);
-    format!("e2e_{:016x}", hasher.finish())
+    let schema = format!("e2e_{:016x}", hasher.finish());
+    used_schemas().insert(schema.clone(), db.to_owned());
+    schema
+}
+
+/// The PostgreSQL schemas this process's servers used, with the database file each stands for.
+fn used_schemas() -> std::sync::MutexGuard<'static, std::collections::BTreeMap<String, PathBuf>> {
+    static USED: std::sync::Mutex<std::collections::BTreeMap<String, PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    USED.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A test's temporary folder. On PostgreSQL, dropping it also drops the schemas that stood for
+/// database files in it: by then the test's servers are stopped (a test declares its folder
+/// before its servers, so they go first), and a server restarted on the same file during the
+/// test found its data. Best effort: a schema that cannot be dropped is reported on standard
+/// error and never fails the test.
+struct TestDir(TempDir);
+
+/// A new [`TestDir`].
+fn test_dir() -> std::io::Result<TestDir> {
+    tempfile::tempdir().map(TestDir)
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = TempDir;
+
+    fn deref(&self) -> &TempDir {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !on_postgres() {
+            return;
+        }
+        let schemas: Vec<String> = {
+            let mut used = used_schemas();
+            let mine: Vec<String> = used
+                .iter()
+                .filter(|(_, db)| db.starts_with(self.0.path()))
+                .map(|(schema, _)| schema.clone())
+                .collect();
+            for schema in &mine {
+                used.remove(schema);
+            }
+            mine
+        };
+        if schemas.is_empty() {
+            return;
+        }
+        let url = postgres_url();
+        // The blocking client runs a runtime of its own: not on a thread of the test's runtime.
+        let dropped = std::thread::spawn(move || drop_schemas(&url, &schemas)).join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("note: a test schema was left behind: {error}");
+        }
+    }
+}
+
+fn drop_schemas(url: &str, schemas: &[String]) -> Result<(), String> {
+    let mut config: postgres::Config = url.parse().map_err(|error| format!("{error}"))?;
+    config.connect_timeout(Duration::from_secs(5));
+    let mut client = config
+        .connect(postgres::NoTls)
+        .map_err(|error| format!("cannot connect to drop {schemas:?}: {error}"))?;
+    for schema in schemas {
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .map_err(|error| format!("cannot drop schema {schema}: {error}"))?;
+    }
+    Ok(())
 }
 
 fn postgres_url() -> String {
@@ -271,8 +345,8 @@ async fn wait_until_serving(addr: &str) -> Channel {
 }
 
 /// A fresh server on a fresh database; the folder must outlive the server.
-async fn fresh() -> (TempDir, Server) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+async fn fresh() -> (TestDir, Server) {
+    let dir = test_dir().expect("a temporary folder");
     let server = Server::start(&dir.path().join("t.db")).await;
     (dir, server)
 }
@@ -1070,7 +1144,7 @@ async fn audit_finds_the_facets_a_mission_leaves_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_on_the_same_database_keeps_strategy_conversations_and_scores() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = test_dir().expect("a temporary folder");
     let db = dir.path().join("t.db");
 
     async fn snapshot(
@@ -1591,7 +1665,7 @@ async fn profile_of(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn merges_join_records_undo_cleanly_and_forgetting_lasts_through_restarts_and_resyncs() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = test_dir().expect("a temporary folder");
     let db = dir.path().join("t.db");
     let server = Server::start(&db).await;
     put_example_strategy(&server).await;
@@ -1885,7 +1959,7 @@ fn evaluation_beats_the_baselines_on_every_task() {
             "CI=true but python3 cannot import bm25s; install it (pip install bm25s) so the BM25 baseline runs"
         );
     }
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = test_dir().expect("a temporary folder");
     let rankings_path = dir.path().join("r.json");
     let mut command = trellis();
     command

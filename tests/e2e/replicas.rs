@@ -110,7 +110,7 @@ async fn time_until_indexed(server: &Server, count: u64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_through_one_replica_are_served_by_the_other_within_the_follow_interval() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let db = dir.path().join("shared.db");
     let Some(settings) = replica_settings(&db) else {
         return;
@@ -277,7 +277,7 @@ async fn replication(server: &Server) -> Option<Replication> {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_replica_syncs_a_source_and_another_takes_it_over_when_it_is_killed() {
     const TOTAL: usize = 20_000;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let db = dir.path().join("shared.db");
     let Some(settings) = replica_settings(&db) else {
         return;

@@ -129,7 +129,7 @@ fn handle(participant: &pb::SuggestedParticipant) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_model_the_server_runs_lexical_only_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let empty = dir.path().join("no-model");
     std::fs::create_dir_all(&empty).unwrap();
     let server = Server::start_with(
@@ -197,7 +197,7 @@ async fn with_the_model_meaning_finds_what_words_miss_and_vectors_survive_a_rest
         );
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let db = dir.path().join("t.db");
     let model = model_dir();
     let settings = [

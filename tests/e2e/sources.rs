@@ -11,37 +11,18 @@ use std::time::{Duration, Instant};
 
 use tonic::Code;
 use tonic::transport::Channel;
+use trellis_conformance::built_library;
 use trellis_core::domain::WorkspaceId;
 
 use super::{ChildGuard, START_TIMEOUT, Server, pb, trellis, wait_until_serving};
 
 mod isolation;
 
-/// The template connector's shared library, built by cargo as a dev-dependency.
-fn template_library() -> PathBuf {
-    connector_library("trellis_connector_template")
-}
-
-/// A connector's shared library, built by cargo as a dev-dependency (`crate_name` in snake case).
-fn connector_library(crate_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}{crate_name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
-
 /// A plugin folder holding the template connector.
 pub(crate) fn plugin_dir(root: &Path) -> PathBuf {
     let dir = root.join("plugins");
     std::fs::create_dir_all(&dir).unwrap();
-    let library = template_library();
+    let library = built_library("trellis_connector_template");
     std::fs::copy(&library, dir.join(library.file_name().unwrap())).unwrap();
     dir
 }
@@ -226,7 +207,7 @@ async fn sync_messages(server: &Server, id: &str) -> Vec<pb::SyncSourceResponse>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sources_are_managed_over_grpc_and_the_cli_with_schema_validation() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let server = start_with_plugins(&dir.path().join("t.db"), &plugin_dir(dir.path())).await;
 
     let connectors = server.cli_json(&["connectors", "list"]);
@@ -319,7 +300,7 @@ async fn sources_are_managed_over_grpc_and_the_cli_with_schema_validation() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_killed_mid_sync_resumes_after_restart_without_gaps_or_duplicates() {
     const TOTAL: usize = 20_000;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let db = dir.path().join("t.db");
     let plugins = plugin_dir(dir.path());
     let data = dir.path().join("big.jsonl");
@@ -459,10 +440,10 @@ fn flaky_feed(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sync_retries_transient_errors_and_rate_limits_then_gives_up_with_the_reason() {
     use std::sync::atomic::Ordering;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let library = connector_library("trellis_connector_blog");
+    let library = built_library("trellis_connector_blog");
     std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
     let server = start_with_plugins_and(
         &dir.path().join("trellis.db"),

@@ -2,21 +2,7 @@
 
 use std::path::PathBuf;
 
-use trellis_conformance::{Options, Outcome, run};
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_blog{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
+use trellis_conformance::{Options, Outcome, built_library, run};
 
 fn fixture(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,7 +21,10 @@ fn the_blog_connector_passes_the_kit_on_its_fixtures() {
         fixture("wordpress.xml"),
     ];
     let config = serde_json::json!({"feeds": feeds, "batch_size": 1}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_blog"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert!(
@@ -67,7 +56,10 @@ fn the_blog_connector_passes_the_kit_on_the_real_data() {
         root.join("wordpress/themeunittestdata.wordpress.xml"),
     ];
     let config = serde_json::json!({"feeds": feeds, "batch_size": 20}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_blog"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
 }

@@ -2,21 +2,7 @@
 
 use std::path::PathBuf;
 
-use trellis_conformance::{Options, run};
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_bookmarks{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
+use trellis_conformance::{Options, built_library, run};
 
 pub fn shared_data() -> Option<PathBuf> {
     let root = std::env::var_os("TRELLIS_SHARED_DATA").map_or_else(
@@ -46,7 +32,10 @@ fn the_connector_passes_the_kit_on_its_fixtures() {
         "files": [{"path": fixtures().join("browser.html")}, {"path": fixtures().join("pocket.csv"), "format": "pocket"}],
     })
     .to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_bookmarks"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
 }
@@ -69,7 +58,10 @@ fn the_connector_passes_the_kit_on_the_real_exports() {
         }
     }
     let config = serde_json::json!({"owner": "ada", "batch_size": 7, "files": files}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_bookmarks"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
 }

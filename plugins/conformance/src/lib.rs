@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,61 @@ use trellis_plugin_sdk::host::convert::{record_kind, record_to_core};
 use trellis_plugin_sdk::host::{HostError, Instance, Plugin};
 use trellis_plugin_sdk::pb::connector::{RecordKind, SpecResponse, StreamSpec, batch_item};
 use trellis_plugin_sdk::{ConfigSchema, ErrorKind, State};
+
+/// The file name the platform gives the shared library of crate `crate_name` (in snake case, as
+/// in `trellis_connector_template`): `libtrellis_connector_template.so` on Linux,
+/// `libtrellis_connector_template.dylib` on macOS, `trellis_connector_template.dll` on Windows.
+pub fn library_file_name(crate_name: &str) -> String {
+    format!(
+        "{}{crate_name}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// The shared library of connector crate `crate_name` (snake case, as in
+/// `trellis_connector_template`) that cargo built for the running test or benchmark.
+///
+/// Cargo puts a test's or a benchmark's executable in `target/<profile>/deps`, and the libraries
+/// of the crate under test and of its dev-dependencies in that folder or the one above it; this
+/// looks in both, next to [`std::env::current_exe`]. Use it in a connector's own tests (its
+/// library is built with them when the crate has `crate-type = ["cdylib", "rlib"]`) and in any
+/// crate that lists the connector as a dev-dependency:
+///
+/// ```no_run
+/// use trellis_conformance::{Options, built_library, run};
+///
+/// let library = built_library("trellis_connector_template");
+/// let report = run(&Options::new(library, r#"{"path": "examples/community.jsonl"}"#));
+/// assert!(report.passed(), "{report}");
+/// ```
+///
+/// # Panics
+///
+/// When the library is in neither folder, with a message naming the file, the folder and the
+/// cargo command that builds it: a test cannot go on without its plugin.
+pub fn built_library(crate_name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the running test has a path");
+    let deps = exe
+        .parent()
+        .expect("a test or benchmark runs from target/<profile>/deps");
+    find_library(deps, crate_name).unwrap_or_else(|| {
+        panic!(
+            "{} is not built next to {}; build it with cargo build -p {} (or list that crate as a dev-dependency)",
+            library_file_name(crate_name),
+            exe.display(),
+            crate_name.replace('_', "-")
+        )
+    })
+}
+
+/// The library of `crate_name` in `deps` or the folder above it, if either has it.
+fn find_library(deps: &Path, crate_name: &str) -> Option<PathBuf> {
+    let name = library_file_name(crate_name);
+    [deps.join(&name), deps.join("..").join(&name)]
+        .into_iter()
+        .find(|path| path.is_file())
+}
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -839,6 +894,30 @@ fn panic_hook(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_library_is_found_in_deps_or_the_folder_above() {
+        let target = tempfile::tempdir().unwrap();
+        let deps = target.path().join("deps");
+        std::fs::create_dir(&deps).unwrap();
+        assert_eq!(find_library(&deps, "trellis_connector_x"), None);
+        let above = target.path().join(library_file_name("trellis_connector_x"));
+        std::fs::write(&above, b"").unwrap();
+        assert_eq!(
+            find_library(&deps, "trellis_connector_x"),
+            Some(
+                deps.join("..")
+                    .join(library_file_name("trellis_connector_x"))
+            )
+        );
+        std::fs::write(deps.join(library_file_name("trellis_connector_x")), b"").unwrap();
+        assert_eq!(
+            find_library(&deps, "trellis_connector_x"),
+            Some(deps.join(library_file_name("trellis_connector_x")))
+        );
+        assert!(library_file_name("x").contains('x'));
+        assert!(library_file_name("x").ends_with(std::env::consts::DLL_SUFFIX));
+    }
 
     #[test]
     fn a_bad_config_drops_the_first_required_field() {

@@ -5,15 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use trellis_conformance::{Options, Outcome, run};
+use trellis_conformance::{Options, Outcome, library_file_name, run};
 
 fn compile(out_dir: &Path) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let library = out_dir.join(format!(
-        "{}trellis_c_example{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    ));
+    let library = out_dir.join(library_file_name("trellis_c_example"));
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let output = Command::new(&compiler)
         .args([

@@ -7,24 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use trellis_conformance::{Options, run};
+use trellis_conformance::{Options, built_library, run};
 use trellis_connector_discourse::{Config, DiscourseConnector};
 use trellis_plugin_sdk::pb::connector::{batch_item, record};
 use trellis_plugin_sdk::prelude::*;
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_discourse{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/forum")
@@ -532,7 +518,10 @@ fn over_http_errors_map_to_the_sdk_kinds() {
 fn the_kit_passes_on_the_fixture_forum() {
     let config =
         json!({"base_url": "https://forum.example.org", "saved_dir": fixtures(), "batch_size": 2});
-    let report = run(&Options::new(library(), config.to_string()));
+    let report = run(&Options::new(
+        built_library("trellis_connector_discourse"),
+        config.to_string(),
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
 }
@@ -541,7 +530,10 @@ fn the_kit_passes_on_the_fixture_forum() {
 fn the_kit_passes_on_the_real_capture_saved_and_over_http() {
     let Some(dir) = capture() else { return };
     let saved = json!({"base_url": "https://ask.cyberinfrastructure.org", "saved_dir": dir, "batch_size": 50});
-    let mut options = Options::new(library(), saved.to_string());
+    let mut options = Options::new(
+        built_library("trellis_connector_discourse"),
+        saved.to_string(),
+    );
     options.max_resumes = 30;
     let report = run(&options);
     println!("{report}");
@@ -549,7 +541,10 @@ fn the_kit_passes_on_the_real_capture_saved_and_over_http() {
 
     let server = replay(&dir);
     let live = json!({"base_url": server.base, "batch_size": 50});
-    let mut options = Options::new(library(), live.to_string());
+    let mut options = Options::new(
+        built_library("trellis_connector_discourse"),
+        live.to_string(),
+    );
     options.max_resumes = 10;
     let report = run(&options);
     println!("{report}");

@@ -5,24 +5,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use trellis_conformance::{Options, run};
+use trellis_conformance::{Options, built_library, run};
 use trellis_connector_mastodon::{Config, MastodonConnector};
 use trellis_plugin_sdk::pb::connector::{batch_item, record};
 use trellis_plugin_sdk::prelude::*;
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_mastodon{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/archive")
@@ -193,13 +179,16 @@ fn the_real_archive_reads_as_its_threads_and_replies() {
 #[test]
 fn the_kit_passes_on_the_fixture_and_the_real_archive() {
     let config = json!({"archive_dir": fixture(), "batch_size": 1});
-    let report = run(&Options::new(library(), config.to_string()));
+    let report = run(&Options::new(
+        built_library("trellis_connector_mastodon"),
+        config.to_string(),
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
 
     let Some(dir) = archive() else { return };
     let mut options = Options::new(
-        library(),
+        built_library("trellis_connector_mastodon"),
         json!({"archive_dir": dir, "batch_size": 100}).to_string(),
     );
     options.max_resumes = 20;

@@ -10,24 +10,10 @@ use std::time::Duration;
 
 use replay::{Exchange, Replay};
 use serde_json::{Value, json};
-use trellis_conformance::{Options, run};
+use trellis_conformance::{Options, built_library, run};
 use trellis_connector_mastodon::{Config, MastodonConnector};
 use trellis_plugin_sdk::pb::connector::{batch_item, record};
 use trellis_plugin_sdk::prelude::*;
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_mastodon{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -377,7 +363,7 @@ fn the_kit_passes_on_the_fixture_timelines() {
     let server = Replay::start();
     server.serve(&[&fixture("timelines.yaml")]);
     let report = run(&Options::new(
-        library(),
+        built_library("trellis_connector_mastodon"),
         timelines_config(&server).to_string(),
     ));
     println!("{report}");
@@ -529,7 +515,10 @@ fn the_kit_passes_on_the_real_cassette() {
     let Some(dir) = cassettes() else { return };
     let server = Replay::start();
     server.serve(&[&dir.join("test_pagination_iterator.yaml")]);
-    let report = run(&Options::new(library(), real_config(&server).to_string()));
+    let report = run(&Options::new(
+        built_library("trellis_connector_mastodon"),
+        real_config(&server).to_string(),
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert_eq!(server.misses(), Vec::<String>::new());

@@ -3,27 +3,16 @@
 
 use std::path::PathBuf;
 
-use trellis_conformance::{Options, Outcome, run};
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_slack{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
+use trellis_conformance::{Options, Outcome, built_library, run};
 
 #[test]
 fn the_slack_connector_passes_the_kit_on_its_fixture() {
     let export = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/export");
     let config = serde_json::json!({"path": export, "batch_size": 1}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_slack"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert!(
@@ -49,7 +38,10 @@ fn the_slack_connector_passes_the_kit_on_the_real_export() {
         return;
     }
     let config = serde_json::json!({"path": export, "batch_size": 25}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_slack"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
 }

@@ -3,22 +3,7 @@
 
 use std::path::PathBuf;
 
-use trellis_conformance::{Options, Outcome, run};
-
-/// The connector's shared library, built by cargo next to this test's binary.
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_stackexchange{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
+use trellis_conformance::{Options, Outcome, built_library, run};
 
 fn shared_data() -> Option<PathBuf> {
     let root = std::env::var_os("TRELLIS_SHARED_DATA").map_or_else(
@@ -40,7 +25,10 @@ fn shared_data() -> Option<PathBuf> {
 fn the_connector_passes_the_kit_on_its_fixture_dump() {
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini");
     let config = serde_json::json!({"path": fixture, "batch_size": 1}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_stackexchange"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert!(
@@ -70,7 +58,7 @@ fn the_connector_passes_the_kit_on_the_real_dumps() {
             "batch_size": batch_size,
         })
         .to_string();
-        let mut options = Options::new(library(), config);
+        let mut options = Options::new(built_library("trellis_connector_stackexchange"), config);
         options.max_resumes = 12;
         let report = run(&options);
         println!("{report}");

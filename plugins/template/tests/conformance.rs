@@ -4,22 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use trellis_conformance::{Options, Outcome, run};
-
-/// The template's shared library, built by cargo next to this test's binary.
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let deps = exe.parent().expect("the test binary is in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_template{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
+use trellis_conformance::{Options, Outcome, built_library, run};
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/community.jsonl")
@@ -28,7 +13,10 @@ fn examples() -> PathBuf {
 #[test]
 fn the_template_passes_the_kit_on_the_example_community() {
     let config = serde_json::json!({"path": examples(), "batch_size": 3}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_template"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert!(
@@ -60,7 +48,10 @@ fn the_template_passes_the_kit_on_a_generated_file_with_many_checkpoints() {
     write!(file, r#"{{"type":"post","id":"partial""#).unwrap();
     file.flush().unwrap();
     let config = serde_json::json!({"path": file.path(), "batch_size": 9}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_template"),
+        config,
+    ));
     println!("{report}");
     assert!(report.passed(), "{report}");
     let Some(Outcome::Passed(read)) = report.outcome("full read") else {
@@ -75,7 +66,7 @@ fn the_template_passes_the_kit_on_a_generated_file_with_many_checkpoints() {
 #[test]
 fn a_config_the_plugin_accepts_as_bad_fails_the_kit() {
     let config = serde_json::json!({"path": examples()}).to_string();
-    let mut options = Options::new(library(), config.clone());
+    let mut options = Options::new(built_library("trellis_connector_template"), config.clone());
     // The kit is told that the good config is bad: the check must fail, and the report with it.
     options.bad_config_json = Some(config);
     let report = run(&options);
@@ -89,7 +80,10 @@ fn a_config_the_plugin_accepts_as_bad_fails_the_kit() {
 #[test]
 fn a_missing_file_is_a_config_error_naming_the_path() {
     let config = serde_json::json!({"path": "/nonexistent/records.jsonl"}).to_string();
-    let report = run(&Options::new(library(), config));
+    let report = run(&Options::new(
+        built_library("trellis_connector_template"),
+        config,
+    ));
     let Some(Outcome::Failed(detail)) = report.outcome("check") else {
         panic!("{report}");
     };

@@ -239,6 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 storage_path: db,
                 strategy_file: strategy,
                 log_format,
+                semantic_model_dir: None,
             };
             let config = Config::load(config.as_deref(), std::env::vars(), &overrides)
                 .map_err(anyhow::Error::msg)?;

@@ -104,6 +104,10 @@ pub struct PluginsConfig {
     pub isolated_call_timeout_seconds: u64,
     /// The address-space ceiling of an isolated plugin's process, in MiB; 0 for none.
     pub isolated_memory_mb: u64,
+    /// Read each plugin's spec at start in a runner child (bounded by the call timeout), so that
+    /// a plugin that crashes while loading or in `spec` is refused instead of taking the server
+    /// down; `false` reads specs in the server process.
+    pub probe_isolated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +190,7 @@ impl Default for Config {
                 runner: None,
                 isolated_call_timeout_seconds: 120,
                 isolated_memory_mb: 1024,
+                probe_isolated: true,
             },
             sync: SyncConfig {
                 retry_attempts: 5,
@@ -224,6 +229,9 @@ pub struct Overrides {
     pub storage_path: Option<PathBuf>,
     pub strategy_file: Option<PathBuf>,
     pub log_format: Option<String>,
+    /// `semantic.model_dir`, kept as the path given (never read as TOML, as environment values
+    /// are).
+    pub semantic_model_dir: Option<PathBuf>,
 }
 
 const ENV_PREFIX: &str = "TRELLIS__";
@@ -295,6 +303,9 @@ impl Config {
         }
         if let Some(format) = &overrides.log_format {
             config.log.format = format.clone();
+        }
+        if let Some(dir) = &overrides.semantic_model_dir {
+            config.semantic.model_dir = dir.clone();
         }
         config.validate()?;
         Ok(config)

@@ -9,7 +9,7 @@
 use anyhow::Context;
 use clap::Args;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use trellis_eval::{Dump, ItemKind, LabelStrategy, Protocol, Rankings};
@@ -418,6 +418,27 @@ async fn wait_for_embeddings(
     }
 }
 
+/// The config of the server started here. `--model-dir` is resolved against the current
+/// directory now, as `--dump` and `--strategy` are read from it, and reaches the config as a path
+/// (an override), never as a value parsed from the environment: `--model-dir 2024-01-01` or
+/// `--model-dir true` name folders too.
+fn server_config(args: &EvalArgs, database: &Path) -> anyhow::Result<Config> {
+    let model_dir = std::path::absolute(&args.model_dir).with_context(|| {
+        format!(
+            "--model-dir {}: cannot resolve it against the current directory",
+            args.model_dir.display()
+        )
+    })?;
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        storage_path: Some(database.to_owned()),
+        semantic_model_dir: Some(model_dir),
+        ..Overrides::default()
+    };
+    let environment = vec![("TRELLIS__SEMANTIC__MODE".to_owned(), args.semantic.clone())];
+    Config::load(None, environment, &overrides).map_err(anyhow::Error::msg)
+}
+
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let strategy_text = std::fs::read_to_string(&args.strategy)
@@ -439,19 +460,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let addr = match &args.addr {
         Some(addr) => addr.clone(),
         None => {
-            let overrides = Overrides {
-                listen: Some("127.0.0.1:0".into()),
-                storage_path: Some(temp.path().join("eval.db")),
-                ..Overrides::default()
-            };
-            let environment = vec![
-                ("TRELLIS__SEMANTIC__MODE".to_owned(), args.semantic.clone()),
-                (
-                    "TRELLIS__SEMANTIC__MODEL_DIR".to_owned(),
-                    args.model_dir.display().to_string(),
-                ),
-            ];
-            let config = Config::load(None, environment, &overrides).map_err(anyhow::Error::msg)?;
+            let config = server_config(&args, &temp.path().join("eval.db"))?;
             let running = crate::serve::start(&config).await?;
             let addr = running.addr.to_string();
             local = Some(running);
@@ -556,4 +565,53 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        eval: EvalArgs,
+    }
+
+    fn config_of(extra: &[&str]) -> Config {
+        let mut argv = vec!["eval", "--dump", "dump", "--strategy", "strategy.toml"];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(argv).expect("the arguments parse");
+        server_config(&cli.eval, Path::new("eval.db")).expect("a valid config")
+    }
+
+    #[test]
+    fn the_model_dir_is_resolved_against_the_current_directory() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            config_of(&[]).semantic.model_dir,
+            here.join("models/all-minilm-l6-v2")
+        );
+        assert_eq!(
+            config_of(&["--model-dir", "models/other"])
+                .semantic
+                .model_dir,
+            here.join("models/other")
+        );
+        // Names that would read as TOML values (a date, a boolean) are folders all the same.
+        for name in ["2026-01-01", "true", "1.5"] {
+            assert_eq!(
+                config_of(&["--model-dir", name]).semantic.model_dir,
+                here.join(name),
+                "{name}"
+            );
+        }
+        let absolute = here.join("elsewhere/model");
+        assert_eq!(
+            config_of(&["--model-dir", absolute.to_str().unwrap()])
+                .semantic
+                .model_dir,
+            absolute
+        );
+    }
 }

@@ -326,9 +326,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let (trellis, config, source_store, key_store) = trellis;
     let trellis = Arc::new(trellis);
     let dirs = config.plugins.dirs.clone();
-    let registry = tokio::task::spawn_blocking(move || PluginRegistry::load(&dirs))
-        .await
-        .context("loading plugins failed")?;
+    let isolation = isolation_settings(&config.plugins);
+    let probe = if !config.plugins.probe_isolated {
+        None
+    } else if isolation.runner.is_file() {
+        Some(isolation.clone())
+    } else {
+        // A packaging mistake must not cost every connector: read the specs here, and say so.
+        tracing::warn!(runner = %isolation.runner.display(), "the plugin runner is missing, so plugin specs are read in this process (a plugin that crashes there stops the server); install trellis-plugin-runner next to trellis, set plugins.runner, or set plugins.probe_isolated = false");
+        None
+    };
+    let registry = tokio::task::spawn_blocking(move || match probe {
+        Some(isolation) => PluginRegistry::load_probed(&dirs, &isolation),
+        None => PluginRegistry::load(&dirs),
+    })
+    .await
+    .context("loading plugins failed")?;
     tracing::info!(connectors = ?registry.names(), "plugins loaded");
     let sources = Arc::new(
         Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry))
@@ -341,7 +354,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 holder: default_holder(),
                 ttl: Duration::from_secs(config.sync.lease_seconds),
             })
-            .with_isolation(isolation_settings(&config.plugins)),
+            .with_isolation(isolation),
     );
     // Without a change log this process owns its store alone.
     let exclusive = !trellis.follows_changes();

@@ -1,10 +1,11 @@
 //! What isolation mode costs: the same read, and the same sync into SQLite, of the template
 //! connector (a real shared library) over a generated JSON Lines file of 5,000 conversations,
 //! once in this process and once in a `trellis-plugin-runner` child (started anew for each read,
-//! as a sync does). Benchmarks report, they do not assert times.
+//! as a sync does); and the registry's start-up over the project's real connectors, reading their
+//! specs in this process and probing each in a runner child (`plugins.probe_isolated`).
+//! Benchmarks report, they do not assert times.
 //!
 //! `cargo bench -p trellis-plugin-host --bench isolation` (add `-- --quick` for a rougher run).
-
 use std::hint::black_box;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use trellis_conformance::built_library;
 use trellis_core::domain::WorkspaceId;
 use trellis_core::service::{Settings, Trellis};
 use trellis_core::sources::{Source, SourceStore};
@@ -22,24 +24,10 @@ use trellis_store::SqliteStore;
 
 const RECORDS: usize = 5_000;
 
-fn template_library() -> PathBuf {
-    let exe = std::env::current_exe().expect("the benchmark has a path");
-    let deps = exe.parent().expect("it lives in target/*/deps");
-    let name = format!(
-        "{}trellis_connector_template{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
-
 fn fixture(dir: &Path) -> (PathBuf, String) {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("a plugin folder");
-    let library = template_library();
+    let library = built_library("trellis_connector_template");
     std::fs::copy(
         &library,
         plugins.join(library.file_name().expect("a file name")),
@@ -138,5 +126,59 @@ fn isolation_overhead(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, isolation_overhead);
+/// The project's real connectors, built by cargo as dev-dependencies.
+const REAL_CONNECTORS: [&str; 7] = [
+    "trellis_connector_template",
+    "trellis_connector_stackexchange",
+    "trellis_connector_bookmarks",
+    "trellis_connector_blog",
+    "trellis_connector_slack",
+    "trellis_connector_discourse",
+    "trellis_connector_mastodon",
+];
+
+fn startup(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("a plugin folder");
+    for crate_name in REAL_CONNECTORS {
+        let library = built_library(crate_name);
+        std::fs::copy(
+            &library,
+            plugins.join(library.file_name().expect("a file name")),
+        )
+        .expect("the library is copied");
+    }
+    let dirs = [plugins];
+    let settings = isolation();
+    let mut group = c.benchmark_group(format!(
+        "start-up: the specs of {} real plugins",
+        REAL_CONNECTORS.len()
+    ));
+    group.sample_size(10);
+    // Libraries are never unloaded: after the first iteration, loading one in this process only
+    // finds it already mapped, as a restart would not; each probe starts a fresh child.
+    group.bench_function("read in process", |b| {
+        b.iter(|| {
+            let registry = PluginRegistry::load(&dirs);
+            assert_eq!(registry.names().len(), REAL_CONNECTORS.len());
+            black_box(registry)
+        })
+    });
+    group.bench_function("probed in runner children", |b| {
+        b.iter(|| {
+            let registry = PluginRegistry::load_probed(&dirs, &settings);
+            assert_eq!(
+                registry.names().len(),
+                REAL_CONNECTORS.len(),
+                "{:?}",
+                registry.refused()
+            );
+            black_box(registry)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, isolation_overhead, startup);
 criterion_main!(benches);

@@ -16,7 +16,7 @@ mod sources;
 
 pub use instance::{Canceller, ConnectorInstance, ReadSession};
 pub use isolation::IsolationSettings;
-pub use registry::{LoadedConnector, PluginRegistry};
+pub use registry::{LoadedConnector, PluginRegistry, RefusedPlugin};
 pub use sources::{
     LeasePolicy, RetryPolicy, SchedulerHandle, Sources, SyncProgress, default_holder,
 };

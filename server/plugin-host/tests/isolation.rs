@@ -5,6 +5,8 @@
 //! is left behind, and this process — the host — keeps syncing other sources, in process and
 //! isolated. A real connector gives the same records in both modes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,48 +23,16 @@ use trellis_plugin_sdk::State;
 use trellis_plugin_sdk::pb::connector::ReadBatch;
 use trellis_store::SqliteStore;
 
-const RUNNER: &str = env!("CARGO_BIN_EXE_trellis-plugin-runner");
+use common::plugin_dir;
+
 /// Generous, so that a loaded machine does not look like a hung plugin; the test of a hang sets
 /// [`HANG_TIMEOUT`].
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const HANG_TIMEOUT: Duration = Duration::from_secs(5);
 const MEMORY_MB: u64 = 256;
 
-/// A connector's shared library, built by cargo as a dev-dependency (`crate_name` in snake case).
-fn library(crate_name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let name = format!(
-        "{}{crate_name}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| panic!("{name} is not built next to {}", exe.display()))
-}
-
-fn plugin_dir(dir: &Path) -> PathBuf {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    for crate_name in [
-        "trellis_connector_broken",
-        "trellis_connector_template",
-        "trellis_connector_stackexchange",
-    ] {
-        let library = library(crate_name);
-        std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
-    }
-    plugins
-}
-
 fn isolation() -> IsolationSettings {
-    IsolationSettings {
-        runner: PathBuf::from(RUNNER),
-        call_timeout: CALL_TIMEOUT,
-        memory_mb: MEMORY_MB,
-    }
+    common::isolation(CALL_TIMEOUT, MEMORY_MB)
 }
 
 fn sources_with(dir: &Path, isolation: IsolationSettings) -> (Arc<Sources>, Arc<SqliteStore>) {

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use trellis_conformance::built_library;
 use trellis_core::CoreError;
 use trellis_core::domain::WorkspaceId;
 use trellis_core::service::{Settings, Trellis};
@@ -14,26 +15,10 @@ use trellis_core::store::Store;
 use trellis_plugin_host::{PluginRegistry, Sources};
 use trellis_store::SqliteStore;
 
-fn template_library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let name = format!(
-        "{}trellis_connector_template{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    );
-    [deps.join(&name), deps.join("..").join(&name)]
-        .into_iter()
-        .find(|path| path.exists())
-        .unwrap_or_else(|| {
-            panic!("{name} is not built; run cargo build -p trellis-connector-template")
-        })
-}
-
 fn plugin_dir(dir: &Path) -> PathBuf {
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let library = template_library();
+    let library = built_library("trellis_connector_template");
     std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
     // Not a library: ignored. A library without the entry symbol: refused, not fatal.
     std::fs::write(plugins.join("README.txt"), "not a plugin").unwrap();

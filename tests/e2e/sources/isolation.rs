@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use super::{Server, connector_library, get_source, sources, start_with_plugins_and, sync_to_end};
+use trellis_conformance::built_library;
+
+use super::{Server, get_source, sources, start_with_plugins_and, sync_to_end};
 use crate::pb;
 
 fn runner_next_to_trellis() -> std::path::PathBuf {
@@ -44,10 +46,10 @@ async fn create_broken(server: &Server, id: &str, mode: &str, isolated: bool) ->
 #[tokio::test(flavor = "multi_thread")]
 async fn a_segfaulting_isolated_plugin_fails_its_sync_and_the_server_keeps_serving() {
     runner_next_to_trellis();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let library = connector_library("trellis_connector_broken");
+    let library = built_library("trellis_connector_broken");
     std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
     let mut server = start_with_plugins_and(
         &dir.path().join("t.db"),
@@ -130,10 +132,10 @@ fn runners_of(library: &Path) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_plugin_process_dies_with_a_server_killed_by_sigkill() {
     runner_next_to_trellis();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = crate::test_dir().unwrap();
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
-    let built = connector_library("trellis_connector_broken");
+    let built = built_library("trellis_connector_broken");
     let library = plugins.join(built.file_name().unwrap());
     std::fs::copy(&built, &library).unwrap();
     let mut server = start_with_plugins_and(
@@ -181,4 +183,73 @@ async fn the_plugin_process_dies_with_a_server_killed_by_sigkill() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// A plugin folder holding the broken connector (which takes its start-up fault from
+/// `TRELLIS_BROKEN_SPEC`) and the template.
+fn folder_with_a_spec_crasher(root: &Path) -> std::path::PathBuf {
+    let plugins = root.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    for crate_name in ["trellis_connector_broken", "trellis_connector_template"] {
+        let library = built_library(crate_name);
+        std::fs::copy(&library, plugins.join(library.file_name().unwrap())).unwrap();
+    }
+    plugins
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_that_crashes_in_spec_is_refused_at_start_and_the_server_serves_the_others() {
+    runner_next_to_trellis();
+    let dir = crate::test_dir().unwrap();
+    let plugins = folder_with_a_spec_crasher(dir.path());
+    let db = dir.path().join("t.db");
+    let mut server =
+        start_with_plugins_and(&db, &plugins, &[("TRELLIS_BROKEN_SPEC", "segfault")]).await;
+    let connectors = server.cli_json(&["connectors", "list"]);
+    let names: Vec<&str> = connectors
+        .as_array()
+        .expect("a list of connectors")
+        .iter()
+        .filter_map(|connector| connector["name"].as_str())
+        .collect();
+    assert_eq!(names, ["jsonl"], "{connectors}");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "the server is still running"
+    );
+    drop(server);
+
+    // The switch: with specs read in the server process, the same plugin takes the server down
+    // while it starts.
+    let mut child = crate::trellis()
+        .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .envs(crate::storage_settings(&db))
+        .env(
+            "TRELLIS__PLUGINS__DIRS",
+            format!("[{:?}]", plugins.display().to_string()),
+        )
+        .env("TRELLIS__PLUGINS__PROBE_ISOLATED", "false")
+        .env("TRELLIS_BROKEN_SPEC", "segfault")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the trellis binary starts");
+    let until = std::time::Instant::now() + crate::START_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the server read the crashing spec out of process although probe_isolated = false"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(11), "SIGSEGV: {status:?}");
 }

@@ -13,6 +13,13 @@
 //! - `noisy`: like `ok`, but prints junk on its standard output and a line on standard error in
 //!   every batch.
 //!
+//! Two environment variables break the library before any config is seen, for the host's
+//! start-up probe: `TRELLIS_BROKEN_LOAD` faults in the entry symbol (while the library is being
+//! loaded) and `TRELLIS_BROKEN_SPEC` in `spec`. Their value says how: `abort`, `segfault`,
+//! `hang` (sleeps forever), or `exit` (exits the process with status [`EXIT_STATUS`]); unset,
+//! empty or anything else changes nothing. A test sets them for the process that loads the
+//! library (a server, or the runner children of a probe).
+//!
 //! Only `garbage` needs the raw ABI: the library exports its own function table, the SDK's with
 //! `read_open`, `read_next`, `read_close` and `buffer_free` wrapped. Never load it in a process
 //! you care about, except in `ok`, `noisy` and `transient` modes.
@@ -56,6 +63,26 @@ fn default_leak_cap_mb() -> u64 {
     4096
 }
 
+/// Names the fault of `spec` (see the crate's documentation).
+pub const SPEC_FAULT: &str = "TRELLIS_BROKEN_SPEC";
+/// Names the fault of loading, in the entry symbol (see the crate's documentation).
+pub const LOAD_FAULT: &str = "TRELLIS_BROKEN_LOAD";
+/// The exit status of the `exit` fault.
+pub const EXIT_STATUS: i32 = 17;
+
+/// Faults as the environment variable `variable` says, if it says anything this crate knows.
+fn fault_from_env(variable: &str) {
+    match std::env::var(variable).as_deref() {
+        Ok("abort") => std::process::abort(),
+        Ok("segfault") => segfault(),
+        Ok("exit") => std::process::exit(EXIT_STATUS),
+        Ok("hang") => loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        },
+        _ => {}
+    }
+}
+
 /// The one state slot.
 pub const STATE_SLOT: &str = "conversations";
 
@@ -70,6 +97,7 @@ impl Connector for BrokenConnector {
     type Reader = BrokenReader;
 
     fn spec(&self) -> Spec {
+        fault_from_env(SPEC_FAULT);
         Spec {
             name: "broken".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -226,6 +254,7 @@ pub extern "C" fn trellis_connector_v1(
     host_abi_major: u16,
     host_abi_minor: u16,
 ) -> *const TrellisConnectorV1 {
+    fault_from_env(LOAD_FAULT);
     trellis_plugin_sdk::export::entry(&TABLE, host_abi_major, host_abi_minor)
 }
 

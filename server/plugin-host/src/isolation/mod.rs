@@ -111,7 +111,10 @@ fn last_words(text: &str, max: usize) -> String {
 
 /// One running child: its pipes, its reader threads, and what became of it.
 struct Process {
+    /// Who the child runs for, in log fields and thread names: a source id, or `probe`.
     label: String,
+    /// Who the child runs for, in error messages: `source "id"`, or `library lib….so` (a probe).
+    subject: String,
     settings: IsolationSettings,
     child: Mutex<Child>,
     stdin: Mutex<Option<ChildStdin>>,
@@ -164,7 +167,12 @@ fn signal_of(_status: &ExitStatus) -> Option<(String, &'static str)> {
 }
 
 impl Process {
-    fn spawn(library: &Path, label: &str, settings: &IsolationSettings) -> Result<Self, HostError> {
+    fn spawn(
+        library: &Path,
+        label: &str,
+        subject: &str,
+        settings: &IsolationSettings,
+    ) -> Result<Self, HostError> {
         let mut child = Command::new(&settings.runner)
             .arg("--library")
             .arg(library)
@@ -176,7 +184,7 @@ impl Process {
             .spawn()
             .map_err(|error| {
                 HostError::Plugin(ConnectorError::system(format!(
-                    "cannot start the plugin runner {} for source {label:?} ({error}); install {RUNNER_NAME} next to the trellis binary or set plugins.runner",
+                    "cannot start the plugin runner {} for {subject} ({error}); install {RUNNER_NAME} next to the trellis binary or set plugins.runner",
                     settings.runner.display()
                 )))
             })?;
@@ -209,12 +217,13 @@ impl Process {
             let _ = child.kill();
             let _ = child.wait();
             return Err(HostError::Plugin(ConnectorError::system(format!(
-                "cannot start the threads that read the plugin process of source {label:?}"
+                "cannot start the threads that read the plugin process of {subject}"
             ))));
         };
         tracing::debug!(source = %label, pid = child.id(), library = %library.display(), "plugin process started");
         Ok(Self {
             label: label.to_owned(),
+            subject: subject.to_owned(),
             settings: settings.clone(),
             child: Mutex::new(child),
             stdin: Mutex::new(stdin),
@@ -272,8 +281,8 @@ impl Process {
             Ok(Err(error)) => Err(self.broke_protocol(what, &error.to_string())),
             Err(RecvTimeoutError::Timeout) => {
                 let error = HostError::Plugin(ConnectorError::system(format!(
-                    "the plugin process of source {:?} did not answer {what} within {} s (plugins.isolated_call_timeout_seconds); it was stopped{}",
-                    self.label,
+                    "the plugin process of {} did not answer {what} within {} s (plugins.isolated_call_timeout_seconds); it was stopped{}",
+                    self.subject,
                     self.settings.call_timeout.as_secs_f64(),
                     self.last_words_suffix(),
                 )));
@@ -305,8 +314,8 @@ impl Process {
     fn broke_protocol(&self, what: &str, problem: &str) -> HostError {
         self.stop();
         self.fail(HostError::Protocol(format!(
-            "the plugin process of source {:?} answered {what} with bytes that are not a valid frame ({problem}); it was stopped",
-            self.label
+            "the plugin process of {} answered {what} with bytes that are not a valid frame ({problem}); it was stopped",
+            self.subject
         )))
     }
 
@@ -337,15 +346,15 @@ impl Process {
         };
         let message = if out_of_memory && self.settings.memory_mb > 0 {
             format!(
-                "the plugin process of source {:?} ran out of memory during {what} (its limit is {} MiB; raise plugins.isolated_memory_mb if the connector needs more) and {how}{}",
-                self.label,
+                "the plugin process of {} ran out of memory during {what} (its limit is {} MiB; raise plugins.isolated_memory_mb if the connector needs more) and {how}{}",
+                self.subject,
                 self.settings.memory_mb,
                 self.last_words_suffix()
             )
         } else {
             format!(
-                "the plugin process of source {:?} {how} during {what}{}",
-                self.label,
+                "the plugin process of {} {how} during {what}{}",
+                self.subject,
                 self.last_words_suffix()
             )
         };
@@ -399,8 +408,8 @@ impl Process {
             let problem = decoded.map_or_else(|| "no message".to_owned(), |error| error.message);
             self.stop();
             return self.fail(HostError::Protocol(format!(
-                "the plugin process of source {:?} failed {what}: {problem}; it was stopped",
-                self.label
+                "the plugin process of {} failed {what}: {problem}; it was stopped",
+                self.subject
             )));
         }
         HostError::Plugin(ConnectorError::from_proto(status, decoded))
@@ -415,8 +424,8 @@ impl Process {
         M::decode(message.as_slice()).map_err(|error| {
             self.stop();
             self.fail(HostError::Protocol(format!(
-                "the plugin process of source {:?} answered {} with bytes that do not decode ({error}); it was stopped",
-                self.label,
+                "the plugin process of {} answered {} with bytes that do not decode ({error}); it was stopped",
+                self.subject,
                 op.name()
             )))
         })
@@ -484,9 +493,28 @@ impl IsolatedInstance {
         label: &str,
         settings: &IsolationSettings,
     ) -> Result<Self, HostError> {
-        let process = Arc::new(Process::spawn(library, label, settings)?);
+        let subject = format!("source {label:?}");
+        let process = Arc::new(Process::spawn(library, label, &subject, settings)?);
         process.ready()?;
         Ok(Self { process })
+    }
+
+    /// Reads the spec of `library` in a runner of its own, stopped right after: the registry's
+    /// start-up probe. A library that crashes, hangs or answers garbage while it loads or in its
+    /// `spec` takes down only that runner, and the error says which library and how (signal,
+    /// exit status, timeout).
+    pub fn probe_spec(
+        library: &Path,
+        settings: &IsolationSettings,
+    ) -> Result<proto::SpecResponse, HostError> {
+        let name = library.file_name().map_or_else(
+            || library.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let subject = format!("library {name}");
+        let process = Arc::new(Process::spawn(library, "probe", &subject, settings)?);
+        process.ready()?;
+        Self { process }.spec()
     }
 
     pub fn spec(&self) -> Result<proto::SpecResponse, HostError> {
