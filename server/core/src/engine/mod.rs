@@ -108,6 +108,8 @@ pub struct Engine {
     people_calibration: std::sync::Mutex<Option<PeopleCalibrationKey>>,
     /// Counts changes to the corpus; caches computed at one generation are stale at the next.
     generation: u64,
+    /// The generations that only brought embeddings: records did not change in them.
+    embedding_generations: u64,
     /// People who asked to be forgotten: what arrives of them is dropped or blanked.
     forgotten: HashSet<RecordKey>,
     /// Pairs of records whose merge was undone: identity resolution must not merge them again.
@@ -189,6 +191,7 @@ impl Engine {
         }
         if taken > 0 {
             self.generation += 1;
+            self.embedding_generations += 1;
         }
         taken
     }

@@ -90,8 +90,8 @@ impl Judgment {
 #[derive(Debug, Default)]
 pub(super) struct StandingIndex {
     pub judgments: HashMap<RecordKey, Judgment>,
-    /// The engine generation the refresh last saw, and since when: judging while records pour
-    /// in would be redone as soon as they stop.
+    /// The count of record changes the refresh last saw, and since when: judging while records
+    /// pour in would be redone as soon as they stop.
     seen: Option<(u64, Instant)>,
     /// When the refresh last judged anything, and when it first ran.
     last_judged: Option<Instant>,
@@ -272,10 +272,13 @@ impl Engine {
                 return progress;
             };
             let now = Instant::now();
+            // Embeddings arriving do not count: they change no conversation's record, and
+            // the embedder may take hours over a large community.
+            let records = self.generation - self.embedding_generations;
             let seen_at = match index.seen {
-                Some((generation, at)) if generation == self.generation => at,
+                Some((generation, at)) if generation == records => at,
                 _ => {
-                    index.seen = Some((self.generation, now));
+                    index.seen = Some((records, now));
                     now
                 }
             };
