@@ -153,15 +153,7 @@ pub(crate) async fn sync_until_checkpoints(
     id: &str,
     checkpoints: u64,
 ) -> (tonic::Streaming<pb::SyncSourceResponse>, u64) {
-    let mut stream = sources(server)
-        .sync_source(pb::SyncSourceRequest {
-            workspace: String::new(),
-            id: id.to_owned(),
-            full_refresh: false,
-        })
-        .await
-        .expect("the sync starts")
-        .into_inner();
+    let mut stream = start_sync(server, id).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let progress = stream
@@ -179,6 +171,22 @@ pub(crate) async fn sync_until_checkpoints(
     }
 }
 
+/// Starts a sync (not a full refresh) and returns its progress stream.
+pub(crate) async fn start_sync(
+    server: &Server,
+    id: &str,
+) -> tonic::Streaming<pb::SyncSourceResponse> {
+    sources(server)
+        .sync_source(pb::SyncSourceRequest {
+            workspace: String::new(),
+            id: id.to_owned(),
+            full_refresh: false,
+        })
+        .await
+        .expect("the sync starts")
+        .into_inner()
+}
+
 /// Runs a sync to its end and returns its last progress message.
 async fn sync_to_end(server: &Server, id: &str) -> pb::SyncSourceResponse {
     sync_messages(server, id)
@@ -189,15 +197,7 @@ async fn sync_to_end(server: &Server, id: &str) -> pb::SyncSourceResponse {
 
 /// Runs a sync to its end and returns every progress message.
 async fn sync_messages(server: &Server, id: &str) -> Vec<pb::SyncSourceResponse> {
-    let mut stream = sources(server)
-        .sync_source(pb::SyncSourceRequest {
-            workspace: String::new(),
-            id: id.to_owned(),
-            full_refresh: false,
-        })
-        .await
-        .expect("the sync starts")
-        .into_inner();
+    let mut stream = start_sync(server, id).await;
     let mut messages = Vec::new();
     while let Some(progress) = stream.message().await.expect("the sync streams progress") {
         messages.push(progress);

@@ -173,31 +173,46 @@ fn load_embedder(
     }
 }
 
+/// Runs `step` over and over in a thread named `name` until the returned flag is set; each
+/// step does a bounded piece of work and rests as it sees fit. `unavailable` says, in the log,
+/// what goes missing when the thread cannot start.
+fn start_worker(
+    name: &str,
+    unavailable: &'static str,
+    mut step: impl FnMut() + Send + 'static,
+) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                step();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, thread = name, "cannot start a background thread; {unavailable}");
+    }
+    stop
+}
+
 /// Embeds pending conversations in the background, one batch at a time, for as long as the
 /// server runs; rests while nothing is pending. A failing batch is logged and retried later.
 /// Setting the returned flag stops it after its current batch.
 fn start_embedding_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
     const BATCH: usize = 32;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = Arc::clone(&stop);
-    let spawned = std::thread::Builder::new()
-        .name("trellis-embedder".into())
-        .spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match trellis.embed_pending(BATCH) {
-                    Ok(0) => std::thread::sleep(Duration::from_millis(200)),
-                    Ok(embedded) => tracing::debug!(embedded, "conversations embedded"),
-                    Err(error) => {
-                        tracing::warn!(%error, "embedding failed; retrying in 10 s");
-                        std::thread::sleep(Duration::from_secs(10));
-                    }
-                }
+    start_worker(
+        "trellis-embedder",
+        "conversations stay lexical-only",
+        move || match trellis.embed_pending(BATCH) {
+            Ok(0) => std::thread::sleep(Duration::from_millis(200)),
+            Ok(embedded) => tracing::debug!(embedded, "conversations embedded"),
+            Err(error) => {
+                tracing::warn!(%error, "embedding failed; retrying in 10 s");
+                std::thread::sleep(Duration::from_secs(10));
             }
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start the embedding thread; conversations stay lexical-only");
-    }
-    stop
+        },
+    )
 }
 
 /// Keeps the standing index of every workspace ahead of requests, a fifth of a second of
@@ -208,43 +223,34 @@ fn start_standing_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
     const BUDGET: Duration = Duration::from_millis(200);
     // Judging waits for records to stop arriving for this long (at most half a minute).
     const SETTLE: Duration = Duration::from_secs(1);
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = Arc::clone(&stop);
-    let spawned = std::thread::Builder::new()
-        .name("trellis-standing".into())
-        .spawn(move || {
-            let mut behind_since: Option<(std::time::Instant, usize)> = None;
-            while !stopped.load(Ordering::Relaxed) {
-                match trellis.refresh_standing(BUDGET, SETTLE) {
-                    Ok(progress) => {
-                        if progress.pending > 0 {
-                            let (_, judged) =
-                                behind_since.get_or_insert((std::time::Instant::now(), 0));
-                            *judged += progress.judged;
-                        } else if let Some((since, judged)) = behind_since.take() {
-                            tracing::info!(
-                                judged = judged + progress.judged,
-                                conversations = progress.ready,
-                                seconds = since.elapsed().as_secs_f64(),
-                                mib = progress.bytes as f64 / (1024.0 * 1024.0),
-                                "standing index complete: every open conversation judged"
-                            );
-                        }
-                        if progress.judged == 0 {
-                            std::thread::sleep(Duration::from_millis(500));
-                        }
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "judging where people stand failed; trying again in 10 s");
-                        std::thread::sleep(Duration::from_secs(10));
-                    }
+    let mut behind_since: Option<(std::time::Instant, usize)> = None;
+    start_worker(
+        "trellis-standing",
+        "requests judge what they need themselves",
+        move || match trellis.refresh_standing(BUDGET, SETTLE) {
+            Ok(progress) => {
+                if progress.pending > 0 {
+                    let (_, judged) = behind_since.get_or_insert((std::time::Instant::now(), 0));
+                    *judged += progress.judged;
+                } else if let Some((since, judged)) = behind_since.take() {
+                    tracing::info!(
+                        judged = judged + progress.judged,
+                        conversations = progress.ready,
+                        seconds = since.elapsed().as_secs_f64(),
+                        mib = progress.bytes as f64 / (1024.0 * 1024.0),
+                        "standing index complete: every open conversation judged"
+                    );
+                }
+                if progress.judged == 0 {
+                    std::thread::sleep(Duration::from_millis(500));
                 }
             }
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start the standing thread; requests judge what they need themselves");
-    }
-    stop
+            Err(error) => {
+                tracing::warn!(%error, "judging where people stand failed; trying again in 10 s");
+                std::thread::sleep(Duration::from_secs(10));
+            }
+        },
+    )
 }
 
 /// Starts the thread that keeps this replica's engines up to the change log every `interval`,
@@ -255,37 +261,29 @@ fn start_follower(
     interval: Duration,
     retention: Duration,
 ) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopped = Arc::clone(&stop);
-    let spawned = std::thread::Builder::new()
-        .name("trellis-follower".into())
-        .spawn(move || {
-            let mut last_prune = std::time::Instant::now();
-            while !stopped.load(Ordering::Relaxed) {
-                match trellis.follow() {
-                    Ok(0) => {}
-                    Ok(applied) => tracing::debug!(applied, "changes of other replicas applied"),
-                    Err(error) => {
-                        tracing::warn!(%error, "following the change log failed; trying again")
-                    }
+    let mut last_prune = std::time::Instant::now();
+    start_worker(
+        "trellis-follower",
+        "writes of other replicas will not reach this one",
+        move || {
+            match trellis.follow() {
+                Ok(0) => {}
+                Ok(applied) => tracing::debug!(applied, "changes of other replicas applied"),
+                Err(error) => {
+                    tracing::warn!(%error, "following the change log failed; trying again")
                 }
-                if last_prune.elapsed() >= Duration::from_secs(60) {
-                    last_prune = std::time::Instant::now();
-                    match trellis.prune_changes(retention) {
-                        Ok(0) => {}
-                        Ok(pruned) => {
-                            tracing::info!(pruned, "old changes pruned from the change log")
-                        }
-                        Err(error) => tracing::warn!(%error, "pruning the change log failed"),
-                    }
-                }
-                std::thread::sleep(interval);
             }
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "cannot start the change-log follower; writes of other replicas will not reach this one");
-    }
-    stop
+            if last_prune.elapsed() >= Duration::from_secs(60) {
+                last_prune = std::time::Instant::now();
+                match trellis.prune_changes(retention) {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old changes pruned from the change log"),
+                    Err(error) => tracing::warn!(%error, "pruning the change log failed"),
+                }
+            }
+            std::thread::sleep(interval);
+        },
+    )
 }
 
 /// What start-up opened on the blocking pool.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use trellis_conformance::built_library;
 
-use super::{Server, get_source, sources, start_with_plugins_and, sync_to_end};
+use super::{Server, get_source, sources, start_sync, start_with_plugins_and, sync_to_end};
 use crate::pb;
 
 fn runner_next_to_trellis() -> std::path::PathBuf {
@@ -145,15 +145,7 @@ async fn the_plugin_process_dies_with_a_server_killed_by_sigkill() {
     )
     .await;
     create_broken(&server, "stuck", "hang", true).await;
-    let mut progress = sources(&server)
-        .sync_source(pb::SyncSourceRequest {
-            workspace: String::new(),
-            id: "stuck".to_owned(),
-            full_refresh: false,
-        })
-        .await
-        .expect("the sync starts")
-        .into_inner();
+    let mut progress = start_sync(&server, "stuck").await;
     // After the first checkpoint the plugin is inside the call that never returns.
     loop {
         let update = progress

@@ -199,20 +199,22 @@ impl Engine {
         let Some(moment) = as_of else {
             return self.present_standings(id, conversations);
         };
+        // Judgments of earlier generations are of no use to anyone any more.
+        if let Ok(mut cache) = self.standing_cache.lock() {
+            cache.retain(|_, judgment| judgment.generation == self.generation);
+        }
         conversations
             .iter()
             .map(|conversation| {
                 let key = (conversation.clone(), moment);
-                let cached = self.standing_cache.lock().ok().and_then(|cache| {
-                    cache
-                        .get(&key)
-                        .filter(|judgment| judgment.generation == self.generation)
-                        .cloned()
-                });
+                let cached = self
+                    .standing_cache
+                    .lock()
+                    .ok()
+                    .and_then(|cache| cache.get(&key).cloned());
                 let judgment = cached.unwrap_or_else(|| {
                     let judgment = Arc::new(self.judge(conversation, as_of));
                     if let Ok(mut cache) = self.standing_cache.lock() {
-                        cache.retain(|_, judgment| judgment.generation == self.generation);
                         cache.insert(key, Arc::clone(&judgment));
                     }
                     judgment

@@ -796,6 +796,19 @@ impl Trellis {
         })
     }
 
+    /// Every loaded workspace with its engine, taken out of the map so that the engines can be
+    /// read one at a time without holding the map: what background work over all workspaces
+    /// iterates.
+    fn loaded_engines(&self) -> CoreResult<Vec<(WorkspaceId, SharedEngine)>> {
+        Ok(self
+            .engines
+            .read()
+            .map_err(poisoned)?
+            .iter()
+            .map(|(workspace, engine)| (workspace.clone(), Arc::clone(engine)))
+            .collect())
+    }
+
     /// Number of conversations indexed per workspace, for health and logs.
     pub fn indexed_conversations(&self) -> CoreResult<Vec<(WorkspaceId, usize)>> {
         let engines = self.engines.read().map_err(poisoned)?;

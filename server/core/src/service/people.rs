@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::{Trellis, conversation_parts, poisoned};
+use super::{Trellis, conversation_parts};
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
 use crate::engine::people::Role;
 use crate::engine::{Engine, Evidence, FacetConvergence, TextPart};
@@ -121,15 +121,8 @@ impl Trellis {
         budget: std::time::Duration,
         settle: std::time::Duration,
     ) -> CoreResult<crate::engine::standing::StandingProgress> {
-        let engines: Vec<super::SharedEngine> = self
-            .engines
-            .read()
-            .map_err(poisoned)?
-            .values()
-            .cloned()
-            .collect();
         let mut progress = crate::engine::standing::StandingProgress::default();
-        for engine in engines {
+        for (_, engine) in self.loaded_engines()? {
             progress.add(Self::read(&engine)?.refresh_standing(budget, settle));
         }
         Ok(progress)
@@ -139,14 +132,7 @@ impl Trellis {
     pub fn standing_status(
         &self,
     ) -> CoreResult<Vec<(WorkspaceId, crate::engine::standing::StandingProgress)>> {
-        let engines: Vec<(WorkspaceId, super::SharedEngine)> = self
-            .engines
-            .read()
-            .map_err(poisoned)?
-            .iter()
-            .map(|(workspace, engine)| (workspace.clone(), engine.clone()))
-            .collect();
-        engines
+        self.loaded_engines()?
             .into_iter()
             .map(|(workspace, engine)| {
                 let progress = Self::read(&engine)?.standing_progress();

@@ -6,8 +6,6 @@
 //! conversations whose text has no vector yet, embeds them with no lock held, stores the vectors,
 //! and hands them to the engine, which takes only those whose text has not changed meanwhile.
 
-use std::sync::Arc;
-
 use super::{Trellis, poisoned};
 use crate::domain::WorkspaceId;
 use crate::engine::semantic::{Embedding, embedding_text, text_hash};
@@ -64,15 +62,8 @@ impl Trellis {
         let Some(embedder) = &self.embedder else {
             return Ok(0);
         };
-        let engines: Vec<(WorkspaceId, super::SharedEngine)> = self
-            .engines
-            .read()
-            .map_err(poisoned)?
-            .iter()
-            .map(|(workspace, engine)| (workspace.clone(), Arc::clone(engine)))
-            .collect();
         let mut taken = 0;
-        for (workspace, engine) in engines {
+        for (workspace, engine) in self.loaded_engines()? {
             let pending = Self::read(&engine)?.semantic().pending(batch);
             if pending.is_empty() {
                 continue;
