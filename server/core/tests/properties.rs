@@ -416,6 +416,27 @@ proptest! {
         delta_indexing(&docs, replacement, pick.index(docs.len()), &[])?;
     }
 
+    /// Raw scores kept for stored conversations are not served once the corpus changed: an
+    /// engine that scored everything before an update scores, after it, exactly like one that
+    /// had scored nothing.
+    #[test]
+    fn kept_scores_follow_the_corpus(docs in corpus(), pick in any::<prop::sample::Index>(), other in any::<prop::sample::Index>()) {
+        let (target, source) = (pick.index(docs.len()), other.index(docs.len()));
+        let mut warm = built(&docs, 0..docs.len());
+        let mut cold = built(&docs, 0..docs.len());
+        all_scores(&warm, docs.len(), &[]);
+        // The target takes another conversation's words: no term is new to the vocabulary, so
+        // only document frequencies and lengths move.
+        let old = conversation(target, &docs[target]);
+        let new = conversation(target, &docs[source]);
+        warm.upsert_conversation(&new, Some(&old));
+        cold.upsert_conversation(&new, Some(&old));
+        prop_assert_eq!(
+            all_scores(&warm, docs.len(), &[]),
+            all_scores(&cold, docs.len(), &[])
+        );
+    }
+
     /// (e) The same for raw texts scored against the corpus statistics.
     ///
     /// Fails today: a term that left the corpus stays in the vocabulary with df 0, and

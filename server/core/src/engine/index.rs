@@ -24,7 +24,6 @@ pub const PAIR_JOINER: char = '\u{1f}';
 #[derive(Debug, Default, Clone)]
 struct TermEntry {
     text: String,
-    df: u32,
     /// Documents with the term, in slot order.
     postings: Vec<Slot>,
     /// The term's weighted frequency in each document of `postings`: scoring reads it here
@@ -37,6 +36,8 @@ impl TermEntry {
         match self.postings.binary_search(&slot) {
             Ok(index) => self.frequencies[index] = frequency,
             Err(index) => {
+                make_room(&mut self.postings, 1);
+                make_room(&mut self.frequencies, 1);
                 self.postings.insert(index, slot);
                 self.frequencies.insert(index, frequency);
             }
@@ -102,6 +103,11 @@ pub fn is_pair_term(term: &str) -> bool {
 pub struct CorpusIndex {
     vocab: HashMap<String, TermId>,
     terms: Vec<TermEntry>,
+    /// Each term's document frequency, and whether it is a pair term, by term id: apart from
+    /// the entries so that walking a long document's terms reads two dense arrays, not an
+    /// entry and its text per term.
+    dfs: Vec<u32>,
+    pairs: Vec<bool>,
     docs: Vec<Option<DocEntry>>,
     /// Each slot's document length (0 when free), apart from the documents so that scoring a
     /// term's postings reads one dense array.
@@ -160,7 +166,12 @@ impl CorpusIndex {
     }
 
     pub fn df(&self, term: TermId) -> u32 {
-        self.terms.get(term as usize).map_or(0, |entry| entry.df)
+        self.dfs.get(term as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether a term is a pair of adjacent words (see [`pair_term`]).
+    pub fn is_pair(&self, term: TermId) -> bool {
+        self.pairs.get(term as usize).copied().unwrap_or(false)
     }
 
     /// Lucene's BM25 idf: always positive, so a common term never counts against a match.
@@ -230,26 +241,22 @@ impl CorpusIndex {
     }
 
     /// BM25 of weighted terms over every document with any of them, as `model::score_all`
-    /// computes it; returns (slot, raw score), unsorted.
+    /// computes it; returns (slot, raw score), in no order callers may rely on.
     pub fn score_terms(&self, terms: &[(TermId, f32)]) -> Vec<(Slot, f32)> {
         let average = self.average_length();
-        let mut scores = vec![0.0f32; self.slot_count()];
-        let mut touched = Vec::new();
-        for &(term, query_weight) in terms {
-            let weight = query_weight * self.idf(term);
-            let (slots, frequencies) = self.postings_with_frequencies(term);
-            for (&slot, &tf) in slots.iter().zip(frequencies) {
-                let gain = weight * bm25_tf(tf, self.lengths[slot as usize], average);
-                if scores[slot as usize] == 0.0 {
-                    touched.push(slot);
-                }
-                scores[slot as usize] += gain;
-            }
-        }
-        touched
-            .into_iter()
-            .map(|slot| (slot, scores[slot as usize]))
-            .collect()
+        let weighted: Vec<(TermId, f32)> = terms
+            .iter()
+            .map(|&(term, query_weight)| (term, query_weight * self.idf(term)))
+            .collect();
+        let volume = terms.iter().map(|(term, _)| self.df(*term) as usize).sum();
+        by_slot_ranges(self.slot_count(), volume, |range| {
+            accumulate(
+                range,
+                &weighted,
+                |term| self.postings_with_frequencies(term),
+                |weight, slot, tf| weight * bm25_tf(tf, self.lengths[slot as usize], average),
+            )
+        })
     }
 
     /// The saturated, length-normalised term frequency of BM25.
@@ -349,15 +356,14 @@ impl CorpusIndex {
         self.lengths[slot as usize] = length;
         let empty = doc.tf.is_empty();
         for term in became_present {
-            self.terms[term as usize].df += 1;
+            self.dfs[term as usize] += 1;
         }
         for (term, frequency) in changed {
             self.terms[term as usize].set(slot, frequency);
         }
         for term in became_absent {
-            let entry = &mut self.terms[term as usize];
-            entry.df = entry.df.saturating_sub(1);
-            entry.unset(slot);
+            self.dfs[term as usize] = self.dfs[term as usize].saturating_sub(1);
+            self.terms[term as usize].unset(slot);
         }
         if empty {
             self.remove_slot(slot);
@@ -371,9 +377,8 @@ impl CorpusIndex {
         };
         let terms: Vec<TermId> = self.doc_terms(slot).iter().map(|(term, _)| *term).collect();
         for term in terms {
-            let entry = &mut self.terms[term as usize];
-            entry.df = entry.df.saturating_sub(1);
-            entry.unset(slot);
+            self.dfs[term as usize] = self.dfs[term as usize].saturating_sub(1);
+            self.terms[term as usize].unset(slot);
         }
         self.total_length -= f64::from(self.doc_length(slot));
         self.remove_slot(slot);
@@ -399,8 +404,67 @@ impl CorpusIndex {
             text: term.to_owned(),
             ..TermEntry::default()
         });
+        self.dfs.push(0);
+        self.pairs.push(is_pair_term(term));
         id
     }
+}
+
+/// Postings a query must reach before its scoring is split over two threads: below it, the
+/// split costs more than it saves.
+const PARALLEL_POSTINGS: usize = 200_000;
+
+/// Scores documents by slot ranges: the whole range at once for a small query, two halves on
+/// two threads for a large one. Each document's sum runs over the same terms in the same order
+/// either way, so the scores are the same to the last bit.
+pub(crate) fn by_slot_ranges(
+    slot_count: usize,
+    volume: usize,
+    score: impl Fn(std::ops::Range<Slot>) -> Vec<(Slot, f32)> + Sync,
+) -> Vec<(Slot, f32)> {
+    if volume < PARALLEL_POSTINGS || rayon::current_num_threads() < 2 {
+        return score(0..Slot::try_from(slot_count).unwrap_or(Slot::MAX));
+    }
+    in_two_halves(slot_count, score)
+}
+
+fn in_two_halves(
+    slot_count: usize,
+    score: impl Fn(std::ops::Range<Slot>) -> Vec<(Slot, f32)> + Sync,
+) -> Vec<(Slot, f32)> {
+    let end = Slot::try_from(slot_count).unwrap_or(Slot::MAX);
+    let middle = end / 2;
+    let (mut first, second) = rayon::join(|| score(0..middle), || score(middle..end));
+    first.extend(second);
+    first
+}
+
+/// Sums `gain(weight, slot, tf)` over the postings of weighted terms, in the terms' order, for
+/// the documents whose slots are in `range`; returns (slot, score) of every document reached.
+pub(crate) fn accumulate<'a>(
+    range: std::ops::Range<Slot>,
+    terms: &[(TermId, f32)],
+    postings: impl Fn(TermId) -> (&'a [Slot], &'a [f32]),
+    gain: impl Fn(f32, Slot, f32) -> f32,
+) -> Vec<(Slot, f32)> {
+    let mut scores = vec![0.0f32; (range.end - range.start) as usize];
+    let mut touched = Vec::new();
+    for &(term, weight) in terms {
+        let (slots, frequencies) = postings(term);
+        let from = slots.partition_point(|slot| *slot < range.start);
+        let to = from + slots[from..].partition_point(|slot| *slot < range.end);
+        for (&slot, &tf) in slots[from..to].iter().zip(&frequencies[from..to]) {
+            let offset = (slot - range.start) as usize;
+            if scores[offset] == 0.0 {
+                touched.push(slot);
+            }
+            scores[offset] += gain(weight, slot, tf);
+        }
+    }
+    touched
+        .into_iter()
+        .map(|slot| (slot, scores[(slot - range.start) as usize]))
+        .collect()
 }
 
 /// The saturated, length-normalised term frequency of BM25 for a document of `length` in a
@@ -413,12 +477,23 @@ fn bm25_tf(tf: f32, length: f32, average: f32) -> f32 {
     tf * (K1 + 1.0) / (tf + norm)
 }
 
+/// Makes room for `extra` more elements, growing by an eighth rather than doubling: postings
+/// and documents' terms are most of the engine's memory, and doubling leaves a third of it
+/// unused on average. Each growth copies at most the whole vector, so an element is copied about
+/// eight times over its vector's life instead of twice.
+fn make_room<T>(vector: &mut Vec<T>, extra: usize) {
+    if vector.len() + extra > vector.capacity() {
+        vector.reserve_exact((vector.len() / 8).max(extra).max(4));
+    }
+}
+
 /// Merges sorted `extra` (terms not in `into`) into sorted `into`, in place from the back.
 fn merge_sorted(into: &mut Vec<(TermId, f32)>, extra: &[(TermId, f32)]) {
     if extra.is_empty() {
         return;
     }
     let old_len = into.len();
+    make_room(into, extra.len());
     into.resize(old_len + extra.len(), (0, 0.0));
     let (mut from_old, mut from_extra, mut to) = (old_len, extra.len(), into.len());
     while from_extra > 0 {
@@ -432,4 +507,60 @@ fn merge_sorted(into: &mut Vec<(TermId, f32)>, extra: &[(TermId, f32)]) {
         }
     }
     debug_assert!(into.windows(2).all(|pair| pair[0].0 < pair[1].0));
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn bag(words: &[u8]) -> TermBag {
+        let mut bag = TermBag::default();
+        for word in words {
+            *bag.counts.entry(format!("w{word}")).or_default() += 1.0;
+        }
+        bag
+    }
+
+    proptest! {
+        /// Scoring split over two threads by slot ranges gives every document the same score,
+        /// to the last bit, as scoring all slots at once.
+        #[test]
+        fn split_scoring_is_exact(
+            docs in prop::collection::vec(prop::collection::vec(0u8..40, 1..30), 1..80),
+            removed in prop::collection::vec(any::<prop::sample::Index>(), 0..10),
+            query in prop::collection::vec((0u8..45, 0.01f32..3.0), 1..20),
+        ) {
+            let mut index = CorpusIndex::new();
+            for (number, words) in docs.iter().enumerate() {
+                index.apply(&RecordKey::new("t", format!("d{number}")), None, Some(&bag(words)));
+            }
+            for pick in removed {
+                index.remove(&RecordKey::new("t", format!("d{}", pick.index(docs.len()))));
+            }
+            let terms: Vec<(TermId, f32)> = query
+                .iter()
+                .filter_map(|(word, weight)| Some((index.term_id(&format!("w{word}"))?, *weight)))
+                .collect();
+            let average = index.average_length();
+            let weighted: Vec<(TermId, f32)> =
+                terms.iter().map(|&(term, weight)| (term, weight * index.idf(term))).collect();
+            let score = |range: std::ops::Range<Slot>| {
+                accumulate(
+                    range,
+                    &weighted,
+                    |term| index.postings_with_frequencies(term),
+                    |weight, slot, tf| weight * bm25_tf(tf, index.doc_length(slot), average),
+                )
+            };
+            let sorted = |mut scores: Vec<(Slot, f32)>| {
+                scores.sort_by_key(|(slot, _)| *slot);
+                scores.into_iter().map(|(slot, score)| (slot, score.to_bits())).collect::<Vec<_>>()
+            };
+            let whole = sorted(score(0..index.slot_count() as Slot));
+            prop_assert_eq!(&whole, &sorted(in_two_halves(index.slot_count(), score)));
+            prop_assert_eq!(&whole, &sorted(index.score_terms(&terms)));
+        }
+    }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey};
 use crate::strategy::{FacetKind, Strategy};
 use crate::text::Analyzer;
-use index::{CorpusIndex, TITLE_BOOST, TermBag};
+use index::{CorpusIndex, Slot, TITLE_BOOST, TermBag};
 use model::{ModelSettings, StrategyModel, score_all, score_bag};
 use people::{People, PeopleSettings, Role};
 
@@ -140,8 +140,41 @@ pub struct Engine {
 struct ResolvedQueries {
     model: Arc<StrategyModel>,
     vocabulary: usize,
-    facets: Vec<Vec<(index::TermId, f32)>>,
-    exclusions: Vec<Vec<(index::TermId, f32)>>,
+    /// Every term of the queries below once, in id order: one pass over a document's terms
+    /// (also in id order) finds what all the queries need of it.
+    terms: Vec<index::TermId>,
+    /// Each facet's query as (position in `terms`, term, weight), in the query's order.
+    facets: Vec<Vec<ResolvedTerm>>,
+    exclusions: Vec<Vec<ResolvedTerm>>,
+    /// Raw scores of stored conversations (facets, then exclusions) by slot, for the corpus
+    /// generation they were computed at: idf and lengths move with every change, and slots
+    /// change hands only in a change. A suggestion weighs the strategy of every conversation it
+    /// considers, and the same conversations come up for many people.
+    raws: std::sync::Mutex<KeptRaws>,
+}
+
+type ResolvedTerm = (usize, index::TermId, f32);
+/// Raw scores by slot, and the generation they were computed at.
+type KeptRaws = (u64, HashMap<Slot, Arc<[f32]>>);
+
+impl ResolvedQueries {
+    /// The raw scores of the document at `slot` kept at `generation`, if any.
+    fn raws_at(&self, generation: u64, slot: Slot) -> Option<Arc<[f32]>> {
+        let raws = self.raws.lock().ok()?;
+        (raws.0 == generation)
+            .then(|| raws.1.get(&slot).cloned())
+            .flatten()
+    }
+
+    /// Keeps the raw scores of a document for `generation`, forgetting those of earlier ones.
+    fn keep_raws(&self, generation: u64, slot: Slot, scores: Arc<[f32]>) {
+        if let Ok(mut raws) = self.raws.lock() {
+            if raws.0 != generation {
+                *raws = (generation, HashMap::new());
+            }
+            raws.1.insert(slot, scores);
+        }
+    }
 }
 
 type StandingKey = (RecordKey, Millis);
@@ -561,20 +594,54 @@ impl Engine {
         let model = self.model.as_ref()?;
         let slot = self.index.slot(key)?;
         let resolved = self.resolved_queries(model);
-        let raw = |query: &[(index::TermId, f32)]| -> f32 {
-            let length = self.index.doc_length(slot);
+        let raws = resolved.raws_at(self.generation, slot).unwrap_or_else(|| {
+            let raws = self.raw_scores(&resolved, slot);
+            resolved.keep_raws(self.generation, slot, Arc::clone(&raws));
+            raws
+        });
+        let (facet_raw, exclusion_raw) = raws.split_at(resolved.facets.len());
+        Some(self.score_from_raws(model, facet_raw, exclusion_raw))
+    }
+
+    /// The raw scores of the document at `slot` for each facet query, then each exclusion.
+    fn raw_scores(&self, resolved: &ResolvedQueries, slot: Slot) -> Arc<[f32]> {
+        // The document's frequency of every query term, by one merge of two id-ordered lists.
+        let mut frequencies = vec![0.0f32; resolved.terms.len()];
+        let document = self.index.doc_terms(slot);
+        let mut from = 0;
+        for (position, term) in resolved.terms.iter().enumerate() {
+            // Galloping from the last match: the next term is usually near.
+            let mut step = 1;
+            while from + step < document.len() && document[from + step].0 < *term {
+                step *= 2;
+            }
+            let end = (from + step + 1).min(document.len());
+            from += document[from..end].partition_point(|(id, _)| id < term);
+            match document.get(from) {
+                Some((id, tf)) if id == term => frequencies[position] = *tf,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let length = self.index.doc_length(slot);
+        // Summed in the query's order from zero, as `score_all` sums a query over the corpus;
+        // absent terms add nothing and are skipped.
+        let raw = |query: &[ResolvedTerm]| -> f32 {
             query
                 .iter()
-                .map(|(term, weight)| {
-                    weight
+                .filter(|(position, _, _)| frequencies[*position] > 0.0)
+                .fold(0.0f32, |sum, (position, term, weight)| {
+                    sum + weight
                         * self.index.idf(*term)
-                        * self.index.bm25_tf(self.index.tf(slot, *term), length)
+                        * self.index.bm25_tf(frequencies[*position], length)
                 })
-                .sum()
         };
-        let facet_raw: Vec<f32> = resolved.facets.iter().map(|query| raw(query)).collect();
-        let exclusion_raw: Vec<f32> = resolved.exclusions.iter().map(|query| raw(query)).collect();
-        Some(self.score_from_raws(model, &facet_raw, &exclusion_raw))
+        resolved
+            .facets
+            .iter()
+            .chain(&resolved.exclusions)
+            .map(|query| raw(query))
+            .collect()
     }
 
     /// The model's facet and exclusion queries as term ids of the index (terms the index does
@@ -589,26 +656,37 @@ impl Engine {
         {
             return Arc::clone(resolved);
         }
-        let resolve = |query: &model::Query| -> Vec<(index::TermId, f32)> {
+        let queries: Vec<&model::Query> = model
+            .facets
+            .iter()
+            .map(|facet| &facet.query)
+            .chain(model.exclusions.iter().map(|(_, query)| query))
+            .collect();
+        let mut terms: Vec<index::TermId> = queries
+            .iter()
+            .flat_map(|query| query.terms.iter())
+            .filter_map(|term| self.index.term_id(&term.term))
+            .collect();
+        terms.sort_unstable();
+        terms.dedup();
+        let resolve = |query: &model::Query| -> Vec<ResolvedTerm> {
             query
                 .terms
                 .iter()
-                .filter_map(|term| Some((self.index.term_id(&term.term)?, term.weight)))
+                .filter_map(|term| {
+                    let id = self.index.term_id(&term.term)?;
+                    Some((terms.binary_search(&id).ok()?, id, term.weight))
+                })
                 .collect()
         };
+        let (facets, exclusions) = queries.split_at(model.facets.len());
         let resolved = Arc::new(ResolvedQueries {
             model: Arc::clone(model),
             vocabulary,
-            facets: model
-                .facets
-                .iter()
-                .map(|facet| resolve(&facet.query))
-                .collect(),
-            exclusions: model
-                .exclusions
-                .iter()
-                .map(|(_, query)| resolve(query))
-                .collect(),
+            facets: facets.iter().map(|query| resolve(query)).collect(),
+            exclusions: exclusions.iter().map(|query| resolve(query)).collect(),
+            terms,
+            raws: std::sync::Mutex::default(),
         });
         if let Ok(mut cache) = self.resolved_queries.lock() {
             *cache = Some(Arc::clone(&resolved));

@@ -667,26 +667,27 @@ impl People {
         let present = self.present(now);
         let profiles = &self.profiles;
         let average = profiles.average_length() * present;
-        let mut scores = vec![0.0f32; profiles.slot_count()];
-        let mut touched = Vec::new();
-        for &(term, weight) in query {
-            let idf = profiles.idf(term);
-            let (slots, frequencies) = profiles.postings_with_frequencies(term);
-            for (&slot, &stored) in slots.iter().zip(frequencies) {
-                let tf = stored * present;
-                let length = profiles.doc_length(slot) * present;
-                let norm = K1 * (1.0 - super::index::B + super::index::B * length / average);
-                let gain = weight * idf * tf * (K1 + 1.0) / (tf + norm);
-                if scores[slot as usize] == 0.0 {
-                    touched.push(slot);
-                }
-                scores[slot as usize] += gain;
-            }
-        }
-        touched
-            .into_iter()
-            .map(|slot| (slot, scores[slot as usize]))
-            .collect()
+        let weighted: Vec<(TermId, f32)> = query
+            .iter()
+            .map(|&(term, weight)| (term, weight * profiles.idf(term)))
+            .collect();
+        let volume = query
+            .iter()
+            .map(|(term, _)| profiles.df(*term) as usize)
+            .sum();
+        super::index::by_slot_ranges(profiles.slot_count(), volume, |range| {
+            super::index::accumulate(
+                range,
+                &weighted,
+                |term| profiles.postings_with_frequencies(term),
+                |weight, slot, stored| {
+                    let tf = stored * present;
+                    let length = profiles.doc_length(slot) * present;
+                    let norm = K1 * (1.0 - super::index::B + super::index::B * length / average);
+                    weight * tf * (K1 + 1.0) / (tf + norm)
+                },
+            )
+        })
     }
 
     /// A text's terms as a query over profiles, in the order of the terms' text: scores are
@@ -1010,22 +1011,38 @@ impl People {
             return Vec::new();
         };
         let length = self.profiles.doc_length(slot).max(1e-9);
-        let mut terms: Vec<(f32, &str)> = self
+        // Terms by id until the kept ones are known: a prolific author's profile holds tens of
+        // thousands of terms, and reading each one's text would cost a cache miss apiece.
+        let mut terms: Vec<(f32, TermId)> = self
             .profiles
             .doc_terms(slot)
             .iter()
-            .filter_map(|(term, tf)| {
-                let text = self.profiles.term_text(*term)?;
-                (!is_pair_term(text) && (self.profiles.df(*term) >= 2 || shared(text)))
-                    .then(|| ((tf / length) * self.profiles.idf(*term), text))
+            .filter(|(term, _)| !self.profiles.is_pair(*term))
+            .filter(|(term, _)| {
+                self.profiles.df(*term) >= 2
+                    || self
+                        .profiles
+                        .term_text(*term)
+                        .is_some_and(shared)
             })
+            .map(|(term, tf)| ((tf / length) * self.profiles.idf(*term), *term))
             .collect();
-        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        terms.truncate(limit);
+        if limit == 0 {
+            return Vec::new();
+        }
+        let text = |term: TermId| self.profiles.term_text(term).unwrap_or_default();
+        let order = |a: &(f32, TermId), b: &(f32, TermId)| {
+            b.0.total_cmp(&a.0).then_with(|| text(a.1).cmp(text(b.1)))
+        };
+        if terms.len() > limit {
+            terms.select_nth_unstable_by(limit - 1, order);
+            terms.truncate(limit);
+        }
+        terms.sort_by(order);
         let best = terms.first().map_or(1.0, |(weight, _)| weight.max(1e-9));
         terms
             .into_iter()
-            .map(|(weight, text)| (text.to_owned(), weight / best))
+            .map(|(weight, term)| (text(term).to_owned(), weight / best))
             .collect()
     }
 

@@ -211,16 +211,20 @@ impl Engine {
         if profile.is_empty() {
             return Vec::new();
         }
-        let query = Query {
-            terms: profile
-                .iter()
-                .map(|(term, weight)| QueryTerm {
-                    term: term.clone(),
-                    weight: *weight,
-                })
-                .collect(),
-        };
-        let scored = score_all(&query, &self.index);
+        // The profile's terms as term ids of the conversations' index, once: both scoring and
+        // the matched terms of each kept conversation read them.
+        let resolved: Vec<(usize, TermId, f32)> = profile
+            .iter()
+            .enumerate()
+            .filter_map(|(position, (term, weight))| {
+                Some((position, self.index.term_id(term)?, *weight))
+            })
+            .collect();
+        let query: Vec<(TermId, f32)> = resolved
+            .iter()
+            .map(|(_, term, weight)| (*term, *weight))
+            .collect();
+        let scored = self.index.score_terms(&query);
         let person_canonical = self.people.canonical(person);
         let suits = |slot: Slot| {
             let Some(key) = self.index.key(slot) else {
@@ -242,6 +246,13 @@ impl Engine {
             !authored
         };
         let ranked = self.best_slots_where(scored, limit, suits);
+        // The terms a conversation shares with the profile are told strongest first: in that
+        // order once, so that each conversation stops at its fifth.
+        let mut by_weight = resolved;
+        by_weight.sort_by(|a, b| {
+            b.2.total_cmp(&a.2)
+                .then_with(|| profile[a.0].0.cmp(&profile[b.0].0))
+        });
         let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
         ranked
             .into_iter()
@@ -250,19 +261,11 @@ impl Engine {
                     .index
                     .slot(&conversation)
                     .map(|slot| {
-                        let mut present: Vec<&(String, f32)> = profile
+                        by_weight
                             .iter()
-                            .filter(|(term, _)| {
-                                self.index
-                                    .term_id(term)
-                                    .is_some_and(|id| self.index.tf(slot, id) > 0.0)
-                            })
-                            .collect();
-                        present.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                        present
-                            .into_iter()
+                            .filter(|(_, term, _)| self.index.tf(slot, *term) > 0.0)
                             .take(5)
-                            .map(|(term, _)| term.clone())
+                            .map(|(position, _, _)| profile[*position].0.clone())
                             .collect()
                     })
                     .unwrap_or_default();
