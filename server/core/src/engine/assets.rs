@@ -177,12 +177,11 @@ impl AssetIndex {
             },
         ];
         let evidence = explain::explain(
-            analyzer,
             &self.index,
             context.facet_id.as_deref().unwrap_or_default(),
             &context.query,
             &context.base,
-            &parts,
+            &explain::analyze(analyzer, &parts),
         );
         let passage = match best_passage(analyzer, &self.index, &context.query, &asset.text) {
             Some(range) => asset.text[range].to_owned(),

@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
+use std::ops::Range;
+
 use super::index::{CorpusIndex, is_pair_term, pair_term};
 use super::model::Query;
-use crate::text::{Analyzer, sentences};
+use crate::text::{Analyzer, Token, sentences};
 
 /// A named piece of text to explain: a title, a body, or one post.
 #[derive(Debug, Clone, Copy)]
@@ -13,6 +15,27 @@ pub struct TextPart<'a> {
     /// Where the text stands: `title`, `body`, or a post's id.
     pub location: &'a str,
     pub text: &'a str,
+}
+
+/// A text part with its words and sentences, analyzed once however many explanations read it:
+/// a conversation is explained for each facet it serves and for the person it suits.
+#[derive(Debug, Clone)]
+pub struct AnalyzedPart<'a> {
+    pub part: TextPart<'a>,
+    tokens: Vec<Token>,
+    /// Sentence ranges, in order.
+    sentences: Vec<Range<usize>>,
+}
+
+pub(crate) fn analyze<'a>(analyzer: &Analyzer, parts: &[TextPart<'a>]) -> Vec<AnalyzedPart<'a>> {
+    parts
+        .iter()
+        .map(|part| AnalyzedPart {
+            part: *part,
+            tokens: analyzer.tokens(part.text),
+            sentences: sentences(part.text),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -42,12 +65,11 @@ const MAX_PHRASES: usize = 5;
 const MAX_SENTENCE_CHARS: usize = 400;
 
 pub(crate) fn explain(
-    analyzer: &Analyzer,
     index: &CorpusIndex,
     facet_id: &str,
     query: &Query,
     base: &Query,
-    parts: &[TextPart<'_>],
+    parts: &[AnalyzedPart<'_>],
 ) -> Evidence {
     let weights: HashMap<&str, f32> = query
         .terms
@@ -58,9 +80,9 @@ pub(crate) fn explain(
     let mut matched: HashMap<String, (String, f32)> = HashMap::new();
     let mut phrases: Vec<(String, f32)> = Vec::new();
     let mut best_sentence: Option<(f32, &str, &str)> = None;
-    for part in parts {
-        let tokens = analyzer.tokens(part.text);
-        for token in &tokens {
+    for analyzed in parts {
+        let (part, tokens) = (&analyzed.part, &analyzed.tokens);
+        for token in tokens {
             if let Some(weight) = weights.get(token.stem.as_str()) {
                 let entry = matched
                     .entry(token.stem.clone())
@@ -84,14 +106,18 @@ pub(crate) fn explain(
                 }
             }
         }
-        for range in sentences(part.text) {
+        // Sentences and tokens are both in text order: one walk pairs them.
+        let mut next = 0;
+        for range in &analyzed.sentences {
             let sentence = &part.text[range.clone()];
+            while next < tokens.len() && tokens[next].span.start < range.start {
+                next += 1;
+            }
             let mut seen: Vec<&str> = Vec::new();
             let mut score = 0.0;
-            for token in tokens
-                .iter()
-                .filter(|token| range.contains(&token.span.start))
-            {
+            while next < tokens.len() && tokens[next].span.start < range.end {
+                let token = &tokens[next];
+                next += 1;
                 if seen.contains(&token.stem.as_str()) {
                     continue;
                 }

@@ -33,7 +33,7 @@ use model::{ModelSettings, StrategyModel, score_all, score_bag};
 use people::{People, PeopleSettings, Role};
 
 pub use audit::{Audit, FacetCoverage};
-pub use explain::{Evidence, MatchedTerm, TextPart};
+pub use explain::{AnalyzedPart, Evidence, MatchedTerm, TextPart};
 pub use rank::{Engagement, EngagementSettings, StrategicConversation};
 pub use recommend::{DiscussionSuggestion, FacetConvergence, FacetShare};
 
@@ -721,12 +721,16 @@ impl Engine {
         Some(audit::audit(&self.analyzer, &self.index, model, mission))
     }
 
+    /// Text parts analyzed for explaining, once for every explanation that reads them.
+    pub fn analyze<'a>(&self, parts: &[TextPart<'a>]) -> Vec<AnalyzedPart<'a>> {
+        explain::analyze(&self.analyzer, parts)
+    }
+
     /// Evidence for one facet over the given parts of a text.
-    pub fn explain(&self, facet_id: &str, parts: &[TextPart<'_>]) -> Option<Evidence> {
+    pub fn explain(&self, facet_id: &str, parts: &[AnalyzedPart<'_>]) -> Option<Evidence> {
         let model = self.model.as_ref()?;
         let facet = model.facets.iter().find(|facet| facet.id == facet_id)?;
         Some(explain::explain(
-            &self.analyzer,
             &self.index,
             &facet.id,
             &facet.query,

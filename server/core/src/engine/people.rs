@@ -1019,11 +1019,7 @@ impl People {
             .iter()
             .filter(|(term, _)| !self.profiles.is_pair(*term))
             .filter(|(term, _)| {
-                self.profiles.df(*term) >= 2
-                    || self
-                        .profiles
-                        .term_text(*term)
-                        .is_some_and(shared)
+                self.profiles.df(*term) >= 2 || self.profiles.term_text(*term).is_some_and(shared)
             })
             .map(|(term, tf)| ((tf / length) * self.profiles.idf(*term), *term))
             .collect();

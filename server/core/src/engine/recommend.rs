@@ -378,7 +378,7 @@ impl Engine {
         &self,
         label: &str,
         terms: &[(String, f32)],
-        parts: &[super::TextPart<'_>],
+        parts: &[super::AnalyzedPart<'_>],
     ) -> super::Evidence {
         let query = Query {
             terms: terms
@@ -389,14 +389,7 @@ impl Engine {
                 })
                 .collect(),
         };
-        super::explain::explain(
-            &self.analyzer,
-            &self.index,
-            label,
-            &query,
-            &Query::default(),
-            parts,
-        )
+        super::explain::explain(&self.index, label, &query, &Query::default(), parts)
     }
 
     /// The terms of a text as a weighted query.

@@ -19,8 +19,8 @@ use crate::domain::{Conversation, FieldLimits, Millis, Post, Record, RecordKey, 
 use crate::engine::model::ModelSettings;
 use crate::engine::people::PeopleSettings;
 use crate::engine::{
-    Audit, CONNECTED, ConversationScore, Engagement, EngagementSettings, Engine, Evidence,
-    StrategicConversation, TextPart,
+    AnalyzedPart, Audit, CONNECTED, ConversationScore, Engagement, EngagementSettings, Engine,
+    Evidence, StrategicConversation, TextPart,
 };
 use crate::error::{CoreError, CoreResult, Violation};
 use crate::semantic::SentenceEmbedder;
@@ -659,7 +659,7 @@ impl Trellis {
                     .score_text(&conversation.title, &conversation.body)
                     .ok_or_else(|| no_strategy(workspace))?,
             };
-            let parts = conversation_parts(&conversation, &posts);
+            let parts = engine.analyze(&conversation_parts(&conversation, &posts));
             let evidence = evidence_for(&engine, &score, &parts, all_evidence);
             scores.push(ExplainedScore {
                 key: Some(key.clone()),
@@ -682,7 +682,7 @@ impl Trellis {
                     text: body,
                 },
             ];
-            let evidence = evidence_for(&engine, &score, &parts, all_evidence);
+            let evidence = evidence_for(&engine, &score, &engine.analyze(&parts), all_evidence);
             scores.push(ExplainedScore {
                 key: None,
                 score,
@@ -728,7 +728,7 @@ impl Trellis {
             };
             let evidence = match &conversation {
                 Some(conversation) => {
-                    let parts = conversation_parts(conversation, &posts);
+                    let parts = engine.analyze(&conversation_parts(conversation, &posts));
                     item.facets
                         .iter()
                         .filter(|facet| facet.relevance >= CONNECTED)
@@ -887,7 +887,7 @@ fn conversation_parts<'a>(conversation: &'a Conversation, posts: &'a [Post]) -> 
 fn evidence_for(
     engine: &Engine,
     score: &ConversationScore,
-    parts: &[TextPart<'_>],
+    parts: &[AnalyzedPart<'_>],
     all: bool,
 ) -> Vec<Evidence> {
     score

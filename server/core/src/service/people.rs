@@ -275,7 +275,7 @@ impl Trellis {
             let evidence = if rank < EVIDENCE_FOR {
                 let (conversations, posts) =
                     self.writing_of_all(workspace, &engine, &found.person)?;
-                let parts = writing_parts(&conversations, &posts);
+                let parts = engine.analyze(&writing_parts(&conversations, &posts));
                 let evidence = engine.explain_terms("", &question_terms, &parts);
                 if evidence.sentence.is_empty() {
                     Vec::new()
@@ -318,7 +318,7 @@ impl Trellis {
                 continue;
             };
             let posts = self.store.posts_of(workspace, &found.conversation)?;
-            let parts = conversation_parts(&conversation, &posts);
+            let parts = engine.analyze(&conversation_parts(&conversation, &posts));
             let mut reasons = Vec::new();
             if !found.matched_terms.is_empty() {
                 let words: Vec<String> = found
@@ -378,14 +378,24 @@ impl Trellis {
         };
         let convergence = engine.convergence(person, Some(now));
         let shares = engine.facet_shares();
+        // "Thin": the facet carries less of the strategic conversation than its weight asks.
+        let chosen: Vec<_> = model
+            .facets
+            .iter()
+            .zip(&convergence)
+            .zip(&shares)
+            .filter(|((_, converged), share)| {
+                converged.convergence >= crate::engine::CONNECTED && share.share < share.fair_share
+            })
+            .collect();
+        if chosen.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Their writing is read and analyzed once for the evidence of every chosen facet.
+        let writing = self.writing_of_all(workspace, engine, person)?;
+        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
         let mut topics = Vec::new();
-        let mut writing: Option<(Vec<Conversation>, Vec<Post>)> = None;
-        for ((facet, converged), share) in model.facets.iter().zip(&convergence).zip(&shares) {
-            // "Thin": the facet carries less of the strategic conversation than its weight asks.
-            let thin = share.share < share.fair_share;
-            if converged.convergence < crate::engine::CONNECTED || !thin {
-                continue;
-            }
+        for ((facet, converged), share) in chosen {
             let words: Vec<String> = converged
                 .matched_terms
                 .iter()
@@ -398,11 +408,6 @@ impl Trellis {
             } else {
                 format!("{}: {}", facet.name, words.join(" and "))
             };
-            let writing = match &writing {
-                Some(writing) => writing,
-                None => writing.insert(self.writing_of_all(workspace, engine, person)?),
-            };
-            let parts = writing_parts(&writing.0, &writing.1);
             let evidence: Vec<Evidence> = engine
                 .explain(&facet.id, &parts)
                 .filter(|evidence| !evidence.sentence.is_empty())
@@ -454,7 +459,7 @@ impl Trellis {
                 id: person.to_string(),
             })?;
         let (conversations, posts) = self.writing_of_all(workspace, &engine, person)?;
-        let parts = writing_parts(&conversations, &posts);
+        let parts = engine.analyze(&writing_parts(&conversations, &posts));
         let convergence = engine
             .convergence(person, Some(now))
             .into_iter()

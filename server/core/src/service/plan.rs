@@ -295,7 +295,7 @@ impl Trellis {
                 continue;
             };
             let posts = self.store.posts_of(workspace, &item.key)?;
-            let parts = conversation_parts(&conversation, &posts);
+            let parts = engine.analyze(&conversation_parts(&conversation, &posts));
             let words = engine
                 .explain(&serving.facet_id, &parts)
                 .map(|evidence| evidence_words(&evidence.terms))

@@ -88,7 +88,7 @@ impl Trellis {
             let evidence = if position < EVIDENCE_FOR {
                 let (conversations, posts) =
                     self.writing_of_all(workspace, &engine, &found.person)?;
-                let parts = writing_parts(&conversations, &posts);
+                let parts = engine.analyze(&writing_parts(&conversations, &posts));
                 engine
                     .explain(&found.facet_id, &parts)
                     .filter(|evidence| !evidence.sentence.is_empty())
