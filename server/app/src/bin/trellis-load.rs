@@ -120,6 +120,53 @@ struct Args {
     /// once, with requests judging what is not judged yet.
     #[arg(long, default_value_t = 3600.0)]
     standing_timeout: f64,
+    /// Then wait at most this many seconds for the semantic tier to embed every conversation,
+    /// so that requests are measured without the embedder on the same cores; 0 (the default)
+    /// measures at once and says how many are still waiting.
+    #[arg(long, default_value_t = 0.0)]
+    embedding_timeout: f64,
+}
+
+/// Waits until the server reports no conversation waiting to be embedded in any workspace, or
+/// `timeout` passed; prints how fast the embedder went meanwhile.
+async fn wait_for_embeddings(channel: Channel, timeout: Duration) -> anyhow::Result<()> {
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel);
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut first: Option<u64> = None;
+    loop {
+        let status = server
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await
+            .context("GetServerStatus failed")?
+            .into_inner();
+        let embedded: u64 = status
+            .workspaces
+            .iter()
+            .map(|w| w.embedded_conversations)
+            .sum();
+        let pending: u64 = status.workspaces.iter().map(|w| w.pending_embeddings).sum();
+        let first = *first.get_or_insert(embedded);
+        let seconds = started.elapsed().as_secs_f64();
+        let rate = embedded.saturating_sub(first) as f64 / seconds.max(1e-9);
+        if pending == 0 {
+            println!(
+                "embeddings: {embedded} conversations embedded, done {seconds:.1}s after the standing index ({rate:.1} conversations/s meanwhile)"
+            );
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            println!(
+                "embeddings: {embedded} embedded, {pending} still waiting after {seconds:.0}s ({rate:.1} conversations/s); measuring beside the embedder"
+            );
+            return Ok(());
+        }
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            eprintln!("embeddings: {embedded} embedded, {pending} waiting ({rate:.1}/s)");
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Waits until the server reports no open conversation waiting to be judged in any
@@ -616,6 +663,11 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         )
         .await?;
     }
+    wait_for_embeddings(
+        channel.clone(),
+        Duration::from_secs_f64(args.embedding_timeout.max(0.0)),
+    )
+    .await?;
 
     let sample = community.scaled(spec).sample_people(args.sample);
     let people = Arc::new(interleave(&sample));
