@@ -127,6 +127,16 @@ struct Args {
     embedding_timeout: f64,
 }
 
+async fn server_status(
+    server: &mut pb::server_service_client::ServerServiceClient<Channel>,
+) -> anyhow::Result<pb::GetServerStatusResponse> {
+    Ok(server
+        .get_server_status(pb::GetServerStatusRequest {})
+        .await
+        .context("GetServerStatus failed")?
+        .into_inner())
+}
+
 /// Waits until the server reports no conversation waiting to be embedded in any workspace, or
 /// `timeout` passed; prints how fast the embedder went meanwhile.
 async fn wait_for_embeddings(channel: Channel, timeout: Duration) -> anyhow::Result<()> {
@@ -135,11 +145,7 @@ async fn wait_for_embeddings(channel: Channel, timeout: Duration) -> anyhow::Res
     let mut last_report = Instant::now();
     let mut first: Option<u64> = None;
     loop {
-        let status = server
-            .get_server_status(pb::GetServerStatusRequest {})
-            .await
-            .context("GetServerStatus failed")?
-            .into_inner();
+        let status = server_status(&mut server).await?;
         let embedded: u64 = status
             .workspaces
             .iter()
@@ -180,11 +186,7 @@ async fn wait_for_standing(
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let status = server
-            .get_server_status(pb::GetServerStatusRequest {})
-            .await
-            .context("GetServerStatus failed")?
-            .into_inner();
+        let status = server_status(&mut server).await?;
         let judged: u64 = status.workspaces.iter().map(|w| w.standing_judged).sum();
         let pending: u64 = status.workspaces.iter().map(|w| w.standing_pending).sum();
         let bytes: u64 = status.workspaces.iter().map(|w| w.standing_bytes).sum();
