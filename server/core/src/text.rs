@@ -6,6 +6,8 @@
 //! sides went through the same steps.
 
 use rust_stemmers::{Algorithm, Stemmer};
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -244,6 +246,14 @@ impl Default for Analyzer {
     }
 }
 
+/// Words whose stems a thread keeps before it starts afresh (some tens of MiB at most).
+const STEMS_KEPT: usize = 100_000;
+
+thread_local! {
+    /// Stems of words already seen by this thread (the only stemmer is English).
+    static STEMS: RefCell<foldhash::HashMap<String, String>> = RefCell::new(foldhash::HashMap::default());
+}
+
 /// The longest word kept; longer runs are base64, hashes or URLs and never carry meaning.
 const MAX_WORD_BYTES: usize = 40;
 
@@ -265,7 +275,11 @@ impl Analyzer {
             lowered.clear();
             lowered.extend(word.chars().flat_map(char::to_lowercase));
             // Typographic apostrophes fold to the ASCII one so that "don’t" is a stop word too.
-            let folded = lowered.replace('\u{2019}', "'");
+            let folded: Cow<'_, str> = if lowered.contains('\u{2019}') {
+                Cow::Owned(lowered.replace('\u{2019}', "'"))
+            } else {
+                Cow::Borrowed(&lowered)
+            };
             if is_stop_word(&folded) || !folded.chars().any(char::is_alphanumeric) {
                 continue;
             }
@@ -274,7 +288,7 @@ impl Analyzer {
                 continue;
             }
             let base = folded.strip_suffix("'s").unwrap_or(&folded);
-            let stem = self.stemmer.stem(base).into_owned();
+            let stem = self.stem(base);
             tokens.push(Token {
                 stem,
                 span: offset..offset + word.len(),
@@ -282,6 +296,23 @@ impl Analyzer {
             });
         }
         tokens
+    }
+
+    /// The stem of a lower-cased word. Stems are kept per thread: a text repeats its words, and
+    /// a word's stem never changes.
+    fn stem(&self, word: &str) -> String {
+        STEMS.with(|stems| {
+            let mut stems = stems.borrow_mut();
+            if let Some(stem) = stems.get(word) {
+                return stem.clone();
+            }
+            let stem = self.stemmer.stem(word).into_owned();
+            if stems.len() >= STEMS_KEPT {
+                stems.clear();
+            }
+            stems.insert(word.to_owned(), stem.clone());
+            stem
+        })
     }
 
     /// Stems only, for queries and indexing.
@@ -312,6 +343,27 @@ pub fn sentences(text: &str) -> Vec<Range<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Kept stems are the stemmer's: before the thread's store fills, after it starts afresh,
+    /// and for a word seen for the first time.
+    #[test]
+    fn kept_stems_are_the_stemmers_stems() {
+        let analyzer = Analyzer::new();
+        let stemmer = Stemmer::create(Algorithm::English);
+        let text = "Running runners ran; the connections connected quickly, generously";
+        let expected: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty() && !is_stop_word(&word.to_lowercase()))
+            .map(|word| stemmer.stem(&word.to_lowercase()).into_owned())
+            .collect();
+        assert_eq!(analyzer.stems(text), expected);
+        assert_eq!(analyzer.stems(text), expected, "read from the kept stems");
+        let flood: String = (0..STEMS_KEPT + 10)
+            .map(|n| format!("flooding{n}words "))
+            .collect();
+        assert_eq!(analyzer.stems(&flood).len(), STEMS_KEPT + 10);
+        assert_eq!(analyzer.stems(text), expected, "after the kept stems started afresh");
+    }
 
     #[test]
     fn stems_fold_case_and_drop_stop_words() {

@@ -13,8 +13,10 @@ use crate::error::{CoreError, CoreResult};
 const DAY_MS: f64 = 86_400_000.0;
 /// People whose suggestion carries quoted evidence; the rest carry their reasons only.
 const EVIDENCE_FOR: usize = 10;
-/// How much of a person's writing is read to quote their evidence.
-const WRITING_READ: usize = 200;
+/// How much of a person's writing (their most recent posts, per record) is read to quote their
+/// evidence. Quoting analyzes every word read, and a suggestion quotes up to ten people: what
+/// they wrote lately is both what shows their interests now and what keeps answers quick.
+const WRITING_READ: usize = 50;
 
 /// What to find participants for: a stored conversation, or a text not stored yet.
 #[derive(Debug, Clone, PartialEq)]
