@@ -362,7 +362,11 @@ mod tests {
             .map(|n| format!("flooding{n}words "))
             .collect();
         assert_eq!(analyzer.stems(&flood).len(), STEMS_KEPT + 10);
-        assert_eq!(analyzer.stems(text), expected, "after the kept stems started afresh");
+        assert_eq!(
+            analyzer.stems(text),
+            expected,
+            "after the kept stems started afresh"
+        );
     }
 
     #[test]
