@@ -46,8 +46,12 @@ enum Step {
         comment: bool,
         words: Vec<usize>,
     },
-    /// A new version of a conversation's text.
-    Conversation { id: usize, words: Vec<usize> },
+    /// A new version of a conversation: its text, and whether it is open.
+    Conversation {
+        id: usize,
+        words: Vec<usize>,
+        open: bool,
+    },
 }
 
 fn words() -> impl Strategy<Value = Vec<usize>> {
@@ -59,7 +63,8 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..POSTS, 0..CONVERSATIONS, any::<bool>(), words()).prop_map(
             |(id, conversation, comment, words)| Step::Post { id, conversation, comment, words }
         ),
-        1 => (0..CONVERSATIONS, words()).prop_map(|(id, words)| Step::Conversation { id, words }),
+        1 => (0..CONVERSATIONS, words(), any::<bool>())
+            .prop_map(|(id, words, open)| Step::Conversation { id, words, open }),
     ]
 }
 
@@ -71,14 +76,14 @@ fn text(words: &[usize]) -> String {
         .join(" ")
 }
 
-fn conversation(id: usize, words: &[usize]) -> Conversation {
+fn conversation(id: usize, words: &[usize], open: bool) -> Conversation {
     let created_at = START + id as Millis * HOUR;
     Conversation {
         key: RecordKey::new(SOURCE, format!("c{id}")),
         title: format!("thread {}", text(&words[..words.len().min(2)])),
         body: text(words),
         author: Some(format!("u{}", id % AUTHORS)),
-        open: id.is_multiple_of(2),
+        open,
         created_at: Some(created_at),
         last_activity_at: Some(created_at + HOUR),
         ..Conversation::default()
@@ -103,7 +108,7 @@ fn post(id: usize, conversation: usize, comment: bool, words: &[usize]) -> Post 
 fn live(steps: &[Step]) -> (Engine, Vec<Conversation>, Vec<Post>) {
     let mut engine = Engine::default();
     let mut conversations: Vec<Conversation> = (0..CONVERSATIONS)
-        .map(|id| conversation(id, &[id, id + 1]))
+        .map(|id| conversation(id, &[id, id + 1], id.is_multiple_of(2)))
         .collect();
     for conversation in &conversations {
         engine.upsert_conversation(conversation, None);
@@ -121,8 +126,8 @@ fn live(steps: &[Step]) -> (Engine, Vec<Conversation>, Vec<Post>) {
                 engine.upsert_post(&new, posts.get(id));
                 posts.insert(*id, new);
             }
-            Step::Conversation { id, words } => {
-                let new = conversation(*id, words);
+            Step::Conversation { id, words, open } => {
+                let new = conversation(*id, words, *open);
                 engine.upsert_conversation(&new, Some(&conversations[*id]));
                 conversations[*id] = new;
             }
@@ -202,6 +207,7 @@ fn assert_same(live: &Engine, rebuilt: &Engine) -> Result<(), TestCaseError> {
         );
         prop_assert_eq!(a.replies_by_others, b.replies_by_others);
         prop_assert_eq!(a.last_activity_at, b.last_activity_at);
+        prop_assert_eq!(a.open, b.open, "open of {:?}", key);
         let roles = |engine: &Engine| {
             let mut roles: Vec<(RecordKey, &'static str)> = engine
                 .people
