@@ -1018,6 +1018,9 @@ impl People {
         else {
             return Vec::new();
         };
+        if limit == 0 {
+            return Vec::new();
+        }
         let length = self.profiles.doc_length(slot).max(1e-9);
         // Terms by id until the kept ones are known: a prolific author's profile holds tens of
         // thousands of terms, and reading each one's text would cost a cache miss apiece.
@@ -1031,9 +1034,6 @@ impl People {
             })
             .map(|(term, tf)| ((tf / length) * self.profiles.idf(*term), *term))
             .collect();
-        if limit == 0 {
-            return Vec::new();
-        }
         let text = |term: TermId| self.profiles.term_text(term).unwrap_or_default();
         let order = |a: &(f32, TermId), b: &(f32, TermId)| {
             b.0.total_cmp(&a.0).then_with(|| text(a.1).cmp(text(b.1)))
