@@ -246,8 +246,9 @@ impl Default for Analyzer {
     }
 }
 
-/// Words whose stems a thread keeps before it starts afresh (some tens of MiB at most).
-const STEMS_KEPT: usize = 100_000;
+/// Words whose stems a thread keeps before it starts afresh: about a MiB per thread, which
+/// holds the common words of a language; the service runs requests on many threads.
+const STEMS_KEPT: usize = 10_000;
 
 thread_local! {
     /// Stems of words already seen by this thread (the only stemmer is English).
