@@ -103,11 +103,9 @@ pub fn is_pair_term(term: &str) -> bool {
 pub struct CorpusIndex {
     vocab: HashMap<String, TermId>,
     terms: Vec<TermEntry>,
-    /// Each term's document frequency, and whether it is a pair term, by term id: apart from
-    /// the entries so that walking a long document's terms reads two dense arrays, not an
-    /// entry and its text per term.
+    /// Each term's document frequency by term id, apart from the entries so that walking a long
+    /// document's terms reads one dense array, not an entry per term.
     dfs: Vec<u32>,
-    pairs: Vec<bool>,
     docs: Vec<Option<DocEntry>>,
     /// Each slot's document length (0 when free), apart from the documents so that scoring a
     /// term's postings reads one dense array.
@@ -167,11 +165,6 @@ impl CorpusIndex {
 
     pub fn df(&self, term: TermId) -> u32 {
         self.dfs.get(term as usize).copied().unwrap_or(0)
-    }
-
-    /// Whether a term is a pair of adjacent words (see [`pair_term`]).
-    pub fn is_pair(&self, term: TermId) -> bool {
-        self.pairs.get(term as usize).copied().unwrap_or(false)
     }
 
     /// Lucene's BM25 idf: always positive, so a common term never counts against a match.
@@ -405,7 +398,6 @@ impl CorpusIndex {
             ..TermEntry::default()
         });
         self.dfs.push(0);
-        self.pairs.push(is_pair_term(term));
         id
     }
 }

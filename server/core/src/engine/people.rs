@@ -973,8 +973,7 @@ impl People {
             .filter_map(|(term, weight)| {
                 let tf = self.profiles.tf(slot, *term);
                 let text = self.profiles.term_text(*term)?;
-                (tf > 0.0 && !is_pair_term(text))
-                    .then(|| (weight * self.profiles.idf(*term) * tf.ln_1p(), text))
+                (tf > 0.0).then(|| (weight * self.profiles.idf(*term) * tf.ln_1p(), text))
             })
             .collect();
         terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
@@ -1023,12 +1022,12 @@ impl People {
         }
         let length = self.profiles.doc_length(slot).max(1e-9);
         // Terms by id until the kept ones are known: a prolific author's profile holds tens of
-        // thousands of terms, and reading each one's text would cost a cache miss apiece.
+        // thousands of terms, and reading each one's text would cost a cache miss apiece. A
+        // profile holds words only (see `scaled`).
         let mut terms: Vec<(f32, TermId)> = self
             .profiles
             .doc_terms(slot)
             .iter()
-            .filter(|(term, _)| !self.profiles.is_pair(*term))
             .filter(|(term, _)| {
                 self.profiles.df(*term) >= 2 || self.profiles.term_text(*term).is_some_and(shared)
             })
