@@ -143,7 +143,7 @@ struct ResolvedQueries {
     /// Every term of the queries below once, in id order: one pass over a document's terms
     /// (also in id order) finds what all the queries need of it.
     terms: Vec<index::TermId>,
-    /// Each facet's query as (position in `terms`, term, weight), in the query's order.
+    /// Each facet's query as (position in `terms`, weight), in the query's order.
     facets: Vec<Vec<ResolvedTerm>>,
     exclusions: Vec<Vec<ResolvedTerm>>,
     /// Raw scores of stored conversations (facets, then exclusions) by slot, for the corpus
@@ -153,7 +153,7 @@ struct ResolvedQueries {
     raws: std::sync::Mutex<KeptRaws>,
 }
 
-type ResolvedTerm = (usize, index::TermId, f32);
+type ResolvedTerm = (usize, f32);
 /// Raw scores by slot, and the generation they were computed at.
 type KeptRaws = (u64, HashMap<Slot, Arc<[f32]>>);
 
@@ -629,10 +629,10 @@ impl Engine {
         let raw = |query: &[ResolvedTerm]| -> f32 {
             query
                 .iter()
-                .filter(|(position, _, _)| frequencies[*position] > 0.0)
-                .fold(0.0f32, |sum, (position, term, weight)| {
+                .filter(|(position, _)| frequencies[*position] > 0.0)
+                .fold(0.0f32, |sum, (position, weight)| {
                     sum + weight
-                        * self.index.idf(*term)
+                        * self.index.idf(resolved.terms[*position])
                         * self.index.bm25_tf(frequencies[*position], length)
                 })
         };
@@ -675,7 +675,7 @@ impl Engine {
                 .iter()
                 .filter_map(|term| {
                     let id = self.index.term_id(&term.term)?;
-                    Some((terms.binary_search(&id).ok()?, id, term.weight))
+                    Some((terms.binary_search(&id).ok()?, term.weight))
                 })
                 .collect()
         };
