@@ -1,16 +1,20 @@
 //! The standing index (where people stand in each open conversation, judged ahead of
-//! `SuggestDiscussions`): once complete it answers exactly as judging on request does; a
+//! `SuggestDiscussions`): once complete it answers as judging on request does, and finds the
+//! conversations where a person is placed that their profile does not reach; a
 //! conversation that changes is judged again first; judgments of the present are used only
 //! while the maximum age allows; nothing is judged while records keep arriving.
 //!
 //! Communities are generated: people who write about a few topics each, in threads that others
 //! answer, so that standings differ from person to person and conversation to conversation.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use trellis_core::domain::{Conversation, Post, RecordKey};
 use trellis_core::engine::Engine;
+use trellis_core::engine::model::ModelSettings;
+use trellis_core::engine::people::PeopleSettings;
 
 const TOPICS: &[&[&str]] = &[
     &["tracing", "span", "sampling", "collector", "propagation"],
@@ -137,10 +141,30 @@ fn complete(engine: &Engine) -> usize {
     }
 }
 
+/// An engine that judges on request only, and looks at every conversation its profile reaches.
+fn judging_on_request(community: &Community) -> Engine {
+    let people = PeopleSettings {
+        discussion_pool: 100_000,
+        ..PeopleSettings::default()
+    };
+    let mut engine = Engine::with_people(ModelSettings::default(), people);
+    for conversation in &community.conversations {
+        engine.upsert_conversation(conversation, None);
+    }
+    for post in &community.posts {
+        engine.upsert_post(post, None);
+    }
+    engine
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
-    /// A complete standing index answers as judging on request does.
+    /// A complete standing index answers as judging on request does, and looks further: it
+    /// also finds the conversations where a person is placed that their profile does not reach.
+    /// Every suggestion it makes scores as judging on request scores it, and its suggestions are,
+    /// place by place, at least as good as the best that judging every conversation the profile
+    /// reaches finds.
     #[test]
     fn a_complete_index_answers_as_judging_on_request(seed in any::<u64>(), threads in 8usize..40) {
         let community = community(seed, threads, 12);
@@ -151,11 +175,26 @@ proptest! {
         let after = indexed.standing_progress();
         prop_assert_eq!((after.judged, after.ready, after.pending), (0, judged, 0));
         prop_assert_eq!(judged, community.conversations.len());
-        let on_request = engine(&community, Duration::ZERO);
-        prop_assert_eq!(
-            suggestions(&indexed, community.people),
-            suggestions(&on_request, community.people)
-        );
+        for index in 0..community.people {
+            // A fresh engine per person, so that nothing judged for one serves another.
+            let reference: HashMap<RecordKey, f32> = judging_on_request(&community)
+                .suggest_discussions(&person(index), None, 100_000)
+                .into_iter()
+                .map(|found| (found.conversation, found.score))
+                .collect();
+            let mut best: Vec<f32> = reference.values().copied().collect();
+            best.sort_by(|a, b| b.total_cmp(a));
+            let served = indexed.suggest_discussions(&person(index), None, 10);
+            prop_assert!(served.len() >= best.len().min(10), "{} of {}", served.len(), best.len());
+            for (place, found) in served.iter().enumerate() {
+                if let Some(score) = reference.get(&found.conversation) {
+                    prop_assert_eq!(found.score.to_bits(), score.to_bits(), "{:?}", found);
+                }
+                if let Some(score) = best.get(place) {
+                    prop_assert!(found.score >= *score, "place {}: {:?} under {}", place, found, score);
+                }
+            }
+        }
         // Nothing left to judge: the index is current.
         let progress = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
         prop_assert_eq!((progress.judged, progress.pending), (0, 0));

@@ -611,12 +611,7 @@ impl Engine {
         let mut from = 0;
         for (position, term) in resolved.terms.iter().enumerate() {
             // Galloping from the last match: the next term is usually near.
-            let mut step = 1;
-            while from + step < document.len() && document[from + step].0 < *term {
-                step *= 2;
-            }
-            let end = (from + step + 1).min(document.len());
-            from += document[from..end].partition_point(|(id, _)| id < term);
+            from += index::gallop(&document[from..], *term);
             match document.get(from) {
                 Some((id, tf)) if id == term => frequencies[position] = *tf,
                 Some(_) => {}

@@ -17,7 +17,7 @@ use crate::domain::{Millis, RecordKey};
 pub struct DiscussionSuggestion {
     pub conversation: RecordKey,
     pub score: f32,
-    /// How well it suits the person's interests, in [0, 1].
+    /// How well it suits the person's interests, in [0, 1] (see `ConversationMatch`).
     pub personal: f32,
     /// Strategic relevance, in [0, 1); 0 without a strategy.
     pub strategic: f32,
@@ -27,6 +27,14 @@ pub struct DiscussionSuggestion {
     pub matched_terms: Vec<String>,
     pub open: bool,
     pub unanswered: bool,
+}
+
+/// A person's profile as a query: the terms as (stem, weight), those the conversations use as
+/// (position in `profile`, term id, weight), and those as a query by term id.
+struct ResolvedProfile {
+    profile: Vec<(String, f32)>,
+    resolved: Vec<(usize, TermId, f32)>,
+    query: Vec<(TermId, f32)>,
 }
 
 fn bag_query(bag: &TermBag) -> Query {
@@ -199,6 +207,46 @@ impl Engine {
         exclude
     }
 
+    /// Whether `person` could be suggested `conversation`: they are not in it and did not open
+    /// it, and it is open when `open_only`.
+    fn may_join(&self, person: &RecordKey, conversation: &RecordKey, open_only: bool) -> bool {
+        let activity = self.activity.get(conversation);
+        if open_only && !activity.is_some_and(|activity| activity.open) {
+            return false;
+        }
+        if self.people.took_part(person, conversation) {
+            return false;
+        }
+        let authored = activity
+            .and_then(|activity| activity.author.as_deref())
+            .is_some_and(|author| {
+                let author = RecordKey::new(conversation.source.clone(), author);
+                self.people.canonical(&author) == self.people.canonical(person)
+            });
+        !authored
+    }
+
+    /// A person's profile as a query over conversations, by term id.
+    fn resolved_profile(&self, person: &RecordKey) -> ResolvedProfile {
+        let profile = self.profile_query(person);
+        let resolved: Vec<(usize, TermId, f32)> = profile
+            .iter()
+            .enumerate()
+            .filter_map(|(position, (term, weight))| {
+                Some((position, self.index.term_id(term)?, *weight))
+            })
+            .collect();
+        let query = resolved
+            .iter()
+            .map(|(_, term, weight)| (*term, *weight))
+            .collect();
+        ResolvedProfile {
+            profile,
+            resolved,
+            query,
+        }
+    }
+
     /// Conversations that suit a person's interests, best first, leaving out those they are
     /// already in or opened. Only open ones when `open_only`.
     pub fn conversations_for(
@@ -207,45 +255,41 @@ impl Engine {
         open_only: bool,
         limit: usize,
     ) -> Vec<ConversationMatch> {
-        let profile = self.profile_query(person);
-        if profile.is_empty() {
+        let profile = self.resolved_profile(person);
+        let ranked = self.best_for_profile(&profile, person, open_only, limit);
+        self.matches(profile, ranked)
+    }
+
+    /// The `limit` conversations with the best profile scores that `person` may join, best
+    /// first, found by scoring the profile against the whole corpus.
+    fn best_for_profile(
+        &self,
+        profile: &ResolvedProfile,
+        person: &RecordKey,
+        open_only: bool,
+        limit: usize,
+    ) -> Vec<(RecordKey, f32)> {
+        if profile.query.is_empty() {
             return Vec::new();
         }
-        // The profile's terms as term ids of the conversations' index, once: both scoring and
-        // the matched terms of each kept conversation read them.
-        let resolved: Vec<(usize, TermId, f32)> = profile
-            .iter()
-            .enumerate()
-            .filter_map(|(position, (term, weight))| {
-                Some((position, self.index.term_id(term)?, *weight))
-            })
-            .collect();
-        let query: Vec<(TermId, f32)> = resolved
-            .iter()
-            .map(|(_, term, weight)| (*term, *weight))
-            .collect();
-        let scored = self.index.score_terms(&query);
-        let person_canonical = self.people.canonical(person);
-        let suits = |slot: Slot| {
-            let Some(key) = self.index.key(slot) else {
-                return false;
-            };
-            let activity = self.activity.get(key);
-            if open_only && !activity.is_some_and(|activity| activity.open) {
-                return false;
-            }
-            if self.people.took_part(person, key) {
-                return false;
-            }
-            let authored = activity
-                .and_then(|activity| activity.author.as_deref())
-                .is_some_and(|author| {
-                    let author = RecordKey::new(key.source.clone(), author);
-                    self.people.canonical(&author) == person_canonical
-                });
-            !authored
-        };
-        let ranked = self.best_slots_where(scored, limit, suits);
+        let scored = self.index.score_terms(&profile.query);
+        self.best_slots_where(scored, limit, |slot| {
+            self.index
+                .key(slot)
+                .is_some_and(|key| self.may_join(person, key, open_only))
+        })
+    }
+
+    /// Conversations with their profile scores as matches: the personal fit, and the profile's
+    /// terms each one uses.
+    fn matches(
+        &self,
+        profile: ResolvedProfile,
+        scored: Vec<(RecordKey, f32)>,
+    ) -> Vec<ConversationMatch> {
+        let ResolvedProfile {
+            profile, resolved, ..
+        } = profile;
         // The terms a conversation shares with the profile are told strongest first: in that
         // order once, so that each conversation stops at its fifth.
         let mut by_weight = resolved;
@@ -253,8 +297,15 @@ impl Engine {
             b.2.total_cmp(&a.2)
                 .then_with(|| profile[a.0].0.cmp(&profile[b.0].0))
         });
-        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
-        ranked
+        // The score of a conversation that used every term of the profile as often as BM25
+        // counts: the fit is told against it, not against the best of these conversations,
+        // so that it means the same whatever else was considered.
+        let best = by_weight
+            .iter()
+            .map(|(_, term, weight)| weight * self.index.idf(*term) * (super::index::K1 + 1.0))
+            .sum::<f32>()
+            .max(1e-9);
+        scored
             .into_iter()
             .map(|(conversation, score)| {
                 let matched_terms = self
@@ -278,6 +329,53 @@ impl Engine {
             .collect()
     }
 
+    /// The conversations a person's suggestions are chosen from, with their personal fit.
+    ///
+    /// Where a person stands decides their suggestions, so the conversations where the standing
+    /// index places them best come first: when it places them in at least `limit` they are the
+    /// pool, and their profile is scored against those conversations alone, not the whole
+    /// corpus. Otherwise (and about another moment, which the index does not hold) the pool is
+    /// the `pool` conversations that suit their profile best, with the few where they are
+    /// placed added.
+    fn discussion_pool(
+        &self,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+        pool: usize,
+        limit: usize,
+    ) -> Vec<ConversationMatch> {
+        let placed = if as_of.is_none() {
+            self.best_placed(person, pool, |conversation| {
+                self.may_join(person, conversation, true)
+            })
+        } else {
+            Vec::new()
+        };
+        let profile = self.resolved_profile(person);
+        // Profile scores of a few conversations, read from their documents.
+        let score_of = |conversations: Vec<RecordKey>| -> Vec<(RecordKey, f32)> {
+            let slots: Vec<Slot> = conversations
+                .iter()
+                .map(|conversation| self.index.slot(conversation).unwrap_or(Slot::MAX))
+                .collect();
+            let scores = self.index.score_slots(&slots, &profile.query);
+            conversations.into_iter().zip(scores).collect()
+        };
+        if placed.len() >= limit.max(1) {
+            let scored = score_of(placed.into_iter().map(|(key, _)| key).collect());
+            return self.matches(profile, scored);
+        }
+        let mut scored = self.best_for_profile(&profile, person, true, pool);
+        let known: HashSet<RecordKey> = scored.iter().map(|(key, _)| key.clone()).collect();
+        let extra: Vec<RecordKey> = placed
+            .into_iter()
+            .map(|(key, _)| key)
+            .filter(|conversation| !known.contains(conversation))
+            .collect();
+        scored.extend(score_of(extra));
+        self.matches(profile, scored)
+    }
+
     /// Discussions a person should join: open, not yet joined, where their interests fit and
     /// where they would be among the best people to bring in. Strategic relevance and a live
     /// thread lift the order a little.
@@ -288,10 +386,11 @@ impl Engine {
         limit: usize,
     ) -> Vec<DiscussionSuggestion> {
         let now = self.people_clock(as_of);
-        let pool = self.conversations_for(
+        let pool = self.discussion_pool(
             person,
-            true,
+            as_of,
             self.people.settings().discussion_pool.max(limit),
+            limit,
         );
         let conversations: Vec<RecordKey> = pool
             .iter()

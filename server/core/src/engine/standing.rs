@@ -68,9 +68,9 @@ impl Judgment {
 
     /// Where `person` stands: 0 when they are not among the best placed.
     pub fn of(&self, person: PersonId) -> f32 {
-        self.people.binary_search(&person).map_or(0.0, |index| {
-            f32::from(self.scores[index]) / f32::from(u16::MAX)
-        })
+        self.people
+            .binary_search(&person)
+            .map_or(0.0, |index| standing(self.scores[index]))
     }
 
     /// Whether a request may still use it: made at this generation, or recently enough.
@@ -86,16 +86,174 @@ impl Judgment {
     }
 }
 
-/// The judgments of the present (requests without `as_of`), per conversation.
+/// The judgments of the present (requests without `as_of`), per conversation, and the same
+/// read by person: where each person is placed, so that a person's best placed conversations
+/// are found without looking at every conversation.
 #[derive(Debug, Default)]
 pub(super) struct StandingIndex {
-    pub judgments: HashMap<RecordKey, Judgment>,
+    /// Each judged conversation's number and judgment.
+    judgments: HashMap<RecordKey, (u32, Judgment)>,
+    /// Judged conversations by number (`None` for a free number), with the moment and generation
+    /// their judgment was made at: what decides whether a request may use it.
+    numbered: Vec<Option<Numbered>>,
+    free: Vec<u32>,
+    /// Per person id: the numbers of the conversations whose judgment places them, and their
+    /// standing there (as the judgment keeps it), in no particular order.
+    placed: Vec<Placements>,
     /// The count of record changes the refresh last saw, and since when: judging while records
     /// pour in would be redone as soon as they stop.
     seen: Option<(u64, Instant)>,
     /// When the refresh last judged anything, and when it first ran.
     last_judged: Option<Instant>,
     first_refresh: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Numbered {
+    conversation: RecordKey,
+    generation: u64,
+    made_at: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Placements {
+    conversations: Vec<u32>,
+    scores: Vec<u16>,
+}
+
+impl StandingIndex {
+    pub fn get(&self, conversation: &RecordKey) -> Option<&Judgment> {
+        self.judgments
+            .get(conversation)
+            .map(|(_, judgment)| judgment)
+    }
+
+    /// Keeps `judgment` as the one of `conversation`, in place of any earlier.
+    pub fn put(&mut self, conversation: RecordKey, judgment: Judgment) {
+        let number = match self.judgments.remove(&conversation) {
+            Some((number, earlier)) => {
+                self.unplace(number, &earlier);
+                number
+            }
+            None => self.free.pop().unwrap_or_else(|| {
+                self.numbered.push(None);
+                u32::try_from(self.numbered.len() - 1).unwrap_or(u32::MAX)
+            }),
+        };
+        for (&person, &score) in judgment.people.iter().zip(judgment.scores.iter()) {
+            let index = person as usize;
+            if self.placed.len() <= index {
+                self.placed.resize_with(index + 1, Placements::default);
+            }
+            let placements = &mut self.placed[index];
+            placements.conversations.push(number);
+            placements.scores.push(score);
+        }
+        self.numbered[number as usize] = Some(Numbered {
+            conversation: conversation.clone(),
+            generation: judgment.generation,
+            made_at: judgment.made_at,
+        });
+        self.judgments.insert(conversation, (number, judgment));
+    }
+
+    /// Drops the judgments of the conversations `keep` turns down.
+    pub fn retain(&mut self, keep: impl Fn(&RecordKey) -> bool) {
+        let dropped: Vec<RecordKey> = self
+            .judgments
+            .keys()
+            .filter(|conversation| !keep(conversation))
+            .cloned()
+            .collect();
+        for conversation in dropped {
+            if let Some((number, judgment)) = self.judgments.remove(&conversation) {
+                self.unplace(number, &judgment);
+                self.numbered[number as usize] = None;
+                self.free.push(number);
+            }
+        }
+    }
+
+    fn unplace(&mut self, number: u32, judgment: &Judgment) {
+        for &person in judgment.people.iter() {
+            let Some(placements) = self.placed.get_mut(person as usize) else {
+                continue;
+            };
+            if let Some(at) = placements
+                .conversations
+                .iter()
+                .position(|&conversation| conversation == number)
+            {
+                placements.conversations.swap_remove(at);
+                placements.scores.swap_remove(at);
+            }
+        }
+    }
+
+    /// The conversations whose usable judgment places `person`, best standing first, that
+    /// `eligible` accepts: the first `want`, and any more tied with the last of them (at most
+    /// `4 * want` in all, ties beyond that in the order of the conversations' keys).
+    pub fn best_placed(
+        &self,
+        person: PersonId,
+        generation: u64,
+        max_age: Duration,
+        want: usize,
+        eligible: impl Fn(&RecordKey) -> bool,
+    ) -> Vec<(RecordKey, f32)> {
+        let Some(placements) = self.placed.get(person as usize) else {
+            return Vec::new();
+        };
+        let mut order: Vec<(u16, &RecordKey)> = placements
+            .conversations
+            .iter()
+            .zip(&placements.scores)
+            .filter_map(|(&number, &score)| {
+                let numbered = self.numbered.get(number as usize)?.as_ref()?;
+                let usable =
+                    numbered.generation == generation || numbered.made_at.elapsed() <= max_age;
+                usable.then_some((score, &numbered.conversation))
+            })
+            .collect();
+        order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let mut best: Vec<(RecordKey, f32)> = Vec::new();
+        let mut last = None;
+        for (score, conversation) in order {
+            let full = best.len() >= want;
+            if (full && last != Some(score)) || best.len() >= want.saturating_mul(4) {
+                break;
+            }
+            if eligible(conversation) {
+                best.push((conversation.clone(), standing(score)));
+                last = Some(score);
+            }
+        }
+        best
+    }
+
+    /// Bytes the judgments and placements hold, for the memory report.
+    pub fn bytes(&self) -> usize {
+        let judgments: usize = self
+            .judgments
+            .values()
+            .map(|(_, judgment)| judgment.bytes())
+            .sum();
+        let placements: usize = self
+            .placed
+            .iter()
+            .map(|placements| {
+                std::mem::size_of::<Placements>()
+                    + placements.conversations.capacity() * std::mem::size_of::<u32>()
+                    + placements.scores.capacity() * std::mem::size_of::<u16>()
+            })
+            .sum();
+        judgments + placements + self.numbered.capacity() * std::mem::size_of::<Option<Numbered>>()
+    }
+}
+
+/// A kept standing as a number in [0, 1].
+fn standing(kept: u16) -> f32 {
+    f32::from(kept) / f32::from(u16::MAX)
 }
 
 /// How long the refresh waits at most for the corpus to settle before judging anyway.
@@ -151,6 +309,11 @@ impl Engine {
                 .index
                 .doc_terms(slot)
                 .iter()
+                .filter(|(term, _)| {
+                    self.index
+                        .term_text(*term)
+                        .is_some_and(|text| !super::index::is_pair_term(text))
+                })
                 .map(|(term, count)| (count.ln_1p() * self.index.idf(*term), *term, *count))
                 .collect();
             let keep = settings.standing_query_terms.max(1);
@@ -224,13 +387,32 @@ impl Engine {
             .collect()
     }
 
+    /// The conversations where the standing index places `person` best, with their standing,
+    /// among those `eligible` accepts (see [`StandingIndex::best_placed`]). It holds judgments of
+    /// the present only, and uses those a request may: made at this generation, or recently
+    /// enough.
+    pub(super) fn best_placed(
+        &self,
+        person: &RecordKey,
+        want: usize,
+        eligible: impl Fn(&RecordKey) -> bool,
+    ) -> Vec<(RecordKey, f32)> {
+        let Some(id) = self.people.person_id(person) else {
+            return Vec::new();
+        };
+        self.standing.lock().map_or_else(
+            |_| Vec::new(),
+            |index| index.best_placed(id, self.generation, self.standing_max_age, want, eligible),
+        )
+    }
+
     fn present_standings(&self, person: PersonId, conversations: &[RecordKey]) -> Vec<f32> {
         let mut standings = vec![0.0; conversations.len()];
         let mut unjudged = Vec::new();
         match self.standing.lock() {
             Ok(index) => {
                 for (position, conversation) in conversations.iter().enumerate() {
-                    match index.judgments.get(conversation) {
+                    match index.get(conversation) {
                         Some(judgment)
                             if judgment.usable(self.generation, self.standing_max_age) =>
                         {
@@ -247,7 +429,7 @@ impl Engine {
             let judgment = self.judge(conversation, None);
             standings[position] = judgment.of(person);
             if let Ok(mut index) = self.standing.lock() {
-                index.judgments.insert(conversation.clone(), judgment);
+                index.put(conversation.clone(), judgment);
             }
         }
         standings
@@ -287,7 +469,7 @@ impl Engine {
             let first_refresh = *index.first_refresh.get_or_insert(now);
             let since_judged = index.last_judged.unwrap_or(first_refresh).elapsed();
             settled = seen_at.elapsed() >= settle || since_judged >= MAX_WAIT;
-            index.judgments.retain(|conversation, _| {
+            index.retain(|conversation| {
                 self.activity
                     .get(conversation)
                     .is_some_and(|activity| activity.open)
@@ -306,7 +488,7 @@ impl Engine {
             }
             let judgment = self.judge(&conversation, None);
             if let Ok(mut index) = self.standing.lock() {
-                index.judgments.insert(conversation, judgment);
+                index.put(conversation, judgment);
                 index.last_judged = Some(Instant::now());
             }
             progress.judged += 1;
@@ -316,7 +498,7 @@ impl Engine {
         }
         progress.pending = urgent.saturating_sub(progress.judged);
         if let Ok(index) = self.standing.lock() {
-            progress.bytes = index.judgments.values().map(Judgment::bytes).sum();
+            progress.bytes = index.bytes();
         }
         progress
     }
@@ -332,7 +514,7 @@ impl Engine {
             judged: 0,
             ready,
             pending: work.len(),
-            bytes: index.judgments.values().map(Judgment::bytes).sum(),
+            bytes: index.bytes(),
         }
     }
 
@@ -350,7 +532,7 @@ impl Engine {
             if !activity.open || self.index.slot(conversation).is_none() {
                 continue;
             }
-            match index.judgments.get(conversation) {
+            match index.get(conversation) {
                 None => work.push((0, None, conversation.clone())),
                 Some(judgment) => {
                     ready += 1;
@@ -370,7 +552,71 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn conversation(number: u8) -> RecordKey {
+        RecordKey::new("forum", format!("c{number}"))
+    }
+
+    proptest! {
+        /// Read by person, the index holds what its judgments say, however they were replaced
+        /// and dropped: each person's best placed conversations are those of a walk over every
+        /// judgment.
+        #[test]
+        fn placements_follow_the_judgments(
+            steps in prop::collection::vec(
+                (0u8..12, prop::collection::vec((0u32..20, any::<u16>()), 0..15), 0u8..5),
+                1..40,
+            ),
+            want in 1usize..6,
+        ) {
+            let mut index = StandingIndex::default();
+            for (number, placed, drop) in steps {
+                if drop == 0 {
+                    index.retain(|key| *key != conversation(number));
+                } else {
+                    let standings = placed
+                        .into_iter()
+                        .map(|(person, score)| (person, f32::from(score) / f32::from(u16::MAX)))
+                        .collect();
+                    index.put(conversation(number), Judgment::new(1, (0, None), standings));
+                }
+            }
+            let skip = conversation(3);
+            // Old enough that a maximum age of zero turns them down.
+            std::thread::sleep(Duration::from_millis(1));
+            for person in 0..21 {
+                let mut walked: Vec<(u16, RecordKey)> = index
+                    .judgments
+                    .iter()
+                    .filter(|(key, _)| **key != skip)
+                    .filter_map(|(key, (_, judgment))| {
+                        let at = judgment.people.binary_search(&person).ok()?;
+                        Some((judgment.scores[at], key.clone()))
+                    })
+                    .collect();
+                walked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+                let mut expected = Vec::new();
+                for (score, key) in walked {
+                    let full = expected.len() >= want;
+                    if (full && expected.last().map(|(_, last)| *last) != Some(score))
+                        || expected.len() >= 4 * want
+                    {
+                        break;
+                    }
+                    expected.push((key, score));
+                }
+                let expected: Vec<(RecordKey, f32)> =
+                    expected.into_iter().map(|(key, score)| (key, standing(score))).collect();
+                let found = index.best_placed(person, 1, Duration::ZERO, want, |key| *key != skip);
+                prop_assert_eq!(found, expected);
+                // Judgments of another generation serve only while young enough.
+                prop_assert!(index.best_placed(person, 2, Duration::ZERO, want, |_| true).is_empty());
+            }
+        }
+    }
 
     #[test]
     fn a_judgment_answers_by_person_and_gives_zero_to_others() {
