@@ -2,8 +2,9 @@
 //! best. Scores without reasons are not answers; this is where the reasons come from.
 
 // Looked up once per word of the text: a fast hash, seeded per process.
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
+use std::cell::OnceCell;
 use std::ops::Range;
 
 use super::index::{CorpusIndex, is_pair_term, pair_term};
@@ -24,8 +25,15 @@ pub struct TextPart<'a> {
 pub struct AnalyzedPart<'a> {
     pub part: TextPart<'a>,
     tokens: Vec<Token>,
-    /// Sentence ranges, in order.
-    sentences: Vec<Range<usize>>,
+    /// Sentence ranges, in order: found when an explanation first looks for its best sentence
+    /// in this part, which most parts of a long thread never need.
+    sentences: OnceCell<Vec<Range<usize>>>,
+}
+
+impl AnalyzedPart<'_> {
+    fn sentences(&self) -> &[Range<usize>] {
+        self.sentences.get_or_init(|| sentences(self.part.text))
+    }
 }
 
 pub(crate) fn analyze<'a>(analyzer: &Analyzer, parts: &[TextPart<'a>]) -> Vec<AnalyzedPart<'a>> {
@@ -34,7 +42,7 @@ pub(crate) fn analyze<'a>(analyzer: &Analyzer, parts: &[TextPart<'a>]) -> Vec<An
         .map(|part| AnalyzedPart {
             part: *part,
             tokens: analyzer.tokens(part.text),
-            sentences: sentences(part.text),
+            sentences: OnceCell::new(),
         })
         .collect()
 }
@@ -80,9 +88,14 @@ pub(crate) fn explain(
     // stem -> (first surface form, total contribution)
     let mut matched: HashMap<String, (String, f32)> = HashMap::new();
     let mut phrases: Vec<(String, f32)> = Vec::new();
-    let mut best_sentence: Option<(f32, &str, &str)> = None;
-    for analyzed in parts {
+    // Per part, the weight of the distinct words it matched: no sentence of the part can score
+    // more, so parts are searched for the best sentence from the highest bound down.
+    let mut bounds: Vec<(f32, usize)> = Vec::with_capacity(parts.len());
+    let mut distinct: HashSet<&str> = HashSet::new();
+    for (index, analyzed) in parts.iter().enumerate() {
         let (part, tokens) = (&analyzed.part, &analyzed.tokens);
+        distinct.clear();
+        let mut bound = 0.0f32;
         for token in tokens {
             if let Some(weight) = weights.get(token.stem.as_str()) {
                 let entry = matched
@@ -90,7 +103,13 @@ pub(crate) fn explain(
                     .or_insert_with(|| (part.text[token.span.clone()].to_owned(), 0.0));
                 // Repeats add less and less, as in BM25.
                 entry.1 += weight / (1.0 + entry.1 / weight.max(1e-6));
+                if distinct.insert(token.stem.as_str()) {
+                    bound += weight.max(0.0);
+                }
             }
+        }
+        if bound > 0.0 {
+            bounds.push((bound, index));
         }
         for pair in tokens.windows(2) {
             if pair[1].position != pair[0].position + 1 {
@@ -107,9 +126,58 @@ pub(crate) fn explain(
                 }
             }
         }
+    }
+    let best_sentence = best_sentence(parts, &weights, bounds);
+    let mut terms: Vec<(String, String, f32)> = matched
+        .into_iter()
+        .filter(|(stem, _)| !is_pair_term(stem))
+        .map(|(stem, (surface, weight))| (stem, surface, weight))
+        .collect();
+    terms.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    terms.truncate(MAX_TERMS);
+    let top = terms.first().map_or(1.0, |term| term.2.max(1e-6));
+    phrases.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    phrases.truncate(MAX_PHRASES);
+    let (sentence, location) = best_sentence
+        .map(|(sentence, location)| (shorten(sentence), location.to_owned()))
+        .unwrap_or_default();
+    Evidence {
+        facet_id: facet_id.to_owned(),
+        terms: terms
+            .into_iter()
+            .map(|(stem, surface, weight)| MatchedTerm {
+                from_strategy: base.weight_of(&stem) > 0.0,
+                term: surface,
+                weight: (weight / top * 1000.0).round() / 1000.0,
+            })
+            .collect(),
+        phrases: phrases.into_iter().map(|(phrase, _)| phrase).collect(),
+        sentence,
+        location,
+    }
+}
+
+/// The sentence that matched best, and where it stands: the highest score over every sentence
+/// of every part, the first in text order among equals. Parts are searched from the highest
+/// `bounds` (the most a sentence of the part can score) down, and the search stops at a bound
+/// under the best score found: the parts left cannot hold a better sentence, nor an equal one.
+fn best_sentence<'p>(
+    parts: &'p [AnalyzedPart<'_>],
+    weights: &HashMap<&str, f32>,
+    mut bounds: Vec<(f32, usize)>,
+) -> Option<(&'p str, &'p str)> {
+    bounds.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    // (score, part, sentence of the part)
+    let mut best: Option<(f32, usize, usize)> = None;
+    for (bound, index) in bounds {
+        if best.is_some_and(|(score, _, _)| bound < score) {
+            break;
+        }
+        let analyzed = &parts[index];
+        let (part, tokens) = (&analyzed.part, &analyzed.tokens);
         // Sentences and tokens are both in text order: one walk pairs them.
         let mut next = 0;
-        for range in &analyzed.sentences {
+        for (number, range) in analyzed.sentences().iter().enumerate() {
             let sentence = &part.text[range.clone()];
             while next < tokens.len() && tokens[next].span.start < range.start {
                 next += 1;
@@ -131,38 +199,19 @@ pub(crate) fn explain(
             // quote to the point.
             let words = sentence.split_whitespace().count().max(1) as f32;
             let score = score / (1.0 + words / 40.0);
-            if score > 0.0 && best_sentence.is_none_or(|(best, _, _)| score > best) {
-                best_sentence = Some((score, sentence, part.location));
+            let better = best.is_none_or(|(best, best_part, best_number)| {
+                score > best || (score == best && (index, number) < (best_part, best_number))
+            });
+            if score > 0.0 && better {
+                best = Some((score, index, number));
             }
         }
     }
-    let mut terms: Vec<(String, String, f32)> = matched
-        .into_iter()
-        .filter(|(stem, _)| !is_pair_term(stem))
-        .map(|(stem, (surface, weight))| (stem, surface, weight))
-        .collect();
-    terms.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-    terms.truncate(MAX_TERMS);
-    let top = terms.first().map_or(1.0, |term| term.2.max(1e-6));
-    phrases.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    phrases.truncate(MAX_PHRASES);
-    let (sentence, location) = best_sentence
-        .map(|(_, sentence, location)| (shorten(sentence), location.to_owned()))
-        .unwrap_or_default();
-    Evidence {
-        facet_id: facet_id.to_owned(),
-        terms: terms
-            .into_iter()
-            .map(|(stem, surface, weight)| MatchedTerm {
-                from_strategy: base.weight_of(&stem) > 0.0,
-                term: surface,
-                weight: (weight / top * 1000.0).round() / 1000.0,
-            })
-            .collect(),
-        phrases: phrases.into_iter().map(|(phrase, _)| phrase).collect(),
-        sentence,
-        location,
-    }
+    best.map(|(_, index, number)| {
+        let analyzed = &parts[index];
+        let range = analyzed.sentences()[number].clone();
+        (&analyzed.part.text[range], analyzed.part.location)
+    })
 }
 
 fn shorten(sentence: &str) -> String {
@@ -176,4 +225,122 @@ fn shorten(sentence: &str) -> String {
     }
     cut.push('…');
     cut
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const WORDS: &[&str] = &[
+        "tracing",
+        "span",
+        "sampling",
+        "collector",
+        "deploy",
+        "rollback",
+        "canary",
+        "bread",
+        "oven",
+        "garden",
+        "soil",
+        "quietly",
+        "seven",
+    ];
+
+    /// The best sentence as a walk over every sentence of every part in text order finds it.
+    fn walked<'p>(
+        parts: &'p [AnalyzedPart<'_>],
+        weights: &HashMap<&str, f32>,
+    ) -> Option<(&'p str, &'p str)> {
+        let mut best: Option<(f32, &str, &str)> = None;
+        for analyzed in parts {
+            for range in &sentences(analyzed.part.text) {
+                let sentence = &analyzed.part.text[range.clone()];
+                let mut seen: Vec<&str> = Vec::new();
+                let mut score = 0.0;
+                for token in analyzed
+                    .tokens
+                    .iter()
+                    .filter(|token| token.span.start >= range.start && token.span.start < range.end)
+                {
+                    if seen.contains(&token.stem.as_str()) {
+                        continue;
+                    }
+                    if let Some(weight) = weights.get(token.stem.as_str()) {
+                        seen.push(token.stem.as_str());
+                        score += weight;
+                    }
+                }
+                let words = sentence.split_whitespace().count().max(1) as f32;
+                let score = score / (1.0 + words / 40.0);
+                if score > 0.0 && best.is_none_or(|(best, _, _)| score > best) {
+                    best = Some((score, sentence, analyzed.part.location));
+                }
+            }
+        }
+        best.map(|(_, sentence, location)| (sentence, location))
+    }
+
+    proptest! {
+        /// Searching parts from the highest bound down finds the sentence a walk over every
+        /// sentence finds, the first among equals included.
+        #[test]
+        fn the_bounded_search_finds_the_best_sentence(
+            texts in prop::collection::vec(
+                prop::collection::vec((0..WORDS.len(), 0u8..6), 0..40),
+                1..8,
+            ),
+            weighted in prop::collection::vec((0..WORDS.len(), 0u8..4), 0..8),
+        ) {
+            let analyzer = Analyzer::new();
+            let texts: Vec<String> = texts
+                .iter()
+                .map(|words| {
+                    words
+                        .iter()
+                        .map(|(word, end)| match end {
+                            0 => format!("{}.", WORDS[*word]),
+                            1 => format!("{}!\n", WORDS[*word]),
+                            _ => WORDS[*word].to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            let locations: Vec<String> = (0..texts.len()).map(|part| format!("p{part}")).collect();
+            let parts: Vec<TextPart<'_>> = texts
+                .iter()
+                .zip(&locations)
+                .map(|(text, location)| TextPart { location, text })
+                .collect();
+            let analyzed = analyze(&analyzer, &parts);
+            let stems: Vec<String> = weighted
+                .iter()
+                .map(|(word, _)| analyzer.stems(WORDS[*word]).concat())
+                .collect();
+            let mut weights: HashMap<&str, f32> = HashMap::new();
+            for (stem, (_, weight)) in stems.iter().zip(&weighted) {
+                // Whole numbers make equal scores common, so that ties are tested too.
+                weights.insert(stem.as_str(), f32::from(*weight));
+            }
+            let mut bounds = Vec::new();
+            for (index, part) in analyzed.iter().enumerate() {
+                let mut distinct: Vec<&str> = part
+                    .tokens
+                    .iter()
+                    .map(|token| token.stem.as_str())
+                    .filter(|stem| weights.contains_key(stem))
+                    .collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                let bound: f32 = distinct.iter().map(|stem| weights[stem].max(0.0)).sum();
+                if bound > 0.0 {
+                    bounds.push((bound, index));
+                }
+            }
+            prop_assert_eq!(best_sentence(&analyzed, &weights, bounds), walked(&analyzed, &weights));
+        }
+    }
 }

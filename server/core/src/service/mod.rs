@@ -866,6 +866,14 @@ fn no_strategy(workspace: &WorkspaceId) -> CoreError {
     ))
 }
 
+/// Text of a conversation's replies that evidence reads, after its title and opening post:
+/// about a dozen replies, some eighty sentences. A long thread is quoted from its first replies,
+/// so that explaining it costs what explaining a short one does; reading the text is most of the
+/// work of a suggestion's evidence. Scores always read the whole thread.
+const EVIDENCE_REPLY_BYTES: usize = 8 * 1024;
+
+/// A conversation's texts to explain: its title, its opening post, and its replies in order
+/// while they fit in `EVIDENCE_REPLY_BYTES` (the first reply always).
 fn conversation_parts<'a>(conversation: &'a Conversation, posts: &'a [Post]) -> Vec<TextPart<'a>> {
     let mut parts = vec![
         TextPart {
@@ -877,10 +885,20 @@ fn conversation_parts<'a>(conversation: &'a Conversation, posts: &'a [Post]) -> 
             text: &conversation.body,
         },
     ];
-    parts.extend(posts.iter().map(|post| TextPart {
-        location: &post.key.external_id,
-        text: &post.text,
-    }));
+    let mut read = 0;
+    parts.extend(
+        posts
+            .iter()
+            .take_while(|post| {
+                let first = read == 0;
+                read += post.text.len().max(1);
+                first || read <= EVIDENCE_REPLY_BYTES
+            })
+            .map(|post| TextPart {
+                location: &post.key.external_id,
+                text: &post.text,
+            }),
+    );
     parts
 }
 
@@ -896,4 +914,47 @@ fn evidence_for(
         .filter(|facet| all || facet.relevance >= CONNECTED)
         .filter_map(|facet| engine.explain(&facet.facet_id, parts))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(number: usize, bytes: usize) -> Post {
+        Post {
+            key: RecordKey::new("forum", format!("p{number}")),
+            conversation: "c".into(),
+            text: "word ".repeat(bytes / 5),
+            ..Default::default()
+        }
+    }
+
+    /// Evidence reads the title, the opening post and the replies in order while they fit in
+    /// the budget; the first reply always, however long.
+    #[test]
+    fn evidence_reads_replies_in_order_up_to_its_budget() {
+        let conversation = Conversation {
+            key: RecordKey::new("forum", "c"),
+            title: "title".into(),
+            body: "body".into(),
+            ..Default::default()
+        };
+        let locations = |posts: &[Post]| -> Vec<String> {
+            conversation_parts(&conversation, posts)
+                .iter()
+                .map(|part| part.location.to_owned())
+                .collect()
+        };
+        let short: Vec<Post> = (0..5).map(|number| reply(number, 100)).collect();
+        assert_eq!(
+            locations(&short),
+            ["title", "body", "p0", "p1", "p2", "p3", "p4"]
+        );
+        let long: Vec<Post> = (0..100).map(|number| reply(number, 1000)).collect();
+        let read = locations(&long);
+        assert_eq!(read.len(), 2 + EVIDENCE_REPLY_BYTES / 1000);
+        assert_eq!(read[2..5], ["p0", "p1", "p2"]);
+        let giant = [reply(0, 2 * EVIDENCE_REPLY_BYTES), reply(1, 10)];
+        assert_eq!(locations(&giant), ["title", "body", "p0"]);
+    }
 }

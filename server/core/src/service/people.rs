@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use super::{Trellis, conversation_parts};
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
 use crate::engine::people::Role;
-use crate::engine::{Engine, Evidence, FacetConvergence, TextPart};
+use crate::engine::{DiscussionSuggestion, Engine, Evidence, FacetConvergence, TextPart};
 use crate::error::{CoreError, CoreResult};
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -312,59 +314,77 @@ impl Trellis {
         let person = &self.resolve_person(&engine, person)?;
         let now = engine.people_clock(as_of);
         let profile = engine.profile_query(person);
-        let model = engine.model();
-        let mut join = Vec::new();
-        for found in engine.suggest_discussions(person, as_of, limit) {
-            let Some(conversation) = self.store.conversation(workspace, &found.conversation)?
-            else {
-                continue;
-            };
-            let posts = self.store.posts_of(workspace, &found.conversation)?;
-            let parts = engine.analyze(&conversation_parts(&conversation, &posts));
-            let mut reasons = Vec::new();
-            if !found.matched_terms.is_empty() {
-                let words: Vec<String> = found
-                    .matched_terms
-                    .iter()
-                    .map(|stem| engine.surface(stem).to_owned())
-                    .collect();
-                reasons.push(format!(
-                    "about what they write about: {}",
-                    quote_list(&words)
-                ));
-            }
-            let mut evidence = Vec::new();
-            if let Some(facet_id) = &found.facet_id {
-                let name = model
-                    .as_ref()
-                    .and_then(|model| model.facets.iter().find(|facet| &facet.id == facet_id))
-                    .map_or(facet_id.as_str(), |facet| facet.name.as_str());
-                reasons.push(format!(
-                    "serves the strategy's \"{name}\" (strategic relevance {:.2})",
-                    found.strategic
-                ));
-                evidence.extend(engine.explain(facet_id, &parts));
-            }
-            if found.open && found.unanswered {
-                reasons.push("open and still unanswered".to_owned());
-            } else if found.open {
-                reasons.push("open".to_owned());
-            }
-            let personal = engine.explain_terms("", &profile, &parts);
-            if !personal.sentence.is_empty() {
-                evidence.insert(0, personal);
-            }
-            join.push(SuggestedDiscussion {
-                conversation: found.conversation,
-                title: conversation.title,
-                url: conversation.url,
-                score: found.score,
-                reasons,
-                evidence,
-            });
-        }
-        let start = self.topics_to_start(workspace, &engine, person, now)?;
+        // Each suggestion's evidence reads its thread from the store and analyzes its text:
+        // most of a request's work, done for the suggestions side by side.
+        let engine = &*engine;
+        let join: Vec<SuggestedDiscussion> = engine
+            .suggest_discussions(person, as_of, limit)
+            .into_par_iter()
+            .map(|found| self.suggested_discussion(workspace, engine, &profile, found))
+            .collect::<CoreResult<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let start = self.topics_to_start(workspace, engine, person, now)?;
         Ok((join, start))
+    }
+
+    /// A suggested discussion with its reasons and evidence; `None` when its thread is no
+    /// longer stored.
+    fn suggested_discussion(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        profile: &[(String, f32)],
+        found: DiscussionSuggestion,
+    ) -> CoreResult<Option<SuggestedDiscussion>> {
+        let Some(conversation) = self.store.conversation(workspace, &found.conversation)? else {
+            return Ok(None);
+        };
+        let posts = self.store.posts_of(workspace, &found.conversation)?;
+        let parts = engine.analyze(&conversation_parts(&conversation, &posts));
+        let mut reasons = Vec::new();
+        if !found.matched_terms.is_empty() {
+            let words: Vec<String> = found
+                .matched_terms
+                .iter()
+                .map(|stem| engine.surface(stem).to_owned())
+                .collect();
+            reasons.push(format!(
+                "about what they write about: {}",
+                quote_list(&words)
+            ));
+        }
+        let mut evidence = Vec::new();
+        if let Some(facet_id) = &found.facet_id {
+            let model = engine.model();
+            let name = model
+                .as_ref()
+                .and_then(|model| model.facets.iter().find(|facet| &facet.id == facet_id))
+                .map_or(facet_id.as_str(), |facet| facet.name.as_str());
+            reasons.push(format!(
+                "serves the strategy's \"{name}\" (strategic relevance {:.2})",
+                found.strategic
+            ));
+            evidence.extend(engine.explain(facet_id, &parts));
+        }
+        if found.open && found.unanswered {
+            reasons.push("open and still unanswered".to_owned());
+        } else if found.open {
+            reasons.push("open".to_owned());
+        }
+        let personal = engine.explain_terms("", profile, &parts);
+        if !personal.sentence.is_empty() {
+            evidence.insert(0, personal);
+        }
+        Ok(Some(SuggestedDiscussion {
+            conversation: found.conversation,
+            title: conversation.title,
+            url: conversation.url,
+            score: found.score,
+            reasons,
+            evidence,
+        }))
     }
 
     /// Facets where a person's interest is high and the community's conversation is thin.
