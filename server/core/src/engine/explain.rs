@@ -182,23 +182,11 @@ fn best_sentence<'p>(
             while next < tokens.len() && tokens[next].span.start < range.start {
                 next += 1;
             }
-            let mut seen: Vec<&str> = Vec::new();
-            let mut score = 0.0;
+            let first = next;
             while next < tokens.len() && tokens[next].span.start < range.end {
-                let token = &tokens[next];
                 next += 1;
-                if seen.contains(&token.stem.as_str()) {
-                    continue;
-                }
-                if let Some(weight) = weights.get(token.stem.as_str()) {
-                    seen.push(token.stem.as_str());
-                    score += weight;
-                }
             }
-            // Long sentences match more words by length alone; a mild penalty keeps the
-            // quote to the point.
-            let words = sentence.split_whitespace().count().max(1) as f32;
-            let score = score / (1.0 + words / 40.0);
+            let score = sentence_score(sentence, &tokens[first..next], weights);
             let better = best.is_none_or(|(best, best_part, best_number)| {
                 score > best || (score == best && (index, number) < (best_part, best_number))
             });
@@ -212,6 +200,25 @@ fn best_sentence<'p>(
         let range = analyzed.sentences()[number].clone();
         (&analyzed.part.text[range], analyzed.part.location)
     })
+}
+
+/// How well a sentence matches: the weights of the distinct words it matched, with a mild
+/// penalty for length (long sentences match more words by length alone), to keep the quote to the
+/// point. `tokens` are the sentence's.
+fn sentence_score(sentence: &str, tokens: &[Token], weights: &HashMap<&str, f32>) -> f32 {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut score = 0.0;
+    for token in tokens {
+        if seen.contains(&token.stem.as_str()) {
+            continue;
+        }
+        if let Some(weight) = weights.get(token.stem.as_str()) {
+            seen.push(token.stem.as_str());
+            score += weight;
+        }
+    }
+    let words = sentence.split_whitespace().count().max(1) as f32;
+    score / (1.0 + words / 40.0)
 }
 
 fn shorten(sentence: &str) -> String {
@@ -249,7 +256,8 @@ mod tests {
         "seven",
     ];
 
-    /// The best sentence as a walk over every sentence of every part in text order finds it.
+    /// The best sentence as a walk over every sentence of every part in text order finds it,
+    /// each sentence's tokens found by their place in the text.
     fn walked<'p>(
         parts: &'p [AnalyzedPart<'_>],
         weights: &HashMap<&str, f32>,
@@ -258,23 +266,13 @@ mod tests {
         for analyzed in parts {
             for range in &sentences(analyzed.part.text) {
                 let sentence = &analyzed.part.text[range.clone()];
-                let mut seen: Vec<&str> = Vec::new();
-                let mut score = 0.0;
-                for token in analyzed
+                let tokens: Vec<Token> = analyzed
                     .tokens
                     .iter()
                     .filter(|token| token.span.start >= range.start && token.span.start < range.end)
-                {
-                    if seen.contains(&token.stem.as_str()) {
-                        continue;
-                    }
-                    if let Some(weight) = weights.get(token.stem.as_str()) {
-                        seen.push(token.stem.as_str());
-                        score += weight;
-                    }
-                }
-                let words = sentence.split_whitespace().count().max(1) as f32;
-                let score = score / (1.0 + words / 40.0);
+                    .cloned()
+                    .collect();
+                let score = sentence_score(sentence, &tokens, weights);
                 if score > 0.0 && best.is_none_or(|(best, _, _)| score > best) {
                     best = Some((score, sentence, analyzed.part.location));
                 }

@@ -204,14 +204,15 @@ impl StandingIndex {
         let Some(placements) = self.placed.get(person as usize) else {
             return Vec::new();
         };
+        let now = Instant::now();
         let mut order: Vec<(u16, &RecordKey)> = placements
             .conversations
             .iter()
             .zip(&placements.scores)
             .filter_map(|(&number, &score)| {
                 let numbered = self.numbered.get(number as usize)?.as_ref()?;
-                let usable =
-                    numbered.generation == generation || numbered.made_at.elapsed() <= max_age;
+                let usable = numbered.generation == generation
+                    || now.saturating_duration_since(numbered.made_at) <= max_age;
                 usable.then_some((score, &numbered.conversation))
             })
             .collect();

@@ -90,6 +90,14 @@ pub(super) fn quote_list(words: &[String]) -> String {
         .join(", ")
 }
 
+/// Stems in plain words (see `Engine::surface`).
+pub(super) fn surfaces(engine: &Engine, stems: &[String]) -> Vec<String> {
+    stems
+        .iter()
+        .map(|stem| engine.surface(stem).to_owned())
+        .collect()
+}
+
 /// The texts of what a person wrote, as parts to explain.
 pub(super) fn writing_parts<'a>(
     conversations: &'a [Conversation],
@@ -252,11 +260,7 @@ impl Trellis {
                 ));
             }
             if !found.matched_terms.is_empty() {
-                let words: Vec<String> = found
-                    .matched_terms
-                    .iter()
-                    .map(|stem| engine.surface(stem).to_owned())
-                    .collect();
+                let words = surfaces(&engine, &found.matched_terms);
                 reasons.push(format!("writes about {}", quote_list(&words)));
             }
             if let Some(last) = found.last_active {
@@ -345,11 +349,7 @@ impl Trellis {
         let parts = engine.analyze(&conversation_parts(&conversation, &posts));
         let mut reasons = Vec::new();
         if !found.matched_terms.is_empty() {
-            let words: Vec<String> = found
-                .matched_terms
-                .iter()
-                .map(|stem| engine.surface(stem).to_owned())
-                .collect();
+            let words = surfaces(engine, &found.matched_terms);
             reasons.push(format!(
                 "about what they write about: {}",
                 quote_list(&words)
