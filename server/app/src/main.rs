@@ -19,6 +19,15 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
+    // The engine's parallel work runs on rayon's global pool. Started lazily, its threads would
+    // carry the name of whichever thread first used it, which misleads profiles and `top -H`.
+    if let Err(error) = rayon::ThreadPoolBuilder::new()
+        .thread_name(|index| format!("trellis-rayon-{index}"))
+        .build_global()
+    {
+        eprintln!("error: cannot start the worker threads: {error}");
+        return std::process::ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -253,6 +253,45 @@ fn a_changed_conversation_is_judged_again_first_and_old_judgments_serve_meanwhil
     assert_eq!(suggestions(&indexed, current.people), now);
 }
 
+/// A refresh that finds nothing to judge is remembered, not repeated on every call; it still
+/// sees judgments made before the corpus moved on grow old, and redoes them then.
+#[test]
+fn a_quiet_index_still_redoes_judgments_that_grow_old() {
+    const MAX_AGE: Duration = Duration::from_secs(4);
+    let community = community(5, 24, 10);
+    let mut indexed = engine(&community, MAX_AGE);
+    assert_eq!(complete(&indexed), 24);
+    let quiet = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
+    assert_eq!((quiet.judged, quiet.pending, quiet.ready), (0, 0, 24));
+    assert_eq!(
+        indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO),
+        quiet
+    );
+
+    // The corpus moves on: the changed thread is judged again at once, the others only once
+    // their judgments are half the maximum age old.
+    indexed.upsert_post(
+        &Post {
+            key: RecordKey::new("forum", "late-reply"),
+            conversation: "t2".into(),
+            author: Some("u4".into()),
+            parent: None,
+            created_at: Some(1_800_000_000_000),
+            text: "garden tomato compost".into(),
+            reactions: 0,
+        },
+        None,
+    );
+    let changed = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
+    assert_eq!((changed.judged, changed.pending), (1, 0), "{changed:?}");
+    let young = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
+    assert_eq!((young.judged, young.pending, young.ready), (0, 0, 24));
+
+    std::thread::sleep(MAX_AGE / 2);
+    let old = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
+    assert_eq!(old.judged, 23, "{old:?}");
+}
+
 #[test]
 fn judgments_of_closed_and_removed_conversations_are_dropped() {
     let community = community(11, 20, 10);

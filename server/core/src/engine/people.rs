@@ -79,10 +79,10 @@ pub struct PeopleSettings {
     /// The conversation's most distinctive words (by log weight times idf) that judge where people
     /// stand in it. Words only: profiles hold no word pairs, so a pair would take the place of a
     /// word without matching anyone; on the development dump, leaving pairs out moved Task B by
-    /// +0.011 P@5, +0.010 R@10 and -0.025 MRR. A long thread has thousands of terms; its strongest carry the topic, and the
-    /// cost of judging a conversation grows with the postings of every term kept. 128 judges at
-    /// about half the cost of 256; on the development dump, Task B moved by +0.005 P@5, +0.016
-    /// R@10 and -0.017 MRR.
+    /// +0.011 P@5, +0.010 R@10 and -0.025 MRR. A long thread has thousands of terms; its
+    /// strongest carry the topic, and the cost of judging a conversation grows with the postings
+    /// of every term kept. 128 judges at about half the cost of 256; on the development dump,
+    /// Task B moved by +0.005 P@5, +0.016 R@10 and -0.017 MRR.
     pub standing_query_terms: usize,
 }
 

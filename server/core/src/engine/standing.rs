@@ -106,6 +106,36 @@ pub(super) struct StandingIndex {
     /// When the refresh last judged anything, and when it first ran.
     last_judged: Option<Instant>,
     first_refresh: Option<Instant>,
+    /// What the last refresh found when nothing needed judging; forgotten as soon as a
+    /// judgment is put or dropped.
+    quiet: Option<Quiet>,
+}
+
+/// A refresh that found nothing to judge. Until the engine changes or `until` passes (when the
+/// first judgment made at an earlier generation grows old), another would find the same, so it
+/// is answered from here instead of walking every open conversation with the index locked,
+/// which would hold up the requests reading it.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    generation: u64,
+    until: Option<Instant>,
+    ready: usize,
+    bytes: usize,
+}
+
+impl Quiet {
+    fn holds(&self, generation: u64, now: Instant) -> bool {
+        self.generation == generation && self.until.is_none_or(|until| now < until)
+    }
+
+    fn progress(&self) -> StandingProgress {
+        StandingProgress {
+            judged: 0,
+            ready: self.ready,
+            pending: 0,
+            bytes: self.bytes,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -130,6 +160,7 @@ impl StandingIndex {
 
     /// Keeps `judgment` as the one of `conversation`, in place of any earlier.
     pub fn put(&mut self, conversation: RecordKey, judgment: Judgment) {
+        self.quiet = None;
         let number = match self.judgments.remove(&conversation) {
             Some((number, earlier)) => {
                 self.unplace(number, &earlier);
@@ -166,6 +197,7 @@ impl StandingIndex {
             .cloned()
             .collect();
         for conversation in dropped {
+            self.quiet = None;
             if let Some((number, judgment)) = self.judgments.remove(&conversation) {
                 self.unplace(number, &judgment);
                 self.numbered[number as usize] = None;
@@ -457,6 +489,12 @@ impl Engine {
                 return progress;
             };
             let now = Instant::now();
+            if let Some(quiet) = index
+                .quiet
+                .filter(|quiet| quiet.holds(self.generation, now))
+            {
+                return quiet.progress();
+            }
             // Embeddings arriving do not count: they change no conversation's record, and
             // the embedder may take hours over a large community.
             let records = self.generation - self.embedding_generations;
@@ -476,7 +514,18 @@ impl Engine {
                     .is_some_and(|activity| activity.open)
                     && self.index.slot(conversation).is_some()
             });
-            progress.ready = self.standing_work(&index, refresh_after, &mut work);
+            let (ready, next_due) = self.standing_work(&index, refresh_after, &mut work);
+            progress.ready = ready;
+            if work.is_empty() {
+                let quiet = Quiet {
+                    generation: self.generation,
+                    until: next_due,
+                    ready,
+                    bytes: index.bytes(),
+                };
+                index.quiet = Some(quiet);
+                return quiet.progress();
+            }
         }
         work.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
         let urgent = work.iter().filter(|(priority, _, _)| *priority < 2).count();
@@ -509,8 +558,14 @@ impl Engine {
         let Ok(index) = self.standing.lock() else {
             return StandingProgress::default();
         };
+        if let Some(quiet) = index
+            .quiet
+            .filter(|quiet| quiet.holds(self.generation, Instant::now()))
+        {
+            return quiet.progress();
+        }
         let mut work = Vec::new();
-        let ready = self.standing_work(&index, Duration::MAX, &mut work);
+        let (ready, _) = self.standing_work(&index, Duration::MAX, &mut work);
         StandingProgress {
             judged: 0,
             ready,
@@ -521,14 +576,16 @@ impl Engine {
 
     /// The open conversations that need judging, into `work` as (priority, judged at,
     /// conversation): 0 never judged, 1 changed since, 2 judged `refresh_after` ago or more while
-    /// the corpus moved on. Returns how many open conversations have a judgment.
+    /// the corpus moved on. Returns how many open conversations have a judgment, and the
+    /// earliest moment one made at an earlier generation, not yet due, grows `refresh_after` old.
     fn standing_work(
         &self,
         index: &StandingIndex,
         refresh_after: Duration,
         work: &mut Vec<(u8, Option<Instant>, RecordKey)>,
-    ) -> usize {
+    ) -> (usize, Option<Instant>) {
         let mut ready = 0;
+        let mut next_due: Option<Instant> = None;
         for (conversation, activity) in &self.activity {
             if !activity.open || self.index.slot(conversation).is_none() {
                 continue;
@@ -539,15 +596,17 @@ impl Engine {
                     ready += 1;
                     if judgment.fingerprint != (activity.posts, activity.last_activity_at) {
                         work.push((1, Some(judgment.made_at), conversation.clone()));
-                    } else if judgment.generation != self.generation
-                        && judgment.made_at.elapsed() >= refresh_after
-                    {
-                        work.push((2, Some(judgment.made_at), conversation.clone()));
+                    } else if judgment.generation != self.generation {
+                        if judgment.made_at.elapsed() >= refresh_after {
+                            work.push((2, Some(judgment.made_at), conversation.clone()));
+                        } else if let Some(due) = judgment.made_at.checked_add(refresh_after) {
+                            next_due = Some(next_due.map_or(due, |next| next.min(due)));
+                        }
                     }
                 }
             }
         }
-        ready
+        (ready, next_due)
     }
 }
 

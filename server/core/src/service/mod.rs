@@ -867,9 +867,10 @@ fn no_strategy(workspace: &WorkspaceId) -> CoreError {
 }
 
 /// Text of a conversation's replies that evidence reads, after its title and opening post:
-/// about a dozen replies, some eighty sentences. A long thread is quoted from its first replies,
-/// so that explaining it costs what explaining a short one does; reading the text is most of the
-/// work of a suggestion's evidence. Scores always read the whole thread.
+/// nine replies of the mean length of the development dump's answers and comments (about 900
+/// bytes); one of its threads in eleven is longer. A long thread is quoted from its first
+/// replies, so that explaining it costs what explaining a short one does; reading the text is
+/// most of the work of a suggestion's evidence. Scores always read the whole thread.
 const EVIDENCE_REPLY_BYTES: usize = 8 * 1024;
 
 /// A conversation's texts to explain: its title, its opening post, and its replies in order
