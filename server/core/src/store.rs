@@ -22,6 +22,28 @@ pub enum Upserted<T> {
     Unchanged,
 }
 
+/// How much of a thread is read: posts in order while their texts add up to no more than the
+/// budget, each counted as at least one byte so that empty posts are not free; the first post
+/// always, however long.
+#[derive(Debug, Clone, Copy)]
+pub struct TextBudget {
+    bytes: usize,
+    read: usize,
+}
+
+impl TextBudget {
+    pub fn new(bytes: usize) -> Self {
+        Self { bytes, read: 0 }
+    }
+
+    /// Whether the next post, with `text_bytes` of text, is read; it is counted either way.
+    pub fn admits(&mut self, text_bytes: usize) -> bool {
+        let first = self.read == 0;
+        self.read = self.read.saturating_add(text_bytes.max(1));
+        first || self.read <= self.bytes
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CorpusCounts {
     pub people: u64,
@@ -75,7 +97,17 @@ pub trait Store: Send + Sync + 'static {
         workspace: &WorkspaceId,
         key: &RecordKey,
     ) -> CoreResult<Option<Conversation>>;
+    /// A conversation's posts, oldest first; equal or unknown times (unknown first) in the order
+    /// they were first stored.
     fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>>;
+    /// The first posts of a conversation, in the order of `posts_of`, that a [`TextBudget`] of
+    /// `text_bytes` admits: what quoting a thread needs, without reading the rest of a long one.
+    fn opening_posts(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &RecordKey,
+        text_bytes: usize,
+    ) -> CoreResult<Vec<Post>>;
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>>;
     /// Records a merge.
     fn put_merge(&self, workspace: &WorkspaceId, merge: &Merge) -> CoreResult<()>;

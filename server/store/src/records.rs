@@ -16,6 +16,7 @@ use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
 use trellis_core::engine::semantic::Embedding;
+use trellis_core::store::TextBudget;
 
 /// How many rows the start-up scan reads per query; see `SqliteStore::scan_corpus`.
 pub(crate) const SCAN_PAGE: usize = 512;
@@ -353,22 +354,52 @@ pub(crate) fn posts_of(
     workspace: &WorkspaceId,
     conversation: &RecordKey,
 ) -> rusqlite::Result<Vec<Post>> {
+    posts_while(connection, workspace, conversation, |_| true)
+}
+
+/// The first posts of a conversation that `budget` admits. The index on the conversation's
+/// posts yields them in order, so SQLite stops reading at the first post turned down.
+pub(crate) fn opening_posts(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    conversation: &RecordKey,
+    mut budget: TextBudget,
+) -> rusqlite::Result<Vec<Post>> {
+    posts_while(connection, workspace, conversation, |post| {
+        budget.admits(post.text.len())
+    })
+}
+
+/// A conversation's posts in order, up to the first that `keep` turns down.
+fn posts_while(
+    connection: &Connection,
+    workspace: &WorkspaceId,
+    conversation: &RecordKey,
+    mut keep: impl FnMut(&Post) -> bool,
+) -> rusqlite::Result<Vec<Post>> {
     let sql = format!(
         "SELECT {POST_COLUMNS} FROM posts
          WHERE workspace = ?1 AND source = ?2 AND conversation = ?3
          ORDER BY created_at, seq"
     );
-    connection
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                workspace.as_str(),
-                conversation.source,
-                conversation.external_id
-            ],
-            post_from_row,
-        )?
-        .collect()
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement.query_map(
+        params![
+            workspace.as_str(),
+            conversation.source,
+            conversation.external_id
+        ],
+        post_from_row,
+    )?;
+    let mut posts = Vec::new();
+    for post in rows {
+        let post = post?;
+        if !keep(&post) {
+            break;
+        }
+        posts.push(post);
+    }
+    Ok(posts)
 }
 
 fn merge_from_row(row: &Row<'_>) -> rusqlite::Result<Merge> {

@@ -18,7 +18,7 @@ use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
 use trellis_core::error::CoreResult;
-use trellis_core::store::{CorpusCounts, Store, Upserted};
+use trellis_core::store::{CorpusCounts, Store, TextBudget, Upserted};
 use trellis_core::strategy::{Strategy, StrategyVersion};
 
 use crate::migrations;
@@ -447,6 +447,21 @@ impl Store for SqliteStore {
     fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>> {
         records::posts_of(&*self.read()?, workspace, conversation)
             .map_err(storage_error("reading posts"))
+    }
+
+    fn opening_posts(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &RecordKey,
+        text_bytes: usize,
+    ) -> CoreResult<Vec<Post>> {
+        records::opening_posts(
+            &*self.read()?,
+            workspace,
+            conversation,
+            TextBudget::new(text_bytes),
+        )
+        .map_err(storage_error("reading posts"))
     }
 
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>> {

@@ -24,7 +24,7 @@ use crate::engine::{
 };
 use crate::error::{CoreError, CoreResult, Violation};
 use crate::semantic::SentenceEmbedder;
-use crate::store::{Change, ChangeKind, ChangeLog, CorpusCounts, Store, Upserted};
+use crate::store::{Change, ChangeKind, ChangeLog, CorpusCounts, Store, TextBudget, Upserted};
 use crate::strategy::{Strategy, StrategyVersion};
 
 mod assets;
@@ -632,6 +632,23 @@ impl Trellis {
         Ok((conversation, posts))
     }
 
+    /// A stored conversation and the first posts that evidence quotes (`opening_posts`).
+    fn conversation_opening(
+        &self,
+        workspace: &WorkspaceId,
+        key: &RecordKey,
+    ) -> CoreResult<(Conversation, Vec<Post>)> {
+        let conversation =
+            self.store
+                .conversation(workspace, key)?
+                .ok_or_else(|| CoreError::NotFound {
+                    kind: "conversation",
+                    id: key.to_string(),
+                })?;
+        let posts = opening_posts(&*self.store, workspace, key)?;
+        Ok((conversation, posts))
+    }
+
     pub fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts> {
         self.engine(workspace)?;
         self.store.counts(workspace)
@@ -650,7 +667,7 @@ impl Trellis {
         let (version, _) = engine.strategy().ok_or_else(|| no_strategy(workspace))?;
         let mut scores = Vec::with_capacity(keys.len() + texts.len());
         for key in keys {
-            let (conversation, posts) = self.conversation(workspace, key)?;
+            let (conversation, posts) = self.conversation_opening(workspace, key)?;
             // A conversation with no content words (only stop words, say) has no index entry;
             // scoring its stored text gives the same, honest, zero answer.
             let score = match engine.score_conversation(key) {
@@ -723,7 +740,7 @@ impl Trellis {
         for item in ranked {
             let conversation = self.store.conversation(workspace, &item.key)?;
             let posts = match &conversation {
-                Some(_) => self.store.posts_of(workspace, &item.key)?,
+                Some(_) => opening_posts(&*self.store, workspace, &item.key)?,
                 None => Vec::new(),
             };
             let evidence = match &conversation {
@@ -866,6 +883,15 @@ fn no_strategy(workspace: &WorkspaceId) -> CoreError {
     ))
 }
 
+/// The replies of a conversation that evidence reads (`EVIDENCE_REPLY_BYTES` of them).
+fn opening_posts(
+    store: &dyn Store,
+    workspace: &WorkspaceId,
+    conversation: &RecordKey,
+) -> CoreResult<Vec<Post>> {
+    store.opening_posts(workspace, conversation, EVIDENCE_REPLY_BYTES)
+}
+
 /// Text of a conversation's replies that evidence reads, after its title and opening post:
 /// nine replies of the mean length of the development dump's answers and comments (about 900
 /// bytes); one of its threads in eleven is longer. A long thread is quoted from its first
@@ -873,8 +899,9 @@ fn no_strategy(workspace: &WorkspaceId) -> CoreError {
 /// most of the work of a suggestion's evidence. Scores always read the whole thread.
 const EVIDENCE_REPLY_BYTES: usize = 8 * 1024;
 
-/// A conversation's texts to explain: its title, its opening post, and its replies in order
-/// while they fit in `EVIDENCE_REPLY_BYTES` (the first reply always).
+/// A conversation's texts to explain: its title, its opening post, and the replies among
+/// `posts` that a `TextBudget` of `EVIDENCE_REPLY_BYTES` admits (all that `opening_posts`
+/// read).
 fn conversation_parts<'a>(conversation: &'a Conversation, posts: &'a [Post]) -> Vec<TextPart<'a>> {
     let mut parts = vec![
         TextPart {
@@ -886,15 +913,11 @@ fn conversation_parts<'a>(conversation: &'a Conversation, posts: &'a [Post]) -> 
             text: &conversation.body,
         },
     ];
-    let mut read = 0;
+    let mut budget = TextBudget::new(EVIDENCE_REPLY_BYTES);
     parts.extend(
         posts
             .iter()
-            .take_while(|post| {
-                let first = read == 0;
-                read += post.text.len().max(1);
-                first || read <= EVIDENCE_REPLY_BYTES
-            })
+            .take_while(|post| budget.admits(post.text.len()))
             .map(|post| TextPart {
                 location: &post.key.external_id,
                 text: &post.text,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::{Trellis, conversation_parts};
+use super::{Trellis, conversation_parts, opening_posts};
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
 use crate::engine::people::Role;
 use crate::engine::{DiscussionSuggestion, Engine, Evidence, FacetConvergence, TextPart};
@@ -345,7 +345,7 @@ impl Trellis {
         let Some(conversation) = self.store.conversation(workspace, &found.conversation)? else {
             return Ok(None);
         };
-        let posts = self.store.posts_of(workspace, &found.conversation)?;
+        let posts = opening_posts(&*self.store, workspace, &found.conversation)?;
         let parts = engine.analyze(&conversation_parts(&conversation, &posts));
         let mut reasons = Vec::new();
         if !found.matched_terms.is_empty() {

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::people::days_ago;
-use super::{Trellis, conversation_parts, no_strategy};
+use super::{Trellis, conversation_parts, no_strategy, opening_posts};
 use crate::domain::{Asset, Conversation, Millis, PlatformKind, RecordKey, WorkspaceId};
 use crate::drafts::{fit_tags, is_link, shorten, with_link};
 use crate::engine::plan::{ActionKind, FacetNeed, order_actions};
@@ -294,7 +294,7 @@ impl Trellis {
             let Some(conversation) = self.store.conversation(workspace, &item.key)? else {
                 continue;
             };
-            let posts = self.store.posts_of(workspace, &item.key)?;
+            let posts = opening_posts(&*self.store, workspace, &item.key)?;
             let parts = engine.analyze(&conversation_parts(&conversation, &posts));
             let words = engine
                 .explain(&serving.facet_id, &parts)

@@ -36,7 +36,9 @@ use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
 use trellis_core::error::CoreResult;
-use trellis_core::store::{ChangeKind, ChangeLog, CorpusCounts, RecordChange, Store, Upserted};
+use trellis_core::store::{
+    ChangeKind, ChangeLog, CorpusCounts, RecordChange, Store, TextBudget, Upserted,
+};
 use trellis_core::strategy::{Strategy, StrategyVersion};
 
 use crate::records::{SCAN_PAGE, ScannedKind};
@@ -630,6 +632,17 @@ impl Store for PostgresStore {
 
     fn posts_of(&self, workspace: &WorkspaceId, conversation: &RecordKey) -> CoreResult<Vec<Post>> {
         self.read(|client| records::posts_of(client, workspace, conversation))
+    }
+
+    fn opening_posts(
+        &self,
+        workspace: &WorkspaceId,
+        conversation: &RecordKey,
+        text_bytes: usize,
+    ) -> CoreResult<Vec<Post>> {
+        self.read(|client| {
+            records::opening_posts(client, workspace, conversation, TextBudget::new(text_bytes))
+        })
     }
 
     fn person(&self, workspace: &WorkspaceId, key: &RecordKey) -> CoreResult<Option<Person>> {

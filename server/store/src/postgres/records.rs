@@ -5,6 +5,7 @@
 
 use postgres::GenericClient;
 use postgres::Row;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,6 +16,7 @@ use trellis_core::domain::{
 };
 use trellis_core::engine::semantic::Embedding;
 use trellis_core::error::CoreResult;
+use trellis_core::store::TextBudget;
 
 use super::{Doing, check_text, has_nul, refuse};
 use crate::records::{SCAN_PAGE, ScannedKind};
@@ -399,26 +401,56 @@ pub(super) fn posts_of(
     workspace: &WorkspaceId,
     conversation: &RecordKey,
 ) -> CoreResult<Vec<Post>> {
+    posts_while(client, workspace, conversation, |_| true)
+}
+
+/// The first posts of a conversation that `budget` admits. Rows are taken as they arrive and
+/// the rest of a long thread is left unread by the client (the connection discards it).
+pub(super) fn opening_posts(
+    client: &mut impl GenericClient,
+    workspace: &WorkspaceId,
+    conversation: &RecordKey,
+    mut budget: TextBudget,
+) -> CoreResult<Vec<Post>> {
+    posts_while(client, workspace, conversation, |post| {
+        budget.admits(post.text.len())
+    })
+}
+
+/// A conversation's posts in order, up to the first that `keep` turns down.
+fn posts_while(
+    client: &mut impl GenericClient,
+    workspace: &WorkspaceId,
+    conversation: &RecordKey,
+    mut keep: impl FnMut(&Post) -> bool,
+) -> CoreResult<Vec<Post>> {
     if has_nul(&conversation.source) || has_nul(&conversation.external_id) {
         return Ok(Vec::new());
     }
-    client
-        .query(
+    let params: [&(dyn ToSql + Sync); 3] = [
+        &workspace.as_str(),
+        &conversation.source,
+        &conversation.external_id,
+    ];
+    let mut rows = client
+        .query_raw(
             &format!(
                 "SELECT {POST_COLUMNS} FROM posts
                  WHERE workspace = $1 AND source = $2 AND conversation = $3
                  ORDER BY created_at ASC NULLS FIRST, seq"
             ),
-            &[
-                &workspace.as_str(),
-                &conversation.source,
-                &conversation.external_id,
-            ],
+            params,
         )
-        .doing("reading posts")?
-        .iter()
-        .map(post_from_row)
-        .collect()
+        .doing("reading posts")?;
+    let mut posts = Vec::new();
+    while let Some(row) = rows.next().doing("reading posts")? {
+        let post = post_from_row(&row)?;
+        if !keep(&post) {
+            break;
+        }
+        posts.push(post);
+    }
+    Ok(posts)
 }
 
 fn merge_from_row(row: &Row) -> CoreResult<Merge> {

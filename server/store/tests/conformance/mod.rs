@@ -18,7 +18,7 @@ use trellis_core::domain::{
 };
 use trellis_core::engine::semantic::Embedding;
 use trellis_core::sources::{Source, SourceStore, SyncStatus};
-use trellis_core::store::{CorpusCounts, Store, Upserted};
+use trellis_core::store::{CorpusCounts, Store, TextBudget, Upserted};
 use trellis_core::strategy::{Facet, FacetKind, Strategy as TrellisStrategy};
 
 /// Both contracts, as one object: every engine implements both on one type.
@@ -63,6 +63,7 @@ macro_rules! conformance_tests {
             workspaces_are_isolated,
             the_default_workspace_always_exists_and_ensuring_is_idempotent,
             posts_come_by_creation_time_then_insertion_order,
+            opening_posts_are_the_first_posts_a_text_budget_admits,
             scan_visits_people_then_conversations_then_posts_in_first_insertion_order,
             scan_pages_through_large_corpora_without_losing_or_repeating_records,
             scan_stops_at_the_first_error_and_may_call_back_into_the_store,
@@ -535,6 +536,92 @@ pub fn posts_come_by_creation_time_then_insertion_order(engine: &dyn Engine) {
         .map(|post| post.key.external_id)
         .collect();
     assert_eq!(ids, ["undated", "early", "tie-first", "tie-second", "late"]);
+}
+
+/// `opening_posts` returns what `posts_of` would, cut where a `TextBudget` turns a post down:
+/// lengths in bytes (not characters), an empty post counted as one byte, the first post however
+/// long; a long thread cut early leaves the store able to answer the next read.
+pub fn opening_posts_are_the_first_posts_a_text_budget_admits(engine: &dyn Engine) {
+    let Some((_db, store)) = fresh(engine) else {
+        return;
+    };
+    let ws = default_workspace();
+    let with_text = |id: &str, created_at: Option<i64>, text: String| Post {
+        text,
+        ..post(id, "c1", created_at)
+    };
+    let mut batch = vec![
+        Record::Post(with_text("late", Some(30), "late".repeat(10))),
+        Record::Post(with_text("tie-first", Some(20), "ü".repeat(20))),
+        Record::Post(with_text("tie-second", Some(20), String::new())),
+        Record::Post(with_text("undated", None, "x".repeat(50))),
+        Record::Post(with_text("early", Some(10), "é".repeat(5))),
+    ];
+    batch.extend((0..300).map(|number| {
+        Record::Post(Post {
+            text: format!("reply {number} ").repeat(20),
+            ..post(&format!("long-{number}"), "c2", Some(number))
+        })
+    }));
+    store.upsert_records(&ws, &batch).unwrap();
+    for thread in ["c1", "c2", "missing"] {
+        let key = RecordKey::new("forum", thread);
+        let all = store.posts_of(&ws, &key).unwrap();
+        for bytes in [
+            0,
+            1,
+            49,
+            50,
+            59,
+            60,
+            100,
+            101,
+            140,
+            141,
+            1_000,
+            10_000,
+            usize::MAX,
+        ] {
+            let mut budget = TextBudget::new(bytes);
+            let expected: Vec<&Post> = all
+                .iter()
+                .take_while(|post| budget.admits(post.text.len()))
+                .collect();
+            let opening = store.opening_posts(&ws, &key, bytes).unwrap();
+            assert_eq!(
+                opening.iter().collect::<Vec<_>>(),
+                expected,
+                "{thread} within {bytes} bytes"
+            );
+            // The store still answers after a read it stopped early.
+            assert_eq!(store.posts_of(&ws, &key).unwrap().len(), all.len());
+        }
+    }
+    let ids = |bytes| -> Vec<String> {
+        store
+            .opening_posts(&ws, &RecordKey::new("forum", "c1"), bytes)
+            .unwrap()
+            .into_iter()
+            .map(|post| post.key.external_id)
+            .collect()
+    };
+    assert_eq!(ids(0), ["undated"], "the first post always");
+    assert_eq!(
+        ids(59),
+        ["undated"],
+        "\"early\" is 10 bytes in 5 characters"
+    );
+    assert_eq!(ids(60), ["undated", "early"]);
+    assert_eq!(ids(100), ["undated", "early", "tie-first"]);
+    assert_eq!(
+        ids(140),
+        ["undated", "early", "tie-first", "tie-second"],
+        "an empty post counts as a byte"
+    );
+    assert_eq!(
+        ids(141),
+        ["undated", "early", "tie-first", "tie-second", "late"]
+    );
 }
 
 pub fn scan_visits_people_then_conversations_then_posts_in_first_insertion_order(
