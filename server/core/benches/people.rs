@@ -26,6 +26,7 @@
 //! `TRELLIS_BENCH_SIZES=0.2% cargo bench -p trellis-core --bench people -- --test` is the smoke
 //! run).
 
+use std::collections::HashSet;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use trellis_core::domain::{Conversation, Identity, Millis, Person, PlatformKind, Post, RecordKey};
 use trellis_core::engine::Engine;
-use trellis_core::engine::people::LookupKey;
+use trellis_core::engine::people::{LookupKey, PeopleSettings};
 use trellis_eval::{Community, Dump, ScaleSpec};
 
 const SOURCE: &str = "scaled";
@@ -397,6 +398,32 @@ fn people_bench(c: &mut Criterion) {
         let suggest = latency(suggest_all);
         let matching = latency(match_all);
         let (rss_after, peak_after) = resident_mib();
+        // What bounding the profile query costs in answers: each person's ten suggestions,
+        // bounded (the default) and exact.
+        let mut engine = engine;
+        for (kind, people) in kinds {
+            let chosen = |engine: &Engine, id: &String| -> HashSet<RecordKey> {
+                engine
+                    .suggest_discussions(&RecordKey::new(SOURCE, id.as_str()), None, 10)
+                    .into_iter()
+                    .map(|found| found.conversation)
+                    .collect()
+            };
+            let bounded: Vec<HashSet<RecordKey>> =
+                people.iter().map(|id| chosen(&engine, id)).collect();
+            engine.set_profile_postings(usize::MAX);
+            let (mut shared, mut total) = (0, 0);
+            for (id, bounded) in people.iter().zip(&bounded) {
+                let exact = chosen(&engine, id);
+                shared += exact.intersection(bounded).count();
+                total += exact.len();
+            }
+            engine.set_profile_postings(PeopleSettings::default().profile_postings);
+            println!(
+                "[{label}] {kind:>10}: bounded profile query keeps {shared} of the exact query's {total} suggestions ({:.1}%)",
+                100.0 * shared as f64 / total.max(1) as f64
+            );
+        }
         println!(
             "[{label}] all: suggest_discussions p50 {:.2} ms p99 {:.2} ms, {:.1}/s; match_person p50 {:.2} ms p99 {:.2} ms, {:.1}/s; RSS {rss_after:.0} MiB (peak {peak_after:.0} MiB)",
             suggest.p50_ms,

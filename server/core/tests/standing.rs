@@ -157,6 +157,58 @@ fn judging_on_request(community: &Community) -> Engine {
     engine
 }
 
+/// An engine whose profile queries walk at most `postings` postings.
+fn bounded(community: &Community, postings: usize) -> Engine {
+    let people = PeopleSettings {
+        profile_postings: postings,
+        ..PeopleSettings::default()
+    };
+    let mut engine = Engine::with_people(ModelSettings::default(), people);
+    for conversation in &community.conversations {
+        engine.upsert_conversation(conversation, None);
+    }
+    for post in &community.posts {
+        engine.upsert_post(post, None);
+    }
+    engine
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// A profile query held to fewer postings than it would walk finds its candidates from the
+    /// terms that fit, then scores them with the whole profile: every fit it reports is the
+    /// exact one, best first, among conversations the person may join.
+    #[test]
+    fn a_bounded_profile_query_reports_exact_fits_best_first(
+        seed in 0u64..1_000,
+        postings in 1usize..200,
+    ) {
+        let community = community(seed, 60, 15);
+        let exact = bounded(&community, usize::MAX);
+        let cheap = bounded(&community, postings);
+        for index in 0..community.people {
+            let everything: HashMap<RecordKey, u32> = exact
+                .conversations_for(&person(index), true, 100_000)
+                .into_iter()
+                .map(|found| (found.conversation, found.personal.to_bits()))
+                .collect();
+            let found = cheap.conversations_for(&person(index), true, 10);
+            prop_assert!(found.len() <= 10);
+            for pair in found.windows(2) {
+                prop_assert!(pair[0].personal >= pair[1].personal, "{:?}", pair);
+            }
+            for found in &found {
+                prop_assert_eq!(
+                    everything.get(&found.conversation).copied(),
+                    Some(found.personal.to_bits()),
+                    "{:?}", found
+                );
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 

@@ -272,12 +272,70 @@ impl Engine {
         if profile.query.is_empty() {
             return Vec::new();
         }
-        let scored = self.index.score_terms(&profile.query);
-        self.best_slots_where(scored, limit, |slot| {
+        let eligible = |slot: Slot| {
             self.index
                 .key(slot)
                 .is_some_and(|key| self.may_join(person, key, open_only))
-        })
+        };
+        let budget = self.people.settings().profile_postings;
+        let Some(cheaper) = self.terms_within(&profile.query, budget) else {
+            let scored = self.index.score_terms(&profile.query);
+            return self.best_slots_where(scored, limit, eligible);
+        };
+        // Candidates from the terms that fit, then their exact scores from every term.
+        let found = self.index.score_terms(&cheaper);
+        let candidates = self.best_slots_where(found, limit.saturating_mul(2), eligible);
+        let slots: Vec<Slot> = candidates
+            .iter()
+            .map(|(key, _)| self.index.slot(key).unwrap_or(Slot::MAX))
+            .collect();
+        let exact = self.index.score_slots(&slots, &profile.query);
+        let mut scored: Vec<(RecordKey, f32)> = candidates
+            .into_iter()
+            .map(|(key, _)| key)
+            .zip(exact)
+            .collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        scored.truncate(limit);
+        scored
+    }
+
+    /// The terms of `query` a walk of at most `budget` postings takes, best weight per posting
+    /// first (and the best one whatever its postings), in the query's order; `None` when the
+    /// whole query fits.
+    fn terms_within(&self, query: &[(TermId, f32)], budget: usize) -> Option<Vec<(TermId, f32)>> {
+        let volume: usize = query
+            .iter()
+            .map(|(term, _)| self.index.df(*term) as usize)
+            .sum();
+        if volume <= budget {
+            return None;
+        }
+        let worth = |&(term, weight): &(TermId, f32)| {
+            weight * self.index.idf(term) / self.index.df(term).max(1) as f32
+        };
+        let mut order: Vec<usize> = (0..query.len()).collect();
+        order.sort_by(|&a, &b| {
+            worth(&query[b])
+                .total_cmp(&worth(&query[a]))
+                .then(a.cmp(&b))
+        });
+        let mut taken = vec![false; query.len()];
+        let mut walked = 0usize;
+        for position in order {
+            let postings = self.index.df(query[position].0) as usize;
+            if walked == 0 || walked + postings <= budget {
+                walked += postings;
+                taken[position] = true;
+            }
+        }
+        Some(
+            query
+                .iter()
+                .zip(taken)
+                .filter_map(|(term, taken)| taken.then_some(*term))
+                .collect(),
+        )
     }
 
     /// Conversations with their profile scores as matches: the personal fit, and the profile's

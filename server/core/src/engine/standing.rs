@@ -323,6 +323,12 @@ impl Engine {
         self.standing_max_age = max_age;
     }
 
+    /// Sets how many postings a profile query walks at most (`PeopleSettings::profile_postings`):
+    /// `usize::MAX` for the exact query, as the bench compares.
+    pub fn set_profile_postings(&mut self, postings: usize) {
+        self.people.set_profile_postings(postings);
+    }
+
     fn fingerprint(&self, conversation: &RecordKey) -> Fingerprint {
         self.activity
             .get(conversation)
