@@ -143,26 +143,27 @@ fn complete(engine: &Engine) -> usize {
 
 /// An engine that judges on request only, and looks at every conversation its profile reaches.
 fn judging_on_request(community: &Community) -> Engine {
-    let people = PeopleSettings {
-        discussion_pool: 100_000,
-        ..PeopleSettings::default()
-    };
-    let mut engine = Engine::with_people(ModelSettings::default(), people);
-    for conversation in &community.conversations {
-        engine.upsert_conversation(conversation, None);
-    }
-    for post in &community.posts {
-        engine.upsert_post(post, None);
-    }
-    engine
+    with_people(
+        community,
+        PeopleSettings {
+            discussion_pool: 100_000,
+            ..PeopleSettings::default()
+        },
+    )
 }
 
 /// An engine whose profile queries walk at most `postings` postings.
 fn bounded(community: &Community, postings: usize) -> Engine {
-    let people = PeopleSettings {
-        profile_postings: postings,
-        ..PeopleSettings::default()
-    };
+    with_people(
+        community,
+        PeopleSettings {
+            profile_postings: postings,
+            ..PeopleSettings::default()
+        },
+    )
+}
+
+fn with_people(community: &Community, people: PeopleSettings) -> Engine {
     let mut engine = Engine::with_people(ModelSettings::default(), people);
     for conversation in &community.conversations {
         engine.upsert_conversation(conversation, None);

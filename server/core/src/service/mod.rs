@@ -621,13 +621,7 @@ impl Trellis {
         key: &RecordKey,
     ) -> CoreResult<(Conversation, Vec<Post>)> {
         self.engine(workspace)?;
-        let conversation =
-            self.store
-                .conversation(workspace, key)?
-                .ok_or_else(|| CoreError::NotFound {
-                    kind: "conversation",
-                    id: key.to_string(),
-                })?;
+        let conversation = self.stored_conversation(workspace, key)?;
         let posts = self.store.posts_of(workspace, key)?;
         Ok((conversation, posts))
     }
@@ -638,15 +632,22 @@ impl Trellis {
         workspace: &WorkspaceId,
         key: &RecordKey,
     ) -> CoreResult<(Conversation, Vec<Post>)> {
-        let conversation =
-            self.store
-                .conversation(workspace, key)?
-                .ok_or_else(|| CoreError::NotFound {
-                    kind: "conversation",
-                    id: key.to_string(),
-                })?;
+        let conversation = self.stored_conversation(workspace, key)?;
         let posts = opening_posts(&*self.store, workspace, key)?;
         Ok((conversation, posts))
+    }
+
+    fn stored_conversation(
+        &self,
+        workspace: &WorkspaceId,
+        key: &RecordKey,
+    ) -> CoreResult<Conversation> {
+        self.store
+            .conversation(workspace, key)?
+            .ok_or_else(|| CoreError::NotFound {
+                kind: "conversation",
+                id: key.to_string(),
+            })
     }
 
     pub fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts> {
