@@ -111,21 +111,32 @@ pub(super) struct StandingIndex {
     quiet: Option<Quiet>,
 }
 
-/// A refresh that found nothing to judge. Until the engine changes or `until` passes (when the
-/// first judgment made at an earlier generation grows old), another would find the same, so it
-/// is answered from here instead of walking every open conversation with the index locked,
-/// which would hold up the requests reading it.
+/// A refresh that found nothing to judge. Another would find the same until the records change,
+/// or until a judgment grows old while the corpus moved on: while the engine is as it was, when
+/// the first judgment made at an earlier generation does (`until`); once only embeddings have
+/// arrived since, when the first judgment of all does (`until_any`). Until then refreshes are
+/// answered from here instead of walking every open conversation with the index locked, which
+/// would hold up the requests reading it.
 #[derive(Debug, Clone, Copy)]
 struct Quiet {
     generation: u64,
+    records: u64,
     until: Option<Instant>,
+    until_any: Option<Instant>,
     ready: usize,
     bytes: usize,
 }
 
 impl Quiet {
-    fn holds(&self, generation: u64, now: Instant) -> bool {
-        self.generation == generation && self.until.is_none_or(|until| now < until)
+    fn holds(&self, generation: u64, records: u64, now: Instant) -> bool {
+        let until = if generation == self.generation {
+            self.until
+        } else if records == self.records {
+            self.until_any
+        } else {
+            return false;
+        };
+        until.is_none_or(|until| now < until)
     }
 
     fn progress(&self) -> StandingProgress {
@@ -291,6 +302,14 @@ fn standing(kept: u16) -> f32 {
 
 /// How long the refresh waits at most for the corpus to settle before judging anyway.
 const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// When judgments not due yet grow old enough to be redone if the corpus has moved on since: the
+/// first of those made at an earlier generation (`moved_on`), and the first of all (`any`).
+#[derive(Debug, Default, Clone, Copy)]
+struct Due {
+    moved_on: Option<Instant>,
+    any: Option<Instant>,
+}
 
 /// How far the standing index is: what a status report or a waiting client needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -495,15 +514,15 @@ impl Engine {
                 return progress;
             };
             let now = Instant::now();
-            if let Some(quiet) = index
-                .quiet
-                .filter(|quiet| quiet.holds(self.generation, now))
-            {
-                return quiet.progress();
-            }
             // Embeddings arriving do not count: they change no conversation's record, and
             // the embedder may take hours over a large community.
             let records = self.generation - self.embedding_generations;
+            if let Some(quiet) = index
+                .quiet
+                .filter(|quiet| quiet.holds(self.generation, records, now))
+            {
+                return quiet.progress();
+            }
             let seen_at = match index.seen {
                 Some((generation, at)) if generation == records => at,
                 _ => {
@@ -520,12 +539,14 @@ impl Engine {
                     .is_some_and(|activity| activity.open)
                     && self.index.slot(conversation).is_some()
             });
-            let (ready, next_due) = self.standing_work(&index, refresh_after, &mut work);
+            let (ready, due) = self.standing_work(&index, refresh_after, &mut work);
             progress.ready = ready;
             if work.is_empty() {
                 let quiet = Quiet {
                     generation: self.generation,
-                    until: next_due,
+                    records,
+                    until: due.moved_on,
+                    until_any: due.any,
                     ready,
                     bytes: index.bytes(),
                 };
@@ -564,9 +585,10 @@ impl Engine {
         let Ok(index) = self.standing.lock() else {
             return StandingProgress::default();
         };
+        let records = self.generation - self.embedding_generations;
         if let Some(quiet) = index
             .quiet
-            .filter(|quiet| quiet.holds(self.generation, Instant::now()))
+            .filter(|quiet| quiet.holds(self.generation, records, Instant::now()))
         {
             return quiet.progress();
         }
@@ -582,16 +604,16 @@ impl Engine {
 
     /// The open conversations that need judging, into `work` as (priority, judged at,
     /// conversation): 0 never judged, 1 changed since, 2 judged `refresh_after` ago or more while
-    /// the corpus moved on. Returns how many open conversations have a judgment, and the
-    /// earliest moment one made at an earlier generation, not yet due, grows `refresh_after` old.
+    /// the corpus moved on. Returns how many open conversations have a judgment, and when the
+    /// first that is not due yet grows `refresh_after` old.
     fn standing_work(
         &self,
         index: &StandingIndex,
         refresh_after: Duration,
         work: &mut Vec<(u8, Option<Instant>, RecordKey)>,
-    ) -> (usize, Option<Instant>) {
+    ) -> (usize, Due) {
         let mut ready = 0;
-        let mut next_due: Option<Instant> = None;
+        let mut due = Due::default();
         for (conversation, activity) in &self.activity {
             if !activity.open || self.index.slot(conversation).is_none() {
                 continue;
@@ -602,17 +624,21 @@ impl Engine {
                     ready += 1;
                     if judgment.fingerprint != (activity.posts, activity.last_activity_at) {
                         work.push((1, Some(judgment.made_at), conversation.clone()));
-                    } else if judgment.generation != self.generation {
-                        if judgment.made_at.elapsed() >= refresh_after {
-                            work.push((2, Some(judgment.made_at), conversation.clone()));
-                        } else if let Some(due) = judgment.made_at.checked_add(refresh_after) {
-                            next_due = Some(next_due.map_or(due, |next| next.min(due)));
+                    } else if judgment.generation != self.generation
+                        && judgment.made_at.elapsed() >= refresh_after
+                    {
+                        work.push((2, Some(judgment.made_at), conversation.clone()));
+                    } else if let Some(at) = judgment.made_at.checked_add(refresh_after) {
+                        let earliest = |next: Option<Instant>| Some(next.map_or(at, |n| n.min(at)));
+                        due.any = earliest(due.any);
+                        if judgment.generation != self.generation {
+                            due.moved_on = earliest(due.moved_on);
                         }
                     }
                 }
             }
         }
-        (ready, next_due)
+        (ready, due)
     }
 }
 
@@ -624,6 +650,48 @@ mod tests {
 
     fn conversation(number: u8) -> RecordKey {
         RecordKey::new("forum", format!("c{number}"))
+    }
+
+    /// A remembered quiet refresh holds while the engine is as it was until a judgment made
+    /// before it moved on grows old; after embeddings only, until any judgment does; after any
+    /// record changed, not at all.
+    #[test]
+    fn a_quiet_refresh_holds_until_the_corpus_or_the_clock_says_otherwise() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let quiet = Quiet {
+            generation: 10,
+            records: 7,
+            until: Some(later),
+            until_any: Some(now + Duration::from_secs(5)),
+            ready: 3,
+            bytes: 100,
+        };
+        assert!(quiet.holds(10, 7, now));
+        assert!(quiet.holds(10, 7, now + Duration::from_secs(30)));
+        assert!(!quiet.holds(10, 7, later));
+        // Only embeddings arrived (generation moved, records did not).
+        assert!(quiet.holds(11, 7, now));
+        assert!(!quiet.holds(11, 7, now + Duration::from_secs(5)));
+        // A record changed.
+        assert!(!quiet.holds(12, 8, now));
+        let forever = Quiet {
+            until: None,
+            until_any: None,
+            ..quiet
+        };
+        assert!(forever.holds(10, 7, later + Duration::from_secs(3600)));
+        assert!(forever.holds(11, 7, later));
+        assert!(!forever.holds(12, 8, now));
+        assert_eq!(
+            quiet.progress(),
+            StandingProgress {
+                judged: 0,
+                ready: 3,
+                pending: 0,
+                bytes: 100
+            }
+        );
     }
 
     proptest! {
