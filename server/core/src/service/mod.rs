@@ -884,7 +884,7 @@ fn no_strategy(workspace: &WorkspaceId) -> CoreError {
     ))
 }
 
-/// The replies of a conversation that evidence reads (`EVIDENCE_REPLY_BYTES` of them).
+/// The first replies of a conversation, as many as evidence reads (`EVIDENCE_REPLY_BYTES`).
 fn opening_posts(
     store: &dyn Store,
     workspace: &WorkspaceId,
