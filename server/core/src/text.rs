@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use unicode_segmentation::UnicodeSegmentation;
 
 /// The Snowball English stop word list, plus a few function words it leaves out.
@@ -225,7 +225,9 @@ pub fn is_stop_word(word: &str) -> bool {
 /// text's words (stop words count, so adjacency means adjacency in the original).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
-    pub stem: String,
+    /// Shared with every other token of the same word this thread analyzed lately (see
+    /// `STEMS`), so that a token costs no allocation of its own.
+    pub stem: Arc<str>,
     pub span: Range<usize>,
     pub position: u32,
 }
@@ -252,7 +254,7 @@ const STEMS_KEPT: usize = 10_000;
 
 thread_local! {
     /// Stems of words already seen by this thread (the only stemmer is English).
-    static STEMS: RefCell<foldhash::HashMap<String, String>> = RefCell::new(foldhash::HashMap::default());
+    static STEMS: RefCell<foldhash::HashMap<String, Arc<str>>> = RefCell::new(foldhash::HashMap::default());
 }
 
 /// The longest word kept; longer runs are base64, hashes or URLs and never carry meaning.
@@ -274,9 +276,15 @@ impl Analyzer {
                 continue;
             }
             lowered.clear();
-            lowered.extend(word.chars().flat_map(char::to_lowercase));
+            let ascii = word.is_ascii();
+            if ascii {
+                lowered.push_str(word);
+                lowered.make_ascii_lowercase();
+            } else {
+                lowered.extend(word.chars().flat_map(char::to_lowercase));
+            }
             // Typographic apostrophes fold to the ASCII one so that "don’t" is a stop word too.
-            let folded: Cow<'_, str> = if lowered.contains('\u{2019}') {
+            let folded: Cow<'_, str> = if !ascii && lowered.contains('\u{2019}') {
                 Cow::Owned(lowered.replace('\u{2019}', "'"))
             } else {
                 Cow::Borrowed(&lowered)
@@ -301,13 +309,13 @@ impl Analyzer {
 
     /// The stem of a lower-cased word. Stems are kept per thread: a text repeats its words, and
     /// a word's stem never changes.
-    fn stem(&self, word: &str) -> String {
+    fn stem(&self, word: &str) -> Arc<str> {
         STEMS.with(|stems| {
             let mut stems = stems.borrow_mut();
             if let Some(stem) = stems.get(word) {
                 return stem.clone();
             }
-            let stem = self.stemmer.stem(word).into_owned();
+            let stem: Arc<str> = Arc::from(self.stemmer.stem(word));
             if stems.len() >= STEMS_KEPT {
                 stems.clear();
             }
@@ -320,7 +328,7 @@ impl Analyzer {
     pub fn stems(&self, text: &str) -> Vec<String> {
         self.tokens(text)
             .into_iter()
-            .map(|token| token.stem)
+            .map(|token| token.stem.to_string())
             .collect()
     }
 }

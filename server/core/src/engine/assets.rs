@@ -245,12 +245,12 @@ pub(crate) fn best_passage(
             .iter()
             .filter(|token| range.contains(&token.span.start))
         {
-            let Some(weight) = weights.get(token.stem.as_str()) else {
+            let Some(weight) = weights.get(&*token.stem) else {
                 continue;
             };
             first_match.get_or_insert(token.span.start);
-            if !seen.contains(&token.stem.as_str()) {
-                seen.push(token.stem.as_str());
+            if !seen.contains(&&*token.stem) {
+                seen.push(&*token.stem);
                 score += weight;
             }
         }

@@ -39,11 +39,11 @@ pub fn audit(
 ) -> Audit {
     let tokens = analyzer.tokens(mission);
     let mission_stems: std::collections::HashSet<&str> =
-        tokens.iter().map(|token| token.stem.as_str()).collect();
+        tokens.iter().map(|token| &*token.stem).collect();
     let surface_of = |stem: &str| -> Option<String> {
         tokens
             .iter()
-            .find(|token| token.stem == stem)
+            .find(|token| &*token.stem == stem)
             .map(|token| mission[token.span.clone()].to_lowercase())
     };
     let mut facets = Vec::new();

@@ -70,7 +70,13 @@ impl TermBag {
     /// Adds the words of `tokens`, and their adjacent pairs, with `weight` per occurrence.
     pub fn add_tokens(&mut self, tokens: &[Token], weight: f32) {
         for token in tokens {
-            *self.counts.entry(token.stem.clone()).or_default() += weight;
+            // A word seen before in the bag is counted without allocating its key again.
+            match self.counts.get_mut(&*token.stem) {
+                Some(count) => *count += weight,
+                None => {
+                    self.counts.insert(token.stem.to_string(), weight);
+                }
+            }
         }
         for pair in tokens.windows(2) {
             if pair[1].position == pair[0].position + 1 {

@@ -33,7 +33,7 @@ use model::{ModelSettings, StrategyModel, score_all, score_bag};
 use people::{People, PeopleSettings, Role};
 
 pub use audit::{Audit, FacetCoverage};
-pub use explain::{AnalyzedPart, Evidence, MatchedTerm, TextPart};
+pub use explain::{AnalyzedPart, Evidence, Explainer, MatchedTerm, TextPart};
 pub use rank::{Engagement, EngagementSettings, StrategicConversation};
 pub use recommend::{DiscussionSuggestion, FacetConvergence, FacetShare};
 
@@ -236,9 +236,9 @@ impl Engine {
 
     fn note_surfaces(&mut self, text: &str, tokens: &[crate::text::Token]) {
         for token in tokens {
-            if !self.surfaces.contains_key(&token.stem) {
+            if !self.surfaces.contains_key(&*token.stem) {
                 let word = text[token.span.clone()].to_lowercase();
-                self.surfaces.insert(token.stem.clone(), word);
+                self.surfaces.insert(token.stem.to_string(), word);
             }
         }
     }
@@ -723,14 +723,19 @@ impl Engine {
 
     /// Evidence for one facet over the given parts of a text.
     pub fn explain(&self, facet_id: &str, parts: &[AnalyzedPart<'_>]) -> Option<Evidence> {
+        Some(self.facet_explainer(facet_id)?.explain(parts))
+    }
+
+    /// A facet's query made ready to explain many texts; `None` without a strategy or when no
+    /// facet has that id.
+    pub fn facet_explainer(&self, facet_id: &str) -> Option<Explainer<'_>> {
         let model = self.model.as_ref()?;
         let facet = model.facets.iter().find(|facet| facet.id == facet_id)?;
-        Some(explain::explain(
+        Some(Explainer::for_query(
             &self.index,
             &facet.id,
             &facet.query,
             &facet.base,
-            parts,
         ))
     }
 }

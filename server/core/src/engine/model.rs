@@ -182,7 +182,7 @@ impl StrategyModel {
                 {
                     for token in analyzer.tokens(text) {
                         surface
-                            .entry(token.stem)
+                            .entry(token.stem.to_string())
                             .or_insert_with(|| text[token.span].to_lowercase());
                     }
                 }

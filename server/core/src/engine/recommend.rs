@@ -537,16 +537,17 @@ impl Engine {
         terms: &[(String, f32)],
         parts: &[super::AnalyzedPart<'_>],
     ) -> super::Evidence {
-        let query = Query {
-            terms: terms
-                .iter()
-                .map(|(term, weight)| QueryTerm {
-                    term: term.clone(),
-                    weight: *weight,
-                })
-                .collect(),
-        };
-        super::explain::explain(&self.index, label, &query, &Query::default(), parts)
+        self.terms_explainer(label, terms).explain(parts)
+    }
+
+    /// A weighted-term query (a profile, a question's terms) made ready to explain many texts.
+    pub fn terms_explainer<'q>(
+        &self,
+        label: &'q str,
+        terms: &'q [(String, f32)],
+    ) -> super::Explainer<'q> {
+        let terms = terms.iter().map(|(term, weight)| (term.as_str(), *weight));
+        super::Explainer::new(&self.index, label, terms, None)
     }
 
     /// The terms of a text as a weighted query.
