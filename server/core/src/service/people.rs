@@ -9,7 +9,9 @@ use rayon::prelude::*;
 use super::{Trellis, conversation_parts, opening_posts};
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
 use crate::engine::people::Role;
-use crate::engine::{DiscussionSuggestion, Engine, Evidence, FacetConvergence, TextPart};
+use crate::engine::{
+    DiscussionSuggestion, Engine, Evidence, Explainer, FacetConvergence, TextPart,
+};
 use crate::error::{CoreError, CoreResult};
 
 const DAY_MS: f64 = 86_400_000.0;
@@ -317,20 +319,46 @@ impl Trellis {
         let engine = Self::read(&engine)?;
         let person = &self.resolve_person(&engine, person)?;
         let now = engine.people_clock(as_of);
+        let engine = &*engine;
+        // Both read stored text and analyze it: side by side, a request takes the longer of
+        // the two instead of their sum.
+        let (join, start) = rayon::join(
+            || self.discussions_to_join(workspace, engine, person, as_of, limit),
+            || self.topics_to_start(workspace, engine, person, now),
+        );
+        Ok((join?, start?))
+    }
+
+    /// Open conversations a person should join, with their reasons and evidence.
+    fn discussions_to_join(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> CoreResult<Vec<SuggestedDiscussion>> {
+        let found = engine.suggest_discussions(person, as_of, limit);
         let profile = engine.profile_query(person);
+        // Queries are made ready once for every thread they explain.
+        let personal = engine.terms_explainer("", &profile);
+        let mut facets: HashMap<&str, Explainer<'_>> = HashMap::new();
+        for facet_id in found.iter().filter_map(|found| found.facet_id.as_deref()) {
+            if !facets.contains_key(facet_id)
+                && let Some(explainer) = engine.facet_explainer(facet_id)
+            {
+                facets.insert(facet_id, explainer);
+            }
+        }
         // Each suggestion's evidence reads its thread from the store and analyzes its text:
         // most of a request's work, done for the suggestions side by side.
-        let engine = &*engine;
-        let join: Vec<SuggestedDiscussion> = engine
-            .suggest_discussions(person, as_of, limit)
-            .into_par_iter()
-            .map(|found| self.suggested_discussion(workspace, engine, &profile, found))
+        Ok(found
+            .par_iter()
+            .map(|found| self.suggested_discussion(workspace, engine, &personal, &facets, found))
             .collect::<CoreResult<Vec<_>>>()?
             .into_iter()
             .flatten()
-            .collect();
-        let start = self.topics_to_start(workspace, engine, person, now)?;
-        Ok((join, start))
+            .collect())
     }
 
     /// A suggested discussion with its reasons and evidence; `None` when its thread is no
@@ -339,8 +367,9 @@ impl Trellis {
         &self,
         workspace: &WorkspaceId,
         engine: &Engine,
-        profile: &[(String, f32)],
-        found: DiscussionSuggestion,
+        personal: &Explainer<'_>,
+        facets: &HashMap<&str, Explainer<'_>>,
+        found: &DiscussionSuggestion,
     ) -> CoreResult<Option<SuggestedDiscussion>> {
         let Some(conversation) = self.store.conversation(workspace, &found.conversation)? else {
             return Ok(None);
@@ -366,19 +395,23 @@ impl Trellis {
                 "serves the strategy's \"{name}\" (strategic relevance {:.2})",
                 found.strategic
             ));
-            evidence.extend(engine.explain(facet_id, &parts));
+            evidence.extend(
+                facets
+                    .get(facet_id.as_str())
+                    .map(|explainer| explainer.explain(&parts)),
+            );
         }
         if found.open && found.unanswered {
             reasons.push("open and still unanswered".to_owned());
         } else if found.open {
             reasons.push("open".to_owned());
         }
-        let personal = engine.explain_terms("", profile, &parts);
+        let personal = personal.explain(&parts);
         if !personal.sentence.is_empty() {
             evidence.insert(0, personal);
         }
         Ok(Some(SuggestedDiscussion {
-            conversation: found.conversation,
+            conversation: found.conversation.clone(),
             title: conversation.title,
             url: conversation.url,
             score: found.score,
@@ -472,6 +505,17 @@ impl Trellis {
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
         let person = &self.resolve_person(&engine, person)?;
+        self.insight_of(workspace, &engine, person, as_of)
+    }
+
+    /// `person_insight` for a person already resolved, on an engine already read.
+    fn insight_of(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+    ) -> CoreResult<PersonInsight> {
         let now = engine.people_clock(as_of);
         let summary = engine
             .people()
@@ -480,13 +524,20 @@ impl Trellis {
                 kind: "person",
                 id: person.to_string(),
             })?;
-        let (conversations, posts) = self.writing_of_all(workspace, &engine, person)?;
+        let convergence = engine.convergence(person, Some(now));
+        // Their writing is read and analyzed only when some facet needs its evidence.
+        let connected =
+            |converged: &FacetConvergence| converged.convergence >= crate::engine::CONNECTED;
+        let (conversations, posts) = if convergence.iter().any(connected) {
+            self.writing_of_all(workspace, engine, person)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let parts = engine.analyze(&writing_parts(&conversations, &posts));
-        let convergence = engine
-            .convergence(person, Some(now))
+        let convergence = convergence
             .into_iter()
             .map(|converged| {
-                let evidence = if converged.convergence >= crate::engine::CONNECTED {
+                let evidence = if connected(&converged) {
                     engine
                         .explain(&converged.facet_id, &parts)
                         .filter(|evidence| !evidence.sentence.is_empty())
@@ -613,14 +664,27 @@ impl Trellis {
         let Some(key) = self.find_person(workspace, lookup)? else {
             return Ok(None);
         };
-        let insight = self.person_insight(workspace, &key, None)?;
-        let suggested = if suggestions == 0 {
-            Vec::new()
-        } else {
-            self.suggest_discussions(workspace, &key, None, suggestions)?
-                .0
-        };
-        Ok(Some(PersonMatch { insight, suggested }))
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
+        let person = &self.resolve_person(&engine, &key)?;
+        let engine = &*engine;
+        // Where they meet the strategy (their writing, read and analyzed) beside the
+        // discussions to suggest (threads, read and analyzed): a match takes the longer of the
+        // two instead of their sum. Topics to start are not part of a match.
+        let (insight, suggested) = rayon::join(
+            || self.insight_of(workspace, engine, person, None),
+            || {
+                if suggestions == 0 {
+                    Ok(Vec::new())
+                } else {
+                    self.discussions_to_join(workspace, engine, person, None, suggestions)
+                }
+            },
+        );
+        Ok(Some(PersonMatch {
+            insight: insight?,
+            suggested: suggested?,
+        }))
     }
 
     /// A page of people in the order they arrived, and the position to ask for the next one.
