@@ -563,6 +563,51 @@ proptest! {
         }
     }
 
+    /// An engine started from a store in a bulk load (postings built once at the end) answers
+    /// exactly as one fed record by record: the same scores, the same participants with the same
+    /// scores to the bit, the same discussions suggested.
+    #[test]
+    fn a_bulk_loaded_engine_answers_as_one_fed_record_by_record((docs, order) in shuffled_corpus(), probe in document()) {
+        let items = community(&docs);
+        let fed = people_engine(&items, &order, &[]);
+        let mut loaded = Engine::new(Default::default());
+        loaded.begin_load();
+        // In the order `people_engine` feeds them: term ids, and so the order of sums, follow it.
+        for &index in &order {
+            loaded.upsert_conversation(&items[index].0, None);
+        }
+        for &index in &order {
+            loaded.upsert_post(&items[index].1, None);
+        }
+        loaded.finish_load();
+        loaded.set_strategy(1, strategy());
+        let bits = |scores: Vec<ConversationScore>| -> Vec<(u32, Vec<u32>)> {
+            scores
+                .iter()
+                .map(|score| {
+                    let facets = score.facets.iter().map(|facet| facet.relevance.to_bits()).collect();
+                    (score.overall.to_bits(), facets)
+                })
+                .collect()
+        };
+        let probes = std::slice::from_ref(&probe);
+        prop_assert_eq!(bits(all_scores(&loaded, docs.len(), probes)), bits(all_scores(&fed, docs.len(), probes)));
+        let exact = |engine: &Engine| -> Vec<(RecordKey, u32)> {
+            participant_scores(engine, &probe).into_iter().map(|(person, score)| (person, score.to_bits())).collect()
+        };
+        prop_assert_eq!(exact(&loaded), exact(&fed));
+        for person in 0..5 {
+            let suggested = |engine: &Engine| -> Vec<(RecordKey, u32)> {
+                engine
+                    .suggest_discussions(&person_key(person), Some(1_800_000_000_000), 5)
+                    .into_iter()
+                    .map(|found| (found.conversation, found.score.to_bits()))
+                    .collect()
+            };
+            prop_assert_eq!(suggested(&loaded), suggested(&fed));
+        }
+    }
+
     /// A record merged into a person speaks for them: the alias is never suggested on its own,
     /// and the merged person has every contribution of both records.
     #[test]

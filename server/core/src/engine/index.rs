@@ -122,6 +122,8 @@ pub struct CorpusIndex {
     live: u32,
     /// Counts slots given to documents and taken back: what maps slots to owners checks.
     layout: u64,
+    /// Postings are not kept while a bulk load runs (see `defer_postings`).
+    deferred: bool,
 }
 
 /// BM25 parameters; the usual values, not tuned to any corpus.
@@ -227,6 +229,7 @@ impl CorpusIndex {
     }
 
     pub fn postings(&self, term: TermId) -> &[Slot] {
+        debug_assert!(!self.deferred, "postings read during a bulk load");
         self.terms
             .get(term as usize)
             .map_or(&[], |entry| entry.postings.as_slice())
@@ -234,6 +237,7 @@ impl CorpusIndex {
 
     /// The documents with a term and the term's weighted frequency in each, in slot order.
     pub fn postings_with_frequencies(&self, term: TermId) -> (&[Slot], &[f32]) {
+        debug_assert!(!self.deferred, "postings read during a bulk load");
         self.terms.get(term as usize).map_or((&[], &[]), |entry| {
             (entry.postings.as_slice(), entry.frequencies.as_slice())
         })
@@ -397,12 +401,16 @@ impl CorpusIndex {
         for term in became_present {
             self.dfs[term as usize] += 1;
         }
-        for (term, frequency) in changed {
-            self.terms[term as usize].set(slot, frequency);
+        if !self.deferred {
+            for (term, frequency) in changed {
+                self.terms[term as usize].set(slot, frequency);
+            }
         }
         for term in became_absent {
             self.dfs[term as usize] = self.dfs[term as usize].saturating_sub(1);
-            self.terms[term as usize].unset(slot);
+            if !self.deferred {
+                self.terms[term as usize].unset(slot);
+            }
         }
         if empty {
             self.remove_slot(slot);
@@ -417,7 +425,9 @@ impl CorpusIndex {
         let terms: Vec<TermId> = self.doc_terms(slot).iter().map(|(term, _)| *term).collect();
         for term in terms {
             self.dfs[term as usize] = self.dfs[term as usize].saturating_sub(1);
-            self.terms[term as usize].unset(slot);
+            if !self.deferred {
+                self.terms[term as usize].unset(slot);
+            }
         }
         self.total_length -= f64::from(self.doc_length(slot));
         self.remove_slot(slot);
@@ -430,6 +440,38 @@ impl CorpusIndex {
             self.slots.remove(&doc.key);
             self.free.push(slot);
             self.live -= 1;
+        }
+    }
+
+    /// Stops keeping postings while a bulk load runs: a document that grows piece by piece (a
+    /// thread reply by reply, a person post by post) would otherwise insert its slot into the
+    /// middle of every one of its terms' postings, moving the rest each time. Documents, lengths
+    /// and document frequencies stay current; nothing may read postings or score until
+    /// `build_postings`.
+    pub fn defer_postings(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Builds every term's postings from the documents' terms, in one pass in slot order, and
+    /// keeps them current again. Nothing to do unless `defer_postings` was called.
+    pub fn build_postings(&mut self) {
+        if !std::mem::take(&mut self.deferred) {
+            return;
+        }
+        for (entry, df) in self.terms.iter_mut().zip(&self.dfs) {
+            entry.postings = Vec::with_capacity(*df as usize);
+            entry.frequencies = Vec::with_capacity(*df as usize);
+        }
+        for (slot, doc) in self.docs.iter().enumerate() {
+            let Some(doc) = doc else {
+                continue;
+            };
+            let slot = Slot::try_from(slot).unwrap_or(Slot::MAX);
+            for &(term, frequency) in &doc.tf {
+                let entry = &mut self.terms[term as usize];
+                entry.postings.push(slot);
+                entry.frequencies.push(frequency);
+            }
         }
     }
 
@@ -573,7 +615,74 @@ mod tests {
         bag
     }
 
+    /// Everything a reader of the index can see, postings included.
+    fn observed(index: &CorpusIndex) -> Vec<String> {
+        let mut seen = vec![format!(
+            "live {} slots {} total {} layout {}",
+            index.len(),
+            index.slot_count(),
+            index.total_length,
+            index.layout_version()
+        )];
+        for term in 0..index.vocabulary_size() as TermId {
+            let (postings, frequencies) = index.postings_with_frequencies(term);
+            seen.push(format!(
+                "{:?} df {} {postings:?} {frequencies:?}",
+                index.term_text(term),
+                index.df(term)
+            ));
+        }
+        for slot in 0..index.slot_count() as Slot {
+            seen.push(format!(
+                "{slot} {:?} {} {:?}",
+                index.key(slot),
+                index.doc_length(slot),
+                index.doc_terms(slot)
+            ));
+        }
+        seen
+    }
+
     proptest! {
+        /// A bulk load (postings deferred, then built in one pass) ends with the index that
+        /// keeping postings current all along gives: the same postings in slot order, the same
+        /// frequencies, document frequencies and documents, whatever the changes (documents
+        /// growing piece by piece, pieces replaced, documents removed and slots reused).
+        #[test]
+        fn a_bulk_load_builds_the_postings_kept_current_all_along(
+            changes in prop::collection::vec(
+                (0u8..12, prop::collection::vec(0u8..30, 0..12), any::<bool>(), any::<bool>()),
+                1..60,
+            ),
+        ) {
+            let mut current = CorpusIndex::new();
+            let mut bulk = CorpusIndex::new();
+            bulk.defer_postings();
+            // What each document holds, to subtract a piece it replaces.
+            let mut last: HashMap<u8, TermBag> = HashMap::new();
+            for (doc, words, replace, remove) in &changes {
+                let key = RecordKey::new("t", format!("d{doc}"));
+                if *remove {
+                    current.remove(&key);
+                    bulk.remove(&key);
+                    last.remove(doc);
+                    continue;
+                }
+                let added = bag(words);
+                let removed = if *replace { last.get(doc).cloned() } else { None };
+                current.apply(&key, removed.as_ref(), Some(&added));
+                bulk.apply(&key, removed.as_ref(), Some(&added));
+                last.insert(*doc, added);
+            }
+            bulk.build_postings();
+            prop_assert_eq!(observed(&bulk), observed(&current));
+            // And it keeps them current afterwards.
+            let key = RecordKey::new("t", "later");
+            current.apply(&key, None, Some(&bag(&[1, 2, 3])));
+            bulk.apply(&key, None, Some(&bag(&[1, 2, 3])));
+            prop_assert_eq!(observed(&bulk), observed(&current));
+        }
+
         /// Scoring split over two threads by slot ranges, or one document at a time, gives every
         /// document the same score, to the last bit, as scoring all slots at once.
         #[test]

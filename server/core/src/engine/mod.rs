@@ -324,6 +324,20 @@ impl Engine {
         bag
     }
 
+    /// Starts a bulk load (all of a stored corpus, before any question): the conversation and
+    /// profile indexes stop keeping postings, which `finish_load` then builds in one pass.
+    /// Nothing may score or recommend in between; records go in as usual.
+    pub fn begin_load(&mut self) {
+        self.index.defer_postings();
+        self.people.defer_postings();
+    }
+
+    /// Ends a bulk load begun with `begin_load`.
+    pub fn finish_load(&mut self) {
+        self.index.build_postings();
+        self.people.build_postings();
+    }
+
     /// Takes in a new or changed conversation; `previous` is the stored version it replaces.
     pub fn upsert_conversation(
         &mut self,

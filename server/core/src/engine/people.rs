@@ -365,6 +365,16 @@ impl People {
         self.entries.is_empty()
     }
 
+    /// See `CorpusIndex::defer_postings`.
+    pub(super) fn defer_postings(&mut self) {
+        self.profiles.defer_postings();
+    }
+
+    /// See `CorpusIndex::build_postings`.
+    pub(super) fn build_postings(&mut self) {
+        self.profiles.build_postings();
+    }
+
     pub fn profiles(&self) -> &CorpusIndex {
         &self.profiles
     }

@@ -226,6 +226,7 @@ impl Trellis {
         // Merges first, so every record lands on the person it belongs to.
         engine.set_merges(&store.merges(workspace)?);
         engine.set_forgotten(store.forgotten(workspace)?);
+        engine.begin_load();
         store.scan_corpus(workspace, &mut |record| {
             match &record {
                 Record::Conversation(conversation) => {
@@ -241,6 +242,7 @@ impl Trellis {
             engine.upsert_asset(&asset, None);
             Ok(())
         })?;
+        engine.finish_load();
         if let Some(embedder) = &self.embedder {
             let mut stored = Vec::new();
             store.scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
