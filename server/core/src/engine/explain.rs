@@ -351,6 +351,37 @@ mod tests {
         "seven",
     ];
 
+    /// Generated texts: word indices with how each word ends (a full stop, an exclamation and a
+    /// line break, a comma, after a stop word, or nothing), and a location per text.
+    fn written(texts: &[Vec<(usize, u8)>]) -> (Vec<String>, Vec<String>) {
+        let texts: Vec<String> = texts
+            .iter()
+            .map(|words| {
+                words
+                    .iter()
+                    .map(|(word, end)| match end {
+                        0 => format!("{}.", WORDS[*word]),
+                        1 => format!("{}!\n", WORDS[*word]),
+                        2 => format!("{}, ", WORDS[*word]),
+                        3 => format!("The {}", WORDS[*word]),
+                        _ => WORDS[*word].to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let locations = (0..texts.len()).map(|part| format!("p{part}")).collect();
+        (texts, locations)
+    }
+
+    fn as_parts<'a>(texts: &'a [String], locations: &'a [String]) -> Vec<TextPart<'a>> {
+        texts
+            .iter()
+            .zip(locations)
+            .map(|(text, location)| TextPart { location, text })
+            .collect()
+    }
+
     /// The best sentence as a walk over every sentence of every part in text order finds it,
     /// each sentence's tokens found by their place in the text.
     fn walked<'p>(
@@ -459,7 +490,7 @@ mod tests {
         #[test]
         fn an_explainer_finds_what_the_plain_reading_finds(
             texts in prop::collection::vec(
-                prop::collection::vec((0..WORDS.len(), 0u8..6), 0..40),
+                prop::collection::vec((0..WORDS.len(), 0u8..7), 0..40),
                 1..6,
             ),
             singles in prop::collection::vec((0..WORDS.len(), 0u8..4), 0..8),
@@ -467,27 +498,8 @@ mod tests {
             strategist in prop::collection::vec(any::<bool>(), 14),
         ) {
             let analyzer = Analyzer::new();
-            let texts: Vec<String> = texts
-                .iter()
-                .map(|words| {
-                    words
-                        .iter()
-                        .map(|(word, end)| match end {
-                            0 => format!("{}.", WORDS[*word]),
-                            1 => format!("{}, ", WORDS[*word]),
-                            2 => format!("The {}", WORDS[*word]),
-                            _ => WORDS[*word].to_owned(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect();
-            let locations: Vec<String> = (0..texts.len()).map(|part| format!("p{part}")).collect();
-            let parts: Vec<TextPart<'_>> = texts
-                .iter()
-                .zip(&locations)
-                .map(|(text, location)| TextPart { location, text })
-                .collect();
+            let (texts, locations) = written(&texts);
+            let parts = as_parts(&texts, &locations);
             let analyzed = analyze(&analyzer, &parts);
             let stem = |word: usize| analyzer.stems(WORDS[word]).concat();
             let mut terms: Vec<QueryTerm> = singles
@@ -520,32 +532,14 @@ mod tests {
         #[test]
         fn the_bounded_search_finds_the_best_sentence(
             texts in prop::collection::vec(
-                prop::collection::vec((0..WORDS.len(), 0u8..6), 0..40),
+                prop::collection::vec((0..WORDS.len(), 0u8..7), 0..40),
                 1..8,
             ),
             weighted in prop::collection::vec((0..WORDS.len(), 0u8..4), 0..8),
         ) {
             let analyzer = Analyzer::new();
-            let texts: Vec<String> = texts
-                .iter()
-                .map(|words| {
-                    words
-                        .iter()
-                        .map(|(word, end)| match end {
-                            0 => format!("{}.", WORDS[*word]),
-                            1 => format!("{}!\n", WORDS[*word]),
-                            _ => WORDS[*word].to_owned(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .collect();
-            let locations: Vec<String> = (0..texts.len()).map(|part| format!("p{part}")).collect();
-            let parts: Vec<TextPart<'_>> = texts
-                .iter()
-                .zip(&locations)
-                .map(|(text, location)| TextPart { location, text })
-                .collect();
+            let (texts, locations) = written(&texts);
+            let parts = as_parts(&texts, &locations);
             let analyzed = analyze(&analyzer, &parts);
             let stems: Vec<String> = weighted
                 .iter()
