@@ -1362,6 +1362,10 @@ async fn the_standing_index_fills_in_the_background_and_health_reports_it() {
         "only open conversations are judged: {health}"
     );
     assert!(workspace["standing_bytes"].as_u64() > Some(0), "{health}");
+    assert!(
+        workspace["standing_stale"].as_u64() <= workspace["standing_judged"].as_u64(),
+        "judgments made before the latest changes are among those made: {health}"
+    );
     let text = trellis()
         .args(["health", "--addr", &server.addr])
         .output()

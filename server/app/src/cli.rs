@@ -404,6 +404,7 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "replication_lag": workspace.replication_lag,
                 "standing_judged": workspace.standing_judged,
                 "standing_pending": workspace.standing_pending,
+                "standing_stale": workspace.standing_stale,
                 "standing_bytes": workspace.standing_bytes,
             })
         })
@@ -453,9 +454,10 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 );
             }
             println!(
-                "    standing: {} open conversations judged, {} waiting ({:.1} MiB)",
+                "    standing: {} open conversations judged, {} waiting, {} judged before the latest changes ({:.1} MiB)",
                 workspace.standing_judged,
                 workspace.standing_pending,
+                workspace.standing_stale,
                 workspace.standing_bytes as f64 / (1024.0 * 1024.0)
             );
             if status.follows_change_log {

@@ -315,7 +315,10 @@ fn a_quiet_index_still_redoes_judgments_that_grow_old() {
     let mut indexed = engine(&community, MAX_AGE);
     assert_eq!(complete(&indexed), 24);
     let quiet = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
-    assert_eq!((quiet.judged, quiet.pending, quiet.ready), (0, 0, 24));
+    assert_eq!(
+        (quiet.judged, quiet.pending, quiet.ready, quiet.stale),
+        (0, 0, 24, 0)
+    );
     assert_eq!(
         indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO),
         quiet
@@ -335,14 +338,31 @@ fn a_quiet_index_still_redoes_judgments_that_grow_old() {
         },
         None,
     );
+    // The 23 others were judged before it moved on: stale, as the status says, not pending.
+    assert_eq!(
+        (
+            indexed.standing_progress().pending,
+            indexed.standing_progress().stale
+        ),
+        (1, 23)
+    );
     let changed = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
-    assert_eq!((changed.judged, changed.pending), (1, 0), "{changed:?}");
+    assert_eq!(
+        (changed.judged, changed.pending, changed.stale),
+        (1, 0, 23),
+        "{changed:?}"
+    );
     let young = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
-    assert_eq!((young.judged, young.pending, young.ready), (0, 0, 24));
+    assert_eq!(
+        (young.judged, young.pending, young.ready, young.stale),
+        (0, 0, 24, 23)
+    );
+    assert_eq!(indexed.standing_progress(), young);
 
     std::thread::sleep(MAX_AGE / 2);
     let old = indexed.refresh_standing(Duration::from_secs(60), Duration::ZERO);
-    assert_eq!(old.judged, 23, "{old:?}");
+    assert_eq!((old.judged, old.stale), (23, 0), "{old:?}");
+    assert_eq!(indexed.standing_progress().stale, 0);
 }
 
 #[test]

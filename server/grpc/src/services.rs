@@ -1148,6 +1148,7 @@ impl pb::server_service_server::ServerService for Api {
             if let Some(workspace) = workspaces.get_mut(&id) {
                 workspace.standing_judged = progress.ready as u64;
                 workspace.standing_pending = progress.pending as u64;
+                workspace.standing_stale = progress.stale as u64;
                 workspace.standing_bytes = progress.bytes as u64;
             }
         }

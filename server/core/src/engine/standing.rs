@@ -124,6 +124,8 @@ struct Quiet {
     until: Option<Instant>,
     until_any: Option<Instant>,
     ready: usize,
+    /// Judgments made before `generation`.
+    stale: usize,
     bytes: usize,
 }
 
@@ -139,11 +141,18 @@ impl Quiet {
         until.is_none_or(|until| now < until)
     }
 
-    fn progress(&self) -> StandingProgress {
+    /// Where the index stands at `generation`, while the quiet holds: after embeddings only,
+    /// every judgment was made before them.
+    fn progress(&self, generation: u64) -> StandingProgress {
         StandingProgress {
             judged: 0,
             ready: self.ready,
             pending: 0,
+            stale: if generation == self.generation {
+                self.stale
+            } else {
+                self.ready
+            },
             bytes: self.bytes,
         }
     }
@@ -311,6 +320,15 @@ struct Due {
     any: Option<Instant>,
 }
 
+/// What a walk over the open conversations found: how many have a judgment, how many of those
+/// were judged before the corpus moved on, and when the next judgment comes due.
+#[derive(Debug, Default)]
+struct Tally {
+    ready: usize,
+    stale: usize,
+    due: Due,
+}
+
 /// How far the standing index is: what a status report or a waiting client needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StandingProgress {
@@ -320,6 +338,11 @@ pub struct StandingProgress {
     pub ready: usize,
     /// Open conversations never judged, or changed since they were.
     pub pending: usize,
+    /// Open conversations unchanged since they were judged, but judged before the latest
+    /// records or embeddings arrived: judged again once their judgment is half the maximum age
+    /// old. After a bulk load, those judged while it ran (the refresh judges at least every half
+    /// minute while records keep coming).
+    pub stale: usize,
     /// Bytes the judgments hold.
     pub bytes: usize,
 }
@@ -329,6 +352,7 @@ impl StandingProgress {
         self.judged += other.judged;
         self.ready += other.ready;
         self.pending += other.pending;
+        self.stale += other.stale;
         self.bytes += other.bytes;
     }
 }
@@ -521,7 +545,7 @@ impl Engine {
                 .quiet
                 .filter(|quiet| quiet.holds(self.generation, records, now))
             {
-                return quiet.progress();
+                return quiet.progress(self.generation);
             }
             let seen_at = match index.seen {
                 Some((generation, at)) if generation == records => at,
@@ -539,19 +563,21 @@ impl Engine {
                     .is_some_and(|activity| activity.open)
                     && self.index.slot(conversation).is_some()
             });
-            let (ready, due) = self.standing_work(&index, refresh_after, &mut work);
-            progress.ready = ready;
+            let tally = self.standing_work(&index, refresh_after, &mut work);
+            progress.ready = tally.ready;
+            progress.stale = tally.stale;
             if work.is_empty() {
                 let quiet = Quiet {
                     generation: self.generation,
                     records,
-                    until: due.moved_on,
-                    until_any: due.any,
-                    ready,
+                    until: tally.due.moved_on,
+                    until_any: tally.due.any,
+                    ready: tally.ready,
+                    stale: tally.stale,
                     bytes: index.bytes(),
                 };
                 index.quiet = Some(quiet);
-                return quiet.progress();
+                return quiet.progress(self.generation);
             }
         }
         work.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
@@ -569,8 +595,10 @@ impl Engine {
                 index.last_judged = Some(Instant::now());
             }
             progress.judged += 1;
-            if priority == 0 {
-                progress.ready += 1;
+            match priority {
+                0 => progress.ready += 1,
+                2 => progress.stale = progress.stale.saturating_sub(1),
+                _ => {}
             }
         }
         progress.pending = urgent.saturating_sub(progress.judged);
@@ -590,30 +618,31 @@ impl Engine {
             .quiet
             .filter(|quiet| quiet.holds(self.generation, records, Instant::now()))
         {
-            return quiet.progress();
+            return quiet.progress(self.generation);
         }
         let mut work = Vec::new();
-        let (ready, _) = self.standing_work(&index, Duration::MAX, &mut work);
+        let tally = self.standing_work(&index, Duration::MAX, &mut work);
         StandingProgress {
             judged: 0,
-            ready,
+            ready: tally.ready,
             pending: work.len(),
+            stale: tally.stale,
             bytes: index.bytes(),
         }
     }
 
     /// The open conversations that need judging, into `work` as (priority, judged at,
     /// conversation): 0 never judged, 1 changed since, 2 judged `refresh_after` ago or more while
-    /// the corpus moved on. Returns how many open conversations have a judgment, and when the
-    /// first that is not due yet grows `refresh_after` old.
+    /// the corpus moved on. Returns how many open conversations have a judgment, how many of
+    /// those were judged before the corpus moved on, and when the first that is not due yet
+    /// grows `refresh_after` old.
     fn standing_work(
         &self,
         index: &StandingIndex,
         refresh_after: Duration,
         work: &mut Vec<(u8, Option<Instant>, RecordKey)>,
-    ) -> (usize, Due) {
-        let mut ready = 0;
-        let mut due = Due::default();
+    ) -> Tally {
+        let mut tally = Tally::default();
         for (conversation, activity) in &self.activity {
             if !activity.open || self.index.slot(conversation).is_none() {
                 continue;
@@ -621,24 +650,28 @@ impl Engine {
             match index.get(conversation) {
                 None => work.push((0, None, conversation.clone())),
                 Some(judgment) => {
-                    ready += 1;
+                    tally.ready += 1;
+                    let moved_on = judgment.generation != self.generation;
                     if judgment.fingerprint != (activity.posts, activity.last_activity_at) {
                         work.push((1, Some(judgment.made_at), conversation.clone()));
-                    } else if judgment.generation != self.generation
-                        && judgment.made_at.elapsed() >= refresh_after
-                    {
+                        continue;
+                    }
+                    if moved_on {
+                        tally.stale += 1;
+                    }
+                    if moved_on && judgment.made_at.elapsed() >= refresh_after {
                         work.push((2, Some(judgment.made_at), conversation.clone()));
                     } else if let Some(at) = judgment.made_at.checked_add(refresh_after) {
                         let earliest = |next: Option<Instant>| Some(next.map_or(at, |n| n.min(at)));
-                        due.any = earliest(due.any);
-                        if judgment.generation != self.generation {
-                            due.moved_on = earliest(due.moved_on);
+                        tally.due.any = earliest(tally.due.any);
+                        if moved_on {
+                            tally.due.moved_on = earliest(tally.due.moved_on);
                         }
                     }
                 }
             }
         }
-        (ready, due)
+        tally
     }
 }
 
@@ -665,6 +698,7 @@ mod tests {
             until: Some(later),
             until_any: Some(now + Duration::from_secs(5)),
             ready: 3,
+            stale: 1,
             bytes: 100,
         };
         assert!(quiet.holds(10, 7, now));
@@ -684,14 +718,17 @@ mod tests {
         assert!(forever.holds(11, 7, later));
         assert!(!forever.holds(12, 8, now));
         assert_eq!(
-            quiet.progress(),
+            quiet.progress(10),
             StandingProgress {
                 judged: 0,
                 ready: 3,
                 pending: 0,
+                stale: 1,
                 bytes: 100
             }
         );
+        // After embeddings only, every judgment was made before them.
+        assert_eq!(quiet.progress(11).stale, 3);
     }
 
     proptest! {

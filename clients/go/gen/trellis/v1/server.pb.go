@@ -216,6 +216,11 @@ type WorkspaceStatus struct {
 	StandingPending uint64 `protobuf:"varint,9,opt,name=standing_pending,json=standingPending,proto3" json:"standing_pending,omitempty"`
 	// Memory the standing index holds, in bytes.
 	StandingBytes uint64 `protobuf:"varint,10,opt,name=standing_bytes,json=standingBytes,proto3" json:"standing_bytes,omitempty"`
+	// Open conversations unchanged since they were judged, but judged before the latest records
+	// or embeddings arrived (after a bulk load, those judged while it ran); the server judges them
+	// again once their judgment is half of `[standing] max_age_seconds` old, and requests use them
+	// meanwhile.
+	StandingStale uint64 `protobuf:"varint,11,opt,name=standing_stale,json=standingStale,proto3" json:"standing_stale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -320,6 +325,13 @@ func (x *WorkspaceStatus) GetStandingBytes() uint64 {
 	return 0
 }
 
+func (x *WorkspaceStatus) GetStandingStale() uint64 {
+	if x != nil {
+		return x.StandingStale
+	}
+	return 0
+}
+
 var File_trellis_v1_server_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_server_proto_rawDesc = "" +
@@ -337,7 +349,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xae\x03\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xd5\x03\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -349,7 +361,8 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x0fstanding_judged\x18\b \x01(\x04R\x0estandingJudged\x12)\n" +
 	"\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n" +
 	"\x0estanding_bytes\x18\n" +
-	" \x01(\x04R\rstandingBytes2k\n" +
+	" \x01(\x04R\rstandingBytes\x12%\n" +
+	"\x0estanding_stale\x18\v \x01(\x04R\rstandingStale2k\n" +
 	"\rServerService\x12Z\n" +
 	"\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vServerProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/server.proto\x12\ntrellis.v1\"\x18\n\x16GetServerStatusRequest\"\xd4\x01\n\x17GetServerStatusResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12\x34\n\x08semantic\x18\x02 \x01(\x0b\x32\x18.trellis.v1.SemanticTierR\x08semantic\x12;\n\nworkspaces\x18\x03 \x03(\x0b\x32\x1b.trellis.v1.WorkspaceStatusR\nworkspaces\x12,\n\x12\x66ollows_change_log\x18\x04 \x01(\x08R\x10\x66ollowsChangeLog\"s\n\x0cSemanticTier\x12\x18\n\x07\x65nabled\x18\x01 \x01(\x08R\x07\x65nabled\x12\x19\n\x08model_id\x18\x02 \x01(\tR\x07modelId\x12.\n\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xae\x03\n\x0fWorkspaceStatus\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n\rconversations\x18\x02 \x01(\x04R\rconversations\x12\x35\n\x16\x65mbedded_conversations\x18\x03 \x01(\x04R\x15\x65mbeddedConversations\x12-\n\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings\x12%\n\x0e\x61pplied_change\x18\x05 \x01(\x04R\rappliedChange\x12&\n\x0f\x63hange_log_head\x18\x06 \x01(\x04R\rchangeLogHead\x12\'\n\x0freplication_lag\x18\x07 \x01(\x04R\x0ereplicationLag\x12\'\n\x0fstanding_judged\x18\x08 \x01(\x04R\x0estandingJudged\x12)\n\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n\x0estanding_bytes\x18\n \x01(\x04R\rstandingBytes2k\n\rServerService\x12Z\n\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/server.proto\x12\ntrellis.v1\"\x18\n\x16GetServerStatusRequest\"\xd4\x01\n\x17GetServerStatusResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12\x34\n\x08semantic\x18\x02 \x01(\x0b\x32\x18.trellis.v1.SemanticTierR\x08semantic\x12;\n\nworkspaces\x18\x03 \x03(\x0b\x32\x1b.trellis.v1.WorkspaceStatusR\nworkspaces\x12,\n\x12\x66ollows_change_log\x18\x04 \x01(\x08R\x10\x66ollowsChangeLog\"s\n\x0cSemanticTier\x12\x18\n\x07\x65nabled\x18\x01 \x01(\x08R\x07\x65nabled\x12\x19\n\x08model_id\x18\x02 \x01(\tR\x07modelId\x12.\n\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xd5\x03\n\x0fWorkspaceStatus\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n\rconversations\x18\x02 \x01(\x04R\rconversations\x12\x35\n\x16\x65mbedded_conversations\x18\x03 \x01(\x04R\x15\x65mbeddedConversations\x12-\n\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings\x12%\n\x0e\x61pplied_change\x18\x05 \x01(\x04R\rappliedChange\x12&\n\x0f\x63hange_log_head\x18\x06 \x01(\x04R\rchangeLogHead\x12\'\n\x0freplication_lag\x18\x07 \x01(\x04R\x0ereplicationLag\x12\'\n\x0fstanding_judged\x18\x08 \x01(\x04R\x0estandingJudged\x12)\n\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n\x0estanding_bytes\x18\n \x01(\x04R\rstandingBytes\x12%\n\x0estanding_stale\x18\x0b \x01(\x04R\rstandingStale2k\n\rServerService\x12Z\n\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,7 +38,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEMANTICTIER']._serialized_start=280
   _globals['_SEMANTICTIER']._serialized_end=395
   _globals['_WORKSPACESTATUS']._serialized_start=398
-  _globals['_WORKSPACESTATUS']._serialized_end=828
-  _globals['_SERVERSERVICE']._serialized_start=830
-  _globals['_SERVERSERVICE']._serialized_end=937
+  _globals['_WORKSPACESTATUS']._serialized_end=867
+  _globals['_SERVERSERVICE']._serialized_start=869
+  _globals['_SERVERSERVICE']._serialized_end=976
 # @@protoc_insertion_point(module_scope)

@@ -111,6 +111,7 @@ class WorkspaceStatus(_message.Message):
     STANDING_JUDGED_FIELD_NUMBER: _builtins.int
     STANDING_PENDING_FIELD_NUMBER: _builtins.int
     STANDING_BYTES_FIELD_NUMBER: _builtins.int
+    STANDING_STALE_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -136,6 +137,12 @@ class WorkspaceStatus(_message.Message):
     """
     standing_bytes: _builtins.int
     """Memory the standing index holds, in bytes."""
+    standing_stale: _builtins.int
+    """Open conversations unchanged since they were judged, but judged before the latest records
+    or embeddings arrived (after a bulk load, those judged while it ran); the server judges them
+    again once their judgment is half of `[standing] max_age_seconds` old, and requests use them
+    meanwhile.
+    """
     def __init__(
         self,
         *,
@@ -149,10 +156,11 @@ class WorkspaceStatus(_message.Message):
         standing_judged: _builtins.int = ...,
         standing_pending: _builtins.int = ...,
         standing_bytes: _builtins.int = ...,
+        standing_stale: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trellis/v1/server.proto.
  */
 export const file_trellis_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIowCCg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBBIXCg9zdGFuZGluZ19qdWRnZWQYCCABKAQSGAoQc3RhbmRpbmdfcGVuZGluZxgJIAEoBBIWCg5zdGFuZGluZ19ieXRlcxgKIAEoBDJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIqQCCg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBBIXCg9zdGFuZGluZ19qdWRnZWQYCCABKAQSGAoQc3RhbmRpbmdfcGVuZGluZxgJIAEoBBIWCg5zdGFuZGluZ19ieXRlcxgKIAEoBBIWCg5zdGFuZGluZ19zdGFsZRgLIAEoBDJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message trellis.v1.GetServerStatusRequest
@@ -171,6 +171,16 @@ export type WorkspaceStatus = Message<"trellis.v1.WorkspaceStatus"> & {
    * @generated from field: uint64 standing_bytes = 10;
    */
   standingBytes: bigint;
+
+  /**
+   * Open conversations unchanged since they were judged, but judged before the latest records
+   * or embeddings arrived (after a bulk load, those judged while it ran); the server judges them
+   * again once their judgment is half of `[standing] max_age_seconds` old, and requests use them
+   * meanwhile.
+   *
+   * @generated from field: uint64 standing_stale = 11;
+   */
+  standingStale: bigint;
 };
 
 /**
