@@ -37,10 +37,10 @@ fi
 # `--workspace` keeps the feature set of the run above, so nothing is compiled twice.
 echo "==> benchmarks at a tiny size"
 TRELLIS_BENCH_SIZES=0.2% TRELLIS_BENCH_SAMPLE=3 cargo test --workspace --locked --bench people
-target/debug/trellis-load --size 0.2% --sample 3 --duration 1 --workloads suggest,match,mixed,soak \
+target/debug/trellis-load --size 0.1%,0.2% --sample 3 --duration 1 --workloads suggest,match,mixed,soak \
   --report-every 0.5
 if [ -n "${TRELLIS_TEST_POSTGRES_URL:-}" ]; then
-  target/debug/trellis-load --size 0.2% --sample 3 --duration 1 --workloads soak --report-every 0.5 \
+  target/debug/trellis-load --size 0.1%,0.2% --sample 3 --duration 1 --workloads soak --report-every 0.5 \
     --storage postgres --postgres-url "$TRELLIS_TEST_POSTGRES_URL"
 fi
 for client in python typescript go; do

@@ -16,6 +16,10 @@
 //! `--storage postgres --postgres-url URL` makes the started server keep its data in PostgreSQL,
 //! in a schema of its own (`--postgres-schema`, by default a fresh `load_<seconds>_<pid>`).
 //!
+//! `--size 10%,25%,50%,full` measures several sizes, smallest first, each on a fresh server of
+//! its own (ingest, standing index, workloads), and ends with a growth table: every figure
+//! beside its ratio to the same figure at the smallest size.
+//!
 //! `cargo build --release -p trellis --bins && target/release/trellis-load --size 10% --clients 1`
 
 #[path = "trellis-load/soak.rs"]
@@ -63,7 +67,8 @@ enum Storage {
 )]
 struct Args {
     /// Size of the community: a percentage of 100,000 conversations, 1,000,000 posts and
-    /// 50,000 people (`10%`), or `full`.
+    /// 50,000 people (`10%`), or `full`; several, comma-separated (`10%,25%,50%,full`), are
+    /// measured one after the other on a fresh server each, with a growth table at the end.
     #[arg(long, default_value = "10%")]
     size: String,
     /// The StackExchange dump folder the community is scaled from.
@@ -116,7 +121,8 @@ struct Args {
     #[arg(long, default_value_t = 1.0)]
     growth_threshold: f64,
     /// After the ingest, wait at most this many seconds for the server's standing index
-    /// (judged in the background once records stop arriving) before measuring; 0 measures at
+    /// (judged in the background once records stop arriving) before measuring, and as long
+    /// again for the judgments it made while records arrived to be judged again; 0 measures at
     /// once, with requests judging what is not judged yet.
     #[arg(long, default_value_t = 3600.0)]
     standing_timeout: f64,
@@ -175,13 +181,61 @@ async fn wait_for_embeddings(channel: Channel, timeout: Duration) -> anyhow::Res
     }
 }
 
+/// Waits until the server has judged again, in every workspace, the judgments it made before
+/// the latest records arrived (after an ingest, those made while it ran: the server redoes them
+/// once they are half its maximum age old), or `timeout` passed, so that the workloads are not
+/// measured beside that refresh. Skipped while conversations wait to be embedded: every
+/// embedding makes all judgments older than the corpus.
+async fn wait_for_stale(channel: Channel, timeout: Duration) -> anyhow::Result<()> {
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel);
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let mut first = None;
+    loop {
+        let status = server_status(&mut server).await?;
+        let stale: u64 = status.workspaces.iter().map(|w| w.standing_stale).sum();
+        let embedding: u64 = status.workspaces.iter().map(|w| w.pending_embeddings).sum();
+        let first = *first.get_or_insert(stale);
+        if first == 0 && stale == 0 {
+            return Ok(());
+        }
+        if embedding > 0 {
+            println!(
+                "standing index: {stale} judgments made before the latest changes; not waiting for their refresh while {embedding} conversations wait to be embedded"
+            );
+            return Ok(());
+        }
+        if stale == 0 {
+            println!(
+                "standing index: {first} judgments made while records arrived judged again {:.1}s later",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            println!(
+                "standing index: {stale} judgments made before the latest changes still waiting to be judged again after {:.0}s; measuring beside that refresh",
+                timeout.as_secs_f64()
+            );
+            return Ok(());
+        }
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            eprintln!(
+                "standing index: {stale} judgments made while records arrived, judged again once half the server's maximum age old"
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Waits until the server reports no open conversation waiting to be judged in any
 /// workspace, or `timeout` passed; prints how long it took and what the index holds.
 async fn wait_for_standing(
     channel: Channel,
     timeout: Duration,
     pid: Option<u32>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<f64>> {
     let mut server = pb::server_service_client::ServerServiceClient::new(channel);
     let started = Instant::now();
     let mut last_report = Instant::now();
@@ -197,14 +251,14 @@ async fn wait_for_standing(
                 bytes as f64 / (1024.0 * 1024.0),
                 memory_line(pid)
             );
-            return Ok(());
+            return Ok(Some(started.elapsed().as_secs_f64()));
         }
         if started.elapsed() >= timeout {
             println!(
                 "standing index: {judged} judged, {pending} still waiting after {:.0}s; measuring anyway (requests judge what they need)",
                 timeout.as_secs_f64()
             );
-            return Ok(());
+            return Ok(None);
         }
         if last_report.elapsed() >= Duration::from_secs(30) {
             eprintln!("standing index: {judged} judged, {pending} waiting");
@@ -429,6 +483,45 @@ struct Outcome {
     times: Vec<Duration>,
     errors: usize,
     first_error: Option<String>,
+    /// The slowest calls, slowest first: where a tail comes from (a kind of person, a moment
+    /// of the run).
+    slowest: Vec<Slow>,
+}
+
+/// One slow call: how long it took, when in the workload it started, and for whom.
+#[derive(Debug, Clone)]
+struct Slow {
+    took: Duration,
+    at: Duration,
+    person: String,
+}
+
+/// How many of the slowest calls a workload reports.
+const SLOWEST: usize = 5;
+
+/// Keeps `call` among `slowest` if it is one of the `SLOWEST` slowest, slowest first.
+fn keep_slowest(slowest: &mut Vec<Slow>, call: Slow) {
+    if slowest.len() == SLOWEST && slowest.last().is_some_and(|last| last.took >= call.took) {
+        return;
+    }
+    let position = slowest.partition_point(|kept| kept.took >= call.took);
+    slowest.insert(position, call);
+    slowest.truncate(SLOWEST);
+}
+
+fn slowest_line(slowest: &[Slow]) -> String {
+    slowest
+        .iter()
+        .map(|slow| {
+            format!(
+                "{:.1} ms at {:.1} s ({})",
+                slow.took.as_secs_f64() * 1000.0,
+                slow.at.as_secs_f64(),
+                slow.person
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One call of a workload for the `turn`-th person of the sample.
@@ -492,7 +585,16 @@ async fn drive(
                 let turn = next.fetch_add(1, Ordering::Relaxed);
                 let call_started = Instant::now();
                 let result = call(workload, &channel, &people, turn).await;
-                outcome.times.push(call_started.elapsed());
+                let took = call_started.elapsed();
+                outcome.times.push(took);
+                keep_slowest(
+                    &mut outcome.slowest,
+                    Slow {
+                        took,
+                        at: call_started.duration_since(started),
+                        person: people[turn % people.len()].clone(),
+                    },
+                );
                 if let Err(status) = result {
                     outcome.errors += 1;
                     outcome.first_error.get_or_insert_with(|| {
@@ -510,6 +612,9 @@ async fn drive(
             total.errors += outcome.errors;
             if total.first_error.is_none() {
                 total.first_error = outcome.first_error;
+            }
+            for slow in outcome.slowest {
+                keep_slowest(&mut total.slowest, slow);
             }
         }
     }
@@ -542,77 +647,195 @@ fn interleave(sample: &PeopleSample) -> Vec<String> {
     people
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<std::process::ExitCode> {
-    let args = Args::parse();
-    let spec = ScaleSpec::parse(&args.size)
-        .with_context(|| format!("--size: {:?} is not a size; write 10% or full", args.size))?;
-    if args.clients == 0 {
-        bail!("--clients must be at least 1");
+/// The sizes of `--size`, smallest first: one (`10%`) or several (`10%,25%,50%,full`).
+fn parse_sizes(text: &str) -> anyhow::Result<Vec<ScaleSpec>> {
+    let mut sizes = Vec::new();
+    for part in text
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
+        let spec = ScaleSpec::parse(part).with_context(|| {
+            format!("--size: {part:?} is not a size; write 10% or full, or several as 10%,25%,full")
+        })?;
+        sizes.push(spec);
     }
-    if args.report_every.is_nan() || args.report_every <= 0.0 {
-        bail!("--report-every must be a positive number of seconds");
+    if sizes.is_empty() {
+        bail!("--size: no size given; write 10% or full, or several as 10%,25%,full");
     }
-    if !(0.0..100.0).contains(&args.hold_back) {
-        bail!("--hold-back is a percentage of the conversations: at least 0, below 100");
-    }
-    let storage = match args.storage {
-        Storage::Sqlite => StorageChoice::Sqlite,
-        Storage::Postgres => {
-            let url = args
-                .postgres_url
-                .clone()
-                .context("--postgres-url is needed with --storage postgres")?;
-            let schema = args.postgres_schema.clone().unwrap_or_else(|| {
-                let seconds = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |since| since.as_secs());
-                format!("load_{seconds}_{}", std::process::id())
-            });
-            StorageChoice::Postgres { url, schema }
-        }
-    };
-    let data = shared_data();
-    let dump_dir = args
-        .dump
-        .clone()
-        .unwrap_or_else(|| data.join("stackexchange/quantumcomputing"));
-    let strategy_path = args
-        .strategy
-        .clone()
-        .unwrap_or_else(|| data.join("strategies/quantumcomputing.toml"));
-    let dump = Dump::load(&dump_dir).with_context(|| {
-        format!(
-            "cannot load the dump at {} (give --dump or set TRELLIS_SHARED_DATA)",
-            dump_dir.display()
-        )
-    })?;
-    let community = Arc::new(Community::from_dump(&dump)?);
-    drop(dump);
-    let strategy_text = std::fs::read_to_string(&strategy_path)
-        .with_context(|| format!("cannot read the strategy {}", strategy_path.display()))?;
-    let strategy = trellis_core::strategy::parse_strategy_toml(&strategy_text)
-        .map_err(|error| anyhow::anyhow!("{}: {error}", strategy_path.display()))?;
+    sizes.sort_by_key(|spec| spec.conversations);
+    sizes.dedup_by_key(|spec| spec.conversations);
+    Ok(sizes)
+}
 
+/// What one size of a run measured.
+#[derive(Debug, Clone)]
+struct SizeReport {
+    spec: ScaleSpec,
+    /// Records sent and seconds taken, when this run ingested them.
+    ingest: Option<(usize, f64)>,
+    /// Seconds until the standing index was complete, when it was waited for and completed.
+    standing: Option<f64>,
+    /// The server's RSS in MiB once the community was in and judged, before the workloads.
+    loaded_rss: Option<f64>,
+    rows: Vec<Row>,
+    soak_failed: bool,
+}
+
+/// One workload's figures.
+#[derive(Debug, Clone)]
+struct Row {
+    workload: Workload,
+    calls: usize,
+    errors: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    calls_per_second: f64,
+    /// The server's RSS in MiB after the workload.
+    rss: Option<f64>,
+}
+
+fn workload_name(workload: Workload) -> String {
+    format!("{workload:?}").to_lowercase()
+}
+
+/// `value` and its ratio to `base`, as `12.3 (2.05x)`; the ratio is left out without a base.
+fn with_ratio(value: Option<f64>, base: Option<f64>, decimals: usize) -> String {
+    match (value, base) {
+        (Some(value), Some(base)) if value.is_finite() && base.is_finite() && base > 0.0 => {
+            format!("{value:.decimals$} ({:.2}x)", value / base)
+        }
+        (Some(value), _) if value.is_finite() => format!("{value:.decimals$}"),
+        _ => "-".to_owned(),
+    }
+}
+
+/// How each figure grows from the smallest size of the run: two Markdown tables, the load
+/// (ingest, standing index, memory) and the workloads, each figure with its ratio to the same
+/// figure at the smallest size.
+fn growth_table(reports: &[SizeReport]) -> String {
+    use std::fmt::Write as _;
+    let Some(first) = reports.first() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "growth from {} (each figure, then its ratio to the same figure at {}):",
+        first.spec.label(),
+        first.spec.label()
+    );
+    let _ = writeln!(
+        out,
+        "| size | conversations | posts | people | ingest s | standing index s | server RSS MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let count = |value: usize| Some(value as f64);
+    for report in reports {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            report.spec.label(),
+            with_ratio(
+                count(report.spec.conversations),
+                count(first.spec.conversations),
+                0
+            ),
+            with_ratio(count(report.spec.posts), count(first.spec.posts), 0),
+            with_ratio(count(report.spec.people), count(first.spec.people), 0),
+            with_ratio(
+                report.ingest.map(|(_, seconds)| seconds),
+                first.ingest.map(|(_, seconds)| seconds),
+                1
+            ),
+            with_ratio(report.standing, first.standing, 1),
+            with_ratio(report.loaded_rss, first.loaded_rss, 0),
+        );
+    }
+    let mut workloads: Vec<Workload> = Vec::new();
+    for row in reports.iter().flat_map(|report| &report.rows) {
+        if !workloads.contains(&row.workload) {
+            workloads.push(row.workload);
+        }
+    }
+    if workloads.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "| workload | size | calls | errors | p50 ms | p99 ms | calls/s | server RSS MiB |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for workload in workloads {
+        let row_of = |report: &SizeReport| {
+            report
+                .rows
+                .iter()
+                .find(|row| row.workload == workload)
+                .cloned()
+        };
+        let base = reports.iter().find_map(row_of);
+        for report in reports {
+            let Some(row) = row_of(report) else { continue };
+            let base = base.as_ref();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                workload_name(workload),
+                report.spec.label(),
+                row.calls,
+                row.errors,
+                with_ratio(Some(row.p50_ms), base.map(|base| base.p50_ms), 2),
+                with_ratio(Some(row.p99_ms), base.map(|base| base.p99_ms), 2),
+                with_ratio(
+                    Some(row.calls_per_second),
+                    base.map(|base| base.calls_per_second),
+                    1
+                ),
+                with_ratio(row.rss, base.and_then(|base| base.rss), 0),
+            );
+        }
+    }
+    out
+}
+
+/// What every size of a run shares: the community to scale, the strategy, where servers run.
+struct Setup {
+    community: Arc<Community>,
+    strategy: trellis_core::strategy::Strategy,
+    /// The binary to start a server per size; `None` with `--addr`.
+    binary: Option<PathBuf>,
+    /// Where started servers keep their data; a PostgreSQL schema gets the size appended when
+    /// the run has several sizes.
+    storage: StorageChoice,
+    several: bool,
+}
+
+/// Starts a server (unless `--addr` names one), ingests the community at `spec`, waits for the
+/// standing index and runs the workloads, printing as it goes.
+async fn run_size(args: &Args, setup: &Setup, spec: ScaleSpec) -> anyhow::Result<SizeReport> {
+    let storage = match &setup.storage {
+        StorageChoice::Postgres { url, schema } if setup.several => StorageChoice::Postgres {
+            url: url.clone(),
+            schema: format!("{schema}_{}", spec.conversations),
+        },
+        StorageChoice::Postgres { url, schema } => StorageChoice::Postgres {
+            url: url.clone(),
+            schema: schema.clone(),
+        },
+        StorageChoice::Sqlite => StorageChoice::Sqlite,
+    };
     let mut server = None;
-    let (addr, pid) = match &args.addr {
-        Some(addr) => (addr.clone(), args.server_pid),
-        None => {
-            let binary = match &args.trellis_bin {
-                Some(binary) => binary.clone(),
-                None => std::env::current_exe()?.with_file_name("trellis"),
-            };
-            if !binary.is_file() {
-                bail!(
-                    "no trellis binary at {}; build it with `cargo build --release -p trellis --bins` or give --trellis-bin",
-                    binary.display()
-                );
-            }
-            let started = start_server(&binary, &storage)?;
+    let (addr, pid) = match (&args.addr, &setup.binary) {
+        (Some(addr), _) => (addr.clone(), args.server_pid),
+        (None, Some(binary)) => {
+            let started = start_server(binary, &storage)?;
             let found = (started.addr.clone(), Some(started.child.id()));
             server = Some(started);
             found
         }
+        (None, None) => bail!("no server to measure: give --addr or a trellis binary"),
     };
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(10))
@@ -640,25 +863,34 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         spec.conversations
     };
 
+    let mut report = SizeReport {
+        spec,
+        ingest: None,
+        standing: None,
+        loaded_rss: None,
+        rows: Vec::new(),
+        soak_failed: false,
+    };
     if !args.no_ingest {
         pb::strategy_service_client::StrategyServiceClient::new(channel.clone())
             .put_strategy(pb::PutStrategyRequest {
                 workspace: String::new(),
-                strategy: Some(trellis_grpc::convert::strategy_to_pb(&strategy)),
+                strategy: Some(trellis_grpc::convert::strategy_to_pb(&setup.strategy)),
             })
             .await
             .context("PutStrategy failed")?;
         let started = Instant::now();
-        let sent = ingest(channel.clone(), Arc::clone(&community), spec, stored).await?;
+        let sent = ingest(channel.clone(), Arc::clone(&setup.community), spec, stored).await?;
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "ingested {sent} records in {seconds:.1}s ({:.0}/s); {}",
             sent as f64 / seconds.max(1e-9),
             memory_line(pid)
         );
+        report.ingest = Some((sent, seconds));
     }
     if args.standing_timeout > 0.0 {
-        wait_for_standing(
+        report.standing = wait_for_standing(
             channel.clone(),
             Duration::from_secs_f64(args.standing_timeout),
             pid,
@@ -670,8 +902,16 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Duration::from_secs_f64(args.embedding_timeout.max(0.0)),
     )
     .await?;
+    if args.standing_timeout > 0.0 {
+        wait_for_stale(
+            channel.clone(),
+            Duration::from_secs_f64(args.standing_timeout),
+        )
+        .await?;
+    }
+    report.loaded_rss = pid.and_then(resident_mib).map(|(rss, _)| rss);
 
-    let sample = community.scaled(spec).sample_people(args.sample);
+    let sample = setup.community.scaled(spec).sample_people(args.sample);
     let people = Arc::new(interleave(&sample));
     let duration = Duration::from_secs_f64(args.duration.max(0.1));
     if args
@@ -684,11 +924,10 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         );
         println!("|---|---|---|---|---|---|---|---|---|");
     }
-    let mut soak_failed = false;
     for workload in &args.workloads {
         if *workload == Workload::Soak {
             let corpus = soak::Corpus {
-                community: Arc::clone(&community),
+                community: Arc::clone(&setup.community),
                 spec,
                 stored,
                 people: Arc::clone(&people),
@@ -700,7 +939,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                 growth_threshold: args.growth_threshold,
                 server_pid: pid,
             };
-            soak_failed |= !soak::run(channel.clone(), corpus, &options).await;
+            report.soak_failed |= !soak::run(channel.clone(), corpus, &options).await;
             continue;
         }
         let (outcome, elapsed) = drive(
@@ -713,27 +952,269 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         .await;
         let mut times = outcome.times;
         times.sort();
+        let row = Row {
+            workload: *workload,
+            calls: times.len(),
+            errors: outcome.errors,
+            p50_ms: quantile_ms(&times, 0.50),
+            p99_ms: quantile_ms(&times, 0.99),
+            max_ms: quantile_ms(&times, 1.0),
+            calls_per_second: times.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            rss: pid.and_then(resident_mib).map(|(rss, _)| rss),
+        };
         println!(
             "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
-            format!("{workload:?}").to_lowercase(),
+            workload_name(row.workload),
             args.clients,
-            times.len(),
-            outcome.errors,
-            quantile_ms(&times, 0.50),
-            quantile_ms(&times, 0.99),
-            quantile_ms(&times, 1.0),
-            times.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+            row.calls,
+            row.errors,
+            row.p50_ms,
+            row.p99_ms,
+            row.max_ms,
+            row.calls_per_second,
             memory_line(pid)
         );
         if let Some(error) = outcome.first_error {
             println!("first error: {error}");
         }
+        println!("slowest: {}", slowest_line(&outcome.slowest));
+        report.rows.push(row);
     }
     drop(server);
+    Ok(report)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<std::process::ExitCode> {
+    let args = Args::parse();
+    let sizes = parse_sizes(&args.size)?;
+    if sizes.len() > 1 && (args.addr.is_some() || args.no_ingest) {
+        bail!(
+            "--size: several sizes start a fresh server for each; --addr and --no-ingest measure the one community a running server holds, so give one size with them"
+        );
+    }
+    if args.clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    if args.report_every.is_nan() || args.report_every <= 0.0 {
+        bail!("--report-every must be a positive number of seconds");
+    }
+    if !(0.0..100.0).contains(&args.hold_back) {
+        bail!("--hold-back is a percentage of the conversations: at least 0, below 100");
+    }
+    let storage = match args.storage {
+        Storage::Sqlite => StorageChoice::Sqlite,
+        Storage::Postgres => {
+            let url = args
+                .postgres_url
+                .clone()
+                .context("--postgres-url is needed with --storage postgres")?;
+            let schema = args.postgres_schema.clone().unwrap_or_else(|| {
+                let seconds = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |since| since.as_secs());
+                format!("load_{seconds}_{}", std::process::id())
+            });
+            StorageChoice::Postgres { url, schema }
+        }
+    };
+    let binary = match (&args.addr, &args.trellis_bin) {
+        (Some(_), _) => None,
+        (None, Some(binary)) => Some(binary.clone()),
+        (None, None) => Some(std::env::current_exe()?.with_file_name("trellis")),
+    };
+    if let Some(binary) = binary.as_ref().filter(|binary| !binary.is_file()) {
+        bail!(
+            "no trellis binary at {}; build it with `cargo build --release -p trellis --bins` or give --trellis-bin",
+            binary.display()
+        );
+    }
+    let data = shared_data();
+    let dump_dir = args
+        .dump
+        .clone()
+        .unwrap_or_else(|| data.join("stackexchange/quantumcomputing"));
+    let strategy_path = args
+        .strategy
+        .clone()
+        .unwrap_or_else(|| data.join("strategies/quantumcomputing.toml"));
+    let dump = Dump::load(&dump_dir).with_context(|| {
+        format!(
+            "cannot load the dump at {} (give --dump or set TRELLIS_SHARED_DATA)",
+            dump_dir.display()
+        )
+    })?;
+    let community = Arc::new(Community::from_dump(&dump)?);
+    drop(dump);
+    let strategy_text = std::fs::read_to_string(&strategy_path)
+        .with_context(|| format!("cannot read the strategy {}", strategy_path.display()))?;
+    let strategy = trellis_core::strategy::parse_strategy_toml(&strategy_text)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", strategy_path.display()))?;
+    let setup = Setup {
+        community,
+        strategy,
+        binary,
+        storage,
+        several: sizes.len() > 1,
+    };
+
+    let mut reports = Vec::new();
+    for spec in sizes {
+        reports.push(run_size(&args, &setup, spec).await?);
+    }
+    if reports.len() > 1 {
+        print!("\n{}", growth_table(&reports));
+    }
     // The soak printed why it failed; an exit status is all a check needs.
-    Ok(if soak_failed {
+    Ok(if reports.iter().any(|report| report.soak_failed) {
         std::process::ExitCode::FAILURE
     } else {
         std::process::ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(workload: Workload, p50_ms: f64, p99_ms: f64, calls_per_second: f64) -> Row {
+        Row {
+            workload,
+            calls: 100,
+            errors: 0,
+            p50_ms,
+            p99_ms,
+            max_ms: p99_ms * 2.0,
+            calls_per_second,
+            rss: Some(p50_ms * 100.0),
+        }
+    }
+
+    fn report(size: &str, ingest: f64, rows: Vec<Row>) -> SizeReport {
+        SizeReport {
+            spec: ScaleSpec::parse(size).unwrap(),
+            ingest: Some((1000, ingest)),
+            standing: None,
+            loaded_rss: Some(ingest * 10.0),
+            rows,
+            soak_failed: false,
+        }
+    }
+
+    #[test]
+    fn the_slowest_calls_are_kept_slowest_first() {
+        let mut slowest = Vec::new();
+        let millis = [5, 40, 7, 40, 1, 90, 12, 3, 60, 8];
+        for (turn, ms) in millis.into_iter().enumerate() {
+            keep_slowest(
+                &mut slowest,
+                Slow {
+                    took: Duration::from_millis(ms),
+                    at: Duration::from_secs(turn as u64),
+                    person: format!("p{turn}"),
+                },
+            );
+        }
+        let kept: Vec<(u64, &str)> = slowest
+            .iter()
+            .map(|slow| (slow.took.as_millis() as u64, slow.person.as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [(90, "p5"), (60, "p8"), (40, "p1"), (40, "p3"), (12, "p6")]
+        );
+        assert_eq!(
+            slowest_line(&slowest[..2]),
+            "90.0 ms at 5.0 s (p5), 60.0 ms at 8.0 s (p8)"
+        );
+    }
+
+    #[test]
+    fn sizes_are_measured_smallest_first_once_each() {
+        let sizes = parse_sizes("full, 10%,50%,10%,").unwrap();
+        let conversations: Vec<usize> = sizes.iter().map(|spec| spec.conversations).collect();
+        assert_eq!(conversations, [10_000, 50_000, 100_000]);
+        assert_eq!(parse_sizes("5%").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_size_that_is_not_one_is_named_with_the_fix() {
+        let error = parse_sizes("10%,ten").unwrap_err().to_string();
+        assert!(
+            error.contains("--size") && error.contains("\"ten\""),
+            "{error}"
+        );
+        assert!(error.contains("10%,25%,full"), "{error}");
+        let error = parse_sizes(" , ").unwrap_err().to_string();
+        assert!(error.contains("--size: no size given"), "{error}");
+    }
+
+    #[test]
+    fn the_growth_table_sets_every_figure_beside_its_ratio_to_the_smallest_size() {
+        let reports = [
+            report(
+                "10%",
+                50.0,
+                vec![
+                    row(Workload::Suggest, 4.0, 10.0, 200.0),
+                    row(Workload::Match, 2.0, 8.0, 250.0),
+                ],
+            ),
+            report(
+                "full",
+                500.0,
+                vec![
+                    row(Workload::Suggest, 8.0, 20.0, 100.0),
+                    row(Workload::Match, 7.0, 16.0, 125.0),
+                ],
+            ),
+        ];
+        let table = growth_table(&reports);
+        assert!(table.starts_with("growth from 10%"), "{table}");
+        let line = |start: &str| {
+            table
+                .lines()
+                .find(|line| line.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start:?} in\n{table}"))
+                .to_owned()
+        };
+        assert_eq!(
+            line("| 10% |"),
+            "| 10% | 10000 (1.00x) | 100000 (1.00x) | 5000 (1.00x) | 50.0 (1.00x) | - | 500 (1.00x) |"
+        );
+        assert_eq!(
+            line("| 100% |"),
+            "| 100% | 100000 (10.00x) | 1000000 (10.00x) | 50000 (10.00x) | 500.0 (10.00x) | - | 5000 (10.00x) |"
+        );
+        assert_eq!(
+            line("| suggest | 100% |"),
+            "| suggest | 100% | 100 | 0 | 8.00 (2.00x) | 20.00 (2.00x) | 100.0 (0.50x) | 800 (2.00x) |"
+        );
+        assert_eq!(
+            line("| match | 100% |"),
+            "| match | 100% | 100 | 0 | 7.00 (3.50x) | 16.00 (2.00x) | 125.0 (0.50x) | 700 (3.50x) |"
+        );
+        assert_eq!(line("| match | 10% |").matches("(1.00x)").count(), 4);
+    }
+
+    #[test]
+    fn a_workload_missing_at_the_smallest_size_grows_from_the_first_size_that_has_it() {
+        let reports = [
+            report("10%", 50.0, vec![row(Workload::Suggest, 4.0, 10.0, 200.0)]),
+            report("25%", 80.0, vec![row(Workload::Match, 3.0, 9.0, 150.0)]),
+            report("50%", 90.0, vec![row(Workload::Match, 6.0, 18.0, 75.0)]),
+        ];
+        let table = growth_table(&reports);
+        assert!(
+            table.contains("| match | 25% | 100 | 0 | 3.00 (1.00x) |"),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "| match | 50% | 100 | 0 | 6.00 (2.00x) | 18.00 (2.00x) | 75.0 (0.50x) |"
+            ),
+            "{table}"
+        );
+        assert!(!table.contains("| suggest | 25%"), "{table}");
+    }
 }
