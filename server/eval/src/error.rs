@@ -32,6 +32,11 @@ pub enum EvalError {
     PythonUnavailable { python: String, message: String },
     #[error("the BM25 baseline runner failed: {message}")]
     Runner { message: String },
+    #[error(
+        "cannot run the Dense baseline: {message}; fetch the model with `scripts/fetch-model.sh` \
+         (or run without the Dense and Hybrid baselines)"
+    )]
+    Embedding { message: String },
     #[error("invalid rankings JSON: {0}")]
     Rankings(#[from] serde_json::Error),
 }

@@ -335,7 +335,7 @@ pub fn evaluate(protocol: &Protocol, rankings: &Rankings) -> Report {
     }
 }
 
-/// The three baselines of `EVALUATION.md`, judged on the same split.
+/// The five baselines of `EVALUATION.md`, judged on the same split.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BaselineReports {
     /// The mean over seeds 0 to 9.
@@ -343,17 +343,55 @@ pub struct BaselineReports {
     pub popularity: Report,
     /// `None` when BM25 was not run.
     pub bm25: Option<Report>,
+    /// `None` when the Dense baseline was not run (no embedder).
+    pub dense: Option<Report>,
+    /// `None` unless both BM25 and Dense ran.
+    pub hybrid: Option<Report>,
 }
 
 impl BaselineReports {
-    /// Runs and judges all three baselines (BM25 needs Python with `bm25s`; see
-    /// [`baselines::bm25`](crate::baselines::bm25)).
-    pub fn compute(protocol: &Protocol) -> Result<BaselineReports, crate::EvalError> {
+    /// Runs and judges the baselines: random, popularity and BM25 always (BM25 needs Python with
+    /// `bm25s`; see [`baselines::bm25`](crate::baselines::bm25)), Dense and Hybrid when an
+    /// embedder is given.
+    pub fn compute(
+        protocol: &Protocol,
+        embedder: Option<&dyn crate::TextEmbedder>,
+    ) -> Result<BaselineReports, crate::EvalError> {
+        let popularity = crate::baselines::popularity(protocol);
+        let bm25 = crate::baselines::bm25(protocol)?;
+        let (dense, hybrid) = match embedder {
+            Some(embedder) => {
+                let dense = crate::dense::dense(protocol, embedder)?;
+                let hybrid = crate::dense::hybrid(&bm25, &dense, &popularity);
+                (
+                    Some(evaluate(protocol, &dense)),
+                    Some(evaluate(protocol, &hybrid)),
+                )
+            }
+            None => (None, None),
+        };
         Ok(BaselineReports {
             random: crate::baselines::random_report(protocol),
-            popularity: evaluate(protocol, &crate::baselines::popularity(protocol)),
-            bm25: Some(evaluate(protocol, &crate::baselines::bm25(protocol)?)),
+            popularity: evaluate(protocol, &popularity),
+            bm25: Some(evaluate(protocol, &bm25)),
+            dense,
+            hybrid,
         })
+    }
+
+    /// Each baseline's name and report, in table order; those not run are left out.
+    pub fn named(&self) -> Vec<(&'static str, &Report)> {
+        let mut named = vec![("random", &self.random), ("popularity", &self.popularity)];
+        for (name, report) in [
+            ("BM25", &self.bm25),
+            ("Dense", &self.dense),
+            ("Hybrid", &self.hybrid),
+        ] {
+            if let Some(report) = report {
+                named.push((name, report));
+            }
+        }
+        named
     }
 }
 
@@ -361,41 +399,122 @@ fn cell(value: Option<f64>) -> String {
     value.map_or_else(|| "—".to_owned(), |v| format!("{v:.3}"))
 }
 
-/// A Markdown table: task, metric, Trellis, random, popularity, BM25, and Trellis divided by the
-/// best baseline on that metric (the bar is the best baseline, not BM25 alone).
+/// One headline metric of Trellis against the best baseline on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub task: &'static str,
+    pub metric: &'static str,
+    pub trellis: Option<f64>,
+    /// The best baseline's value and name; `None` when no baseline has the metric.
+    pub best: Option<(f64, &'static str)>,
+}
+
+impl Comparison {
+    /// Whether Trellis beats the best baseline (strictly).
+    pub fn wins(&self) -> bool {
+        matches!((self.trellis, self.best), (Some(value), Some((best, _))) if value > best)
+    }
+
+    /// Trellis divided by the best baseline.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.trellis, self.best) {
+            (Some(value), Some((best, _))) if best > 0.0 => Some(value / best),
+            _ => None,
+        }
+    }
+}
+
+/// Every headline metric of `trellis` against the best baseline on it, in table order.
+pub fn compare(trellis: &Report, baselines: &BaselineReports) -> Vec<Comparison> {
+    let named: Vec<(&'static str, Vec<MetricRow>)> = baselines
+        .named()
+        .into_iter()
+        .map(|(name, report)| (name, report.rows()))
+        .collect();
+    trellis
+        .rows()
+        .iter()
+        .enumerate()
+        .map(|(index, row)| Comparison {
+            task: row.task,
+            metric: row.metric,
+            trellis: row.value,
+            best: named
+                .iter()
+                .filter_map(|(name, rows)| Some((rows[index].value?, *name)))
+                .fold(
+                    None,
+                    |best: Option<(f64, &'static str)>, (value, name)| match best {
+                        Some((top, _)) if top >= value => best,
+                        _ => Some((value, name)),
+                    },
+                ),
+        })
+        .collect()
+}
+
+/// A Markdown table: task, metric, Trellis, each baseline that ran (random, popularity, BM25,
+/// Dense, Hybrid), and Trellis divided by the best baseline on that metric (the bar is the best
+/// baseline, whichever it is).
 pub fn comparison_table(trellis: &Report, baselines: &BaselineReports) -> String {
-    let random = baselines.random.rows();
-    let popularity = baselines.popularity.rows();
-    let bm25 = baselines.bm25.as_ref().map(Report::rows);
-    let mut table = String::from(
-        "| task | metric | Trellis | random | popularity | BM25 | Trellis / best baseline |\n\
-         |---|---|---|---|---|---|---|\n",
-    );
-    for (index, row) in trellis.rows().iter().enumerate() {
-        let random_value = random[index].value;
-        let popularity_value = popularity[index].value;
-        let bm25_value = bm25.as_ref().and_then(|rows| rows[index].value);
-        let best = [random_value, popularity_value, bm25_value]
-            .into_iter()
-            .flatten()
-            .fold(None, |best: Option<f64>, value| {
-                Some(best.map_or(value, |b| b.max(value)))
-            });
-        let ratio = match (row.value, best) {
-            (Some(value), Some(best)) if best > 0.0 => format!("{:.2}x", value / best),
-            _ => "—".to_owned(),
-        };
-        let _ = writeln!(
+    let named: Vec<(&'static str, Vec<MetricRow>)> = baselines
+        .named()
+        .into_iter()
+        .map(|(name, report)| (name, report.rows()))
+        .collect();
+    let mut table = String::from("| task | metric | Trellis |");
+    let mut rule = String::from("|---|---|---|");
+    for (name, _) in &named {
+        let _ = write!(table, " {name} |");
+        rule.push_str("---|");
+    }
+    table.push_str(" Trellis / best baseline |\n");
+    rule.push_str("---|\n");
+    table.push_str(&rule);
+    for (index, comparison) in compare(trellis, baselines).iter().enumerate() {
+        let _ = write!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            row.task,
-            row.metric,
-            cell(row.value),
-            cell(random_value),
-            cell(popularity_value),
-            cell(bm25_value),
-            ratio
+            "| {} | {} | {} |",
+            comparison.task,
+            comparison.metric,
+            cell(comparison.trellis)
         );
+        for (_, rows) in &named {
+            let _ = write!(table, " {} |", cell(rows[index].value));
+        }
+        let ratio = comparison
+            .ratio()
+            .map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.2}x"));
+        let _ = writeln!(table, " {ratio} |");
     }
     table
+}
+
+/// How Trellis fares against the best baseline on one dump: the metrics it wins and those it
+/// loses, as `task metric` with the ratio.
+pub fn summary_line(name: &str, comparisons: &[Comparison]) -> String {
+    let judged: Vec<&Comparison> = comparisons
+        .iter()
+        .filter(|c| c.trellis.is_some() && c.best.is_some())
+        .collect();
+    let wins = judged.iter().filter(|c| c.wins()).count();
+    let losses: Vec<String> = judged
+        .iter()
+        .filter(|c| !c.wins())
+        .map(|c| {
+            let (_, best) = c.best.unwrap_or((0.0, "?"));
+            match c.ratio() {
+                Some(ratio) => format!("{} {} {ratio:.2}x ({best})", c.task, c.metric),
+                None => format!("{} {} ({best})", c.task, c.metric),
+            }
+        })
+        .collect();
+    let mut line = format!(
+        "{name}: beats the best baseline on {wins} of {}",
+        judged.len()
+    );
+    if !losses.is_empty() {
+        let _ = write!(line, "; short on {}", losses.join(", "));
+    }
+    line
 }

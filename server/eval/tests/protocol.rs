@@ -238,6 +238,7 @@ fn bm25_reproduces_the_table() {
         random: baselines::random_report(protocol),
         popularity: evaluate(protocol, &baselines::popularity(protocol)),
         bm25: Some(report.clone()),
+        ..BaselineReports::default()
     };
     println!("{}", comparison_table(&report, &baselines));
     let mismatches = compare(&report, 2, "BM25");
