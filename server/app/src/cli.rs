@@ -165,8 +165,13 @@ enum Command {
     Report(crate::report::ReportArgs),
     /// The next concrete actions per platform, each with its facet, why now and a draft.
     Plan(crate::cli_plan::PlanArgs),
-    /// Run the evaluation protocol (EVALUATION.md) on a StackExchange dump.
+    /// Run the evaluation protocol (EVALUATION.md) on StackExchange dumps.
     Eval(crate::eval::EvalArgs),
+    /// How each workspace ranks, as learned from its own history.
+    Model {
+        #[command(subcommand)]
+        command: crate::cli_model::ModelCommand,
+    },
     /// The connector plugins the server loaded.
     Connectors {
         #[command(subcommand)]
@@ -286,6 +291,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => crate::report::report(args).await,
         Command::Plan(args) => crate::cli_plan::plan(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
+        Command::Model { command } => crate::cli_model::model(command).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,
         // The storage clients block (PostgreSQL's on a runtime of its own): off the async one.
@@ -406,6 +412,8 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "standing_pending": workspace.standing_pending,
                 "standing_stale": workspace.standing_stale,
                 "standing_bytes": workspace.standing_bytes,
+                "models_last_outcome": workspace.models_last_outcome,
+                "models_fitted_records": workspace.models_fitted_records,
             })
         })
         .collect();
@@ -460,6 +468,12 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 workspace.standing_stale,
                 workspace.standing_bytes as f64 / (1024.0 * 1024.0)
             );
+            if !workspace.models_last_outcome.is_empty() {
+                println!(
+                    "    rankings: {} (trellis model show)",
+                    workspace.models_last_outcome
+                );
+            }
             if status.follows_change_log {
                 println!(
                     "    change log: applied {} of {}, {} behind",

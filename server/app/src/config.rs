@@ -21,6 +21,21 @@ pub struct Config {
     pub auth: AuthConfig,
     pub replication: ReplicationConfig,
     pub standing: StandingConfig,
+    pub learning: LearningConfig,
+}
+
+/// How each workspace learns its rankings from its own history (see `trellis model show`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LearningConfig {
+    /// Fit in a background thread whenever a workspace has grown since its last fit (by a tenth,
+    /// or by 5,000 records); without it, the default rankings apply.
+    pub background: bool,
+    /// How long records must have stopped arriving in a workspace before it is fitted.
+    pub settle_seconds: u64,
+    /// How long a fit waits for conversations still to be embedded, at most, before fitting
+    /// without their vectors.
+    pub max_embedding_wait_seconds: u64,
 }
 
 /// Where people stand in each open conversation (who would be best brought into it), judged
@@ -217,6 +232,11 @@ impl Default for Config {
             standing: StandingConfig {
                 background: true,
                 max_age_seconds: 600,
+            },
+            learning: LearningConfig {
+                background: true,
+                settle_seconds: 5,
+                max_embedding_wait_seconds: 600,
             },
         }
     }

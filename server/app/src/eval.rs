@@ -20,24 +20,32 @@ use crate::config::{Config, Overrides};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A StackExchange dump folder (Posts.xml, Comments.xml, Users.xml, PostLinks.xml).
-    #[arg(long)]
-    dump: PathBuf,
-    /// The strategy file (TOML) with `label_tags` for evaluation.
-    #[arg(long)]
-    strategy: PathBuf,
-    /// Write the engine's rankings (the JSON of EVALUATION.md) here.
+    /// A StackExchange dump folder (Posts.xml, Comments.xml, Users.xml, PostLinks.xml); repeat
+    /// it (or separate folders with commas) to evaluate several communities in one run.
+    #[arg(long, required = true, value_delimiter = ',')]
+    dump: Vec<PathBuf>,
+    /// The strategy file (TOML) with `label_tags` for evaluation, one per `--dump` in the same
+    /// order. Without it, each dump's strategy is `strategies/<dump folder name>.toml` two
+    /// folders up from the dump (the layout of the shared data).
+    #[arg(long, value_delimiter = ',')]
+    strategy: Vec<PathBuf>,
+    /// Write the engine's rankings (the JSON of EVALUATION.md) here; with several dumps, a
+    /// folder that gets `<dump folder name>.json` per dump.
     #[arg(long)]
     rankings_out: Option<PathBuf>,
-    /// Use a running server instead of starting one (its workspace must be empty).
+    /// Use a running server instead of starting one (its workspace must be empty); one dump only.
     #[arg(long)]
     addr: Option<String>,
     /// Workspace to load the dump into.
     #[arg(long, default_value = "eval")]
     workspace: String,
-    /// Skip the baselines (no Python needed).
+    /// Skip the baselines (no Python and no model needed).
     #[arg(long)]
     no_baselines: bool,
+    /// Skip the Dense and Hybrid baselines, which embed every history item of each dump (minutes
+    /// on a CPU): the tables then show random, popularity and BM25.
+    #[arg(long)]
+    no_dense: bool,
     /// Rank only these tasks (of a, b, c, d, e; A' comes with a).
     #[arg(long, value_delimiter = ',', default_values = ["a", "b", "c", "d", "e"])]
     tasks: Vec<String>,
@@ -45,13 +53,17 @@ pub struct EvalArgs {
     /// off (lexical-only) or required.
     #[arg(long, default_value = "auto")]
     semantic: String,
-    /// The model folder for the semantic tier.
+    /// The model folder for the semantic tier and the Dense baseline.
     #[arg(long, default_value = "models/all-minilm-l6-v2")]
     model_dir: PathBuf,
     /// How long to wait, in seconds, for the server to embed the loaded conversations before
     /// ranking; the evaluation fails rather than judge a half-embedded engine.
     #[arg(long, default_value_t = 3600)]
     embedding_timeout: u64,
+    /// A folder where the Dense baseline keeps the vectors it computed (one file per model), so
+    /// that evaluating the same dumps again does not embed them again.
+    #[arg(long)]
+    embedding_cache: Option<PathBuf>,
 }
 
 const SOURCE: &str = "dump";
@@ -418,6 +430,61 @@ async fn wait_for_embeddings(
     }
 }
 
+/// Waits until the server has fitted the workspace's ranking models on at least `records`
+/// records (the history just loaded), so that the tasks are ranked as a server that has settled
+/// ranks them. Returns what the fit concluded.
+async fn wait_for_models(
+    channel: Channel,
+    workspace: &str,
+    records: u64,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel);
+    let waiting = Instant::now();
+    loop {
+        let status = server
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await
+            .map_err(|status| describe(&status))?
+            .into_inner();
+        let current = status
+            .workspaces
+            .iter()
+            .find(|status| status.workspace == workspace)
+            .cloned()
+            .unwrap_or_default();
+        if current.models_fitted_records >= records {
+            let weights: Vec<String> = current
+                .ranking_models
+                .iter()
+                .map(|model| {
+                    let top: Vec<String> = model
+                        .features
+                        .iter()
+                        .take(6)
+                        .map(|feature| format!("{} {:+.2}", feature.name, feature.weight))
+                        .collect();
+                    format!("{} v{}: {}", model.kind, model.version, top.join(", "))
+                })
+                .collect();
+            return Ok(format!(
+                "{} ({:.1}s); {}",
+                current.models_last_outcome,
+                waiting.elapsed().as_secs_f64(),
+                weights.join("; ")
+            ));
+        }
+        if waiting.elapsed() > timeout {
+            anyhow::bail!(
+                "the server had not fitted its rankings after {}s ({})",
+                timeout.as_secs(),
+                current.models_last_outcome
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The config of the server started here. `--model-dir` is resolved against the current
 /// directory now, as `--dump` and `--strategy` are read from it, and reaches the config as a path
 /// (an override), never as a value parsed from the environment: `--model-dir 2024-01-01` or
@@ -435,32 +502,171 @@ fn server_config(args: &EvalArgs, database: &Path) -> anyhow::Result<Config> {
         semantic_model_dir: Some(model_dir),
         ..Overrides::default()
     };
-    let environment = vec![("TRELLIS__SEMANTIC__MODE".to_owned(), args.semantic.clone())];
+    // Ranking waits for every conversation to be embedded: the server started here may embed on
+    // every core.
+    let threads = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    let environment = vec![
+        ("TRELLIS__SEMANTIC__MODE".to_owned(), args.semantic.clone()),
+        ("TRELLIS__SEMANTIC__THREADS".to_owned(), threads.to_string()),
+    ];
     Config::load(None, environment, &overrides).map_err(anyhow::Error::msg)
 }
 
+/// Each dump with its strategy file: given in the same order, or found beside the dump.
+fn dumps_and_strategies(args: &EvalArgs) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    if !args.strategy.is_empty() && args.strategy.len() != args.dump.len() {
+        anyhow::bail!(
+            "--strategy: {} strategy files for {} dumps; give one per --dump in the same order, or none to use strategies/<dump name>.toml beside the dumps",
+            args.strategy.len(),
+            args.dump.len()
+        );
+    }
+    args.dump
+        .iter()
+        .enumerate()
+        .map(|(index, dump)| {
+            let strategy = match args.strategy.get(index) {
+                Some(strategy) => strategy.clone(),
+                None => {
+                    let name = dump_name(dump);
+                    let parent = std::path::absolute(dump)?
+                        .parent()
+                        .and_then(Path::parent)
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default();
+                    let guess = parent.join("strategies").join(format!("{name}.toml"));
+                    if !guess.is_file() {
+                        anyhow::bail!(
+                            "--strategy: no strategy given for {} and none at {}; pass --strategy FILE",
+                            dump.display(),
+                            guess.display()
+                        );
+                    }
+                    guess
+                }
+            };
+            Ok((dump.clone(), strategy))
+        })
+        .collect()
+}
+
+/// The name a dump goes by in tables and file names: its folder's.
+fn dump_name(dump: &Path) -> String {
+    std::path::absolute(dump)
+        .ok()
+        .as_deref()
+        .unwrap_or(dump)
+        .file_name()
+        .map_or_else(
+            || "dump".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        )
+}
+
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
+    // The server started here logs only what goes wrong, unless RUST_LOG says otherwise.
+    let mut quiet = Config::default();
+    quiet.log.filter = "warn".to_owned();
+    crate::cli::init_tracing(&quiet);
+    for task in &args.tasks {
+        if !["a", "b", "c", "d", "e"].contains(&task.as_str()) {
+            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b, c, d or e");
+        }
+    }
+    let jobs = dumps_and_strategies(&args)?;
+    if args.addr.is_some() && jobs.len() > 1 {
+        anyhow::bail!(
+            "--addr: a running server evaluates one dump at a time; pass one --dump, or leave out --addr"
+        );
+    }
+    let several = jobs.len() > 1;
+    if several && let Some(folder) = &args.rankings_out {
+        std::fs::create_dir_all(folder).with_context(|| {
+            format!(
+                "--rankings-out {}: with several dumps it names a folder, which cannot be created",
+                folder.display()
+            )
+        })?;
+    }
+    let embedder = if args.no_baselines || args.no_dense {
+        None
+    } else {
+        match crate::dense::DenseEmbedder::load(&args.model_dir, args.embedding_cache.as_deref()) {
+            Ok(embedder) => Some(embedder),
+            Err(error) => {
+                eprintln!("the Dense and Hybrid baselines are skipped: {error}");
+                None
+            }
+        }
+    };
+    let mut summaries = Vec::new();
+    for (dump, strategy) in &jobs {
+        let name = dump_name(dump);
+        let rankings_out = args.rankings_out.as_ref().map(|path| {
+            if several {
+                path.join(format!("{name}.json"))
+            } else {
+                path.clone()
+            }
+        });
+        let (trellis_report, baselines) = evaluate_dump(
+            &args,
+            dump,
+            strategy,
+            rankings_out.as_deref(),
+            embedder.as_ref(),
+        )
+        .await
+        .with_context(|| format!("evaluating {}", dump.display()))?;
+        println!("## {name}\n");
+        println!(
+            "{}",
+            trellis_eval::comparison_table(&trellis_report, &baselines)
+        );
+        summaries.push(trellis_eval::summary_line(
+            &name,
+            &trellis_eval::compare(&trellis_report, &baselines),
+        ));
+    }
+    if !args.no_baselines {
+        println!("## Against the best baseline\n");
+        for line in summaries {
+            println!("- {line}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs the protocol on one dump: loads what the engine may see into a server, ranks every task
+/// through the API, and judges Trellis and the baselines on the same split.
+async fn evaluate_dump(
+    args: &EvalArgs,
+    dump: &Path,
+    strategy: &Path,
+    rankings_out: Option<&Path>,
+    embedder: Option<&crate::dense::DenseEmbedder>,
+) -> anyhow::Result<(trellis_eval::Report, trellis_eval::BaselineReports)> {
     let started = Instant::now();
-    let strategy_text = std::fs::read_to_string(&args.strategy)
-        .with_context(|| format!("cannot read {}", args.strategy.display()))?;
+    let strategy_text = std::fs::read_to_string(strategy)
+        .with_context(|| format!("cannot read {}", strategy.display()))?;
     let engine_strategy = trellis_core::strategy::parse_strategy_toml(&strategy_text)
-        .map_err(|error| anyhow::anyhow!("{}: {error}", args.strategy.display()))?;
-    let labels = LabelStrategy::load(&args.strategy)?;
-    let dump_dir = args.dump.clone();
+        .map_err(|error| anyhow::anyhow!("{}: {error}", strategy.display()))?;
+    let labels = LabelStrategy::load(strategy)?;
+    let dump_dir = dump.to_path_buf();
     let protocol = tokio::task::spawn_blocking(move || -> anyhow::Result<Protocol> {
         let dump = Dump::load(&dump_dir)?;
         Ok(Protocol::new(&dump, &labels)?)
     })
     .await??;
     let counts = protocol.counts();
-    eprintln!("{counts}");
+    eprintln!("{}: {counts}", dump.display());
 
     let temp = tempfile::tempdir()?;
     let mut local = None;
     let addr = match &args.addr {
         Some(addr) => addr.clone(),
         None => {
-            let config = server_config(&args, &temp.path().join("eval.db"))?;
+            let config = server_config(args, &temp.path().join("eval.db"))?;
             let running = crate::serve::start(&config).await?;
             let addr = running.addr.to_string();
             local = Some(running);
@@ -506,12 +712,16 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     )
     .await?;
     eprintln!("engine: {engine}");
+    let records = protocol.history_items().len() as u64;
+    let learned = wait_for_models(
+        channel.clone(),
+        &args.workspace,
+        records,
+        Duration::from_secs(args.embedding_timeout),
+    )
+    .await?;
+    eprintln!("rankings: {learned}");
 
-    for task in &args.tasks {
-        if !["a", "b", "c", "d", "e"].contains(&task.as_str()) {
-            anyhow::bail!("--tasks: {task:?} is not a task Trellis ranks; use a, b, c, d or e");
-        }
-    }
     let wants = |task: &str| args.tasks.iter().any(|wanted| wanted == task);
     let mut rankings = Rankings::default();
     if wants("c") {
@@ -533,7 +743,10 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         "ranked through the API in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    if let Some(path) = &args.rankings_out {
+    if let Some(running) = local {
+        running.stop(Duration::from_secs(5)).await?;
+    }
+    if let Some(path) = rankings_out {
         std::fs::write(path, rankings.to_json())
             .with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("rankings written to {}", path.display());
@@ -546,25 +759,26 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 &protocol,
                 &trellis_eval::baselines::popularity(&protocol),
             ),
-            bm25: None,
+            ..trellis_eval::BaselineReports::default()
         }
     } else {
-        let protocol = protocol.clone();
-        tokio::task::spawn_blocking(move || trellis_eval::BaselineReports::compute(&protocol))
-            .await??
+        let embedder = embedder.cloned();
+        tokio::task::spawn_blocking(move || {
+            trellis_eval::BaselineReports::compute(
+                &protocol,
+                embedder
+                    .as_ref()
+                    .map(|embedder| embedder as &dyn trellis_eval::TextEmbedder),
+            )
+        })
+        .await??
     };
-    println!(
-        "{}",
-        trellis_eval::comparison_table(&trellis_report, &baselines)
-    );
-    if let Some(running) = local {
-        running.stop(Duration::from_secs(5)).await?;
-    }
     eprintln!(
-        "evaluation finished in {:.1}s",
+        "evaluation of {} finished in {:.1}s",
+        dump.display(),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    Ok((trellis_report, baselines))
 }
 
 #[cfg(test)]

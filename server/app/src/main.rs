@@ -4,10 +4,12 @@
 mod cli;
 mod cli_assets;
 mod cli_mix;
+mod cli_model;
 mod cli_people;
 mod cli_plan;
 mod cli_prospects;
 mod config;
+mod dense;
 mod eval;
 mod jsonl;
 mod keys_cli;

@@ -41,6 +41,8 @@ pub struct Running {
     follower: Option<Arc<AtomicBool>>,
     /// Set to stop the thread that keeps the standing index ahead of requests.
     standing_worker: Option<Arc<AtomicBool>>,
+    /// Set to stop the thread that fits each workspace's ranking models.
+    learning_worker: Option<Arc<AtomicBool>>,
 }
 
 impl Running {
@@ -56,6 +58,9 @@ impl Running {
             follower.store(true, Ordering::Relaxed);
         }
         if let Some(worker) = self.standing_worker.take() {
+            worker.store(true, Ordering::Relaxed);
+        }
+        if let Some(worker) = self.learning_worker.take() {
             worker.store(true, Ordering::Relaxed);
         }
         // Running syncs stop at their next batch; what they stored is covered by the
@@ -252,6 +257,69 @@ fn start_standing_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
     )
 }
 
+/// Fits each workspace's ranking models on its own history whenever it is due (never fitted,
+/// or grown since; see `Trellis::learning_due`), once its records have stopped arriving for
+/// `settle` and its conversations are embedded (or `max_embedding_wait` has passed since it
+/// became due). One workspace at a time; rests two seconds between looks. Setting the returned
+/// flag stops it after the fit under way.
+fn start_learning_worker(
+    trellis: Arc<Trellis>,
+    settle: Duration,
+    max_embedding_wait: Duration,
+) -> Arc<AtomicBool> {
+    use std::collections::HashMap;
+    use std::time::Instant;
+    // Per workspace: its record count when last looked at, since when it has not changed, and
+    // since when it has been due.
+    let mut seen: HashMap<WorkspaceId, (u64, Instant, Option<Instant>)> = HashMap::new();
+    start_worker(
+        "trellis-learning",
+        "the default rankings apply",
+        move || {
+            let mut look = || -> Result<(), trellis_core::error::CoreError> {
+                let pending: HashMap<WorkspaceId, usize> = trellis
+                    .semantic_status()?
+                    .workspaces
+                    .into_iter()
+                    .map(|workspace| (workspace.workspace, workspace.pending))
+                    .collect();
+                for (workspace, _) in trellis.indexed_conversations()? {
+                    let counts = trellis.counts(&workspace)?;
+                    let records = counts.people + counts.conversations + counts.posts;
+                    let now = Instant::now();
+                    let entry = seen
+                        .entry(workspace.clone())
+                        .or_insert((records, now, None));
+                    if entry.0 != records {
+                        *entry = (records, now, entry.2);
+                        continue;
+                    }
+                    if !trellis.learning_due(&workspace)? {
+                        entry.2 = None;
+                        continue;
+                    }
+                    let due_since = *entry.2.get_or_insert(now);
+                    let settled = entry.1.elapsed() >= settle;
+                    let embedded = pending.get(&workspace).copied().unwrap_or(0) == 0
+                        || due_since.elapsed() >= max_embedding_wait;
+                    if settled && embedded {
+                        let started = Instant::now();
+                        let outcome = trellis.learn(&workspace)?;
+                        tracing::info!(%workspace, seconds = started.elapsed().as_secs_f64(), %outcome, "workspace rankings fitted");
+                        entry.2 = None;
+                    }
+                }
+                Ok(())
+            };
+            if let Err(error) = look() {
+                tracing::warn!(%error, "fitting rankings failed; trying again in a minute");
+                std::thread::sleep(Duration::from_secs(60));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        },
+    )
+}
+
 /// Starts the thread that keeps this replica's engines up to the change log every `interval`,
 /// and prunes changes older than `retention` about once a minute. Setting the returned flag
 /// stops it.
@@ -399,10 +467,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .standing
         .background
         .then(|| start_standing_worker(Arc::clone(&trellis)));
+    let learning_worker = config.learning.background.then(|| {
+        start_learning_worker(
+            Arc::clone(&trellis),
+            Duration::from_secs(config.learning.settle_seconds),
+            Duration::from_secs(config.learning.max_embedding_wait_seconds),
+        )
+    });
     let mut running = serve_on(Arc::clone(&trellis), sources, key_store, &config).await?;
     running.embedding_worker = embedding_worker;
     running.follower = follower;
     running.standing_worker = standing_worker;
+    running.learning_worker = learning_worker;
     Ok(running)
 }
 
@@ -511,6 +587,7 @@ async fn serve_on(
         embedding_worker: None,
         follower: None,
         standing_worker: None,
+        learning_worker: None,
     })
 }
 

@@ -440,3 +440,41 @@ pub fn asset_to_pb(asset: &Asset) -> pb::Asset {
         created_at: asset.created_at.map(timestamp),
     }
 }
+
+/// A ranking model as the status shows it: its features by weight, and how it was fitted.
+pub fn ranking_model_to_pb(model: &trellis_core::engine::learn::RankingModel) -> pb::RankingModel {
+    use trellis_core::engine::learn::ModelOrigin;
+    let (default_reason, training) = match &model.origin {
+        ModelOrigin::Default { reason } => (reason.clone(), None),
+        ModelOrigin::Learned(training) => (
+            String::new(),
+            Some(pb::ModelTraining {
+                fitted_at: Some(timestamp(training.fitted_at)),
+                queries: training.queries as u64,
+                examples: training.examples as u64,
+                positives: training.positives as u64,
+                splits: training.splits as u32,
+                regularisation: training.regularisation,
+                metric: training.metric.to_owned(),
+                validated: training.validated,
+                replaced: training.replaced,
+                validation_queries: training.validation_queries as u64,
+            }),
+        ),
+    };
+    pb::RankingModel {
+        kind: model.kind.as_str().to_owned(),
+        version: model.version,
+        learned: model.is_learned(),
+        default_reason,
+        features: model
+            .summary()
+            .into_iter()
+            .map(|(name, weight)| pb::FeatureWeight {
+                name: name.to_owned(),
+                weight,
+            })
+            .collect(),
+        training,
+    }
+}

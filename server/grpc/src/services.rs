@@ -1106,13 +1106,14 @@ impl pb::server_service_server::ServerService for Api {
         &self,
         _request: Request<pb::GetServerStatusRequest>,
     ) -> Result<Response<pb::GetServerStatusResponse>, Status> {
-        let (status, replication, follows_change_log, standing) = self
+        let (status, replication, follows_change_log, standing, models) = self
             .blocking(|trellis| {
                 Ok((
                     trellis.semantic_status()?,
                     trellis.replication()?,
                     trellis.follows_changes(),
                     trellis.standing_status()?,
+                    trellis.model_status()?,
                 ))
             })
             .await?;
@@ -1150,6 +1151,13 @@ impl pb::server_service_server::ServerService for Api {
                 workspace.standing_pending = progress.pending as u64;
                 workspace.standing_stale = progress.stale as u64;
                 workspace.standing_bytes = progress.bytes as u64;
+            }
+        }
+        for status in models {
+            if let Some(workspace) = workspaces.get_mut(&status.workspace) {
+                workspace.ranking_models = vec![convert::ranking_model_to_pb(&status.model)];
+                workspace.models_fitted_records = status.fitted_records;
+                workspace.models_last_outcome = status.last_outcome;
             }
         }
         Ok(Response::new(pb::GetServerStatusResponse {

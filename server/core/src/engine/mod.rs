@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod index;
+pub mod learn;
 pub mod mix;
 pub mod model;
 pub mod people;
@@ -755,7 +756,7 @@ impl Engine {
 }
 
 /// The key of the conversation a post belongs to.
-fn post_conversation(post: &Post) -> RecordKey {
+pub(crate) fn post_conversation(post: &Post) -> RecordKey {
     RecordKey::new(post.key.source.clone(), post.conversation.clone())
 }
 
@@ -768,7 +769,7 @@ fn ordered_pair(a: &RecordKey, b: &RecordKey) -> (RecordKey, RecordKey) {
 }
 
 /// The person an author id names: authors are external ids in the record's own source.
-fn author_key(record: &RecordKey, author: Option<&str>) -> Option<RecordKey> {
+pub(crate) fn author_key(record: &RecordKey, author: Option<&str>) -> Option<RecordKey> {
     author
         .filter(|author| !author.trim().is_empty())
         .map(|author| RecordKey::new(record.source.clone(), author))

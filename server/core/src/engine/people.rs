@@ -8,16 +8,21 @@
 //! weight by `2^((LANDMARK - now) / half_life)`. The product is the item's true decayed weight,
 //! so profiles move in deltas as items arrive and never have to be re-aged.
 //!
-//! Expertise is judged two ways and the two are fused by reciprocal rank:
+//! Expertise is judged two ways:
 //! - *thread evidence*: the conversations most like the question, and who took part in them
-//!   (document-centric expert finding; a reply counts more than a comment or the question);
+//!   (document-centric expert finding; a reply counts more than a comment or the question), who
+//!   replied there, and who replied there lately;
 //! - *profile evidence*: the question against every person's whole profile.
 //!
-//! A third list, recent activity, carries the fact that people who were active stay active.
+//! A third kind, activity (how much, how recently, in which roles), carries the fact that people
+//! who were active stay active. How the three combine is the participant model's: named
+//! features ([`PARTICIPANT_FEATURES`]) weighed as each community learned from its own history
+//! (`engine::learn`), or by default fused by reciprocal rank.
 
 use std::collections::{HashMap, HashSet};
 
 use super::index::{CorpusIndex, K1, Slot, TermBag, TermId, is_pair_term};
+use super::learn::{RankingKind, RankingModel};
 use crate::domain::{Millis, RecordKey};
 
 /// A fixed point in time the forward weights are relative to (2025-01-01T00:00:00Z). Any fixed
@@ -118,6 +123,8 @@ struct Contribution {
     item: String,
     /// Forward weight of the time it was written.
     forward: f32,
+    /// When it was written, when known.
+    at: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -137,6 +144,9 @@ struct PersonEntry {
     contributions: u32,
     last_active: Option<Millis>,
     conversations: HashSet<RecordKey>,
+    /// Each contribution's time and role, in no particular order: what the activity features
+    /// are read from, as of any moment.
+    history: Vec<(Option<Millis>, Role)>,
 }
 
 /// A person suggested for a conversation, with what the suggestion rests on.
@@ -195,6 +205,8 @@ pub struct People {
     activity_order: ActivityOrder,
     /// The person of each profile slot, for the slot layout it was built at.
     profile_owners: ProfileOwners,
+    /// The model that ranks people for a conversation; the default fusion while `None`.
+    participant_model: Option<std::sync::Arc<RankingModel>>,
 }
 
 /// The person whose profile is at each slot of `profiles` (`PersonId::MAX` for a free slot),
@@ -223,9 +235,17 @@ struct ActivityRanks {
     active: usize,
 }
 
-/// A cache of the activity order that starts empty when cloned.
+/// Everyone's activity features as of one time, by person id.
+type ActivityRows = (Millis, std::sync::Arc<Vec<ActivityRow>>);
+
+/// The caches of what is read from everyone's activity (the order by decayed activity, and
+/// the activity features as of one moment); they start empty when cloned and are emptied
+/// whenever anyone's activity changes.
 #[derive(Debug, Default)]
-struct ActivityOrder(std::sync::Mutex<Option<std::sync::Arc<ActivityRanks>>>);
+struct ActivityOrder(
+    std::sync::Mutex<Option<std::sync::Arc<ActivityRanks>>>,
+    std::sync::Mutex<Option<ActivityRows>>,
+);
 
 impl Clone for ActivityOrder {
     fn clone(&self) -> Self {
@@ -243,6 +263,9 @@ impl ActivityOrder {
 
     fn clear(&mut self) {
         if let Ok(cache) = self.0.get_mut() {
+            *cache = None;
+        }
+        if let Ok(cache) = self.1.get_mut() {
             *cache = None;
         }
     }
@@ -315,6 +338,17 @@ pub fn lookup_keys(person: &crate::domain::Person) -> Vec<LookupKey> {
     keys
 }
 
+/// Drops one record of `contribution` from its author's history.
+fn forget_contribution(entry: &mut PersonEntry, contribution: &Contribution) {
+    if let Some(index) = entry
+        .history
+        .iter()
+        .position(|(at, role)| *at == contribution.at && *role == contribution.role)
+    {
+        entry.history.swap_remove(index);
+    }
+}
+
 fn max_time(a: Option<Millis>, b: Option<Millis>) -> Option<Millis> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -337,6 +371,124 @@ fn scaled(bag: &TermBag, factor: f32) -> TermBag {
             .map(|(term, count)| (term.clone(), count * factor))
             .collect(),
     }
+}
+
+/// The features a person is judged by when they could be brought into a conversation, in the
+/// order of a [`ParticipantPool`] row and of the participant model's weights:
+/// - per list (the question against their profile; the conversations most like it that they
+///   took part in, weighted by role and age; the same conversations where they replied; and
+///   where they replied lately, each reply weighted by `exp(-age / 30 days)`), the score's share
+///   of the list's best and the reciprocal rank `1 / (k + rank + 1)` (scale-free, so that
+///   questions with much evidence and with little are read alike);
+/// - the reciprocal rank of their decayed activity among everyone;
+/// - what they did up to the moment asked about: contributions, replies, comments and
+///   conversations opened (log counts), contributions over the last 7, 30 and 90 days and
+///   replies over the last 30 and 90 (exponentially decayed counts, log), days since they were
+///   last active (log), and the share of their contributions that are replies.
+pub const PARTICIPANT_FEATURES: [&str; PARTICIPANT_FEATURE_COUNT] = [
+    "profile_share",
+    "profile_rank",
+    "similar_threads_share",
+    "similar_threads_rank",
+    "similar_replies_share",
+    "similar_replies_rank",
+    "recent_similar_replies_share",
+    "recent_similar_replies_rank",
+    "activity_rank",
+    "contributions",
+    "replies",
+    "comments",
+    "opened",
+    "recent_7d",
+    "recent_30d",
+    "recent_90d",
+    "replies_30d",
+    "replies_90d",
+    "days_since_active",
+    "reply_share",
+];
+pub const PARTICIPANT_FEATURE_COUNT: usize = 20;
+/// Features read from the evidence lists and the activity order, before the activity features.
+const LIST_FEATURE_COUNT: usize = 9;
+const ACTIVITY_FEATURE_COUNT: usize = 11;
+type ActivityRow = [f32; ACTIVITY_FEATURE_COUNT];
+
+/// The default participant model: the fusion of the profile, thread and activity lists by
+/// reciprocal rank, each list counting once. It applies until a community has history enough to
+/// learn its own.
+pub fn default_participant_model() -> &'static RankingModel {
+    static DEFAULT: std::sync::LazyLock<RankingModel> = std::sync::LazyLock::new(|| {
+        let mut weights = [0.0f32; PARTICIPANT_FEATURE_COUNT];
+        for feature in ["profile_rank", "similar_threads_rank", "activity_rank"] {
+            if let Some(index) = PARTICIPANT_FEATURES
+                .iter()
+                .position(|name| *name == feature)
+            {
+                weights[index] = 1.0;
+            }
+        }
+        RankingModel::fixed(
+            RankingKind::Participants,
+            &PARTICIPANT_FEATURES,
+            &weights,
+            "no model learned yet: reciprocal-rank fusion of profile, similar threads and activity",
+        )
+    });
+    &DEFAULT
+}
+
+/// A person's activity features as of `now` (the last eleven of [`PARTICIPANT_FEATURES`]).
+fn activity_row(history: &[(Option<Millis>, Role)], now: Millis) -> ActivityRow {
+    let mut counts = [0u32; 3];
+    let mut decayed = [0.0f64; 5];
+    let mut last: Option<Millis> = None;
+    for (at, role) in history {
+        if at.is_some_and(|at| at > now) {
+            continue;
+        }
+        counts[match role {
+            Role::Replied => 0,
+            Role::Commented => 1,
+            Role::Opened => 2,
+        }] += 1;
+        let Some(at) = *at else {
+            continue;
+        };
+        last = max_time(last, Some(at));
+        let days = (now - at) as f64 / DAY_MS;
+        decayed[0] += (-days / 7.0).exp();
+        decayed[1] += (-days / 30.0).exp();
+        decayed[2] += (-days / 90.0).exp();
+        if *role == Role::Replied {
+            decayed[3] += (-days / 30.0).exp();
+            decayed[4] += (-days / 90.0).exp();
+        }
+    }
+    let total = counts.iter().sum::<u32>();
+    let log = |value: f64| value.ln_1p() as f32;
+    [
+        log(f64::from(total)),
+        log(f64::from(counts[0])),
+        log(f64::from(counts[1])),
+        log(f64::from(counts[2])),
+        log(decayed[0]),
+        log(decayed[1]),
+        log(decayed[2]),
+        log(decayed[3]),
+        log(decayed[4]),
+        // Never active: as if last active ten years ago.
+        log(last.map_or(3650.0, |last| ((now - last) as f64 / DAY_MS).max(0.0))),
+        ((f64::from(counts[0]) + 1.0) / (f64::from(total) + 2.0)) as f32,
+    ]
+}
+
+/// Everyone who could be brought into one conversation, each with their feature row.
+#[derive(Debug, Default)]
+pub(crate) struct ParticipantPool {
+    pub ids: Vec<PersonId>,
+    pub rows: Vec<[f32; PARTICIPANT_FEATURE_COUNT]>,
+    /// The similar conversations each took part in: (conversation, similarity, role).
+    pub similar_of: HashMap<PersonId, Vec<(RecordKey, f32, Role)>>,
 }
 
 impl People {
@@ -554,6 +706,7 @@ impl People {
                 let entry = &mut self.entries[contribution.person as usize];
                 entry.activity -= f64::from(contribution.forward);
                 entry.contributions = entry.contributions.saturating_sub(1);
+                forget_contribution(entry, &contribution);
                 if !still_there {
                     entry.conversations.remove(previous_conversation);
                 }
@@ -575,10 +728,12 @@ impl People {
                 role,
                 item: item.to_owned(),
                 forward,
+                at,
             });
         let entry = &mut self.entries[id as usize];
         entry.activity += f64::from(forward);
         entry.contributions += 1;
+        entry.history.push((at, role));
         entry.conversations.insert(conversation.clone());
         let last_active = max_time(entry.last_active, at);
         if last_active != entry.last_active {
@@ -612,6 +767,7 @@ impl People {
             let entry = &mut self.entries[contribution.person as usize];
             entry.activity -= f64::from(contribution.forward);
             entry.contributions = entry.contributions.saturating_sub(1);
+            forget_contribution(entry, &contribution);
             entry.conversations.remove(conversation);
         }
     }
@@ -749,6 +905,16 @@ impl People {
             .collect()
     }
 
+    /// A text's terms as a query over profiles (see `profile_query`).
+    pub(crate) fn profile_query_of(&self, bag: &TermBag) -> Vec<(TermId, f32)> {
+        self.profile_query(bag)
+    }
+
+    /// The key of the person with this id.
+    pub(crate) fn key_of(&self, id: PersonId) -> Option<&RecordKey> {
+        self.entries.get(id as usize).map(|entry| &entry.key)
+    }
+
     /// People to bring into a conversation about `question`, best first.
     /// `similar` are the conversations most like it, best first, with raw similarity;
     /// `exclude` are people already in it.
@@ -801,8 +967,9 @@ impl People {
             .0
     }
 
-    /// People ranked by the fusion of thread, profile and activity evidence, best first, with
-    /// scores relative to the best; and the similar conversations each took part in.
+    /// People ranked by the participant model over their thread, profile and activity
+    /// features, best first, with scores relative to the best; and the similar conversations
+    /// each took part in.
     #[allow(clippy::type_complexity)]
     fn participant_ranking(
         &self,
@@ -815,12 +982,72 @@ impl People {
         Vec<(PersonId, f32)>,
         HashMap<PersonId, Vec<(RecordKey, f32, Role)>>,
     ) {
+        let pool = self.participant_pool(query, similar, exclude, now, limit);
+        if limit == 0 {
+            return (Vec::new(), pool.similar_of);
+        }
+        let model = self.participant_model();
+        let by_score_then_key = |a: &(PersonId, f32), b: &(PersonId, f32)| {
+            b.1.total_cmp(&a.1).then_with(|| {
+                self.entries[a.0 as usize]
+                    .key
+                    .cmp(&self.entries[b.0 as usize].key)
+            })
+        };
+        let mut ranked: Vec<(PersonId, f32)> = pool
+            .ids
+            .iter()
+            .zip(&pool.rows)
+            .map(|(id, row)| (*id, model.score(row)))
+            .filter(|(_, score)| *score > 0.0)
+            .collect();
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit - 1, by_score_then_key);
+            ranked.truncate(limit);
+        }
+        ranked.sort_by(by_score_then_key);
+        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
+        for (_, score) in &mut ranked {
+            *score /= best;
+        }
+        (ranked, pool.similar_of)
+    }
+
+    /// The model that ranks people for a conversation: the one learned for this community, or
+    /// the default fusion until one is.
+    pub fn participant_model(&self) -> &RankingModel {
+        self.participant_model
+            .as_deref()
+            .unwrap_or_else(|| default_participant_model())
+    }
+
+    /// Installs the model that ranks people for a conversation.
+    pub fn set_participant_model(&mut self, model: std::sync::Arc<RankingModel>) {
+        debug_assert_eq!(model.features, PARTICIPANT_FEATURES);
+        self.participant_model = Some(model);
+    }
+
+    /// Everyone who could be brought into a conversation about `query`, with their features
+    /// (see [`PARTICIPANT_FEATURES`]): the people of similar conversations, the people whose
+    /// profile matches, and the most active others (`limit` and as many more as the first two
+    /// found, beyond whom nobody can reach the top of the default fusion). `exclude` are people
+    /// already in it. Only what is known as of `now` counts.
+    pub(crate) fn participant_pool(
+        &self,
+        query: &[(TermId, f32)],
+        similar: &[(RecordKey, f32)],
+        exclude: &HashSet<RecordKey>,
+        now: Millis,
+        limit: usize,
+    ) -> ParticipantPool {
         let present = self.present(now);
         let fusion_k = self.settings.fusion_k;
         let top_similarity = similar.first().map_or(1.0, |(_, score)| score.max(1e-6));
 
-        // Thread evidence: participants of similar conversations.
+        // Thread evidence: participants of similar conversations, and those who replied there.
         let mut thread_evidence: HashMap<PersonId, f32> = HashMap::new();
+        let mut reply_evidence: HashMap<PersonId, f32> = HashMap::new();
+        let mut recent_reply_evidence: HashMap<PersonId, f32> = HashMap::new();
         let mut similar_of: HashMap<PersonId, Vec<(RecordKey, f32, Role)>> = HashMap::new();
         for (conversation, score) in similar.iter().take(self.settings.similar_conversations) {
             let Some(list) = self.participation.get(conversation) else {
@@ -828,7 +1055,11 @@ impl People {
             };
             let similarity = score / top_similarity;
             let mut seen: HashMap<PersonId, (f32, Role)> = HashMap::new();
+            let mut replied: HashMap<PersonId, f32> = HashMap::new();
             for contribution in list {
+                if contribution.at.is_some_and(|at| at > now) {
+                    continue;
+                }
                 let weight = contribution.role.weight() * (contribution.forward * present).min(1.0);
                 let best = seen
                     .entry(contribution.person)
@@ -836,6 +1067,18 @@ impl People {
                 if weight > best.0 {
                     *best = (weight, contribution.role);
                 }
+                if contribution.role == Role::Replied {
+                    let age_days = contribution
+                        .at
+                        .map_or(f64::INFINITY, |at| (now - at) as f64 / DAY_MS);
+                    let recency = (-age_days / 30.0).exp() as f32;
+                    let kept = replied.entry(contribution.person).or_default();
+                    *kept = kept.max(recency);
+                }
+            }
+            for (person, recency) in replied {
+                *reply_evidence.entry(person).or_default() += similarity;
+                *recent_reply_evidence.entry(person).or_default() += similarity * recency;
             }
             for (person, (weight, role)) in seen {
                 *thread_evidence.entry(person).or_default() += similarity * weight;
@@ -868,6 +1111,8 @@ impl People {
             scored
         };
         let threads = ranked_list(thread_evidence.into_iter().collect());
+        let replies = ranked_list(reply_evidence.into_iter().collect());
+        let recent_replies = ranked_list(recent_reply_evidence.into_iter().collect());
         let owners = self.profile_owners();
         let profiles = ranked_list(
             profile_scores
@@ -878,9 +1123,9 @@ impl People {
                 })
                 .collect(),
         );
-        // Activity evidence: everyone by recent activity. Only the people of the other two lists
-        // and the first `limit` others (beyond whom nobody can reach the top) need their rank,
-        // which the cached order gives without sorting everyone per question.
+        // Activity evidence: everyone by recent activity. Only the people of the other lists and
+        // the first `limit` others need their rank, which the cached order gives without
+        // sorting everyone per question.
         let order = self.activity_order(present);
         let mut excluded_positions: Vec<usize> = excluded_ids
             .iter()
@@ -894,11 +1139,19 @@ impl People {
             }
             Some(position - excluded_positions.partition_point(|other| *other < position))
         };
+        let reciprocal = |rank: usize| 1.0 / (fusion_k + rank as f32 + 1.0);
 
-        let mut from_evidence: HashMap<PersonId, f32> = HashMap::new();
-        for list in [&threads, &profiles] {
-            for (rank, (id, _)) in list.iter().enumerate() {
-                *from_evidence.entry(*id).or_default() += 1.0 / (fusion_k + rank as f32 + 1.0);
+        // Each list as (share of the list's best, reciprocal rank) per person.
+        let mut from_lists: HashMap<PersonId, [f32; LIST_FEATURE_COUNT]> = HashMap::new();
+        for (list_index, list) in [&profiles, &threads, &replies, &recent_replies]
+            .into_iter()
+            .enumerate()
+        {
+            let best = list.first().map_or(1.0, |(_, score)| score.max(1e-9));
+            for (rank, (id, score)) in list.iter().enumerate() {
+                let row = from_lists.entry(*id).or_default();
+                row[list_index * 2] = score / best;
+                row[list_index * 2 + 1] = reciprocal(rank);
             }
         }
         let activity_candidates = order
@@ -906,32 +1159,53 @@ impl People {
             .iter()
             .take(order.active)
             .filter(|id| !excluded_ids.contains(id))
-            .take(limit + from_evidence.len());
-        let mut touched: Vec<PersonId> = from_evidence.keys().copied().collect();
-        touched.extend(activity_candidates.filter(|id| !from_evidence.contains_key(id)));
-        let mut ranked: Vec<(PersonId, f32)> = touched
-            .into_iter()
+            .take(limit + from_lists.len());
+        let mut ids: Vec<PersonId> = from_lists.keys().copied().collect();
+        ids.extend(activity_candidates.filter(|id| !from_lists.contains_key(id)));
+        // In id order: the same question always gives the same rows in the same order, which a
+        // fit (thinning negatives, breaking ties) relies on.
+        ids.sort_unstable();
+        let activity = self.activity_rows(now);
+        let rows = ids
+            .iter()
             .map(|id| {
-                let earlier = from_evidence.get(&id).copied().unwrap_or(0.0);
-                let activity =
-                    activity_rank(id).map_or(0.0, |rank| 1.0 / (fusion_k + rank as f32 + 1.0));
-                (id, earlier + activity)
+                let lists = from_lists.get(id).copied().unwrap_or_default();
+                let mut row = [0.0f32; PARTICIPANT_FEATURE_COUNT];
+                row[..LIST_FEATURE_COUNT].copy_from_slice(&lists);
+                row[LIST_FEATURE_COUNT - 1] = activity_rank(*id).map_or(0.0, reciprocal);
+                row[LIST_FEATURE_COUNT..].copy_from_slice(&activity[*id as usize]);
+                row
             })
-            .filter(|(_, score)| *score > 0.0)
             .collect();
-        if limit == 0 {
-            return (Vec::new(), similar_of);
+        ParticipantPool {
+            ids,
+            rows,
+            similar_of,
         }
-        if ranked.len() > limit {
-            ranked.select_nth_unstable_by(limit - 1, by_score_then_key);
-            ranked.truncate(limit);
+    }
+
+    /// Everyone's activity features as of `now` (see [`PARTICIPANT_FEATURES`]), by person id;
+    /// cached until anyone's activity changes or another moment is asked about. Only
+    /// contributions made by `now` count, so a question about the past is answered as it would
+    /// have been then.
+    fn activity_rows(&self, now: Millis) -> std::sync::Arc<Vec<ActivityRow>> {
+        if let Ok(cache) = self.activity_order.1.lock()
+            && let Some((at, rows)) = cache.as_ref()
+            && *at == now
+            && rows.len() == self.entries.len()
+        {
+            return std::sync::Arc::clone(rows);
         }
-        ranked.sort_by(by_score_then_key);
-        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
-        for (_, score) in &mut ranked {
-            *score /= best;
+        let rows = std::sync::Arc::new(
+            self.entries
+                .iter()
+                .map(|entry| activity_row(&entry.history, now))
+                .collect::<Vec<ActivityRow>>(),
+        );
+        if let Ok(mut cache) = self.activity_order.1.lock() {
+            *cache = Some((now, std::sync::Arc::clone(&rows)));
         }
-        (ranked, similar_of)
+        rows
     }
 
     /// The person of each profile slot, built again when the slots' layout changed.

@@ -187,6 +187,61 @@ impl Engine {
             .suggest_participants(bag, &similar, &exclude, now, limit)
     }
 
+    /// Everyone who could be brought into a conversation about `bag` as of `as_of`, each with
+    /// the features the participant model reads (see [`super::people::PARTICIPANT_FEATURES`]):
+    /// what a model is fitted on. `author` is left out, as a conversation's author is.
+    pub fn participant_candidates(
+        &self,
+        bag: &TermBag,
+        vector: Option<&[f32]>,
+        author: Option<&RecordKey>,
+        as_of: Millis,
+        limit: usize,
+    ) -> Vec<(RecordKey, Vec<f32>)> {
+        let similar = self.similar_conversations(
+            bag,
+            vector,
+            None,
+            self.people.settings().similar_conversations,
+        );
+        let exclude: HashSet<RecordKey> = author
+            .map(|author| {
+                self.people
+                    .canonical(author)
+                    .cloned()
+                    .unwrap_or_else(|| author.clone())
+            })
+            .into_iter()
+            .collect();
+        let query = self.people.profile_query_of(bag);
+        let pool = self
+            .people
+            .participant_pool(&query, &similar, &exclude, as_of, limit);
+        pool.ids
+            .iter()
+            .zip(pool.rows)
+            .filter_map(|(id, row)| Some((self.people.key_of(*id)?.clone(), row.to_vec())))
+            .collect()
+    }
+
+    /// The model that ranks people for a conversation.
+    pub fn participant_model(&self) -> &super::learn::RankingModel {
+        self.people.participant_model()
+    }
+
+    /// Installs the model that ranks people for a conversation. Every judgment of where people
+    /// stand was made with the model it replaces, so they are all dropped.
+    pub fn set_participant_model(&mut self, model: Arc<super::learn::RankingModel>) {
+        self.people.set_participant_model(model);
+        self.generation += 1;
+        if let Ok(mut standing) = self.standing.lock() {
+            standing.retain(|_| false);
+        }
+        if let Ok(mut cache) = self.standing_cache.lock() {
+            cache.clear();
+        }
+    }
+
     /// The people in a conversation and its author: nobody to bring in.
     pub(super) fn already_in(&self, conversation: &RecordKey) -> HashSet<RecordKey> {
         let mut exclude: HashSet<RecordKey> = self

@@ -29,6 +29,7 @@ use crate::strategy::{Strategy, StrategyVersion};
 
 mod assets;
 mod identity;
+mod learn;
 mod mix;
 mod people;
 mod plan;
@@ -36,6 +37,7 @@ mod prospects;
 mod semantic;
 
 pub use assets::{AssetTarget, SupportingAsset};
+pub use learn::ModelStatus;
 pub use prospects::{DRAFT_MAX_CHARS, Invitation, Prospect, draft_invitation};
 pub use semantic::{SemanticStatus, WorkspaceEmbeddings};
 
@@ -121,6 +123,9 @@ pub struct Trellis {
     embedder: Option<Arc<dyn SentenceEmbedder>>,
     /// Why the semantic tier is off, in words with the fix; empty while it is on.
     lexical_only_reason: String,
+    /// Each workspace's ranking models, learned from its history (see `learn`); installed in
+    /// its engine whenever the engine is (re)loaded.
+    models: std::sync::Mutex<HashMap<WorkspaceId, learn::WorkspaceModels>>,
 }
 
 impl std::fmt::Debug for Trellis {
@@ -168,6 +173,7 @@ impl Trellis {
             positions: std::sync::Mutex::new(HashMap::new()),
             embedder,
             lexical_only_reason,
+            models: std::sync::Mutex::new(HashMap::new()),
         };
         for workspace in trellis.store.workspaces()? {
             let (engine, position) = trellis.load_engine(&workspace)?;
@@ -255,6 +261,7 @@ impl Trellis {
         if let Some(version) = store.strategy(workspace, None)? {
             engine.set_strategy(version.version, version.strategy);
         }
+        self.install_models(workspace, &mut engine);
         Ok(engine)
     }
 

@@ -9,6 +9,7 @@ package trellisv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -221,8 +222,14 @@ type WorkspaceStatus struct {
 	// again once their judgment is half of `[standing] max_age_seconds` old, and requests use them
 	// meanwhile.
 	StandingStale uint64 `protobuf:"varint,11,opt,name=standing_stale,json=standingStale,proto3" json:"standing_stale,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// How the workspace ranks, learned from its own history: one model per ranking.
+	RankingModels []*RankingModel `protobuf:"bytes,12,rep,name=ranking_models,json=rankingModels,proto3" json:"ranking_models,omitempty"`
+	// Records in the workspace when its models were last fitted; 0 before the first fit.
+	ModelsFittedRecords uint64 `protobuf:"varint,13,opt,name=models_fitted_records,json=modelsFittedRecords,proto3" json:"models_fitted_records,omitempty"`
+	// What the last fit concluded, in words (kept, refused and why).
+	ModelsLastOutcome string `protobuf:"bytes,14,opt,name=models_last_outcome,json=modelsLastOutcome,proto3" json:"models_last_outcome,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -332,12 +339,302 @@ func (x *WorkspaceStatus) GetStandingStale() uint64 {
 	return 0
 }
 
+func (x *WorkspaceStatus) GetRankingModels() []*RankingModel {
+	if x != nil {
+		return x.RankingModels
+	}
+	return nil
+}
+
+func (x *WorkspaceStatus) GetModelsFittedRecords() uint64 {
+	if x != nil {
+		return x.ModelsFittedRecords
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetModelsLastOutcome() string {
+	if x != nil {
+		return x.ModelsLastOutcome
+	}
+	return ""
+}
+
+// A ranking model: a weighted sum of named features, learned from the workspace's own history
+// (who took part in what at moments inside it) or, until there is enough of it, the default.
+type RankingModel struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it ranks, e.g. "participants" (people to bring into a conversation, and where each
+	// person stands in the conversations they could join).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Increases with every model that replaces the one serving.
+	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// True when fitted on the workspace's history; false for the default.
+	Learned bool `protobuf:"varint,3,opt,name=learned,proto3" json:"learned,omitempty"`
+	// Why the default applies; empty for a learned model.
+	DefaultReason string `protobuf:"bytes,4,opt,name=default_reason,json=defaultReason,proto3" json:"default_reason,omitempty"`
+	// Each feature and its weight (per standard deviation of the feature for a learned model),
+	// strongest first.
+	Features []*FeatureWeight `protobuf:"bytes,5,rep,name=features,proto3" json:"features,omitempty"`
+	// For a learned model: what it was fitted on and how it did on history held back from it.
+	Training      *ModelTraining `protobuf:"bytes,6,opt,name=training,proto3" json:"training,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RankingModel) Reset() {
+	*x = RankingModel{}
+	mi := &file_trellis_v1_server_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RankingModel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RankingModel) ProtoMessage() {}
+
+func (x *RankingModel) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_server_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RankingModel.ProtoReflect.Descriptor instead.
+func (*RankingModel) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RankingModel) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *RankingModel) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *RankingModel) GetLearned() bool {
+	if x != nil {
+		return x.Learned
+	}
+	return false
+}
+
+func (x *RankingModel) GetDefaultReason() string {
+	if x != nil {
+		return x.DefaultReason
+	}
+	return ""
+}
+
+func (x *RankingModel) GetFeatures() []*FeatureWeight {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *RankingModel) GetTraining() *ModelTraining {
+	if x != nil {
+		return x.Training
+	}
+	return nil
+}
+
+type FeatureWeight struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Weight        float32                `protobuf:"fixed32,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeatureWeight) Reset() {
+	*x = FeatureWeight{}
+	mi := &file_trellis_v1_server_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureWeight) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureWeight) ProtoMessage() {}
+
+func (x *FeatureWeight) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_server_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureWeight.ProtoReflect.Descriptor instead.
+func (*FeatureWeight) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FeatureWeight) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FeatureWeight) GetWeight() float32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+type ModelTraining struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The workspace's newest record when it was fitted.
+	FittedAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=fitted_at,json=fittedAt,proto3" json:"fitted_at,omitempty"`
+	// Conversations with an outcome it learned from, the candidate rows they gave, and how many
+	// of those took part.
+	Queries   uint64 `protobuf:"varint,2,opt,name=queries,proto3" json:"queries,omitempty"`
+	Examples  uint64 `protobuf:"varint,3,opt,name=examples,proto3" json:"examples,omitempty"`
+	Positives uint64 `protobuf:"varint,4,opt,name=positives,proto3" json:"positives,omitempty"`
+	// The moments inside the history the examples were drawn at.
+	Splits uint32 `protobuf:"varint,5,opt,name=splits,proto3" json:"splits,omitempty"`
+	// The L2 strength chosen on the held-back split.
+	Regularisation float64 `protobuf:"fixed64,6,opt,name=regularisation,proto3" json:"regularisation,omitempty"`
+	// The metric compared on the held-back split (e.g. "MRR"), this model's value, and that of the
+	// model it replaced, on the same held-back conversations.
+	Metric            string  `protobuf:"bytes,7,opt,name=metric,proto3" json:"metric,omitempty"`
+	Validated         float64 `protobuf:"fixed64,8,opt,name=validated,proto3" json:"validated,omitempty"`
+	Replaced          float64 `protobuf:"fixed64,9,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	ValidationQueries uint64  `protobuf:"varint,10,opt,name=validation_queries,json=validationQueries,proto3" json:"validation_queries,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ModelTraining) Reset() {
+	*x = ModelTraining{}
+	mi := &file_trellis_v1_server_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelTraining) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelTraining) ProtoMessage() {}
+
+func (x *ModelTraining) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_server_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelTraining.ProtoReflect.Descriptor instead.
+func (*ModelTraining) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ModelTraining) GetFittedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FittedAt
+	}
+	return nil
+}
+
+func (x *ModelTraining) GetQueries() uint64 {
+	if x != nil {
+		return x.Queries
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetExamples() uint64 {
+	if x != nil {
+		return x.Examples
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetPositives() uint64 {
+	if x != nil {
+		return x.Positives
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetSplits() uint32 {
+	if x != nil {
+		return x.Splits
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetRegularisation() float64 {
+	if x != nil {
+		return x.Regularisation
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetMetric() string {
+	if x != nil {
+		return x.Metric
+	}
+	return ""
+}
+
+func (x *ModelTraining) GetValidated() float64 {
+	if x != nil {
+		return x.Validated
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetReplaced() float64 {
+	if x != nil {
+		return x.Replaced
+	}
+	return 0
+}
+
+func (x *ModelTraining) GetValidationQueries() uint64 {
+	if x != nil {
+		return x.ValidationQueries
+	}
+	return 0
+}
+
 var File_trellis_v1_server_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_server_proto_rawDesc = "" +
 	"\n" +
 	"\x17trellis/v1/server.proto\x12\n" +
-	"trellis.v1\"\x18\n" +
+	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n" +
 	"\x16GetServerStatusRequest\"\xd4\x01\n" +
 	"\x17GetServerStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
@@ -349,7 +646,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xd5\x03\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xfa\x04\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -362,7 +659,32 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n" +
 	"\x0estanding_bytes\x18\n" +
 	" \x01(\x04R\rstandingBytes\x12%\n" +
-	"\x0estanding_stale\x18\v \x01(\x04R\rstandingStale2k\n" +
+	"\x0estanding_stale\x18\v \x01(\x04R\rstandingStale\x12?\n" +
+	"\x0eranking_models\x18\f \x03(\v2\x18.trellis.v1.RankingModelR\rrankingModels\x122\n" +
+	"\x15models_fitted_records\x18\r \x01(\x04R\x13modelsFittedRecords\x12.\n" +
+	"\x13models_last_outcome\x18\x0e \x01(\tR\x11modelsLastOutcome\"\xeb\x01\n" +
+	"\fRankingModel\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
+	"\alearned\x18\x03 \x01(\bR\alearned\x12%\n" +
+	"\x0edefault_reason\x18\x04 \x01(\tR\rdefaultReason\x125\n" +
+	"\bfeatures\x18\x05 \x03(\v2\x19.trellis.v1.FeatureWeightR\bfeatures\x125\n" +
+	"\btraining\x18\x06 \x01(\v2\x19.trellis.v1.ModelTrainingR\btraining\";\n" +
+	"\rFeatureWeight\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x02R\x06weight\"\xdd\x02\n" +
+	"\rModelTraining\x127\n" +
+	"\tfitted_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bfittedAt\x12\x18\n" +
+	"\aqueries\x18\x02 \x01(\x04R\aqueries\x12\x1a\n" +
+	"\bexamples\x18\x03 \x01(\x04R\bexamples\x12\x1c\n" +
+	"\tpositives\x18\x04 \x01(\x04R\tpositives\x12\x16\n" +
+	"\x06splits\x18\x05 \x01(\rR\x06splits\x12&\n" +
+	"\x0eregularisation\x18\x06 \x01(\x01R\x0eregularisation\x12\x16\n" +
+	"\x06metric\x18\a \x01(\tR\x06metric\x12\x1c\n" +
+	"\tvalidated\x18\b \x01(\x01R\tvalidated\x12\x1a\n" +
+	"\breplaced\x18\t \x01(\x01R\breplaced\x12-\n" +
+	"\x12validation_queries\x18\n" +
+	" \x01(\x04R\x11validationQueries2k\n" +
 	"\rServerService\x12Z\n" +
 	"\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vServerProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +
@@ -381,23 +703,31 @@ func file_trellis_v1_server_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_server_proto_rawDescData
 }
 
-var file_trellis_v1_server_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_trellis_v1_server_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_trellis_v1_server_proto_goTypes = []any{
 	(*GetServerStatusRequest)(nil),  // 0: trellis.v1.GetServerStatusRequest
 	(*GetServerStatusResponse)(nil), // 1: trellis.v1.GetServerStatusResponse
 	(*SemanticTier)(nil),            // 2: trellis.v1.SemanticTier
 	(*WorkspaceStatus)(nil),         // 3: trellis.v1.WorkspaceStatus
+	(*RankingModel)(nil),            // 4: trellis.v1.RankingModel
+	(*FeatureWeight)(nil),           // 5: trellis.v1.FeatureWeight
+	(*ModelTraining)(nil),           // 6: trellis.v1.ModelTraining
+	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
 }
 var file_trellis_v1_server_proto_depIdxs = []int32{
 	2, // 0: trellis.v1.GetServerStatusResponse.semantic:type_name -> trellis.v1.SemanticTier
 	3, // 1: trellis.v1.GetServerStatusResponse.workspaces:type_name -> trellis.v1.WorkspaceStatus
-	0, // 2: trellis.v1.ServerService.GetServerStatus:input_type -> trellis.v1.GetServerStatusRequest
-	1, // 3: trellis.v1.ServerService.GetServerStatus:output_type -> trellis.v1.GetServerStatusResponse
-	3, // [3:4] is the sub-list for method output_type
-	2, // [2:3] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 2: trellis.v1.WorkspaceStatus.ranking_models:type_name -> trellis.v1.RankingModel
+	5, // 3: trellis.v1.RankingModel.features:type_name -> trellis.v1.FeatureWeight
+	6, // 4: trellis.v1.RankingModel.training:type_name -> trellis.v1.ModelTraining
+	7, // 5: trellis.v1.ModelTraining.fitted_at:type_name -> google.protobuf.Timestamp
+	0, // 6: trellis.v1.ServerService.GetServerStatus:input_type -> trellis.v1.GetServerStatusRequest
+	1, // 7: trellis.v1.ServerService.GetServerStatus:output_type -> trellis.v1.GetServerStatusResponse
+	7, // [7:8] is the sub-list for method output_type
+	6, // [6:7] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_server_proto_init() }
@@ -411,7 +741,7 @@ func file_trellis_v1_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_server_proto_rawDesc), len(file_trellis_v1_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,23 +22,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/server.proto\x12\ntrellis.v1\"\x18\n\x16GetServerStatusRequest\"\xd4\x01\n\x17GetServerStatusResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12\x34\n\x08semantic\x18\x02 \x01(\x0b\x32\x18.trellis.v1.SemanticTierR\x08semantic\x12;\n\nworkspaces\x18\x03 \x03(\x0b\x32\x1b.trellis.v1.WorkspaceStatusR\nworkspaces\x12,\n\x12\x66ollows_change_log\x18\x04 \x01(\x08R\x10\x66ollowsChangeLog\"s\n\x0cSemanticTier\x12\x18\n\x07\x65nabled\x18\x01 \x01(\x08R\x07\x65nabled\x12\x19\n\x08model_id\x18\x02 \x01(\tR\x07modelId\x12.\n\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xd5\x03\n\x0fWorkspaceStatus\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n\rconversations\x18\x02 \x01(\x04R\rconversations\x12\x35\n\x16\x65mbedded_conversations\x18\x03 \x01(\x04R\x15\x65mbeddedConversations\x12-\n\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings\x12%\n\x0e\x61pplied_change\x18\x05 \x01(\x04R\rappliedChange\x12&\n\x0f\x63hange_log_head\x18\x06 \x01(\x04R\rchangeLogHead\x12\'\n\x0freplication_lag\x18\x07 \x01(\x04R\x0ereplicationLag\x12\'\n\x0fstanding_judged\x18\x08 \x01(\x04R\x0estandingJudged\x12)\n\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n\x0estanding_bytes\x18\n \x01(\x04R\rstandingBytes\x12%\n\x0estanding_stale\x18\x0b \x01(\x04R\rstandingStale2k\n\rServerService\x12Z\n\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/server.proto\x12\ntrellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16GetServerStatusRequest\"\xd4\x01\n\x17GetServerStatusResponse\x12\x18\n\x07version\x18\x01 \x01(\tR\x07version\x12\x34\n\x08semantic\x18\x02 \x01(\x0b\x32\x18.trellis.v1.SemanticTierR\x08semantic\x12;\n\nworkspaces\x18\x03 \x03(\x0b\x32\x1b.trellis.v1.WorkspaceStatusR\nworkspaces\x12,\n\x12\x66ollows_change_log\x18\x04 \x01(\x08R\x10\x66ollowsChangeLog\"s\n\x0cSemanticTier\x12\x18\n\x07\x65nabled\x18\x01 \x01(\x08R\x07\x65nabled\x12\x19\n\x08model_id\x18\x02 \x01(\tR\x07modelId\x12.\n\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xfa\x04\n\x0fWorkspaceStatus\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n\rconversations\x18\x02 \x01(\x04R\rconversations\x12\x35\n\x16\x65mbedded_conversations\x18\x03 \x01(\x04R\x15\x65mbeddedConversations\x12-\n\x12pending_embeddings\x18\x04 \x01(\x04R\x11pendingEmbeddings\x12%\n\x0e\x61pplied_change\x18\x05 \x01(\x04R\rappliedChange\x12&\n\x0f\x63hange_log_head\x18\x06 \x01(\x04R\rchangeLogHead\x12\'\n\x0freplication_lag\x18\x07 \x01(\x04R\x0ereplicationLag\x12\'\n\x0fstanding_judged\x18\x08 \x01(\x04R\x0estandingJudged\x12)\n\x10standing_pending\x18\t \x01(\x04R\x0fstandingPending\x12%\n\x0estanding_bytes\x18\n \x01(\x04R\rstandingBytes\x12%\n\x0estanding_stale\x18\x0b \x01(\x04R\rstandingStale\x12?\n\x0eranking_models\x18\x0c \x03(\x0b\x32\x18.trellis.v1.RankingModelR\rrankingModels\x12\x32\n\x15models_fitted_records\x18\r \x01(\x04R\x13modelsFittedRecords\x12.\n\x13models_last_outcome\x18\x0e \x01(\tR\x11modelsLastOutcome\"\xeb\x01\n\x0cRankingModel\x12\x12\n\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n\x07version\x18\x02 \x01(\x04R\x07version\x12\x18\n\x07learned\x18\x03 \x01(\x08R\x07learned\x12%\n\x0e\x64\x65\x66\x61ult_reason\x18\x04 \x01(\tR\rdefaultReason\x12\x35\n\x08\x66\x65\x61tures\x18\x05 \x03(\x0b\x32\x19.trellis.v1.FeatureWeightR\x08\x66\x65\x61tures\x12\x35\n\x08training\x18\x06 \x01(\x0b\x32\x19.trellis.v1.ModelTrainingR\x08training\";\n\rFeatureWeight\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n\x06weight\x18\x02 \x01(\x02R\x06weight\"\xdd\x02\n\rModelTraining\x12\x37\n\tfitted_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08\x66ittedAt\x12\x18\n\x07queries\x18\x02 \x01(\x04R\x07queries\x12\x1a\n\x08\x65xamples\x18\x03 \x01(\x04R\x08\x65xamples\x12\x1c\n\tpositives\x18\x04 \x01(\x04R\tpositives\x12\x16\n\x06splits\x18\x05 \x01(\rR\x06splits\x12&\n\x0eregularisation\x18\x06 \x01(\x01R\x0eregularisation\x12\x16\n\x06metric\x18\x07 \x01(\tR\x06metric\x12\x1c\n\tvalidated\x18\x08 \x01(\x01R\tvalidated\x12\x1a\n\x08replaced\x18\t \x01(\x01R\x08replaced\x12-\n\x12validation_queries\x18\n \x01(\x04R\x11validationQueries2k\n\rServerService\x12Z\n\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trellis.v1.server_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETSERVERSTATUSREQUEST']._serialized_start=39
-  _globals['_GETSERVERSTATUSREQUEST']._serialized_end=63
-  _globals['_GETSERVERSTATUSRESPONSE']._serialized_start=66
-  _globals['_GETSERVERSTATUSRESPONSE']._serialized_end=278
-  _globals['_SEMANTICTIER']._serialized_start=280
-  _globals['_SEMANTICTIER']._serialized_end=395
-  _globals['_WORKSPACESTATUS']._serialized_start=398
-  _globals['_WORKSPACESTATUS']._serialized_end=867
-  _globals['_SERVERSERVICE']._serialized_start=869
-  _globals['_SERVERSERVICE']._serialized_end=976
+  _globals['_GETSERVERSTATUSREQUEST']._serialized_start=72
+  _globals['_GETSERVERSTATUSREQUEST']._serialized_end=96
+  _globals['_GETSERVERSTATUSRESPONSE']._serialized_start=99
+  _globals['_GETSERVERSTATUSRESPONSE']._serialized_end=311
+  _globals['_SEMANTICTIER']._serialized_start=313
+  _globals['_SEMANTICTIER']._serialized_end=428
+  _globals['_WORKSPACESTATUS']._serialized_start=431
+  _globals['_WORKSPACESTATUS']._serialized_end=1065
+  _globals['_RANKINGMODEL']._serialized_start=1068
+  _globals['_RANKINGMODEL']._serialized_end=1303
+  _globals['_FEATUREWEIGHT']._serialized_start=1305
+  _globals['_FEATUREWEIGHT']._serialized_end=1364
+  _globals['_MODELTRAINING']._serialized_start=1367
+  _globals['_MODELTRAINING']._serialized_end=1716
+  _globals['_SERVERSERVICE']._serialized_start=1718
+  _globals['_SERVERSERVICE']._serialized_end=1825
 # @@protoc_insertion_point(module_scope)

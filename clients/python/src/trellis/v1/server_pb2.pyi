@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -112,6 +113,9 @@ class WorkspaceStatus(_message.Message):
     STANDING_PENDING_FIELD_NUMBER: _builtins.int
     STANDING_BYTES_FIELD_NUMBER: _builtins.int
     STANDING_STALE_FIELD_NUMBER: _builtins.int
+    RANKING_MODELS_FIELD_NUMBER: _builtins.int
+    MODELS_FITTED_RECORDS_FIELD_NUMBER: _builtins.int
+    MODELS_LAST_OUTCOME_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -143,6 +147,14 @@ class WorkspaceStatus(_message.Message):
     again once their judgment is half of `[standing] max_age_seconds` old, and requests use them
     meanwhile.
     """
+    models_fitted_records: _builtins.int
+    """Records in the workspace when its models were last fitted; 0 before the first fit."""
+    models_last_outcome: _builtins.str
+    """What the last fit concluded, in words (kept, refused and why)."""
+    @_builtins.property
+    def ranking_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___RankingModel]:
+        """How the workspace ranks, learned from its own history: one model per ranking."""
+
     def __init__(
         self,
         *,
@@ -157,11 +169,145 @@ class WorkspaceStatus(_message.Message):
         standing_pending: _builtins.int = ...,
         standing_bytes: _builtins.int = ...,
         standing_stale: _builtins.int = ...,
+        ranking_models: _abc.Iterable[Global___RankingModel] | None = ...,
+        models_fitted_records: _builtins.int = ...,
+        models_last_outcome: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "pending_embeddings", b"pending_embeddings", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkspaceStatus: _TypeAlias = WorkspaceStatus  # noqa: Y015
+
+@_typing.final
+class RankingModel(_message.Message):
+    """A ranking model: a weighted sum of named features, learned from the workspace's own history
+    (who took part in what at moments inside it) or, until there is enough of it, the default.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    LEARNED_FIELD_NUMBER: _builtins.int
+    DEFAULT_REASON_FIELD_NUMBER: _builtins.int
+    FEATURES_FIELD_NUMBER: _builtins.int
+    TRAINING_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """What it ranks, e.g. "participants" (people to bring into a conversation, and where each
+    person stands in the conversations they could join).
+    """
+    version: _builtins.int
+    """Increases with every model that replaces the one serving."""
+    learned: _builtins.bool
+    """True when fitted on the workspace's history; false for the default."""
+    default_reason: _builtins.str
+    """Why the default applies; empty for a learned model."""
+    @_builtins.property
+    def features(self) -> _containers.RepeatedCompositeFieldContainer[Global___FeatureWeight]:
+        """Each feature and its weight (per standard deviation of the feature for a learned model),
+        strongest first.
+        """
+
+    @_builtins.property
+    def training(self) -> Global___ModelTraining:
+        """For a learned model: what it was fitted on and how it did on history held back from it."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        version: _builtins.int = ...,
+        learned: _builtins.bool = ...,
+        default_reason: _builtins.str = ...,
+        features: _abc.Iterable[Global___FeatureWeight] | None = ...,
+        training: Global___ModelTraining | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["training", b"training"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default_reason", b"default_reason", "features", b"features", "kind", b"kind", "learned", b"learned", "training", b"training", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RankingModel: _TypeAlias = RankingModel  # noqa: Y015
+
+@_typing.final
+class FeatureWeight(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    weight: _builtins.float
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FeatureWeight: _TypeAlias = FeatureWeight  # noqa: Y015
+
+@_typing.final
+class ModelTraining(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FITTED_AT_FIELD_NUMBER: _builtins.int
+    QUERIES_FIELD_NUMBER: _builtins.int
+    EXAMPLES_FIELD_NUMBER: _builtins.int
+    POSITIVES_FIELD_NUMBER: _builtins.int
+    SPLITS_FIELD_NUMBER: _builtins.int
+    REGULARISATION_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    VALIDATED_FIELD_NUMBER: _builtins.int
+    REPLACED_FIELD_NUMBER: _builtins.int
+    VALIDATION_QUERIES_FIELD_NUMBER: _builtins.int
+    queries: _builtins.int
+    """Conversations with an outcome it learned from, the candidate rows they gave, and how many
+    of those took part.
+    """
+    examples: _builtins.int
+    positives: _builtins.int
+    splits: _builtins.int
+    """The moments inside the history the examples were drawn at."""
+    regularisation: _builtins.float
+    """The L2 strength chosen on the held-back split."""
+    metric: _builtins.str
+    """The metric compared on the held-back split (e.g. "MRR"), this model's value, and that of the
+    model it replaced, on the same held-back conversations.
+    """
+    validated: _builtins.float
+    replaced: _builtins.float
+    validation_queries: _builtins.int
+    @_builtins.property
+    def fitted_at(self) -> _timestamp_pb2.Timestamp:
+        """The workspace's newest record when it was fitted."""
+
+    def __init__(
+        self,
+        *,
+        fitted_at: _timestamp_pb2.Timestamp | None = ...,
+        queries: _builtins.int = ...,
+        examples: _builtins.int = ...,
+        positives: _builtins.int = ...,
+        splits: _builtins.int = ...,
+        regularisation: _builtins.float = ...,
+        metric: _builtins.str = ...,
+        validated: _builtins.float = ...,
+        replaced: _builtins.float = ...,
+        validation_queries: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fitted_at", b"fitted_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["examples", b"examples", "fitted_at", b"fitted_at", "metric", b"metric", "positives", b"positives", "queries", b"queries", "regularisation", b"regularisation", "replaced", b"replaced", "splits", b"splits", "validated", b"validated", "validation_queries", b"validation_queries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelTraining: _TypeAlias = ModelTraining  # noqa: Y015

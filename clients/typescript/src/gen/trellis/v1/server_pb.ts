@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file trellis/v1/server.proto.
  */
 export const file_trellis_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIqQCCg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBBIXCg9zdGFuZGluZ19qdWRnZWQYCCABKAQSGAoQc3RhbmRpbmdfcGVuZGluZxgJIAEoBBIWCg5zdGFuZGluZ19ieXRlcxgKIAEoBBIWCg5zdGFuZGluZ19zdGFsZRgLIAEoBDJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIpIDCg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBBIXCg9zdGFuZGluZ19qdWRnZWQYCCABKAQSGAoQc3RhbmRpbmdfcGVuZGluZxgJIAEoBBIWCg5zdGFuZGluZ19ieXRlcxgKIAEoBBIWCg5zdGFuZGluZ19zdGFsZRgLIAEoBBIwCg5yYW5raW5nX21vZGVscxgMIAMoCzIYLnRyZWxsaXMudjEuUmFua2luZ01vZGVsEh0KFW1vZGVsc19maXR0ZWRfcmVjb3JkcxgNIAEoBBIbChNtb2RlbHNfbGFzdF9vdXRjb21lGA4gASgJIrABCgxSYW5raW5nTW9kZWwSDAoEa2luZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEg8KB2xlYXJuZWQYAyABKAgSFgoOZGVmYXVsdF9yZWFzb24YBCABKAkSKwoIZmVhdHVyZXMYBSADKAsyGS50cmVsbGlzLnYxLkZlYXR1cmVXZWlnaHQSKwoIdHJhaW5pbmcYBiABKAsyGS50cmVsbGlzLnYxLk1vZGVsVHJhaW5pbmciLQoNRmVhdHVyZVdlaWdodBIMCgRuYW1lGAEgASgJEg4KBndlaWdodBgCIAEoAiLtAQoNTW9kZWxUcmFpbmluZxItCglmaXR0ZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3F1ZXJpZXMYAiABKAQSEAoIZXhhbXBsZXMYAyABKAQSEQoJcG9zaXRpdmVzGAQgASgEEg4KBnNwbGl0cxgFIAEoDRIWCg5yZWd1bGFyaXNhdGlvbhgGIAEoARIOCgZtZXRyaWMYByABKAkSEQoJdmFsaWRhdGVkGAggASgBEhAKCHJlcGxhY2VkGAkgASgBEhoKEnZhbGlkYXRpb25fcXVlcmllcxgKIAEoBDJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message trellis.v1.GetServerStatusRequest
@@ -181,6 +183,27 @@ export type WorkspaceStatus = Message<"trellis.v1.WorkspaceStatus"> & {
    * @generated from field: uint64 standing_stale = 11;
    */
   standingStale: bigint;
+
+  /**
+   * How the workspace ranks, learned from its own history: one model per ranking.
+   *
+   * @generated from field: repeated trellis.v1.RankingModel ranking_models = 12;
+   */
+  rankingModels: RankingModel[];
+
+  /**
+   * Records in the workspace when its models were last fitted; 0 before the first fit.
+   *
+   * @generated from field: uint64 models_fitted_records = 13;
+   */
+  modelsFittedRecords: bigint;
+
+  /**
+   * What the last fit concluded, in words (kept, refused and why).
+   *
+   * @generated from field: string models_last_outcome = 14;
+   */
+  modelsLastOutcome: string;
 };
 
 /**
@@ -189,6 +212,161 @@ export type WorkspaceStatus = Message<"trellis.v1.WorkspaceStatus"> & {
  */
 export const WorkspaceStatusSchema: GenMessage<WorkspaceStatus> = /*@__PURE__*/
   messageDesc(file_trellis_v1_server, 3);
+
+/**
+ * A ranking model: a weighted sum of named features, learned from the workspace's own history
+ * (who took part in what at moments inside it) or, until there is enough of it, the default.
+ *
+ * @generated from message trellis.v1.RankingModel
+ */
+export type RankingModel = Message<"trellis.v1.RankingModel"> & {
+  /**
+   * What it ranks, e.g. "participants" (people to bring into a conversation, and where each
+   * person stands in the conversations they could join).
+   *
+   * @generated from field: string kind = 1;
+   */
+  kind: string;
+
+  /**
+   * Increases with every model that replaces the one serving.
+   *
+   * @generated from field: uint64 version = 2;
+   */
+  version: bigint;
+
+  /**
+   * True when fitted on the workspace's history; false for the default.
+   *
+   * @generated from field: bool learned = 3;
+   */
+  learned: boolean;
+
+  /**
+   * Why the default applies; empty for a learned model.
+   *
+   * @generated from field: string default_reason = 4;
+   */
+  defaultReason: string;
+
+  /**
+   * Each feature and its weight (per standard deviation of the feature for a learned model),
+   * strongest first.
+   *
+   * @generated from field: repeated trellis.v1.FeatureWeight features = 5;
+   */
+  features: FeatureWeight[];
+
+  /**
+   * For a learned model: what it was fitted on and how it did on history held back from it.
+   *
+   * @generated from field: trellis.v1.ModelTraining training = 6;
+   */
+  training?: ModelTraining | undefined;
+};
+
+/**
+ * Describes the message trellis.v1.RankingModel.
+ * Use `create(RankingModelSchema)` to create a new message.
+ */
+export const RankingModelSchema: GenMessage<RankingModel> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_server, 4);
+
+/**
+ * @generated from message trellis.v1.FeatureWeight
+ */
+export type FeatureWeight = Message<"trellis.v1.FeatureWeight"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: float weight = 2;
+   */
+  weight: number;
+};
+
+/**
+ * Describes the message trellis.v1.FeatureWeight.
+ * Use `create(FeatureWeightSchema)` to create a new message.
+ */
+export const FeatureWeightSchema: GenMessage<FeatureWeight> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_server, 5);
+
+/**
+ * @generated from message trellis.v1.ModelTraining
+ */
+export type ModelTraining = Message<"trellis.v1.ModelTraining"> & {
+  /**
+   * The workspace's newest record when it was fitted.
+   *
+   * @generated from field: google.protobuf.Timestamp fitted_at = 1;
+   */
+  fittedAt?: Timestamp | undefined;
+
+  /**
+   * Conversations with an outcome it learned from, the candidate rows they gave, and how many
+   * of those took part.
+   *
+   * @generated from field: uint64 queries = 2;
+   */
+  queries: bigint;
+
+  /**
+   * @generated from field: uint64 examples = 3;
+   */
+  examples: bigint;
+
+  /**
+   * @generated from field: uint64 positives = 4;
+   */
+  positives: bigint;
+
+  /**
+   * The moments inside the history the examples were drawn at.
+   *
+   * @generated from field: uint32 splits = 5;
+   */
+  splits: number;
+
+  /**
+   * The L2 strength chosen on the held-back split.
+   *
+   * @generated from field: double regularisation = 6;
+   */
+  regularisation: number;
+
+  /**
+   * The metric compared on the held-back split (e.g. "MRR"), this model's value, and that of the
+   * model it replaced, on the same held-back conversations.
+   *
+   * @generated from field: string metric = 7;
+   */
+  metric: string;
+
+  /**
+   * @generated from field: double validated = 8;
+   */
+  validated: number;
+
+  /**
+   * @generated from field: double replaced = 9;
+   */
+  replaced: number;
+
+  /**
+   * @generated from field: uint64 validation_queries = 10;
+   */
+  validationQueries: bigint;
+};
+
+/**
+ * Describes the message trellis.v1.ModelTraining.
+ * Use `create(ModelTrainingSchema)` to create a new message.
+ */
+export const ModelTrainingSchema: GenMessage<ModelTraining> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_server, 6);
 
 /**
  * The server itself: what it runs and how far it has come.

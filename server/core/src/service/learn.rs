@@ -1,0 +1,395 @@
+//! Learning each workspace's rankings from its own history (see `engine::learn`).
+//!
+//! No label is needed: the community already showed who takes part in what. The stored history
+//! is replayed in time order into a training engine, and at several moments inside it (the
+//! times by which 40%, 50%, ... 90% of the conversations that drew a reply had been opened) the
+//! engine is asked, as of that moment, who could be brought into each conversation opened next
+//! (until the following moment), with the features the served ranking reads. Who did take part
+//! later labels those rows. The newest split is held back to choose the regularisation and to
+//! compare the fitted model with the one serving; the model replaces it only if it ranks that
+//! held-back history better.
+//!
+//! The training engine is the same engine the workspace serves from, built by the same code,
+//! so the features a model is fitted on are the features it is served with. The replay keeps
+//! postings deferred between splits and builds them once per split, so it costs about as much
+//! as loading the workspace once per split. Each split contributes at most
+//! [`MAX_QUERIES_PER_SPLIT`] conversations.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::{Trellis, poisoned};
+use crate::domain::{Conversation, Millis, Person, Post, Record, RecordKey, WorkspaceId};
+use crate::engine::Engine;
+use crate::engine::learn::{self, FitError, ModelOrigin, Query, RankingKind, RankingModel};
+use crate::engine::people::PARTICIPANT_FEATURES;
+use crate::engine::semantic::{Embedding, embedding_text, text_hash};
+use crate::error::CoreResult;
+
+/// Where the splits fall: the share of replied conversations opened before each.
+pub const SPLIT_QUANTILES: [f64; 6] = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+/// Steps of each split: the conversations opened during a step are asked about as of its start.
+pub const STEPS_PER_SPLIT: usize = 5;
+/// Conversations asked about per split at most (evenly spread over the split when there are
+/// more): bounds the cost of a fit on a large community.
+pub const MAX_QUERIES_PER_SPLIT: usize = 400;
+/// People considered per conversation beyond those the evidence lists name (the most active).
+const POOL_DEPTH: usize = 200;
+/// A workspace is fitted again once its records grew by this share since the last fit.
+pub const REFIT_GROWTH: f64 = 0.1;
+/// ... or by this many records, whichever is smaller.
+pub const REFIT_RECORDS: u64 = 5_000;
+
+/// What the service knows of a workspace's models: the one serving and the last fit.
+#[derive(Debug, Clone)]
+pub(super) struct WorkspaceModels {
+    pub participants: Arc<RankingModel>,
+    /// Records in the workspace when it was last fitted (whatever the outcome).
+    pub fitted_records: u64,
+    /// What the last fit said: kept, refused and why.
+    pub last_outcome: String,
+    pub fits: u64,
+}
+
+/// A workspace's ranking models as the status reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelStatus {
+    pub workspace: WorkspaceId,
+    pub model: RankingModel,
+    /// Records in the workspace when it was last fitted; 0 before the first fit.
+    pub fitted_records: u64,
+    /// What the last fit concluded, in words.
+    pub last_outcome: String,
+    pub fits: u64,
+}
+
+/// One record of the replay, with the time it happened (records without a time go first: they
+/// are the oldest the workspace can vouch for).
+enum Event {
+    Person(Person),
+    Conversation(Conversation),
+    Post(Post),
+}
+
+fn event_time(event: &Event) -> Option<Millis> {
+    match event {
+        Event::Person(_) => None,
+        Event::Conversation(conversation) => conversation.created_at,
+        Event::Post(post) => post.created_at,
+    }
+}
+
+impl Trellis {
+    /// The models of every workspace, for the status.
+    pub fn model_status(&self) -> CoreResult<Vec<ModelStatus>> {
+        let mut workspaces = self.store.workspaces()?;
+        workspaces.sort();
+        let models = self.models.lock().map_err(poisoned)?;
+        Ok(workspaces
+            .into_iter()
+            .map(|workspace| match models.get(&workspace) {
+                Some(state) => ModelStatus {
+                    workspace,
+                    model: (*state.participants).clone(),
+                    fitted_records: state.fitted_records,
+                    last_outcome: state.last_outcome.clone(),
+                    fits: state.fits,
+                },
+                None => ModelStatus {
+                    workspace,
+                    model: crate::engine::people::default_participant_model().clone(),
+                    fitted_records: 0,
+                    last_outcome: "not fitted yet".to_owned(),
+                    fits: 0,
+                },
+            })
+            .collect())
+    }
+
+    /// Whether a workspace is due a fit: never fitted, or grown since the last fit by
+    /// [`REFIT_GROWTH`] or [`REFIT_RECORDS`] records.
+    pub fn learning_due(&self, workspace: &WorkspaceId) -> CoreResult<bool> {
+        let counts = self.store.counts(workspace)?;
+        let records = counts.people + counts.conversations + counts.posts;
+        let models = self.models.lock().map_err(poisoned)?;
+        Ok(match models.get(workspace) {
+            None => records > 0,
+            Some(state) => {
+                let grown = records.saturating_sub(state.fitted_records);
+                grown > 0
+                    && (grown as f64 >= REFIT_GROWTH * state.fitted_records as f64
+                        || grown >= REFIT_RECORDS)
+            }
+        })
+    }
+
+    /// Fits the workspace's participant model on its history and installs it when it ranks
+    /// held-back history better than the model serving. Returns what happened, in words.
+    pub fn learn(&self, workspace: &WorkspaceId) -> CoreResult<String> {
+        let counts = self.store.counts(workspace)?;
+        let records = counts.people + counts.conversations + counts.posts;
+        let started = std::time::Instant::now();
+        let (queries, fitted_at) = self.participant_history(workspace)?;
+        let history_seconds = started.elapsed().as_secs_f64();
+        let incumbent = {
+            let models = self.models.lock().map_err(poisoned)?;
+            models.get(workspace).map_or_else(
+                || Arc::new(crate::engine::people::default_participant_model().clone()),
+                |state| Arc::clone(&state.participants),
+            )
+        };
+        let fitted = learn::fit(
+            RankingKind::Participants,
+            &PARTICIPANT_FEATURES,
+            &queries,
+            &incumbent,
+            fitted_at,
+        );
+        let (serving, outcome) = match fitted {
+            Ok(mut model) => {
+                let ModelOrigin::Learned(training) = &model.origin else {
+                    unreachable!("a fit is learned");
+                };
+                if training.validated > training.replaced {
+                    let outcome = format!(
+                        "learned from {} conversations over {} splits: held-back MRR {:.3} against {:.3} for the model it replaced",
+                        training.queries, training.splits, training.validated, training.replaced
+                    );
+                    model.version = incumbent.version + 1;
+                    (Arc::new(model), outcome)
+                } else {
+                    let outcome = format!(
+                        "kept the serving model: a model fitted on {} conversations ranked held-back history at MRR {:.3}, not better than its {:.3}",
+                        training.queries, training.validated, training.replaced
+                    );
+                    (incumbent, outcome)
+                }
+            }
+            Err(FitError::TooLittle { queries, needed }) => {
+                let reason = format!(
+                    "too little history to learn from: {queries} conversations drew replies from people active before them (at least {needed} needed); the default applies"
+                );
+                let model = if incumbent.is_learned() {
+                    incumbent
+                } else {
+                    let mut model = (*incumbent).clone();
+                    model.origin = ModelOrigin::Default {
+                        reason: reason.clone(),
+                    };
+                    Arc::new(model)
+                };
+                (model, reason)
+            }
+            Err(error) => (incumbent, format!("kept the serving model: {error}")),
+        };
+        tracing::info!(
+            workspace = %workspace,
+            history_seconds,
+            fit_seconds = started.elapsed().as_secs_f64() - history_seconds,
+            outcome = %outcome,
+            "ranking model fitted"
+        );
+        {
+            let mut models = self.models.lock().map_err(poisoned)?;
+            let fits = models.get(workspace).map_or(0, |state| state.fits) + 1;
+            models.insert(
+                workspace.clone(),
+                super::learn::WorkspaceModels {
+                    participants: Arc::clone(&serving),
+                    fitted_records: records,
+                    last_outcome: outcome.clone(),
+                    fits,
+                },
+            );
+        }
+        // The engine changes only for a model it does not serve yet: installing one drops every
+        // judgment of where people stand.
+        if serving.is_learned()
+            && let Ok(engine) = self.engine(workspace)
+        {
+            let mut engine = engine.write().map_err(poisoned)?;
+            let current = engine.participant_model();
+            if !(current.is_learned() && current.version == serving.version) {
+                engine.set_participant_model(serving);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The installed models of a workspace into a freshly loaded engine.
+    pub(super) fn install_models(&self, workspace: &WorkspaceId, engine: &mut Engine) {
+        if let Ok(models) = self.models.lock()
+            && let Some(state) = models.get(workspace)
+            && state.participants.is_learned()
+        {
+            engine.set_participant_model(Arc::clone(&state.participants));
+        }
+    }
+
+    /// The training queries of a workspace's history (see the module doc), and the moment of
+    /// its newest record.
+    fn participant_history(&self, workspace: &WorkspaceId) -> CoreResult<(Vec<Query>, Millis)> {
+        let mut events = Vec::new();
+        self.store.scan_corpus(workspace, &mut |record| {
+            match record {
+                Record::Person(person) => events.push(Event::Person(person)),
+                Record::Conversation(conversation) => {
+                    events.push(Event::Conversation(conversation));
+                }
+                Record::Post(post) => events.push(Event::Post(post)),
+                Record::Asset(_) => {}
+            }
+            Ok(())
+        })?;
+        let mut vectors: HashMap<RecordKey, Embedding> = HashMap::new();
+        if let Some(embedder) = &self.embedder {
+            self.store
+                .scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
+                    vectors.insert(embedding.key.clone(), embedding);
+                    Ok(())
+                })?;
+        }
+        // Who took part in each conversation, by author key as records name them.
+        let mut openers: HashMap<RecordKey, RecordKey> = HashMap::new();
+        let mut takers: HashMap<RecordKey, HashSet<RecordKey>> = HashMap::new();
+        let mut opened: Vec<(Millis, usize)> = Vec::new();
+        for (index, event) in events.iter().enumerate() {
+            match event {
+                Event::Conversation(conversation) => {
+                    if let Some(author) =
+                        crate::engine::author_key(&conversation.key, conversation.author.as_deref())
+                    {
+                        openers.insert(conversation.key.clone(), author);
+                    }
+                    if let Some(at) = conversation.created_at {
+                        opened.push((at, index));
+                    }
+                }
+                Event::Post(post) => {
+                    if let Some(author) =
+                        crate::engine::author_key(&post.key, post.author.as_deref())
+                    {
+                        takers
+                            .entry(crate::engine::post_conversation(post))
+                            .or_default()
+                            .insert(author);
+                    }
+                }
+                Event::Person(_) => {}
+            }
+        }
+        let replied = |key: &RecordKey| {
+            takers
+                .get(key)
+                .is_some_and(|people| people.iter().any(|person| openers.get(key) != Some(person)))
+        };
+        let mut replied_times: Vec<Millis> = opened
+            .iter()
+            .filter(|(_, index)| match &events[*index] {
+                Event::Conversation(conversation) => replied(&conversation.key),
+                _ => false,
+            })
+            .map(|(at, _)| *at)
+            .collect();
+        replied_times.sort_unstable();
+        let newest = events.iter().filter_map(event_time).max().unwrap_or(0);
+        if replied_times.is_empty() {
+            return Ok((Vec::new(), newest));
+        }
+        // Each split is asked about in `STEPS_PER_SPLIT` steps, each as of its own start: a
+        // question is judged with what was known shortly before it was asked.
+        let mut cuts: Vec<(usize, Millis)> = Vec::new();
+        for (split, share) in SPLIT_QUANTILES.iter().enumerate() {
+            let next = SPLIT_QUANTILES.get(split + 1).copied().unwrap_or(1.0);
+            for step in 0..STEPS_PER_SPLIT {
+                let share = share + (next - share) * step as f64 / STEPS_PER_SPLIT as f64;
+                let position = ((replied_times.len() as f64) * share) as usize;
+                cuts.push((split, replied_times[position.min(replied_times.len() - 1)]));
+            }
+        }
+        cuts.dedup_by_key(|(_, at)| *at);
+
+        // The replay, in time order (records without a time first, in stored order).
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|index| (event_time(&events[*index]).unwrap_or(Millis::MIN), *index));
+        opened.sort_unstable();
+        let mut engine = self.new_engine();
+        engine.set_merges(&self.store.merges(workspace)?);
+        engine.set_forgotten(self.store.forgotten(workspace)?);
+        let mut next = 0usize;
+        let mut replayed_conversations: Vec<RecordKey> = Vec::new();
+        let mut queries = Vec::new();
+        for (index, (split, cut)) in cuts.iter().enumerate() {
+            engine.begin_load();
+            while next < order.len() && event_time(&events[order[next]]).is_none_or(|at| at < *cut)
+            {
+                match &events[order[next]] {
+                    Event::Person(person) => engine.upsert_person(person, None),
+                    Event::Conversation(conversation) => {
+                        engine.upsert_conversation(conversation, None);
+                        replayed_conversations.push(conversation.key.clone());
+                    }
+                    Event::Post(post) => engine.upsert_post(post, None),
+                }
+                next += 1;
+            }
+            engine.finish_load();
+            engine.insert_embeddings(
+                replayed_conversations
+                    .drain(..)
+                    .filter_map(|key| vectors.get(&key).cloned())
+                    .collect(),
+            );
+            let until = cuts.get(index + 1).map_or(Millis::MAX, |(_, at)| *at);
+            let window: Vec<&Conversation> = opened
+                .iter()
+                .filter(|(at, _)| *at >= *cut && *at < until)
+                .filter_map(|(_, index)| match &events[*index] {
+                    Event::Conversation(conversation) if replied(&conversation.key) => {
+                        Some(conversation)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let step = window
+                .len()
+                .div_ceil(MAX_QUERIES_PER_SPLIT / STEPS_PER_SPLIT)
+                .max(1);
+            for conversation in window.into_iter().step_by(step) {
+                let bag = engine.text_bag(&conversation.title, &conversation.body);
+                let vector = vectors
+                    .get(&conversation.key)
+                    .filter(|embedding| {
+                        embedding.text_hash == text_hash(&embedding_text(conversation))
+                    })
+                    .map(|embedding| embedding.vector.as_slice());
+                let opener = openers.get(&conversation.key);
+                let candidates =
+                    engine.participant_candidates(&bag, vector, opener, *cut, POOL_DEPTH);
+                let took_part: HashSet<RecordKey> = takers
+                    .get(&conversation.key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|person| Some(*person) != opener)
+                    .map(|person| {
+                        engine
+                            .people()
+                            .canonical(person)
+                            .cloned()
+                            .unwrap_or_else(|| person.clone())
+                    })
+                    .collect();
+                let relevant: Vec<bool> = candidates
+                    .iter()
+                    .map(|(person, _)| took_part.contains(person))
+                    .collect();
+                queries.push(Query {
+                    split: *split,
+                    rows: candidates.into_iter().map(|(_, row)| row).collect(),
+                    relevant,
+                });
+            }
+        }
+        Ok((queries, newest))
+    }
+}

@@ -1,0 +1,266 @@
+//! The evaluation of `EVALUATION.md` on every development dump, through the real binary:
+//! `trellis eval` loads what the protocol lets the engine see into a server of its own, waits
+//! for it to embed and to learn its rankings, ranks every task through the API, and judges the
+//! rankings with the baselines beside them.
+//!
+//! The bar is the best of the five published baselines on every headline metric of every dump
+//! (`trellis_eval::published`). The Dense and Hybrid baselines embed every history item of a
+//! dump (minutes each on a CPU), so here they are read from the published table, which their
+//! implementation reproduces (`server/eval/tests/dense.rs`); random, popularity and BM25 run
+//! live. Every comparison is printed; the metrics listed in [`HELD`] must beat the bar, so that
+//! what has been won is never lost again, and the list grows until it holds every metric.
+
+use super::*;
+use trellis_eval::published::{best_published, published};
+
+const DUMPS: [&str; 3] = ["quantumcomputing", "ai", "sustainability"];
+
+/// Per dump, the headline metrics on which Trellis beats the best published baseline today.
+const HELD: &[(&str, &[(&str, &str)])] = &[
+    (
+        "quantumcomputing",
+        &[
+            ("A", "P@1"),
+            ("A", "NDCG@3"),
+            ("A", "R@10"),
+            ("A", "MRR"),
+            ("A'", "P@1"),
+            ("A'", "NDCG@3"),
+            ("A'", "R@10"),
+            ("A'", "MRR"),
+            ("B", "P@5"),
+            ("B", "MRR"),
+            ("C", "MAP"),
+            ("C", "mean NDCG@20"),
+            ("C", "AUC"),
+            ("D", "MRR"),
+            ("E", "AP"),
+            ("E", "P@20"),
+            ("E", "R@50"),
+        ],
+    ),
+    (
+        "ai",
+        &[
+            ("A", "P@1"),
+            ("A", "NDCG@3"),
+            ("A", "R@10"),
+            ("A", "MRR"),
+            ("A'", "P@1"),
+            ("A'", "NDCG@3"),
+            ("A'", "R@10"),
+            ("A'", "MRR"),
+            ("B", "R@10"),
+            ("B", "MRR"),
+            ("C", "MAP"),
+            ("C", "AUC"),
+            ("E", "AP"),
+        ],
+    ),
+    (
+        "sustainability",
+        &[
+            ("A", "NDCG@3"),
+            ("A", "R@10"),
+            ("A", "MRR"),
+            ("A'", "NDCG@3"),
+            ("A'", "R@10"),
+            ("A'", "MRR"),
+            ("C", "AUC"),
+            ("E", "AP"),
+            ("E", "P@20"),
+        ],
+    ),
+];
+
+fn shared_data() -> PathBuf {
+    std::env::var_os("TRELLIS_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(ROOT).join("../shared/data"))
+}
+
+fn bm25s_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import bm25s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// One dump's section of `trellis eval`'s output: from its `## name` heading to the next.
+fn section<'a>(output: &'a str, dump: &str) -> &'a str {
+    let heading = format!("## {dump}\n");
+    let start = output
+        .find(&heading)
+        .unwrap_or_else(|| panic!("the output has a section for {dump}:\n{output}"));
+    let rest = &output[start + heading.len()..];
+    &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+}
+
+/// The cells after the metric of `| TASK | METRIC | Trellis | random | popularity | BM25 | ... |`.
+fn table_row(table: &str, task: &str, metric: &str) -> Vec<Option<f64>> {
+    let row = table
+        .lines()
+        .map(|line| line.split('|').map(str::trim).collect::<Vec<_>>())
+        .find(|cells| cells.len() > 3 && cells[1] == task && cells[2] == metric)
+        .unwrap_or_else(|| panic!("the table has a `| {task} | {metric} |` row:\n{table}"));
+    row[3..7]
+        .iter()
+        .map(|cell| cell.parse::<f64>().ok())
+        .collect()
+}
+
+/// What every rankings file must be, whatever the scores: every facet ranked, no label leaked,
+/// every task answered, each prospect once.
+fn check_rankings(path: &Path, strategy: &Path) {
+    let raw = std::fs::read_to_string(path).expect("the rankings file");
+    let rankings: Value = serde_json::from_str(&raw).expect("the rankings file is JSON");
+    let labels = trellis_eval::LabelStrategy::load(strategy).expect("the label strategy");
+    let c = rankings["C"].as_object().expect("rankings have C");
+    for facet in &labels.facets {
+        let ranked = c[&facet.id]
+            .as_array()
+            .unwrap_or_else(|| panic!("C has facet {}", facet.id));
+        assert!(!ranked.is_empty(), "facet {} ranks test threads", facet.id);
+    }
+    assert_eq!(
+        c.len(),
+        labels.facets.len(),
+        "C has exactly the strategy's facets"
+    );
+    assert!(
+        rankings["C_overall"]
+            .as_object()
+            .is_some_and(|overall| !overall.is_empty())
+    );
+    for tag in labels.facets.iter().flat_map(|facet| &facet.label_tags) {
+        assert!(
+            !raw.contains(&format!("\"{tag}\"")),
+            "label tag {tag:?} leaked into the rankings"
+        );
+    }
+    for task in ["A", "B", "D"] {
+        let ranked = rankings[task]
+            .as_object()
+            .unwrap_or_else(|| panic!("rankings have {task}"));
+        assert!(
+            ranked
+                .values()
+                .any(|list| list.as_array().is_some_and(|list| !list.is_empty())),
+            "Task {task} ranks something"
+        );
+    }
+    let prospects = rankings["E"].as_array().expect("rankings have E");
+    let unique: std::collections::HashSet<i64> =
+        prospects.iter().filter_map(Value::as_i64).collect();
+    assert!(!prospects.is_empty(), "Task E ranks people");
+    assert_eq!(
+        unique.len(),
+        prospects.len(),
+        "Task E ranks each person once"
+    );
+}
+
+#[test]
+fn evaluation_on_the_development_dumps() {
+    if on_postgres() {
+        // `trellis eval` starts a server of its own on SQLite: nothing here is about storage.
+        eprintln!("skipped on PostgreSQL: the evaluation runs its own SQLite server");
+        return;
+    }
+    let data = shared_data();
+    let dumps: Vec<&str> = DUMPS
+        .iter()
+        .copied()
+        .filter(|dump| data.join("stackexchange").join(dump).is_dir())
+        .collect();
+    if dumps.len() < DUMPS.len() {
+        eprintln!(
+            "skipped: the development dumps are not all at {} (set TRELLIS_SHARED_DATA)",
+            data.display()
+        );
+        return;
+    }
+    let ci = std::env::var("CI").is_ok_and(|value| value == "true");
+    let baselines = bm25s_available();
+    if !baselines && ci {
+        panic!(
+            "CI=true but python3 cannot import bm25s; install it (pip install bm25s) so the BM25 baseline runs"
+        );
+    }
+    let dir = test_dir().expect("a temporary folder");
+    let folders: Vec<String> = dumps
+        .iter()
+        .map(|dump| data.join("stackexchange").join(dump).display().to_string())
+        .collect();
+    let mut command = trellis();
+    command
+        .current_dir(ROOT)
+        .arg("eval")
+        .arg("--dump")
+        .arg(folders.join(","))
+        .arg("--no-dense")
+        .arg("--rankings-out")
+        .arg(dir.path())
+        .env("RUST_LOG", "warn");
+    if !baselines {
+        eprintln!("bm25s is not installed: running without baselines and skipping the comparison");
+        command.arg("--no-baselines");
+    }
+    let output = command.output().expect("trellis eval runs");
+    assert!(
+        output.status.success(),
+        "trellis eval failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let log = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{log}");
+
+    let mut lost = Vec::new();
+    for dump in &dumps {
+        let strategy = data.join("strategies").join(format!("{dump}.toml"));
+        check_rankings(&dir.path().join(format!("{dump}.json")), &strategy);
+        if !baselines {
+            continue;
+        }
+        let table = section(&printed, dump);
+        let held = HELD
+            .iter()
+            .find(|(name, _)| name == dump)
+            .map_or(&[][..], |(_, held)| *held);
+        for row in published(dump).expect("a published table") {
+            let cells = table_row(table, row.0, row.1);
+            let trellis =
+                cells[0].unwrap_or_else(|| panic!("Trellis has {} {}:\n{table}", row.0, row.1));
+            assert!(
+                cells[3].is_some(),
+                "the BM25 baseline ran for {} {}:\n{table}",
+                row.0,
+                row.1
+            );
+            let (bar, by) = best_published(row);
+            let wins = trellis > bar;
+            eprintln!(
+                "{dump} {} {}: Trellis {trellis:.3}, best baseline {bar:.3} ({by}), {:.2}x{}",
+                row.0,
+                row.1,
+                trellis / bar.max(1e-9),
+                if wins { "" } else { " (short)" }
+            );
+            if !wins && held.contains(&(row.0, row.1)) {
+                lost.push(format!(
+                    "{dump} {} {}: Trellis {trellis:.3} no longer beats {bar:.3} ({by})",
+                    row.0, row.1
+                ));
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "metrics won before are lost:\n{}",
+        lost.join("\n")
+    );
+}
