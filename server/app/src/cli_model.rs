@@ -56,6 +56,7 @@ fn model_json(model: &pb::RankingModel) -> Value {
             "validated": training.validated,
             "replaced": training.replaced,
             "validation_queries": training.validation_queries,
+            "gain_in_standard_errors": training.gain_in_standard_errors,
         })),
     })
 }
@@ -108,7 +109,7 @@ fn print_model(model: &pb::RankingModel, all: bool) {
     }
     if let Some(training) = &model.training {
         println!(
-            "    fitted on {} conversations ({} candidates, {} took part) over {} splits; L2 strength {}",
+            "    fitted on {} queries ({} candidates, {} of them taken up) over {} splits; L2 strength {}",
             training.queries,
             training.examples,
             training.positives,
@@ -116,8 +117,12 @@ fn print_model(model: &pb::RankingModel, all: bool) {
             training.regularisation
         );
         println!(
-            "    held-back history ({} conversations): {} {:.3}, against {:.3} for the model it replaced",
-            training.validation_queries, training.metric, training.validated, training.replaced
+            "    held-back history ({} queries): {} {:.3}, against {:.3} for the model it replaced ({:.1} standard errors better)",
+            training.validation_queries,
+            training.metric,
+            training.validated,
+            training.replaced,
+            training.gain_in_standard_errors
         );
         println!("    weights per standard deviation of each feature, strongest first:");
     } else {

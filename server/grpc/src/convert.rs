@@ -459,6 +459,11 @@ pub fn ranking_model_to_pb(model: &trellis_core::engine::learn::RankingModel) ->
                 validated: training.validated,
                 replaced: training.replaced,
                 validation_queries: training.validation_queries as u64,
+                gain_in_standard_errors: if training.gain_in_standard_errors.is_finite() {
+                    training.gain_in_standard_errors
+                } else {
+                    f64::MAX
+                },
             }),
         ),
     };

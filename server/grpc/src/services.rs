@@ -1155,7 +1155,11 @@ impl pb::server_service_server::ServerService for Api {
         }
         for status in models {
             if let Some(workspace) = workspaces.get_mut(&status.workspace) {
-                workspace.ranking_models = vec![convert::ranking_model_to_pb(&status.model)];
+                workspace.ranking_models = status
+                    .models
+                    .iter()
+                    .map(convert::ranking_model_to_pb)
+                    .collect();
                 workspace.models_fitted_records = status.fitted_records;
                 workspace.models_last_outcome = status.last_outcome;
             }

@@ -30,12 +30,15 @@ use crate::domain::Millis;
 pub enum RankingKind {
     /// People to bring into a conversation (and, read by person, where each person stands).
     Participants,
+    /// Conversations a person should join.
+    Discussions,
 }
 
 impl RankingKind {
     pub fn as_str(self) -> &'static str {
         match self {
             RankingKind::Participants => "participants",
+            RankingKind::Discussions => "discussions",
         }
     }
 }
@@ -82,6 +85,17 @@ pub struct Training {
     pub replaced: f64,
     /// Held-back queries the comparison ran on.
     pub validation_queries: usize,
+    /// The gain over the replaced model in standard errors of the paired differences: the
+    /// model serves only when it is at least [`MIN_GAIN_IN_STANDARD_ERRORS`].
+    pub gain_in_standard_errors: f64,
+}
+
+impl Training {
+    /// Whether the fit ranks held-back history clearly better than the model it would replace.
+    pub fn is_better(&self) -> bool {
+        self.validated > self.replaced
+            && self.gain_in_standard_errors >= MIN_GAIN_IN_STANDARD_ERRORS
+    }
 }
 
 /// A linear ranking model over named features: `score = link(bias + Σ wᵢ (xᵢ - meanᵢ) / scaleᵢ)`.
@@ -184,8 +198,16 @@ pub fn mean_reciprocal_rank<'a>(
     queries: impl IntoIterator<Item = &'a Query>,
     score: impl Fn(&[f32]) -> f32,
 ) -> Option<f64> {
-    let mut total = 0.0;
-    let mut count = 0usize;
+    let ranks = reciprocal_ranks(queries, score);
+    (!ranks.is_empty()).then(|| ranks.iter().sum::<f64>() / ranks.len() as f64)
+}
+
+/// The reciprocal rank of the first relevant candidate of each query with one, in order.
+pub fn reciprocal_ranks<'a>(
+    queries: impl IntoIterator<Item = &'a Query>,
+    score: impl Fn(&[f32]) -> f32,
+) -> Vec<f64> {
+    let mut ranks = Vec::new();
     for query in queries {
         if !query.has_positive() {
             continue;
@@ -204,10 +226,31 @@ pub fn mean_reciprocal_rank<'a>(
             })
             .min()
             .unwrap_or(usize::MAX);
-        total += 1.0 / best_relevant as f64;
-        count += 1;
+        ranks.push(1.0 / best_relevant as f64);
     }
-    (count > 0).then(|| total / count as f64)
+    ranks
+}
+
+/// How many standard errors a fitted model must gain over the model it would replace, on the
+/// held-back queries, paired query by query: a gain smaller than the noise of a few hundred
+/// queries is not a reason to change how a community is ranked.
+pub const MIN_GAIN_IN_STANDARD_ERRORS: f64 = 1.0;
+
+/// The mean of paired differences and its standard error.
+fn paired_gain(learned: &[f64], replaced: &[f64]) -> (f64, f64) {
+    let differences: Vec<f64> = learned
+        .iter()
+        .zip(replaced)
+        .map(|(learned, replaced)| learned - replaced)
+        .collect();
+    let count = differences.len().max(1) as f64;
+    let mean = differences.iter().sum::<f64>() / count;
+    let variance = differences
+        .iter()
+        .map(|difference| (difference - mean).powi(2))
+        .sum::<f64>()
+        / (count - 1.0).max(1.0);
+    (mean, (variance / count).sqrt())
 }
 
 /// The L2 strengths tried on held-back history (linfa's `alpha`, the inverse of scikit-learn's
@@ -402,11 +445,12 @@ pub fn fit(
     if held_back.is_empty() || validation.len() < MIN_VALIDATION_QUERIES {
         return Err(FitError::NoValidation);
     }
-    // The held-back queries' rankings under each strength, pooled over the held-back splits.
-    let mut best: Option<(f64, f64)> = None;
+    // The held-back queries' rankings under each strength, pooled over the held-back splits,
+    // in the order of `validation`.
+    let mut best: Option<(f64, f64, Vec<f64>)> = None;
     for alpha in REGULARISATION_GRID {
-        let mut total = 0.0;
-        let mut count = 0usize;
+        let mut ranks = Vec::with_capacity(validation.len());
+        let mut converged = true;
         for split in &held_back {
             let before: Vec<&Query> = usable.iter().filter(|query| query.split < *split).collect();
             let judged: Vec<&Query> = usable
@@ -414,27 +458,39 @@ pub fn fit(
                 .filter(|query| query.split == *split)
                 .collect();
             let Ok(model) = fit_logistic(kind, features, &before, alpha) else {
-                continue;
+                converged = false;
+                break;
             };
-            if let Some(value) =
-                mean_reciprocal_rank(judged.iter().copied(), |row| model.linear(row))
-            {
-                total += value * judged.len() as f64;
-                count += judged.len();
-            }
+            ranks.extend(reciprocal_ranks(judged.iter().copied(), |row| {
+                model.linear(row)
+            }));
         }
-        if count == 0 {
+        if !converged || ranks.is_empty() {
             continue;
         }
-        let value = total / count as f64;
-        if best.is_none_or(|(top, _)| value > top) {
-            best = Some((value, alpha));
+        let value = ranks.iter().sum::<f64>() / ranks.len() as f64;
+        if best.as_ref().is_none_or(|(top, _, _)| value > *top) {
+            best = Some((value, alpha, ranks));
         }
     }
-    let (validated, alpha) =
+    let (validated, alpha, learned_ranks) =
         best.ok_or_else(|| FitError::Solver("no strength of the grid converged".into()))?;
-    let replaced =
-        mean_reciprocal_rank(validation.iter().copied(), |row| incumbent.score(row)).unwrap_or(0.0);
+    let held_back_queries: Vec<&Query> = held_back
+        .iter()
+        .flat_map(|split| usable.iter().filter(move |query| query.split == *split))
+        .collect();
+    let replaced_ranks = reciprocal_ranks(held_back_queries.iter().copied(), |row| {
+        incumbent.score(row)
+    });
+    let replaced = replaced_ranks.iter().sum::<f64>() / replaced_ranks.len().max(1) as f64;
+    let (gain, standard_error) = paired_gain(&learned_ranks, &replaced_ranks);
+    let gain_in_standard_errors = if standard_error > 0.0 {
+        gain / standard_error
+    } else if gain > 0.0 {
+        f64::INFINITY
+    } else {
+        0.0
+    };
     let all: Vec<&Query> = usable.iter().collect();
     let mut model = fit_logistic(kind, features, &all, alpha)?;
     model.origin = ModelOrigin::Learned(Training {
@@ -451,6 +507,7 @@ pub fn fit(
         validated,
         replaced,
         validation_queries: validation.len(),
+        gain_in_standard_errors,
     });
     Ok(model)
 }
@@ -514,11 +571,37 @@ mod tests {
         // The newest three splits are held back in turn, each judged by a fit on those before.
         assert_eq!(training.validation_queries, 60);
         assert!(training.validated > 0.9, "{training:?}");
-        assert!(training.validated > training.replaced, "{training:?}");
+        assert!(training.is_better(), "{training:?}");
+        assert!(training.gain_in_standard_errors > 3.0, "{training:?}");
         assert!(model.weights[0] > 0.0 && model.weights[0] > 5.0 * model.weights[1].abs());
         assert_eq!(model.summary()[0].0, "signal");
         let score = model.score(&[0.9, 0.5]);
         assert!(score > model.score(&[0.1, 0.5]) && (0.0..=1.0).contains(&score));
+    }
+
+    #[test]
+    fn a_fit_no_better_than_the_serving_model_is_not_taken() {
+        // The serving model already reads the signal: a fit can at best tie it.
+        let queries = synthetic(4, 20);
+        let serving = RankingModel::fixed(
+            RankingKind::Participants,
+            &["signal", "noise"],
+            &[1.0, 0.0],
+            "test",
+        );
+        let model = fit(
+            RankingKind::Participants,
+            &["signal", "noise"],
+            &queries,
+            &serving,
+            0,
+        )
+        .expect("a fit");
+        let ModelOrigin::Learned(training) = &model.origin else {
+            panic!("learned");
+        };
+        assert!((training.replaced - 1.0).abs() < 1e-12, "{training:?}");
+        assert!(!training.is_better(), "{training:?}");
     }
 
     #[test]

@@ -36,7 +36,10 @@ use people::{People, PeopleSettings, Role};
 pub use audit::{Audit, FacetCoverage};
 pub use explain::{AnalyzedPart, Evidence, Explainer, MatchedTerm, TextPart};
 pub use rank::{Engagement, EngagementSettings, StrategicConversation};
-pub use recommend::{DiscussionSuggestion, FacetConvergence, FacetShare};
+pub use recommend::{
+    DISCUSSION_FEATURES, DiscussionSuggestion, FacetConvergence, FacetShare,
+    default_discussion_model,
+};
 
 /// How a conversation connects to the strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -133,6 +136,14 @@ pub struct Engine {
     assets: assets::AssetIndex,
     /// The compiled model's queries as term ids, for the vocabulary they were resolved in.
     resolved_queries: std::sync::Mutex<Option<Arc<ResolvedQueries>>>,
+    /// Each facet's sentence embedding, for the strategy version they embed (see
+    /// `set_facet_vectors`), while the semantic tier is on.
+    facet_vectors: Option<(u32, Vec<Vec<f32>>)>,
+    /// Per facet, where its cosine similarity to the embedded conversations has its median and
+    /// its 95th percentile, for the count of embedded conversations it was read at.
+    facet_similarity_scale: std::sync::Mutex<Option<(usize, FacetScales)>>,
+    /// The model that ranks discussions for a person; the default while `None`.
+    discussion_model: Option<Arc<learn::RankingModel>>,
 }
 
 /// A model's queries resolved to term ids (see `Engine::resolved_queries`). Holding the model
@@ -179,6 +190,8 @@ impl ResolvedQueries {
 }
 
 type StandingKey = (RecordKey, Millis);
+/// Per facet, the median and 95th percentile of its cosine similarity to the conversations.
+type FacetScales = Arc<Vec<(f32, f32)>>;
 /// The corpus generation and the compiled model (by address) facet shares were computed at.
 type FacetSharesKey = (u64, usize);
 
@@ -512,6 +525,81 @@ impl Engine {
         self.refresh_model_if_stale();
     }
 
+    /// Takes the sentence embeddings of the facets of strategy `version`, in the strategy's
+    /// order (the service embeds each facet's name, description, keywords and examples). While
+    /// they match the strategy in use, a conversation's relevance to a facet fuses similarity by
+    /// words with similarity by meaning (see `semantic_relevances`).
+    pub fn set_facet_vectors(&mut self, version: u32, vectors: Vec<Vec<f32>>) {
+        self.generation += 1;
+        self.facet_vectors = Some((version, vectors));
+        if let Ok(mut scale) = self.facet_similarity_scale.lock() {
+            *scale = None;
+        }
+    }
+
+    /// The facets' vectors when they embed the strategy in use.
+    fn current_facet_vectors(&self) -> Option<&[Vec<f32>]> {
+        let (version, vectors) = self.facet_vectors.as_ref()?;
+        let (current, strategy) = self.strategy.as_ref()?;
+        (version == current && vectors.len() == strategy.facets.len()).then_some(vectors.as_slice())
+    }
+
+    /// A conversation's relevance to each facet by meaning, in [0, 1): the cosine similarity of
+    /// its vector and the facet's, read against how similar the facet is to the community's
+    /// conversations at large: 0.5 at the facet's 95th percentile (where relevance by words
+    /// reads 0.5 too), 0.05 at its median. `None` without vectors for both.
+    fn semantic_relevances(&self, key: &RecordKey) -> Option<Vec<f32>> {
+        let facets = self.current_facet_vectors()?;
+        let vector = self.semantic.vector(key)?;
+        let scales = self.facet_similarity_scales(facets)?;
+        Some(
+            facets
+                .iter()
+                .zip(scales.iter())
+                .map(|(facet, (median, high))| {
+                    let cosine = crate::semantic::dot(vector, facet);
+                    let spread = ((high - median) / 19f32.ln()).max(1e-4);
+                    1.0 / (1.0 + (-(cosine - high) / spread).exp())
+                })
+                .collect(),
+        )
+    }
+
+    /// Per facet, the median and 95th percentile of its cosine similarity to every embedded
+    /// conversation; read again when the count of embedded conversations changed. `None` until
+    /// enough conversations are embedded to read a distribution.
+    fn facet_similarity_scales(&self, facets: &[Vec<f32>]) -> Option<FacetScales> {
+        const ENOUGH: usize = 20;
+        let embedded = self.semantic.embedded_count();
+        if embedded < ENOUGH {
+            return None;
+        }
+        if let Ok(cache) = self.facet_similarity_scale.lock()
+            && let Some((count, scales)) = cache.as_ref()
+            && *count == embedded
+        {
+            return Some(Arc::clone(scales));
+        }
+        let mut scales = Vec::with_capacity(facets.len());
+        for facet in facets {
+            let mut cosines = self.semantic.similarities(facet);
+            if cosines.len() < ENOUGH {
+                return None;
+            }
+            cosines.sort_by(f32::total_cmp);
+            let at = |share: f32| {
+                let position = ((cosines.len() as f32) * share) as usize;
+                cosines[position.min(cosines.len() - 1)]
+            };
+            scales.push((at(0.5), at(0.95)));
+        }
+        let scales = Arc::new(scales);
+        if let Ok(mut cache) = self.facet_similarity_scale.lock() {
+            *cache = Some((embedded, Arc::clone(&scales)));
+        }
+        Some(scales)
+    }
+
     pub fn strategy(&self) -> Option<(u32, &Strategy)> {
         self.strategy
             .as_ref()
@@ -615,7 +703,16 @@ impl Engine {
             raws
         });
         let (facet_raw, exclusion_raw) = raws.split_at(resolved.facets.len());
-        Some(self.score_from_raws(model, facet_raw, exclusion_raw))
+        let mut score = self.score_from_raws(model, facet_raw, exclusion_raw);
+        if let Some(semantic) = self.semantic_relevances(key) {
+            let weight = self.semantic_settings.weight.clamp(0.0, 1.0);
+            for (facet, by_meaning) in score.facets.iter_mut().zip(semantic) {
+                facet.relevance = (1.0 - weight) * facet.relevance + weight * by_meaning;
+            }
+            score.overall = overall_relevance(model, &score.facets);
+            score.class = classify(model, &score.facets, score.overall, &score.excluded);
+        }
+        Some(score)
     }
 
     /// The raw scores of the document at `slot` for each facet query, then each exclusion.

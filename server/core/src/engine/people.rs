@@ -154,6 +154,8 @@ struct PersonEntry {
 pub struct ParticipantMatch {
     pub person: RecordKey,
     pub member: bool,
+    /// With a learned model, the probability that they take part; with the default fusion,
+    /// their score against the best placed person's.
     pub score: f32,
     /// Similar conversations they took part in, most similar first: (conversation, similarity
     /// in [0, 1], their role).
@@ -928,8 +930,17 @@ impl People {
     ) -> Vec<ParticipantMatch> {
         let present = self.present(now);
         let query = self.profile_query(question);
-        let (ranked, mut similar_of) =
+        let (mut ranked, mut similar_of) =
             self.participant_ranking(&query, similar, exclude, now, limit);
+        // A learned model's score is the probability that the person takes part, which reads
+        // the same in every conversation; the default fusion's means nothing alone, so it is
+        // read against the best placed person's.
+        if self.participant_model().link != super::learn::Link::Logistic {
+            let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
+            for (_, score) in &mut ranked {
+                *score /= best;
+            }
+        }
         ranked
             .into_iter()
             .map(|(id, score)| {
@@ -963,13 +974,20 @@ impl People {
         limit: usize,
     ) -> Vec<(PersonId, f32)> {
         let query = self.profile_query(question);
-        self.participant_ranking(&query, similar, exclude, now, limit)
-            .0
+        let mut ranked = self
+            .participant_ranking(&query, similar, exclude, now, limit)
+            .0;
+        // Where people stand: against the best placed person, whatever the model's scale.
+        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
+        for (_, score) in &mut ranked {
+            *score /= best;
+        }
+        ranked
     }
 
     /// People ranked by the participant model over their thread, profile and activity
-    /// features, best first, with scores relative to the best; and the similar conversations
-    /// each took part in.
+    /// features, best first, with the model's scores; and the similar conversations each took
+    /// part in.
     #[allow(clippy::type_complexity)]
     fn participant_ranking(
         &self,
@@ -1006,10 +1024,6 @@ impl People {
             ranked.truncate(limit);
         }
         ranked.sort_by(by_score_then_key);
-        let best = ranked.first().map_or(1.0, |(_, score)| score.max(1e-9));
-        for (_, score) in &mut ranked {
-            *score /= best;
-        }
         (ranked, pool.similar_of)
     }
 

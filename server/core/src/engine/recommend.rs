@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::index::{Slot, TermBag, TermId};
+use super::learn::{RankingKind, RankingModel};
 use super::model::{Query, QueryTerm, score_all};
 use super::people::{ConversationMatch, ParticipantMatch};
 use super::{EngagementSettings, Engine, overall_relevance};
@@ -27,6 +28,51 @@ pub struct DiscussionSuggestion {
     pub matched_terms: Vec<String>,
     pub open: bool,
     pub unanswered: bool,
+}
+
+/// The features a conversation is judged by when it could be suggested to a person, in the
+/// order of the discussion model's weights: where the person stands among everyone who could be
+/// brought into it (the participant model's score: with a learned model, the probability that
+/// they take part), how well it suits their interests by words (in [0, 1], see
+/// `ConversationMatch::personal`) and by meaning (the cosine of its vector with the mean of the
+/// vectors of the conversations they took part in), its strategic relevance, how live it is,
+/// whether it is still unanswered, and the standing times the strategic relevance and times the
+/// liveness (strategy and life matter more where the person would be welcome).
+pub const DISCUSSION_FEATURES: [&str; DISCUSSION_FEATURE_COUNT] = [
+    "standing",
+    "personal",
+    "semantic",
+    "strategic",
+    "live",
+    "unanswered",
+    "standing_strategic",
+    "standing_live",
+];
+pub const DISCUSSION_FEATURE_COUNT: usize = 8;
+
+/// The default discussion model: where the person stands decides, their fit by words breaks
+/// near-ties among conversations where they stand nowhere yet, strategy and a live thread lift
+/// the standing (by up to a tenth and a twentieth).
+pub fn default_discussion_model() -> &'static RankingModel {
+    static DEFAULT: std::sync::LazyLock<RankingModel> = std::sync::LazyLock::new(|| {
+        RankingModel::fixed(
+            RankingKind::Discussions,
+            &DISCUSSION_FEATURES,
+            &[0.85, 0.0085, 0.0, 0.0, 0.0, 0.0, 0.1, 0.05],
+            "no model learned yet: where the person stands decides, their fit, strategy and a live thread lift",
+        )
+    });
+    &DEFAULT
+}
+
+/// One conversation as the discussion model reads it for one person.
+struct DiscussionRow {
+    found: ConversationMatch,
+    features: [f32; DISCUSSION_FEATURE_COUNT],
+    strategic: f32,
+    facet_id: Option<String>,
+    open: bool,
+    unanswered: bool,
 }
 
 /// A person's profile as a query: the terms as (stem, weight), those the conversations use as
@@ -489,28 +535,22 @@ impl Engine {
         self.matches(profile, scored)
     }
 
-    /// Discussions a person should join: open, not yet joined, where their interests fit and
-    /// where they would be among the best people to bring in. Strategic relevance and a live
-    /// thread lift the order a little.
-    pub fn suggest_discussions(
+    /// What the discussion model reads of each of `found` for `person` (see
+    /// [`DISCUSSION_FEATURES`]), with what a suggestion shows beside it.
+    fn discussion_rows(
         &self,
         person: &RecordKey,
+        found: Vec<ConversationMatch>,
         as_of: Option<Millis>,
-        limit: usize,
-    ) -> Vec<DiscussionSuggestion> {
-        let now = self.people_clock(as_of);
-        let pool = self.discussion_pool(
-            person,
-            as_of,
-            self.people.settings().discussion_pool.max(limit),
-            limit,
-        );
-        let conversations: Vec<RecordKey> = pool
+        now: Millis,
+    ) -> Vec<DiscussionRow> {
+        let conversations: Vec<RecordKey> = found
             .iter()
             .map(|found| found.conversation.clone())
             .collect();
         let standings = self.standings_of(person, &conversations, as_of);
-        let mut suggestions: Vec<DiscussionSuggestion> = pool
+        let person_vector = self.person_vector(person);
+        found
             .into_iter()
             .zip(standings)
             .map(|(found, standing)| {
@@ -536,20 +576,119 @@ impl Engine {
                     .map_or((false, false, 0.0), |engagement| {
                         (engagement.open, engagement.unanswered, engagement.score)
                     });
-                // Standing decides; the personal fit breaks near-ties among people who stand
-                // nowhere yet; strategy and engagement lift, never overturn.
-                let fit = standing + 0.01 * found.personal;
-                let score = fit * (0.85 + 0.1 * strategic + 0.05 * live);
-                DiscussionSuggestion {
-                    conversation: found.conversation,
-                    score,
-                    personal: found.personal,
+                let semantic = person_vector
+                    .as_deref()
+                    .zip(self.semantic.vector(&found.conversation))
+                    .map_or(0.0, |(person, conversation)| {
+                        crate::semantic::dot(person, conversation)
+                    });
+                DiscussionRow {
+                    features: [
+                        standing,
+                        found.personal,
+                        semantic,
+                        strategic,
+                        live,
+                        f32::from(u8::from(unanswered)),
+                        standing * strategic,
+                        standing * live,
+                    ],
+                    found,
                     strategic,
                     facet_id,
-                    matched_terms: found.matched_terms,
                     open,
                     unanswered,
                 }
+            })
+            .collect()
+    }
+
+    /// `person`'s feature rows for each of `conversations` as of `as_of`, in their order, as
+    /// the discussion model reads them: what a model is fitted on.
+    pub fn discussion_candidates(
+        &self,
+        person: &RecordKey,
+        conversations: &[RecordKey],
+        as_of: Millis,
+    ) -> Vec<Vec<f32>> {
+        let profile = self.resolved_profile(person);
+        let slots: Vec<Slot> = conversations
+            .iter()
+            .map(|conversation| self.index.slot(conversation).unwrap_or(Slot::MAX))
+            .collect();
+        let scores = self.index.score_slots(&slots, &profile.query);
+        let scored: Vec<(RecordKey, f32)> = conversations.iter().cloned().zip(scores).collect();
+        let found = self.matches(profile, scored);
+        self.discussion_rows(person, found, Some(as_of), as_of)
+            .into_iter()
+            .map(|row| row.features.to_vec())
+            .collect()
+    }
+
+    /// A person's interests by meaning: the normalised mean of the vectors of the conversations
+    /// they took part in; `None` when none has a vector.
+    fn person_vector(&self, person: &RecordKey) -> Option<Vec<f32>> {
+        let (_, dimension) = self.semantic.model()?;
+        let mut sum = vec![0.0f32; dimension];
+        let mut any = false;
+        for conversation in self.people.conversations_of(person) {
+            if let Some(vector) = self.semantic.vector(&conversation) {
+                for (total, value) in sum.iter_mut().zip(vector) {
+                    *total += value;
+                }
+                any = true;
+            }
+        }
+        if !any {
+            return None;
+        }
+        crate::semantic::normalize(&mut sum);
+        Some(sum)
+    }
+
+    /// The model that ranks discussions for a person.
+    pub fn discussion_model(&self) -> &RankingModel {
+        self.discussion_model
+            .as_deref()
+            .unwrap_or_else(|| default_discussion_model())
+    }
+
+    /// Installs the model that ranks discussions for a person.
+    pub fn set_discussion_model(&mut self, model: Arc<RankingModel>) {
+        debug_assert_eq!(model.features, DISCUSSION_FEATURES);
+        self.discussion_model = Some(model);
+        self.generation += 1;
+    }
+
+    /// Discussions a person should join: open, not yet joined, where their interests fit and
+    /// where they would be among the best people to bring in, ranked by the discussion model
+    /// (see [`DISCUSSION_FEATURES`]).
+    pub fn suggest_discussions(
+        &self,
+        person: &RecordKey,
+        as_of: Option<Millis>,
+        limit: usize,
+    ) -> Vec<DiscussionSuggestion> {
+        let now = self.people_clock(as_of);
+        let pool = self.discussion_pool(
+            person,
+            as_of,
+            self.people.settings().discussion_pool.max(limit),
+            limit,
+        );
+        let model = self.discussion_model();
+        let mut suggestions: Vec<DiscussionSuggestion> = self
+            .discussion_rows(person, pool, as_of, now)
+            .into_iter()
+            .map(|row| DiscussionSuggestion {
+                score: model.score(&row.features),
+                conversation: row.found.conversation,
+                personal: row.found.personal,
+                strategic: row.strategic,
+                facet_id: row.facet_id,
+                matched_terms: row.found.matched_terms,
+                open: row.open,
+                unanswered: row.unanswered,
             })
             .collect();
         suggestions.sort_by(|a, b| {

@@ -220,6 +220,21 @@ impl SemanticIndex {
         Some(&self.vectors[slot * dimension..(slot + 1) * dimension])
     }
 
+    /// The cosine similarity of `query` to every conversation whose vector is current, in no
+    /// particular order.
+    pub fn similarities(&self, query: &[f32]) -> Vec<f32> {
+        let dimension = self.dimension();
+        if dimension == 0 || query.len() != dimension {
+            return Vec::new();
+        }
+        self.vectors
+            .chunks_exact(dimension)
+            .zip(&self.keys)
+            .filter(|(_, key)| !self.pending.contains(*key))
+            .map(|(row, _)| crate::semantic::dot(row, query))
+            .collect()
+    }
+
     /// The `limit` conversations nearest to `query` by cosine similarity, best first (ties by
     /// key), without `exclude` and without those whose vector is out of date.
     pub fn nearest(

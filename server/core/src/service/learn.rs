@@ -1,25 +1,32 @@
 //! Learning each workspace's rankings from its own history (see `engine::learn`).
 //!
 //! No label is needed: the community already showed who takes part in what. The stored history
-//! is replayed in time order into a training engine, and at several moments inside it (the
-//! times by which 40%, 50%, ... 90% of the conversations that drew a reply had been opened) the
-//! engine is asked, as of that moment, who could be brought into each conversation opened next
-//! (until the following moment), with the features the served ranking reads. Who did take part
-//! later labels those rows. The newest split is held back to choose the regularisation and to
-//! compare the fitted model with the one serving; the model replaces it only if it ranks that
-//! held-back history better.
+//! is replayed in time order into a training engine, and at moments inside it (steps between
+//! the times by which 40%, 50%, ... 90% of the conversations that drew a reply had been opened)
+//! the engine is asked, as it stood then, the questions the served rankings answer:
+//! - who could be brought into each conversation opened before the next step (participants);
+//! - which of the conversations opened before the next step each person who took part in one
+//!   of them should join (discussions), with those conversations in the engine as they were
+//!   when opened.
+//!
+//! Who did take part labels the answers. The newest splits are held back to choose the
+//! regularisation and to compare each fitted model with the one serving; a model replaces it only
+//! if it ranks that held-back history better. The discussion queries come from a second replay
+//! with the participant model that will serve installed, since where people stand (which the
+//! discussion model reads) comes from it.
 //!
 //! The training engine is the same engine the workspace serves from, built by the same code,
 //! so the features a model is fitted on are the features it is served with. The replay keeps
-//! postings deferred between splits and builds them once per split, so it costs about as much
-//! as loading the workspace once per split. Each split contributes at most
-//! [`MAX_QUERIES_PER_SPLIT`] conversations.
+//! postings deferred between steps and builds them once per step. Each split contributes at most
+//! [`MAX_QUERIES_PER_SPLIT`] conversations, and each step at most [`MAX_DISCUSSIONS_PER_STEP`]
+//! conversations offered to [`MAX_PEOPLE_PER_STEP`] people.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{Trellis, poisoned};
 use crate::domain::{Conversation, Millis, Person, Post, Record, RecordKey, WorkspaceId};
+use crate::engine::DISCUSSION_FEATURES;
 use crate::engine::Engine;
 use crate::engine::learn::{self, FitError, ModelOrigin, Query, RankingKind, RankingModel};
 use crate::engine::people::PARTICIPANT_FEATURES;
@@ -33,6 +40,14 @@ pub const STEPS_PER_SPLIT: usize = 5;
 /// Conversations asked about per split at most (evenly spread over the split when there are
 /// more): bounds the cost of a fit on a large community.
 pub const MAX_QUERIES_PER_SPLIT: usize = 400;
+/// Dated records (conversations and posts) a fit replays at most: the newest ones. About a
+/// fifth of the largest community the service is sized for, so that the training engine stays
+/// a fraction of the serving one.
+pub const MAX_REPLAYED_RECORDS: usize = 200_000;
+/// Conversations offered per step to the people asked which to join, at most.
+pub const MAX_DISCUSSIONS_PER_STEP: usize = 80;
+/// People asked per step which conversations to join, at most.
+pub const MAX_PEOPLE_PER_STEP: usize = 60;
 /// People considered per conversation beyond those the evidence lists name (the most active).
 const POOL_DEPTH: usize = 200;
 /// A workspace is fitted again once its records grew by this share since the last fit.
@@ -44,6 +59,7 @@ pub const REFIT_RECORDS: u64 = 5_000;
 #[derive(Debug, Clone)]
 pub(super) struct WorkspaceModels {
     pub participants: Arc<RankingModel>,
+    pub discussions: Arc<RankingModel>,
     /// Records in the workspace when it was last fitted (whatever the outcome).
     pub fitted_records: u64,
     /// What the last fit said: kept, refused and why.
@@ -55,12 +71,24 @@ pub(super) struct WorkspaceModels {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelStatus {
     pub workspace: WorkspaceId,
-    pub model: RankingModel,
+    /// The model serving each ranking.
+    pub models: Vec<RankingModel>,
     /// Records in the workspace when it was last fitted; 0 before the first fit.
     pub fitted_records: u64,
     /// What the last fit concluded, in words.
     pub last_outcome: String,
     pub fits: u64,
+}
+
+/// What a replay of a workspace's history gives to learn from.
+#[derive(Debug, Default)]
+struct History {
+    /// Per conversation opened during a step: the people who could be brought in.
+    participants: Vec<Query>,
+    /// Per person who took part in a conversation opened during a step: those conversations.
+    discussions: Vec<Query>,
+    /// The time of the newest record.
+    newest: Millis,
 }
 
 /// One record of the replay, with the time it happened (records without a time go first: they
@@ -90,14 +118,17 @@ impl Trellis {
             .map(|workspace| match models.get(&workspace) {
                 Some(state) => ModelStatus {
                     workspace,
-                    model: (*state.participants).clone(),
+                    models: vec![(*state.participants).clone(), (*state.discussions).clone()],
                     fitted_records: state.fitted_records,
                     last_outcome: state.last_outcome.clone(),
                     fits: state.fits,
                 },
                 None => ModelStatus {
                     workspace,
-                    model: crate::engine::people::default_participant_model().clone(),
+                    models: vec![
+                        crate::engine::people::default_participant_model().clone(),
+                        crate::engine::default_discussion_model().clone(),
+                    ],
                     fitted_records: 0,
                     last_outcome: "not fitted yet".to_owned(),
                     fits: 0,
@@ -123,71 +154,52 @@ impl Trellis {
         })
     }
 
-    /// Fits the workspace's participant model on its history and installs it when it ranks
-    /// held-back history better than the model serving. Returns what happened, in words.
+    /// Fits the workspace's ranking models on its history and installs each that ranks held-back
+    /// history better than the model serving. The participant model first: where people stand,
+    /// which the discussion model reads, comes from it, so the discussions are drawn from a
+    /// second replay with the participant model that will serve. Returns what happened, in words.
     pub fn learn(&self, workspace: &WorkspaceId) -> CoreResult<String> {
         let counts = self.store.counts(workspace)?;
         let records = counts.people + counts.conversations + counts.posts;
         let started = std::time::Instant::now();
-        let (queries, fitted_at) = self.participant_history(workspace)?;
-        let history_seconds = started.elapsed().as_secs_f64();
-        let incumbent = {
+        let (incumbent_participants, incumbent_discussions) = {
             let models = self.models.lock().map_err(poisoned)?;
-            models.get(workspace).map_or_else(
-                || Arc::new(crate::engine::people::default_participant_model().clone()),
-                |state| Arc::clone(&state.participants),
-            )
+            match models.get(workspace) {
+                Some(state) => (
+                    Arc::clone(&state.participants),
+                    Arc::clone(&state.discussions),
+                ),
+                None => (
+                    Arc::new(crate::engine::people::default_participant_model().clone()),
+                    Arc::new(crate::engine::default_discussion_model().clone()),
+                ),
+            }
         };
-        let fitted = learn::fit(
+        let first = self.history(workspace, Pass::Participants)?;
+        let (participants, participants_outcome) = choose(
             RankingKind::Participants,
             &PARTICIPANT_FEATURES,
-            &queries,
-            &incumbent,
-            fitted_at,
+            &first.participants,
+            incumbent_participants,
+            first.newest,
+            "conversations drew replies from people active before them",
         );
-        let (serving, outcome) = match fitted {
-            Ok(mut model) => {
-                let ModelOrigin::Learned(training) = &model.origin else {
-                    unreachable!("a fit is learned");
-                };
-                if training.validated > training.replaced {
-                    let outcome = format!(
-                        "learned from {} conversations over {} splits: held-back MRR {:.3} against {:.3} for the model it replaced",
-                        training.queries, training.splits, training.validated, training.replaced
-                    );
-                    model.version = incumbent.version + 1;
-                    (Arc::new(model), outcome)
-                } else {
-                    let outcome = format!(
-                        "kept the serving model: a model fitted on {} conversations ranked held-back history at MRR {:.3}, not better than its {:.3}",
-                        training.queries, training.validated, training.replaced
-                    );
-                    (incumbent, outcome)
-                }
-            }
-            Err(FitError::TooLittle { queries, needed }) => {
-                let reason = format!(
-                    "too little history to learn from: {queries} conversations drew replies from people active before them (at least {needed} needed); the default applies"
-                );
-                let model = if incumbent.is_learned() {
-                    incumbent
-                } else {
-                    let mut model = (*incumbent).clone();
-                    model.origin = ModelOrigin::Default {
-                        reason: reason.clone(),
-                    };
-                    Arc::new(model)
-                };
-                (model, reason)
-            }
-            Err(error) => (incumbent, format!("kept the serving model: {error}")),
-        };
+        let second = self.history(workspace, Pass::Discussions(Arc::clone(&participants)))?;
+        let (discussions, discussions_outcome) = choose(
+            RankingKind::Discussions,
+            &DISCUSSION_FEATURES,
+            &second.discussions,
+            incumbent_discussions,
+            second.newest,
+            "people took part in conversations opened after they were active",
+        );
+        let outcome =
+            format!("participants: {participants_outcome}; discussions: {discussions_outcome}");
         tracing::info!(
             workspace = %workspace,
-            history_seconds,
-            fit_seconds = started.elapsed().as_secs_f64() - history_seconds,
+            seconds = started.elapsed().as_secs_f64(),
             outcome = %outcome,
-            "ranking model fitted"
+            "ranking models fitted"
         );
         {
             let mut models = self.models.lock().map_err(poisoned)?;
@@ -195,22 +207,29 @@ impl Trellis {
             models.insert(
                 workspace.clone(),
                 super::learn::WorkspaceModels {
-                    participants: Arc::clone(&serving),
+                    participants: Arc::clone(&participants),
+                    discussions: Arc::clone(&discussions),
                     fitted_records: records,
                     last_outcome: outcome.clone(),
                     fits,
                 },
             );
         }
-        // The engine changes only for a model it does not serve yet: installing one drops every
-        // judgment of where people stand.
-        if serving.is_learned()
-            && let Ok(engine) = self.engine(workspace)
-        {
+        // The engine changes only for a model it does not serve yet: installing a participant
+        // model drops every judgment of where people stand.
+        if let Ok(engine) = self.engine(workspace) {
             let mut engine = engine.write().map_err(poisoned)?;
             let current = engine.participant_model();
-            if !(current.is_learned() && current.version == serving.version) {
-                engine.set_participant_model(serving);
+            if participants.is_learned()
+                && !(current.is_learned() && current.version == participants.version)
+            {
+                engine.set_participant_model(participants);
+            }
+            let current = engine.discussion_model();
+            if discussions.is_learned()
+                && !(current.is_learned() && current.version == discussions.version)
+            {
+                engine.set_discussion_model(discussions);
             }
         }
         Ok(outcome)
@@ -220,15 +239,19 @@ impl Trellis {
     pub(super) fn install_models(&self, workspace: &WorkspaceId, engine: &mut Engine) {
         if let Ok(models) = self.models.lock()
             && let Some(state) = models.get(workspace)
-            && state.participants.is_learned()
         {
-            engine.set_participant_model(Arc::clone(&state.participants));
+            if state.participants.is_learned() {
+                engine.set_participant_model(Arc::clone(&state.participants));
+            }
+            if state.discussions.is_learned() {
+                engine.set_discussion_model(Arc::clone(&state.discussions));
+            }
         }
     }
 
     /// The training queries of a workspace's history (see the module doc), and the moment of
     /// its newest record.
-    fn participant_history(&self, workspace: &WorkspaceId) -> CoreResult<(Vec<Query>, Millis)> {
+    fn history(&self, workspace: &WorkspaceId, pass: Pass) -> CoreResult<History> {
         let mut events = Vec::new();
         self.store.scan_corpus(workspace, &mut |record| {
             match record {
@@ -241,6 +264,15 @@ impl Trellis {
             }
             Ok(())
         })?;
+        // A large community is learned from its most recent records only: the training engine
+        // holds what it replays, beside the engine that serves.
+        let mut times: Vec<Millis> = events.iter().filter_map(event_time).collect();
+        if times.len() > MAX_REPLAYED_RECORDS {
+            let skipped = times.len() - MAX_REPLAYED_RECORDS;
+            let start = *times.select_nth_unstable(skipped).1;
+            events.retain(|event| event_time(event).is_none_or(|at| at >= start));
+        }
+        drop(times);
         let mut vectors: HashMap<RecordKey, Embedding> = HashMap::new();
         if let Some(embedder) = &self.embedder {
             self.store
@@ -294,7 +326,10 @@ impl Trellis {
         replied_times.sort_unstable();
         let newest = events.iter().filter_map(event_time).max().unwrap_or(0);
         if replied_times.is_empty() {
-            return Ok((Vec::new(), newest));
+            return Ok(History {
+                newest,
+                ..History::default()
+            });
         }
         // Each split is asked about in `STEPS_PER_SPLIT` steps, each as of its own start: a
         // question is judged with what was known shortly before it was asked.
@@ -316,9 +351,15 @@ impl Trellis {
         let mut engine = self.new_engine();
         engine.set_merges(&self.store.merges(workspace)?);
         engine.set_forgotten(self.store.forgotten(workspace)?);
+        if let Pass::Discussions(participants) = &pass
+            && participants.is_learned()
+        {
+            engine.set_participant_model(Arc::clone(participants));
+        }
         let mut next = 0usize;
         let mut replayed_conversations: Vec<RecordKey> = Vec::new();
         let mut queries = Vec::new();
+        let mut discussions = Vec::new();
         for (index, (split, cut)) in cuts.iter().enumerate() {
             engine.begin_load();
             while next < order.len() && event_time(&events[order[next]]).is_none_or(|at| at < *cut)
@@ -351,6 +392,17 @@ impl Trellis {
                     _ => None,
                 })
                 .collect();
+            if let Pass::Discussions(_) = &pass {
+                discussions.extend(self.discussion_step(
+                    &mut engine,
+                    &events,
+                    &opened,
+                    &takers,
+                    &vectors,
+                    (*split, *cut, until),
+                ));
+                continue;
+            }
             let step = window
                 .len()
                 .div_ceil(MAX_QUERIES_PER_SPLIT / STEPS_PER_SPLIT)
@@ -390,6 +442,169 @@ impl Trellis {
                 });
             }
         }
-        Ok((queries, newest))
+        Ok(History {
+            participants: queries,
+            discussions,
+            newest,
+        })
+    }
+
+    /// The discussion queries of one step of the replay: the conversations opened during the
+    /// step go into the engine as they were when opened (no reply yet, open), and each person who
+    /// took part in one of them and was known before is asked which of them to join, as of the
+    /// step's start; then they leave the engine again, to be replayed whole in their turn.
+    fn discussion_step(
+        &self,
+        engine: &mut Engine,
+        events: &[Event],
+        opened: &[(Millis, usize)],
+        takers: &HashMap<RecordKey, HashSet<RecordKey>>,
+        vectors: &HashMap<RecordKey, Embedding>,
+        (split, cut, until): (usize, Millis, Millis),
+    ) -> Vec<Query> {
+        let fresh: Vec<Conversation> = opened
+            .iter()
+            .filter(|(at, _)| *at >= cut && *at < until)
+            .filter_map(|(_, index)| match &events[*index] {
+                Event::Conversation(conversation) => Some(Conversation {
+                    open: true,
+                    last_activity_at: conversation.created_at,
+                    ..conversation.clone()
+                }),
+                _ => None,
+            })
+            .collect();
+        let step = fresh.len().div_ceil(MAX_DISCUSSIONS_PER_STEP).max(1);
+        let fresh: Vec<Conversation> = fresh.into_iter().step_by(step).collect();
+        if fresh.is_empty() {
+            return Vec::new();
+        }
+        for conversation in &fresh {
+            engine.upsert_conversation(conversation, None);
+        }
+        engine.insert_embeddings(
+            fresh
+                .iter()
+                .filter_map(|conversation| vectors.get(&conversation.key).cloned())
+                .collect(),
+        );
+        let canonical = |engine: &Engine, person: &RecordKey| {
+            engine
+                .people()
+                .canonical(person)
+                .cloned()
+                .unwrap_or_else(|| person.clone())
+        };
+        let mut people: Vec<RecordKey> = fresh
+            .iter()
+            .flat_map(|conversation| takers.get(&conversation.key).into_iter().flatten())
+            .map(|person| canonical(engine, person))
+            .filter(|person| {
+                engine
+                    .people()
+                    .summary(person, cut)
+                    .is_some_and(|summary| summary.contributions > 0)
+            })
+            .collect();
+        people.sort();
+        people.dedup();
+        let stride = people.len().div_ceil(MAX_PEOPLE_PER_STEP).max(1);
+        let mut queries = Vec::new();
+        for person in people.into_iter().step_by(stride) {
+            let offered: Vec<&Conversation> = fresh
+                .iter()
+                .filter(|conversation| {
+                    crate::engine::author_key(&conversation.key, conversation.author.as_deref())
+                        .is_none_or(|author| canonical(engine, &author) != person)
+                })
+                .collect();
+            let keys: Vec<RecordKey> = offered
+                .iter()
+                .map(|conversation| conversation.key.clone())
+                .collect();
+            let rows = engine.discussion_candidates(&person, &keys, cut);
+            let relevant = offered
+                .iter()
+                .map(|conversation| {
+                    takers.get(&conversation.key).is_some_and(|joined| {
+                        joined
+                            .iter()
+                            .any(|taker| canonical(engine, taker) == person)
+                    })
+                })
+                .collect();
+            queries.push(Query {
+                split,
+                rows,
+                relevant,
+            });
+        }
+        for conversation in &fresh {
+            engine.remove_conversation(&conversation.key);
+        }
+        queries
+    }
+}
+
+/// What a replay of the history draws: the participant queries, or the discussion queries with
+/// the participant model that will serve installed in the training engine.
+enum Pass {
+    Participants,
+    Discussions(Arc<RankingModel>),
+}
+
+/// Fits a model of `kind` on `queries` and decides what serves: the fit when it ranks held-back
+/// history better than `incumbent`, else `incumbent` (with the reason when it is the default
+/// and history is too short). `what` says what a query is, for the outcome.
+fn choose(
+    kind: RankingKind,
+    features: &[&'static str],
+    queries: &[Query],
+    incumbent: Arc<RankingModel>,
+    fitted_at: Millis,
+    what: &str,
+) -> (Arc<RankingModel>, String) {
+    match learn::fit(kind, features, queries, &incumbent, fitted_at) {
+        Ok(mut model) => {
+            let ModelOrigin::Learned(training) = &model.origin else {
+                unreachable!("a fit is learned");
+            };
+            if training.is_better() {
+                let outcome = format!(
+                    "learned from {} queries over {} splits (held-back MRR {:.3} against {:.3} for the model it replaced, {:.1} standard errors better)",
+                    training.queries,
+                    training.splits,
+                    training.validated,
+                    training.replaced,
+                    training.gain_in_standard_errors
+                );
+                model.version = incumbent.version + 1;
+                (Arc::new(model), outcome)
+            } else {
+                let outcome = format!(
+                    "kept the serving model (a fit on {} queries ranked held-back history at MRR {:.3} against its {:.3}: {:.1} standard errors, short of the {} it takes to replace it)",
+                    training.queries,
+                    training.validated,
+                    training.replaced,
+                    training.gain_in_standard_errors,
+                    learn::MIN_GAIN_IN_STANDARD_ERRORS
+                );
+                (incumbent, outcome)
+            }
+        }
+        Err(FitError::TooLittle { queries, needed }) => {
+            let reason = format!(
+                "too little history to learn from ({queries} {what}; at least {needed} needed): the default applies"
+            );
+            if incumbent.is_learned() {
+                return (incumbent, reason);
+            }
+            let mut model = (*incumbent).clone();
+            model.origin = ModelOrigin::Default {
+                reason: reason.clone(),
+            };
+            (Arc::new(model), reason)
+        }
+        Err(error) => (incumbent, format!("kept the serving model: {error}")),
     }
 }

@@ -259,7 +259,11 @@ impl Trellis {
         }
         // Set after the corpus is in, so the model compiles once, against all of it.
         if let Some(version) = store.strategy(workspace, None)? {
+            let vectors = self.facet_vectors(&version.strategy);
             engine.set_strategy(version.version, version.strategy);
+            if let Some(vectors) = vectors {
+                engine.set_facet_vectors(version.version, vectors);
+            }
         }
         self.install_models(workspace, &mut engine);
         Ok(engine)
@@ -369,10 +373,12 @@ impl Trellis {
             }
             ChangeKind::Strategy { version } => {
                 if let Some(stored) = self.store.strategy(workspace, Some(version))? {
-                    engine
-                        .write()
-                        .map_err(poisoned)?
-                        .set_strategy(stored.version, stored.strategy);
+                    let vectors = self.facet_vectors(&stored.strategy);
+                    let mut engine = engine.write().map_err(poisoned)?;
+                    engine.set_strategy(stored.version, stored.strategy);
+                    if let Some(vectors) = vectors {
+                        engine.set_facet_vectors(stored.version, vectors);
+                    }
                 }
             }
             ChangeKind::Reload => return self.reload(engine, workspace).map(Some),
@@ -517,16 +523,24 @@ impl Trellis {
     ) -> CoreResult<StrategyVersion> {
         strategy.validate()?;
         let engine = self.engine_for_write(workspace)?;
+        // Embedded before any lock is taken: the model is slow next to a write.
+        let vectors = match self.store.change_log() {
+            Some(_) => None,
+            None => self.facet_vectors(&strategy),
+        };
         let _gate = self.write_gate.lock().map_err(poisoned)?;
         let stored = self.store.put_strategy(workspace, &strategy, now)?;
         match self.store.change_log() {
             Some(log) => {
                 self.catch_up(log, workspace)?;
             }
-            None => engine
-                .write()
-                .map_err(poisoned)?
-                .set_strategy(stored.version, strategy),
+            None => {
+                let mut engine = engine.write().map_err(poisoned)?;
+                engine.set_strategy(stored.version, strategy);
+                if let Some(vectors) = vectors {
+                    engine.set_facet_vectors(stored.version, vectors);
+                }
+            }
         }
         Ok(stored)
     }

@@ -31,7 +31,41 @@ pub struct WorkspaceEmbeddings {
     pub pending: usize,
 }
 
+/// The text of a facet that is embedded: its name, description, keywords and examples.
+pub(super) fn facet_text(facet: &crate::strategy::Facet) -> String {
+    let mut text = format!("{}. {}", facet.name.trim(), facet.description.trim());
+    for extra in facet.keywords.iter().chain(&facet.examples) {
+        text.push(' ');
+        text.push_str(extra.trim());
+    }
+    text
+}
+
 impl Trellis {
+    /// The sentence embeddings of a strategy's facets, in its order; `None` while the semantic
+    /// tier is off or when the model fails (said in the log: scoring then stays lexical).
+    pub(super) fn facet_vectors(
+        &self,
+        strategy: &crate::strategy::Strategy,
+    ) -> Option<Vec<Vec<f32>>> {
+        let embedder = self.embedder.as_ref()?;
+        let texts: Vec<String> = strategy.facets.iter().map(facet_text).collect();
+        let borrowed: Vec<&str> = texts.iter().map(String::as_str).collect();
+        match embedder.embed(&borrowed) {
+            Ok(vectors) if vectors.len() == texts.len() => Some(vectors),
+            Ok(_) => {
+                tracing::warn!(
+                    "the embedder returned a wrong number of facet vectors; facets are matched by words only"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "facets could not be embedded; they are matched by words only");
+                None
+            }
+        }
+    }
+
     /// The semantic tier's mode and progress.
     pub fn semantic_status(&self) -> CoreResult<SemanticStatus> {
         let engines = self.engines.read().map_err(poisoned)?;

@@ -525,8 +525,11 @@ type ModelTraining struct {
 	Validated         float64 `protobuf:"fixed64,8,opt,name=validated,proto3" json:"validated,omitempty"`
 	Replaced          float64 `protobuf:"fixed64,9,opt,name=replaced,proto3" json:"replaced,omitempty"`
 	ValidationQueries uint64  `protobuf:"varint,10,opt,name=validation_queries,json=validationQueries,proto3" json:"validation_queries,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// How many standard errors of the paired per-query differences this model gained over the
+	// one it replaced; a fit serves only from 1 up.
+	GainInStandardErrors float64 `protobuf:"fixed64,11,opt,name=gain_in_standard_errors,json=gainInStandardErrors,proto3" json:"gain_in_standard_errors,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ModelTraining) Reset() {
@@ -629,6 +632,13 @@ func (x *ModelTraining) GetValidationQueries() uint64 {
 	return 0
 }
 
+func (x *ModelTraining) GetGainInStandardErrors() float64 {
+	if x != nil {
+		return x.GainInStandardErrors
+	}
+	return 0
+}
+
 var File_trellis_v1_server_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_server_proto_rawDesc = "" +
@@ -672,7 +682,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\btraining\x18\x06 \x01(\v2\x19.trellis.v1.ModelTrainingR\btraining\";\n" +
 	"\rFeatureWeight\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
-	"\x06weight\x18\x02 \x01(\x02R\x06weight\"\xdd\x02\n" +
+	"\x06weight\x18\x02 \x01(\x02R\x06weight\"\x94\x03\n" +
 	"\rModelTraining\x127\n" +
 	"\tfitted_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bfittedAt\x12\x18\n" +
 	"\aqueries\x18\x02 \x01(\x04R\aqueries\x12\x1a\n" +
@@ -684,7 +694,8 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\tvalidated\x18\b \x01(\x01R\tvalidated\x12\x1a\n" +
 	"\breplaced\x18\t \x01(\x01R\breplaced\x12-\n" +
 	"\x12validation_queries\x18\n" +
-	" \x01(\x04R\x11validationQueries2k\n" +
+	" \x01(\x04R\x11validationQueries\x125\n" +
+	"\x17gain_in_standard_errors\x18\v \x01(\x01R\x14gainInStandardErrors2k\n" +
 	"\rServerService\x12Z\n" +
 	"\x0fGetServerStatus\x12\".trellis.v1.GetServerStatusRequest\x1a#.trellis.v1.GetServerStatusResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vServerProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +

@@ -269,6 +269,7 @@ class ModelTraining(_message.Message):
     VALIDATED_FIELD_NUMBER: _builtins.int
     REPLACED_FIELD_NUMBER: _builtins.int
     VALIDATION_QUERIES_FIELD_NUMBER: _builtins.int
+    GAIN_IN_STANDARD_ERRORS_FIELD_NUMBER: _builtins.int
     queries: _builtins.int
     """Conversations with an outcome it learned from, the candidate rows they gave, and how many
     of those took part.
@@ -286,6 +287,10 @@ class ModelTraining(_message.Message):
     validated: _builtins.float
     replaced: _builtins.float
     validation_queries: _builtins.int
+    gain_in_standard_errors: _builtins.float
+    """How many standard errors of the paired per-query differences this model gained over the
+    one it replaced; a fit serves only from 1 up.
+    """
     @_builtins.property
     def fitted_at(self) -> _timestamp_pb2.Timestamp:
         """The workspace's newest record when it was fitted."""
@@ -303,10 +308,11 @@ class ModelTraining(_message.Message):
         validated: _builtins.float = ...,
         replaced: _builtins.float = ...,
         validation_queries: _builtins.int = ...,
+        gain_in_standard_errors: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fitted_at", b"fitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["examples", b"examples", "fitted_at", b"fitted_at", "metric", b"metric", "positives", b"positives", "queries", b"queries", "regularisation", b"regularisation", "replaced", b"replaced", "splits", b"splits", "validated", b"validated", "validation_queries", b"validation_queries"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["examples", b"examples", "fitted_at", b"fitted_at", "gain_in_standard_errors", b"gain_in_standard_errors", "metric", b"metric", "positives", b"positives", "queries", b"queries", "regularisation", b"regularisation", "replaced", b"replaced", "splits", b"splits", "validated", b"validated", "validation_queries", b"validation_queries"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
