@@ -77,7 +77,7 @@ const HELD: &[(&str, &[(&str, &str)])] = &[
     ),
 ];
 
-fn shared_data() -> PathBuf {
+pub(crate) fn shared_data() -> PathBuf {
     std::env::var_os("TRELLIS_SHARED_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(ROOT).join("../shared/data"))

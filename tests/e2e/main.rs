@@ -22,6 +22,7 @@ use trellis_grpc::pb;
 mod auth;
 mod crash;
 mod evaluation;
+mod evidence;
 mod learning;
 mod mix;
 mod plan;

@@ -168,16 +168,22 @@ fn profile_json(profile: &pb::PersonProfile) -> Value {
     })
 }
 
+/// How every table names a person: their display name with their reference, `Ada (forum:7)`,
+/// or the reference alone when no name is known.
+pub(crate) fn person_label(value: &Value) -> String {
+    let name = value["display_name"].as_str().unwrap_or("").trim();
+    let reference = value["person"].as_str().unwrap_or("");
+    if name.is_empty() {
+        reference.to_owned()
+    } else {
+        format!("{name} ({reference})")
+    }
+}
+
 fn print_profile(value: &Value) {
-    let name = value["display_name"].as_str().unwrap_or("");
     println!(
-        "{}{} — {}, contributions: {}",
-        value["person"].as_str().unwrap_or(""),
-        if name.is_empty() {
-            String::new()
-        } else {
-            format!(" ({name})")
-        },
+        "{} — {}, contributions: {}",
+        person_label(value),
         if value["member"] == true {
             "member"
         } else {
@@ -460,14 +466,13 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
             print(&client, &value, |value| {
                 for person in value["people"].as_array().into_iter().flatten() {
                     println!(
-                        "{:<32} {:<8} {}",
-                        person["person"].as_str().unwrap_or(""),
+                        "{:<48} {}",
+                        person_label(person),
                         if person["member"] == true {
                             "member"
                         } else {
                             "outside"
-                        },
-                        person["display_name"].as_str().unwrap_or("")
+                        }
                     );
                 }
             });
@@ -559,9 +564,9 @@ pub async fn participants(
     print(client, &value, |value| {
         for participant in value["participants"].as_array().into_iter().flatten() {
             println!(
-                "{:>5.2}  {:<24} {}",
+                "{:>5.2}  {:<32} {}",
                 participant["score"].as_f64().unwrap_or(0.0),
-                participant["person"].as_str().unwrap_or(""),
+                person_label(participant),
                 if participant["member"] == true {
                     "member"
                 } else {

@@ -77,17 +77,10 @@ pub async fn prospects(args: ProspectsArgs) -> anyhow::Result<()> {
             );
         }
         for prospect in prospects {
-            let name = prospect["display_name"].as_str().unwrap_or("");
-            let id = prospect["person"].as_str().unwrap_or("");
             println!(
-                "{:>5.2}  {}{}",
+                "{:>5.2}  {}",
                 prospect["score"].as_f64().unwrap_or(0.0),
-                if name.is_empty() { id } else { name },
-                if name.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({id})")
-                }
+                crate::cli_people::person_label(&prospect)
             );
             for reason in prospect["reasons"].as_array().into_iter().flatten() {
                 println!("       - {}", reason.as_str().unwrap_or(""));

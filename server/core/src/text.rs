@@ -333,6 +333,78 @@ impl Analyzer {
     }
 }
 
+/// Where links stand in `text`: URLs with or without a scheme (`http://…`, `www.…`,
+/// `example.org/page`) and e-mail addresses, as byte ranges in text order. Their words are not
+/// prose: evidence neither quotes them as what a person writes about nor counts them as the
+/// words a sentence matched.
+pub fn link_spans(text: &str) -> Vec<Range<usize>> {
+    // Most texts have no dot followed by a letter and no '@': nothing to look for.
+    if !text.contains(['.', '@']) {
+        return Vec::new();
+    }
+    let mut finder = linkify::LinkFinder::new();
+    finder.url_must_have_scheme(false);
+    finder
+        .links(text)
+        .map(|link| link.start()..link.end())
+        .collect()
+}
+
+/// What a link is shown as in a quoted sentence: its host without `www.` (a link's own words
+/// are a path, a query and a scheme, not something a person said); an e-mail address becomes
+/// "an address".
+pub fn link_label(link: &str) -> String {
+    if link.contains('@') && !link.contains('/') {
+        return "(an address)".to_owned();
+    }
+    let without_scheme = link.split_once("://").map_or(link, |(_, rest)| rest);
+    let host = without_scheme
+        .split(['/', '?', '#', ':'])
+        .next()
+        .unwrap_or(without_scheme);
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    format!("(a link to {host})")
+}
+
+/// `text` as a reader should see it quoted: each link replaced by what it points at (see
+/// [`link_label`]), white space collapsed.
+pub fn readable(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    let mut at = 0;
+    for link in link_spans(text) {
+        shown.push_str(&text[at..link.start]);
+        shown.push_str(&link_label(&text[link.clone()]));
+        at = link.end;
+    }
+    shown.push_str(&text[at..]);
+    shown.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a word as written reads as a word a person would name as an interest: letters only
+/// (an apostrophe or a hyphen inside), at least three of them in alphabets with letters that
+/// short, and not written as code (`getValue`). Host names, file names (`compost.css`), numbers
+/// and identifiers (`apa.taba1`, `max_len`) are not.
+pub fn is_displayable_word(word: &str) -> bool {
+    let mut letters = 0usize;
+    let mut previous_lower = false;
+    let mut ideographic = false;
+    for c in word.chars() {
+        if c.is_alphabetic() {
+            if c.is_uppercase() && previous_lower {
+                return false;
+            }
+            previous_lower = c.is_lowercase();
+            ideographic |= !c.is_lowercase() && !c.is_uppercase();
+            letters += 1;
+        } else if matches!(c, '\'' | '\u{2019}' | '-') {
+            previous_lower = false;
+        } else {
+            return false;
+        }
+    }
+    letters >= 3 || (ideographic && letters >= 1)
+}
+
 /// Sentences of `text` with their byte ranges, trimmed, empty ones dropped. Line breaks end a
 /// sentence too (Unicode treats them as paragraph separators), which suits titles and list items
 /// that have no full stop.
@@ -394,6 +466,52 @@ mod tests {
         let tokens = analyzer.tokens(text);
         assert_eq!(&text[tokens[1].span.clone()], "décohèrent");
         assert_eq!(tokens[2].position, 2);
+    }
+
+    #[test]
+    fn links_are_found_with_or_without_a_scheme_and_shown_by_their_host() {
+        let text = "Garden weeds http://www.homecompostingmadeeasy.com/weeds.html and see \
+                    compost.css.cornell.edu or mail me@example.org.";
+        let links: Vec<&str> = link_spans(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(
+            links,
+            [
+                "http://www.homecompostingmadeeasy.com/weeds.html",
+                "compost.css.cornell.edu",
+                "me@example.org"
+            ]
+        );
+        assert_eq!(
+            readable(text),
+            "Garden weeds (a link to homecompostingmadeeasy.com) and see (a link to \
+             compost.css.cornell.edu) or mail (an address)."
+        );
+        assert!(link_spans("No links here. Just prose.").is_empty());
+    }
+
+    #[test]
+    fn displayable_words_are_words() {
+        for word in ["compost", "Worms", "don't", "well-being", "NASA", "量子"] {
+            assert!(is_displayable_word(word), "{word}");
+        }
+        for word in [
+            "apa.taba1",
+            "compost.css",
+            "http",
+            "co2",
+            "2013",
+            "max_len",
+            "getValue",
+            "ab",
+            "a/b",
+        ] {
+            if word == "http" {
+                // A word on its own: only a link's position says it is not prose.
+                assert!(is_displayable_word(word));
+                continue;
+            }
+            assert!(!is_displayable_word(word), "{word}");
+        }
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct CorpusIndex {
     /// Each term's document frequency by term id, apart from the entries so that walking a long
     /// document's terms reads one dense array, not an entry per term.
     dfs: Vec<u32>,
+    /// Each term's weighted frequency summed over every document (its collection frequency):
+    /// what a person's use of a word is compared with to tell an interest from a common word.
+    cfs: Vec<f32>,
     docs: Vec<Option<DocEntry>>,
     /// Each slot's document length (0 when free), apart from the documents so that scoring a
     /// term's postings reads one dense array.
@@ -176,6 +179,25 @@ impl CorpusIndex {
     }
 
     /// Lucene's BM25 idf: always positive, so a common term never counts against a match.
+    /// The term's weighted frequency over the whole collection.
+    pub fn cf(&self, term: TermId) -> f32 {
+        self.cfs.get(term as usize).copied().unwrap_or(0.0).max(0.0)
+    }
+
+    /// Every document's weighted length summed.
+    pub fn total_length(&self) -> f64 {
+        self.total_length.max(0.0)
+    }
+
+    /// Every term's id with its document frequency, for walking the vocabulary.
+    pub fn term_frequencies(&self) -> impl Iterator<Item = (TermId, u32, f32)> + '_ {
+        self.dfs
+            .iter()
+            .zip(&self.cfs)
+            .enumerate()
+            .map(|(id, (df, cf))| (TermId::try_from(id).unwrap_or(TermId::MAX), *df, *cf))
+    }
+
     pub fn idf(&self, term: TermId) -> f32 {
         let n = self.live as f32;
         let df = self.df(term) as f32;
@@ -371,6 +393,7 @@ impl CorpusIndex {
             // Relative, because weights need not be counts: people's profiles hold decayed
             // weights many orders of magnitude below one.
             if after <= 1e-4 * before.abs().max(change.abs()) {
+                self.cfs[term as usize] -= before.max(0.0);
                 if before > 0.0 {
                     became_absent.push(term);
                 }
@@ -379,6 +402,7 @@ impl CorpusIndex {
                     removed_any = true;
                 }
             } else {
+                self.cfs[term as usize] += after - before.max(0.0);
                 if before <= 0.0 {
                     became_present.push(term);
                 }
@@ -422,8 +446,9 @@ impl CorpusIndex {
         let Some(slot) = self.slots.get(key).copied() else {
             return;
         };
-        let terms: Vec<TermId> = self.doc_terms(slot).iter().map(|(term, _)| *term).collect();
-        for term in terms {
+        let terms: Vec<(TermId, f32)> = self.doc_terms(slot).to_vec();
+        for (term, count) in terms {
+            self.cfs[term as usize] -= count;
             self.dfs[term as usize] = self.dfs[term as usize].saturating_sub(1);
             if !self.deferred {
                 self.terms[term as usize].unset(slot);
@@ -486,6 +511,7 @@ impl CorpusIndex {
             ..TermEntry::default()
         });
         self.dfs.push(0);
+        self.cfs.push(0.0);
         id
     }
 }

@@ -22,6 +22,7 @@ mod moved_posts;
 mod rank;
 mod recommend;
 pub mod standing;
+mod words;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -34,7 +35,9 @@ use model::{ModelSettings, StrategyModel, score_all, score_bag};
 use people::{People, PeopleSettings, Role};
 
 pub use audit::{Audit, FacetCoverage};
-pub use explain::{AnalyzedPart, Evidence, Explainer, MatchedTerm, TextPart};
+pub use explain::{
+    AnalyzedPart, CommonWords, Distinctive, Evidence, Explainer, MatchedTerm, TextPart,
+};
 pub use rank::{Engagement, EngagementSettings, StrategicConversation};
 pub use recommend::{
     DISCUSSION_FEATURES, DiscussionSuggestion, FacetConvergence, FacetShare,
@@ -144,6 +147,8 @@ pub struct Engine {
     facet_similarity_scale: std::sync::Mutex<Option<(usize, FacetScales)>>,
     /// The model that ranks discussions for a person; the default while `None`.
     discussion_model: Option<Arc<learn::RankingModel>>,
+    /// The community's common words, for the generation they were learned at (see `words`).
+    common_words: std::sync::Mutex<Option<(u64, std::time::Instant, Arc<CommonWords>)>>,
 }
 
 /// A model's queries resolved to term ids (see `Engine::resolved_queries`). Holding the model
@@ -843,12 +848,10 @@ impl Engine {
     pub fn facet_explainer(&self, facet_id: &str) -> Option<Explainer<'_>> {
         let model = self.model.as_ref()?;
         let facet = model.facets.iter().find(|facet| facet.id == facet_id)?;
-        Some(Explainer::for_query(
-            &self.index,
-            &facet.id,
-            &facet.query,
-            &facet.base,
-        ))
+        Some(
+            Explainer::for_query(&self.index, &facet.id, &facet.query, &facet.base)
+                .with_common_words(self.common_words()),
+        )
     }
 }
 

@@ -742,6 +742,7 @@ impl Engine {
     ) -> super::Explainer<'q> {
         let terms = terms.iter().map(|(term, weight)| (term.as_str(), *weight));
         super::Explainer::new(&self.index, label, terms, None)
+            .with_common_words(self.common_words())
     }
 
     /// The terms of a text as a weighted query.

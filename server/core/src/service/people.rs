@@ -21,6 +21,14 @@ const EVIDENCE_FOR: usize = 10;
 /// evidence. Quoting analyzes every word read, and a suggestion quotes up to ten people: what
 /// they wrote lately is both what shows their interests now and what keeps answers quick.
 const WRITING_READ: usize = 50;
+/// A person's interests shown.
+const INTERESTS_SHOWN: usize = 10;
+/// A person's distinctive words considered when naming what joins them to a thread.
+const INTERESTS_JOINED: usize = 300;
+/// Words named as what joins a person to a thread.
+const JOINING_WORDS: usize = 3;
+/// Words considered for it, best first.
+const JOINING_CANDIDATES: usize = 6;
 
 /// What to find participants for: a stored conversation, or a text not stored yet.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,11 +100,71 @@ pub(super) fn quote_list(words: &[String]) -> String {
         .join(", ")
 }
 
-/// Stems in plain words (see `Engine::surface`).
-pub(super) fn surfaces(engine: &Engine, stems: &[String]) -> Vec<String> {
-    stems
-        .iter()
-        .map(|stem| engine.surface(stem).to_owned())
+/// Names what joins the person to each suggested discussion (in rank order), from each one's
+/// candidate words (best first): up to [`JOINING_WORDS`] of them, a word already named for a
+/// discussion ranked higher giving way to the next, so that one word the person is known for
+/// does not explain every suggestion. No set of words is named for more than a fifth of the
+/// suggestions (at least once); a discussion that only such a set would explain is explained by
+/// its other reasons.
+fn name_what_joins(found: Vec<(SuggestedDiscussion, Vec<String>)>) -> Vec<SuggestedDiscussion> {
+    let allowed = (found.len() / 5).max(1);
+    let mut named: HashMap<String, usize> = HashMap::new();
+    let mut sets: HashMap<Vec<String>, usize> = HashMap::new();
+    found
+        .into_iter()
+        .map(|(mut suggestion, candidates)| {
+            // Stable: among words named equally often, the better candidate first.
+            let mut ranked: Vec<&String> = candidates.iter().collect();
+            ranked.sort_by_key(|word| named.get(*word).copied().unwrap_or(0));
+            let choices = (0..ranked.len()).flat_map(|skip| {
+                let ranked = &ranked;
+                (1..=JOINING_WORDS.min(ranked.len() - skip))
+                    .rev()
+                    .map(move |take| ranked[skip..skip + take].to_vec())
+            });
+            let mut chosen: Option<Vec<String>> = None;
+            for choice in choices {
+                let mut key: Vec<String> = choice.iter().map(|word| (*word).clone()).collect();
+                key.sort();
+                if sets.get(&key).copied().unwrap_or(0) < allowed {
+                    chosen = Some(choice.into_iter().cloned().collect());
+                    *sets.entry(key).or_default() += 1;
+                    break;
+                }
+            }
+            if let Some(words) = chosen {
+                for word in &words {
+                    *named.entry(word.clone()).or_default() += 1;
+                }
+                suggestion.reasons.insert(
+                    0,
+                    format!(
+                        "about what sets their writing apart: {}",
+                        quote_list(&words)
+                    ),
+                );
+            }
+            suggestion
+        })
+        .collect()
+}
+
+/// A person whose suggestions are being worded, with their distinctive words (stem to G²).
+struct Joined<'a> {
+    person: &'a RecordKey,
+    interests: &'a foldhash::HashMap<String, f32>,
+}
+
+/// The distinctive words of a person's analyzed writing, by stem (see
+/// `Engine::distinctive_terms`); phrases are left out, as a thread is joined by its words.
+fn distinctive_map(
+    engine: &Engine,
+    writing: &[crate::engine::AnalyzedPart<'_>],
+) -> foldhash::HashMap<String, f32> {
+    engine
+        .distinctive_words(writing, INTERESTS_JOINED)
+        .into_iter()
+        .map(|term| (term.stem, term.score))
         .collect()
 }
 
@@ -225,6 +293,18 @@ impl Trellis {
         // Members first; the sort is stable, so each group keeps its order.
         matches.sort_by_key(|found| !found.member);
         let question_terms = engine.text_terms(&title, &body);
+        let question = [
+            TextPart {
+                location: "title",
+                text: &title,
+            },
+            TextPart {
+                location: "body",
+                text: &body,
+            },
+        ];
+        let question = engine.analyze(&question);
+        let common = engine.common_words();
         let mut titles: HashMap<RecordKey, String> = HashMap::new();
         let mut suggestions = Vec::with_capacity(matches.len());
         for (rank, found) in matches.into_iter().enumerate() {
@@ -261,8 +341,31 @@ impl Trellis {
                     examples.join("; ")
                 ));
             }
-            if !found.matched_terms.is_empty() {
-                let words = surfaces(&engine, &found.matched_terms);
+            // The people quoted have their writing read: what joins them to the question is
+            // named from what sets their writing apart; the rest by the question's words that
+            // weigh most in their profile, the community's common words left out.
+            let writing = if rank < EVIDENCE_FOR {
+                Some(self.writing_of_all(workspace, &engine, &found.person)?)
+            } else {
+                None
+            };
+            let parts = writing
+                .as_ref()
+                .map(|(conversations, posts)| engine.analyze(&writing_parts(conversations, posts)));
+            let words = match &parts {
+                Some(parts) => {
+                    engine.joining_words(&distinctive_map(&engine, parts), &question, JOINING_WORDS)
+                }
+                None => found
+                    .matched_terms
+                    .iter()
+                    .filter(|stem| !common.contains(stem))
+                    .map(|stem| engine.surface(stem).to_owned())
+                    .filter(|word| crate::text::is_displayable_word(word))
+                    .take(JOINING_WORDS)
+                    .collect(),
+            };
+            if !words.is_empty() {
                 reasons.push(format!("writes about {}", quote_list(&words)));
             }
             if let Some(last) = found.last_active {
@@ -282,18 +385,16 @@ impl Trellis {
             } else {
                 "not a member yet: an invitation would bring them in".to_owned()
             });
-            let evidence = if rank < EVIDENCE_FOR {
-                let (conversations, posts) =
-                    self.writing_of_all(workspace, &engine, &found.person)?;
-                let parts = engine.analyze(&writing_parts(&conversations, &posts));
-                let evidence = engine.explain_terms("", &question_terms, &parts);
-                if evidence.sentence.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![evidence]
+            let evidence = match &parts {
+                Some(parts) => {
+                    let evidence = engine.explain_terms("", &question_terms, parts);
+                    if evidence.sentence.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![evidence]
+                    }
                 }
-            } else {
-                Vec::new()
+                None => Vec::new(),
             };
             suggestions.push(ParticipantSuggestion {
                 person: self.store.person(workspace, &found.person)?,
@@ -322,9 +423,14 @@ impl Trellis {
         let engine = &*engine;
         // Both read stored text and analyze it: side by side, a request takes the longer of
         // the two instead of their sum.
+        // Their writing is read and analyzed once: it names what joins them to each thread
+        // and quotes the evidence of the topics they could start.
+        let writing = self.writing_of_all(workspace, engine, person)?;
+        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
+        let parts = &parts[..];
         let (join, start) = rayon::join(
-            || self.discussions_to_join(workspace, engine, person, as_of, limit),
-            || self.topics_to_start(workspace, engine, person, now),
+            || self.discussions_to_join(workspace, engine, person, parts, as_of, limit),
+            || self.topics_to_start(engine, person, parts, now),
         );
         Ok((join?, start?))
     }
@@ -335,10 +441,16 @@ impl Trellis {
         workspace: &WorkspaceId,
         engine: &Engine,
         person: &RecordKey,
+        writing: &[crate::engine::AnalyzedPart<'_>],
         as_of: Option<Millis>,
         limit: usize,
     ) -> CoreResult<Vec<SuggestedDiscussion>> {
         let found = engine.suggest_discussions(person, as_of, limit);
+        let interests = distinctive_map(engine, writing);
+        let joined = Joined {
+            person,
+            interests: &interests,
+        };
         let profile = engine.profile_query(person);
         // Queries are made ready once for every thread they explain.
         let personal = engine.terms_explainer("", &profile);
@@ -352,37 +464,41 @@ impl Trellis {
         }
         // Each suggestion's evidence reads its thread from the store and analyzes its text:
         // most of a request's work, done for the suggestions side by side.
-        Ok(found
+        let suggested = found
             .par_iter()
-            .map(|found| self.suggested_discussion(workspace, engine, &personal, &facets, found))
+            .map(|found| {
+                self.suggested_discussion(workspace, engine, &joined, &personal, &facets, found)
+            })
             .collect::<CoreResult<Vec<_>>>()?
             .into_iter()
             .flatten()
-            .collect())
+            .collect::<Vec<_>>();
+        Ok(name_what_joins(suggested))
     }
 
-    /// A suggested discussion with its reasons and evidence; `None` when its thread is no
-    /// longer stored.
+    /// A suggested discussion with its reasons and evidence, and the words that could join the
+    /// person to it (best first; see `name_what_joins`); `None` when its thread is no longer
+    /// stored.
     fn suggested_discussion(
         &self,
         workspace: &WorkspaceId,
         engine: &Engine,
+        joined: &Joined<'_>,
         personal: &Explainer<'_>,
         facets: &HashMap<&str, Explainer<'_>>,
         found: &DiscussionSuggestion,
-    ) -> CoreResult<Option<SuggestedDiscussion>> {
+    ) -> CoreResult<Option<(SuggestedDiscussion, Vec<String>)>> {
         let Some(conversation) = self.store.conversation(workspace, &found.conversation)? else {
             return Ok(None);
         };
         let posts = opening_posts(&*self.store, workspace, &found.conversation)?;
         let parts = engine.analyze(&conversation_parts(&conversation, &posts));
         let mut reasons = Vec::new();
-        if !found.matched_terms.is_empty() {
-            let words = surfaces(engine, &found.matched_terms);
-            reasons.push(format!(
-                "about what they write about: {}",
-                quote_list(&words)
-            ));
+        let words = engine.joining_words(joined.interests, &parts, JOINING_CANDIDATES);
+        if let Some(reason) =
+            self.closest_of_their_own(workspace, engine, joined.person, &found.conversation)?
+        {
+            reasons.push(reason);
         }
         let mut evidence = Vec::new();
         if let Some(facet_id) = &found.facet_id {
@@ -410,22 +526,52 @@ impl Trellis {
         if !personal.sentence.is_empty() {
             evidence.insert(0, personal);
         }
-        Ok(Some(SuggestedDiscussion {
-            conversation: found.conversation.clone(),
-            title: conversation.title,
-            url: conversation.url,
-            score: found.score,
-            reasons,
-            evidence,
-        }))
+        Ok(Some((
+            SuggestedDiscussion {
+                conversation: found.conversation.clone(),
+                title: conversation.title,
+                url: conversation.url,
+                score: found.score,
+                reasons,
+                evidence,
+            },
+            words,
+        )))
+    }
+
+    /// "closest to their own ...": the conversation of `person`'s own that is closest to
+    /// `target`, with its title and what they did there; `None` when they have none.
+    fn closest_of_their_own(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+        target: &RecordKey,
+    ) -> CoreResult<Option<String>> {
+        let Some(closest) = engine.closest_conversation_of(person, target) else {
+            return Ok(None);
+        };
+        let Some(conversation) = self.store.conversation(workspace, &closest)? else {
+            return Ok(None);
+        };
+        let title = conversation.title.trim();
+        if title.is_empty() {
+            return Ok(None);
+        }
+        let opened = engine.people().records_of(person).iter().any(|record| {
+            record.source == conversation.key.source
+                && conversation.author.as_deref() == Some(record.external_id.as_str())
+        });
+        let how = if opened { "started" } else { "took part in" };
+        Ok(Some(format!("close to \"{title}\", which they {how}")))
     }
 
     /// Facets where a person's interest is high and the community's conversation is thin.
     fn topics_to_start(
         &self,
-        workspace: &WorkspaceId,
         engine: &Engine,
         person: &RecordKey,
+        parts: &[crate::engine::AnalyzedPart<'_>],
         now: Millis,
     ) -> CoreResult<Vec<TopicSuggestion>> {
         let Some(model) = engine.model() else {
@@ -446,9 +592,6 @@ impl Trellis {
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
-        // Their writing is read and analyzed once for the evidence of every chosen facet.
-        let writing = self.writing_of_all(workspace, engine, person)?;
-        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
         let mut topics = Vec::new();
         for ((facet, converged), share) in chosen {
             let words: Vec<String> = converged
@@ -464,7 +607,7 @@ impl Trellis {
                 format!("{}: {}", facet.name, words.join(" and "))
             };
             let evidence: Vec<Evidence> = engine
-                .explain(&facet.id, &parts)
+                .explain(&facet.id, parts)
                 .filter(|evidence| !evidence.sentence.is_empty())
                 .into_iter()
                 .collect();
@@ -505,7 +648,9 @@ impl Trellis {
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
         let person = &self.resolve_person(&engine, person)?;
-        self.insight_of(workspace, &engine, person, as_of)
+        let writing = self.writing_of_all(workspace, &engine, person)?;
+        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
+        self.insight_of(workspace, &engine, person, &parts, as_of)
     }
 
     /// `person_insight` for a person already resolved, on an engine already read.
@@ -514,6 +659,7 @@ impl Trellis {
         workspace: &WorkspaceId,
         engine: &Engine,
         person: &RecordKey,
+        parts: &[crate::engine::AnalyzedPart<'_>],
         as_of: Option<Millis>,
     ) -> CoreResult<PersonInsight> {
         let now = engine.people_clock(as_of);
@@ -525,21 +671,14 @@ impl Trellis {
                 id: person.to_string(),
             })?;
         let convergence = engine.convergence(person, Some(now));
-        // Their writing is read and analyzed only when some facet needs its evidence.
         let connected =
             |converged: &FacetConvergence| converged.convergence >= crate::engine::CONNECTED;
-        let (conversations, posts) = if convergence.iter().any(connected) {
-            self.writing_of_all(workspace, engine, person)?
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        let parts = engine.analyze(&writing_parts(&conversations, &posts));
         let convergence = convergence
             .into_iter()
             .map(|converged| {
                 let evidence = if connected(&converged) {
                     engine
-                        .explain(&converged.facet_id, &parts)
+                        .explain(&converged.facet_id, parts)
                         .filter(|evidence| !evidence.sentence.is_empty())
                         .into_iter()
                         .collect()
@@ -549,10 +688,11 @@ impl Trellis {
                 (converged, evidence)
             })
             .collect();
-        let interests = engine
-            .interests(person, 10)
+        let distinctive = engine.distinctive_terms(parts, INTERESTS_SHOWN);
+        let best = distinctive.first().map_or(1.0, |term| term.score.max(1e-6));
+        let interests = distinctive
             .into_iter()
-            .map(|(stem, weight)| (engine.surface(&stem).to_owned(), weight))
+            .map(|term| (term.surface, (term.score / best * 1000.0).round() / 1000.0))
             .collect();
         Ok(PersonInsight {
             key: person.clone(),
@@ -668,16 +808,19 @@ impl Trellis {
         let engine = Self::read(&engine)?;
         let person = &self.resolve_person(&engine, &key)?;
         let engine = &*engine;
-        // Where they meet the strategy (their writing, read and analyzed) beside the
+        // Their writing, read and analyzed once, then where they meet the strategy beside the
         // discussions to suggest (threads, read and analyzed): a match takes the longer of the
         // two instead of their sum. Topics to start are not part of a match.
+        let writing = self.writing_of_all(workspace, engine, person)?;
+        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
+        let parts = &parts[..];
         let (insight, suggested) = rayon::join(
-            || self.insight_of(workspace, engine, person, None),
+            || self.insight_of(workspace, engine, person, parts, None),
             || {
                 if suggestions == 0 {
                     Ok(Vec::new())
                 } else {
-                    self.discussions_to_join(workspace, engine, person, None, suggestions)
+                    self.discussions_to_join(workspace, engine, person, parts, None, suggestions)
                 }
             },
         );
