@@ -387,21 +387,11 @@ async fn wait_for_embeddings(
     let waiting = Instant::now();
     let mut last_report = Instant::now();
     loop {
-        let status = server
-            .get_server_status(pb::GetServerStatusRequest {})
-            .await
-            .map_err(|status| describe(&status))?
-            .into_inner();
+        let (status, current) = server_status(&mut server, workspace).await?;
         let semantic = status.semantic.unwrap_or_default();
         if !semantic.enabled {
             return Ok(format!("lexical-only ({})", semantic.lexical_only_reason));
         }
-        let current = status
-            .workspaces
-            .iter()
-            .find(|status| status.workspace == workspace)
-            .cloned()
-            .unwrap_or_default();
         if current.pending_embeddings == 0 {
             return Ok(format!(
                 "lexical and semantic fused ({}; {} conversations embedded in {:.1}s)",
@@ -430,6 +420,25 @@ async fn wait_for_embeddings(
     }
 }
 
+/// The server's status, and the part of it about `workspace` (empty until it has one).
+async fn server_status(
+    server: &mut pb::server_service_client::ServerServiceClient<Channel>,
+    workspace: &str,
+) -> anyhow::Result<(pb::GetServerStatusResponse, pb::WorkspaceStatus)> {
+    let status = server
+        .get_server_status(pb::GetServerStatusRequest {})
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    let current = status
+        .workspaces
+        .iter()
+        .find(|status| status.workspace == workspace)
+        .cloned()
+        .unwrap_or_default();
+    Ok((status, current))
+}
+
 /// Waits until the server has fitted the workspace's ranking models on at least `records`
 /// records (the history just loaded), so that the tasks are ranked as a server that has settled
 /// ranks them. Returns what the fit concluded.
@@ -442,17 +451,7 @@ async fn wait_for_models(
     let mut server = pb::server_service_client::ServerServiceClient::new(channel);
     let waiting = Instant::now();
     loop {
-        let status = server
-            .get_server_status(pb::GetServerStatusRequest {})
-            .await
-            .map_err(|status| describe(&status))?
-            .into_inner();
-        let current = status
-            .workspaces
-            .iter()
-            .find(|status| status.workspace == workspace)
-            .cloned()
-            .unwrap_or_default();
+        let (_, current) = server_status(&mut server, workspace).await?;
         if current.models_fitted_records >= records {
             let weights: Vec<String> = current
                 .ranking_models

@@ -121,28 +121,27 @@ fn is_prose(sentence: &str, start: usize, links: &[Range<usize>]) -> bool {
         return false;
     }
     let end = start + sentence.len();
-    let mut linked = 0usize;
-    let mut own = String::with_capacity(sentence.len());
-    let mut at = start;
+    let words_in = |text: &str| {
+        text.split_whitespace()
+            .filter(|word| word.chars().any(char::is_alphabetic))
+            .count()
+    };
+    // Words are counted between the links (a link ends a word), links' bytes apart.
+    let (mut words, mut linked, mut at) = (0usize, 0usize, start);
     for link in links
         .iter()
         .filter(|link| link.end > start && link.start < end)
     {
         let (from, to) = (link.start.max(start), link.end.min(end));
         if from > at {
-            own.push_str(&sentence[at - start..from - start]);
+            words += words_in(&sentence[at - start..from - start]);
         }
-        own.push(' ');
         linked += to - from;
         at = to.max(at);
     }
     if at < end {
-        own.push_str(&sentence[at - start..]);
+        words += words_in(&sentence[at - start..]);
     }
-    let words = own
-        .split_whitespace()
-        .filter(|word| word.chars().any(char::is_alphabetic))
-        .count();
     words >= PROSE_WORDS && linked * 2 <= sentence.len()
 }
 
@@ -575,9 +574,7 @@ pub(crate) fn distinctive(
         return Vec::new();
     }
     let person = words as f64;
-    // The collection's length counts each word once and each pair at half weight.
-    let collection = (index.total_length() / (1.0 + f64::from(super::index::PAIR_WEIGHT))).max(1.0);
-    let rest = (collection - person).max(1.0);
+    let rest = (collection_words(index) - person).max(1.0);
     let many_texts = number >= 2;
     // (whether it has the evidence an interest needs, the candidate)
     let mut scored: Vec<(bool, Distinctive)> = tallies
@@ -659,6 +656,12 @@ pub(crate) fn distinctive(
     chosen
 }
 
+/// How many words the collection holds: its weighted length counts each word once and each
+/// adjacent pair at [`PAIR_WEIGHT`](super::index::PAIR_WEIGHT).
+fn collection_words(index: &CorpusIndex) -> f64 {
+    (index.total_length() / (1.0 + f64::from(super::index::PAIR_WEIGHT))).max(1.0)
+}
+
 /// Dunning's log-likelihood ratio of a word written `a` times in `n1` words against `c` times
 /// in `n2`.
 fn log_likelihood(a: f64, n1: f64, c: f64, n2: f64) -> f64 {
@@ -707,8 +710,7 @@ pub(crate) fn joining_words(
         }
     }
     let length = words.max(1) as f64;
-    let collection = (index.total_length() / (1.0 + f64::from(super::index::PAIR_WEIGHT))).max(1.0);
-    let rest = (collection - length).max(1.0);
+    let rest = (collection_words(index) - length).max(1.0);
     let mut scored: Vec<(f32, &str, String)> = found
         .into_iter()
         .filter_map(|(stem, (surface, count))| {

@@ -2,6 +2,7 @@
 //! join them to a thread, which of their own conversations is closest to it, and the words a
 //! community uses everywhere (which are never named as reasons).
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use foldhash::HashMap;
@@ -9,7 +10,7 @@ use foldhash::HashMap;
 use super::explain::{self, CommonWords, Distinctive};
 use super::{AnalyzedPart, Engine};
 use crate::domain::RecordKey;
-use crate::engine::index::{Slot, is_pair_term};
+use crate::engine::index::{Slot, TermId, is_pair_term};
 
 /// How many of a community's most frequent words are its common words, at most: by how many
 /// conversations use them and, apart, by how often they are written.
@@ -43,7 +44,7 @@ impl Engine {
 
     fn compute_common_words(&self) -> CommonWords {
         let index = &self.index;
-        let mut candidates: Vec<(u32, u32, f32)> = index
+        let mut candidates: Vec<(TermId, u32, f32)> = index
             .term_frequencies()
             .filter(|(id, df, _)| {
                 *df >= COMMON_MIN_CONVERSATIONS
@@ -55,32 +56,28 @@ impl Engine {
             .filter(|(_, df, _)| *df > 0)
             .count();
         let limit = COMMON_WORDS.min(vocabulary / COMMON_SHARE_OF_VOCABULARY);
-        let mut stems = Vec::with_capacity(limit * 2);
-        let mut top = |candidates: &mut Vec<(u32, u32, f32)>| {
+        // (term, conversations using it, occurrences)
+        type Counted = (TermId, u32, f32);
+        let mut most = |order: fn(&Counted, &Counted) -> Ordering| -> Vec<String> {
             if candidates.len() > limit && limit > 0 {
-                candidates.select_nth_unstable_by(limit - 1, |a, b| {
-                    b.1.cmp(&a.1)
-                        .then_with(|| b.2.total_cmp(&a.2))
-                        .then_with(|| a.0.cmp(&b.0))
-                });
+                candidates.select_nth_unstable_by(limit - 1, order);
             }
-            stems.extend(
-                candidates
-                    .iter()
-                    .take(limit)
-                    .filter_map(|(id, _, _)| index.term_text(*id).map(str::to_owned)),
-            );
+            candidates
+                .iter()
+                .take(limit)
+                .filter_map(|(id, _, _)| index.term_text(*id).map(str::to_owned))
+                .collect()
         };
-        top(&mut candidates);
-        for candidate in candidates.iter_mut() {
-            // By how often they are written: the same selection with the weights swapped in.
-            *candidate = (
-                candidate.0,
-                candidate.2.min(u32::MAX as f32) as u32,
-                candidate.1 as f32,
-            );
-        }
-        top(&mut candidates);
+        let mut stems = most(|a, b| {
+            b.1.cmp(&a.1)
+                .then_with(|| b.2.total_cmp(&a.2))
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        stems.extend(most(|a, b| {
+            b.2.total_cmp(&a.2)
+                .then_with(|| b.1.cmp(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        }));
         // The median topicality of the words used widely enough to tell.
         let mut topical: Vec<f64> = index
             .term_frequencies()
