@@ -115,7 +115,19 @@ async fn check_dump(name: &str, folder: &Path, strategy: &Path) {
         "--config",
         &config,
     ]);
-    server.cli_json(&["sources", "sync", name]);
+    // A sync prints its progress as JSON lines, the outcome last.
+    let sync = server.cli(&["sources", "sync", name]);
+    let printed = String::from_utf8_lossy(&sync.stdout);
+    let outcome: serde_json::Value = printed
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_default();
+    assert!(
+        sync.status.success() && outcome["status"] == "succeeded",
+        "the sync of {name} failed: {printed}\n{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
 
     let mut problems: Vec<String> = Vec::new();
     let mut spans: Vec<(f64, f64)> = Vec::new();

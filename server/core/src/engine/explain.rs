@@ -4,6 +4,7 @@
 // Looked up once per word of the text: a fast hash, seeded per process.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -498,15 +499,17 @@ pub(crate) fn distinctive(
     limit: usize,
     fill: bool,
 ) -> Vec<Distinctive> {
+    /// A word's or phrase's uses: how often, in how many texts, and its surface forms as
+    /// written (slices of the texts; the first few kept), so that counting allocates nothing
+    /// per word.
     #[derive(Default)]
-    struct Tally {
+    struct Tally<'t> {
         count: u32,
         texts: u32,
         last_text: usize,
-        /// Surface forms as written, with their counts (the first few kept).
-        surfaces: Vec<(String, u32)>,
+        surfaces: Vec<(&'t str, u32)>,
     }
-    fn note(tally: &mut Tally, text: usize, surface: String) {
+    fn note<'t>(tally: &mut Tally<'t>, text: usize, surface: &'t str) {
         tally.count += 1;
         if tally.texts == 0 || tally.last_text != text {
             tally.texts += 1;
@@ -515,22 +518,14 @@ pub(crate) fn distinctive(
         if let Some((_, count)) = tally
             .surfaces
             .iter_mut()
-            .find(|(known, _)| *known == surface)
+            .find(|(known, _)| known.eq_ignore_ascii_case(surface))
         {
             *count += 1;
         } else if tally.surfaces.len() < 8 {
             tally.surfaces.push((surface, 1));
         }
     }
-    let shown = |word: &str| -> String {
-        let upper = word.chars().filter(|c| c.is_uppercase()).count();
-        if upper >= 2 && !word.chars().any(char::is_lowercase) {
-            word.to_owned()
-        } else {
-            word.to_lowercase()
-        }
-    };
-    let mut tallies: HashMap<String, Tally> = HashMap::new();
+    let mut tallies: HashMap<Cow<'_, str>, Tally<'_>> = HashMap::new();
     let mut words = 0u64;
     // Parts at the same location (a conversation's title and body) are one text.
     let mut number = 0usize;
@@ -551,8 +546,8 @@ pub(crate) fn distinctive(
             if common.contains(&token.stem) {
                 continue;
             }
-            let tally = tallies.entry(token.stem.to_string()).or_default();
-            note(tally, number, shown(&text[token.span.clone()]));
+            let tally = tallies.entry(Cow::Borrowed(&*token.stem)).or_default();
+            note(tally, number, &text[token.span.clone()]);
         }
         for pair in kept.windows(2).filter(|_| phrases) {
             let (first, second) = (pair[0], pair[1]);
@@ -562,12 +557,8 @@ pub(crate) fn distinctive(
                 continue;
             }
             let key = super::index::pair_term(&first.stem, &second.stem);
-            let surface = format!(
-                "{} {}",
-                shown(&text[first.span.clone()]),
-                shown(&text[second.span.clone()])
-            );
-            note(tallies.entry(key).or_default(), number, surface);
+            let surface = &text[first.span.start..second.span.end];
+            note(tallies.entry(Cow::Owned(key)).or_default(), number, surface);
         }
     }
     if words == 0 {
@@ -612,12 +603,12 @@ pub(crate) fn distinctive(
             let surface = tally
                 .surfaces
                 .iter()
-                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-                .map(|(surface, _)| surface.clone())?;
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+                .map(|(surface, _)| shown(surface))?;
             Some((
                 enough,
                 Distinctive {
-                    stem,
+                    stem: stem.into_owned(),
                     surface,
                     score,
                     count: tally.count,
@@ -654,6 +645,25 @@ pub(crate) fn distinctive(
         chosen.push(candidate);
     }
     chosen
+}
+
+/// A word or phrase as shown: its words lower-cased unless written as an acronym (`NASA`),
+/// one space between them.
+fn shown(surface: &str) -> String {
+    surface
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '\u{2019}' || c == '-'))
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let acronym = word.chars().filter(|c| c.is_uppercase()).count() >= 2
+                && !word.chars().any(char::is_lowercase);
+            if acronym {
+                word.to_owned()
+            } else {
+                word.to_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// How many words the collection holds: its weighted length counts each word once and each

@@ -17,6 +17,8 @@ use crate::engine::index::{Slot, TermId, is_pair_term};
 const COMMON_WORDS: usize = 100;
 /// In a small community, the common words are at most this share of its vocabulary.
 const COMMON_SHARE_OF_VOCABULARY: usize = 20;
+/// Words of a thread that stand for it when looking for the closest of a person's threads.
+const CLOSEST_QUERY_TERMS: usize = 32;
 /// A common word is used in at least this many conversations.
 const COMMON_MIN_CONVERSATIONS: u32 = 3;
 
@@ -160,7 +162,9 @@ impl Engine {
             }
         }
         let slot = self.index.slot(target)?;
-        let query: Vec<(u32, f32)> = self
+        // The thread's most telling words stand for it ("more like this"): scoring its whole
+        // text against each of the person's threads would cost the length of both.
+        let mut query: Vec<(TermId, f32)> = self
             .index
             .doc_terms(slot)
             .iter()
@@ -171,6 +175,16 @@ impl Engine {
             })
             .map(|(term, count)| (*term, (1.0 + count).ln()))
             .collect();
+        let telling = |(term, weight): &(TermId, f32)| weight * self.index.idf(*term);
+        if query.len() > CLOSEST_QUERY_TERMS {
+            query.select_nth_unstable_by(CLOSEST_QUERY_TERMS - 1, |a, b| {
+                telling(b)
+                    .total_cmp(&telling(a))
+                    .then_with(|| a.0.cmp(&b.0))
+            });
+            query.truncate(CLOSEST_QUERY_TERMS);
+            query.sort_unstable_by_key(|(term, _)| *term);
+        }
         let slots: Vec<Slot> = theirs
             .iter()
             .map(|conversation| self.index.slot(conversation).unwrap_or(Slot::MAX))
