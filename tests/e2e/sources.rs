@@ -17,6 +17,7 @@ use trellis_core::domain::WorkspaceId;
 use super::{ChildGuard, START_TIMEOUT, Server, pb, trellis, wait_until_serving};
 
 mod isolation;
+mod secrets;
 
 /// A plugin folder holding the template connector.
 pub(crate) fn plugin_dir(root: &Path) -> PathBuf {
@@ -38,6 +39,23 @@ pub(crate) async fn start_with_plugins_and(
     plugins: &Path,
     settings: &[(&str, &str)],
 ) -> Server {
+    start_with_plugins_logged(db, plugins, settings, None).await
+}
+
+/// The same, writing the server's log (at `debug`) to `log` when given.
+pub(crate) async fn start_with_plugins_logged(
+    db: &Path,
+    plugins: &Path,
+    settings: &[(&str, &str)],
+    log: Option<&Path>,
+) -> Server {
+    let (level, stderr) = match log {
+        Some(path) => (
+            "debug,h2=info,tower=info,hyper=info",
+            Stdio::from(std::fs::File::create(path).unwrap()),
+        ),
+        None => ("warn", Stdio::null()),
+    };
     let mut child = trellis()
         .args(["serve", "--listen", "127.0.0.1:0", "--db"])
         .arg(db)
@@ -47,9 +65,9 @@ pub(crate) async fn start_with_plugins_and(
             "TRELLIS__PLUGINS__DIRS",
             format!("[{:?}]", plugins.display().to_string()),
         )
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("the trellis binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");

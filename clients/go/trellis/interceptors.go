@@ -167,7 +167,7 @@ func unaryRetry(policy RetryPolicy) grpc.UnaryClientInterceptor {
 	}
 }
 
-// Unary calls that are safe to repeat: reads, and UpdateSource, whose second application changes
+// Unary calls that are safe to repeat: reads, and UpdateSource and SetSourceSecrets, whose second application changes
 // nothing and answers the same. PutStrategy (each put is a new version), CreateSource, MergePeople
 // and UnmergePeople are not; DeleteSource and ForgetPerson are not either, since a repeat of one
 // that succeeded would answer NOT_FOUND. Neither is any RPC added to the API later, until it is
@@ -193,6 +193,7 @@ var idempotentMethods = map[string]bool{
 	trellisv1.SourceService_ListConnectors_FullMethodName:              true,
 	trellisv1.SourceService_GetSource_FullMethodName:                   true,
 	trellisv1.SourceService_UpdateSource_FullMethodName:                true,
+	trellisv1.SourceService_SetSourceSecrets_FullMethodName:            true,
 	trellisv1.SourceService_DeleteSource_FullMethodName:                true,
 	trellisv1.SourceService_ListSources_FullMethodName:                 true,
 	trellisv1.SourceService_CheckSource_FullMethodName:                 true,

@@ -353,6 +353,34 @@ func TestCreateSourceRefusesABadID(t *testing.T) {
 	}
 }
 
+func TestSecretsAreSetAloneAndOnlySecretFields(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	ctx := testContext(t)
+	workspace := newWorkspace(t)
+	config := templateConfig(t, map[string]any{"path": filepath.Join(t.TempDir(), "x.jsonl")})
+	if _, err := client.CreateSource(ctx, &trellisv1.CreateSourceRequest{
+		Workspace: workspace,
+		Source:    &trellisv1.Source{Id: "go-secrets", Connector: templateConnector, ConfigJson: config},
+	}); err != nil {
+		t.Fatalf("CreateSource: %v", err)
+	}
+	_, err := client.SetSourceSecrets(ctx, &trellisv1.SetSourceSecretsRequest{
+		Workspace: workspace, Id: "go-secrets", Set: map[string]string{"path": "elsewhere"},
+	})
+	var apiError *trellis.Error
+	if !errors.As(err, &apiError) {
+		t.Fatalf("SetSourceSecrets on a field that is not a secret: %v", err)
+	}
+	if _, ok := apiError.Violation("secrets.path"); !ok {
+		t.Errorf("no violation of secrets.path in %v", apiError.Violations)
+	}
+	got, err := client.GetSource(ctx, &trellisv1.GetSourceRequest{Workspace: workspace, Id: "go-secrets"})
+	if err != nil || len(got.GetSource().GetSecrets()) != 0 {
+		t.Errorf("GetSource: %v, %v", got, err)
+	}
+}
+
 func TestCallsOnAMissingSourceAreNotFound(t *testing.T) {
 	t.Parallel()
 	client := newClient(t)

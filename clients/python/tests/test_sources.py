@@ -157,6 +157,18 @@ def test_a_bad_id_names_the_field(client: Client) -> None:
     assert "source.id" in [v.field for v in raised.value.violations]
 
 
+def test_secrets_are_set_alone_and_only_secret_fields(client: Client, tmp_path: Path) -> None:
+    config = json.dumps({"path": str(tmp_path / "x.jsonl")})
+    client.create_source(Source(id="py-secrets", connector=CONNECTOR, config_json=config))
+    with pytest.raises(InvalidArgument) as raised:
+        client.set_source_secrets("py-secrets", {"path": "elsewhere"})
+    assert [v.field for v in raised.value.violations] == ["secrets.path"]
+    assert "has none" in raised.value.violations[0].description
+    with pytest.raises(NotFound):
+        client.set_source_secrets("nothing-here", clear=["api_key"])
+    assert list(client.get_source("py-secrets").secrets) == []
+
+
 def test_calls_on_a_missing_source_are_not_found(client: Client, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         client.get_source("nothing-here")

@@ -203,6 +203,13 @@ export class SourceClient {
   createSource: ServiceClient<typeof SourceService>["createSource"] = (...args) => this.rpc.createSource(...args);
   getSource: ServiceClient<typeof SourceService>["getSource"] = (...args) => this.rpc.getSource(...args);
   updateSource: ServiceClient<typeof SourceService>["updateSource"] = (...args) => this.rpc.updateSource(...args);
+  /**
+   * Sets (`set`: field name to value) or unsets (`clear`) secret fields of a source's config,
+   * such as `api_key`, without resending the rest. Secrets are never returned: `Source.secrets`
+   * says which are set.
+   */
+  setSourceSecrets: ServiceClient<typeof SourceService>["setSourceSecrets"] = (...args) =>
+    this.rpc.setSourceSecrets(...args);
   deleteSource: ServiceClient<typeof SourceService>["deleteSource"] = (...args) => this.rpc.deleteSource(...args);
   listSources: ServiceClient<typeof SourceService>["listSources"] = (...args) => this.rpc.listSources(...args);
   checkSource: ServiceClient<typeof SourceService>["checkSource"] = (...args) => this.rpc.checkSource(...args);

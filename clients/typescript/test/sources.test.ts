@@ -195,6 +195,20 @@ describe("sources", () => {
     assert.ok(refused.violations.some((violation) => violation.field === "source.id"));
   });
 
+  test("secrets are set alone, and only secret fields", async () => {
+    const workspace = freshWorkspace();
+    const configJson = JSON.stringify({ path: join(folder, "x.jsonl") });
+    await client.sources.createSource({ workspace, source: { id: "ts-secrets", connector, configJson } });
+    const refused = await failure(
+      client.sources.setSourceSecrets({ workspace, id: "ts-secrets", set: { path: "elsewhere" } }),
+      Code.InvalidArgument,
+    );
+    assert.deepEqual(refused.violations.map((violation) => violation.field), ["secrets.path"]);
+    await failure(client.sources.setSourceSecrets({ workspace, id: "missing", clear: ["api_key"] }), Code.NotFound);
+    const source = await client.sources.getSource({ workspace, id: "ts-secrets" });
+    assert.deepEqual(source.source?.secrets, []);
+  });
+
   test("calls on a missing source are NOT_FOUND", async () => {
     const workspace = freshWorkspace();
     const id = "missing";

@@ -141,7 +141,7 @@ impl Connector for MastodonConnector {
                 ],
                 "properties": {
                     "base_url": {"type": "string", "minLength": 1, "description": "REST mode: the instance, e.g. https://mastodon.social"},
-                    "access_token": {"type": "string", "minLength": 1, "description": "REST mode: a bearer token, when the instance requires one"},
+                    "access_token": {"type": "string", "minLength": 1, "writeOnly": true, "description": "REST mode: a bearer token, when the instance requires one (a secret: sealed at rest, never shown)"},
                     "accounts": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "REST mode: account ids or acct handles (user or user@host) whose statuses to read"},
                     "hashtags": {"type": "array", "items": {"type": "string", "minLength": 1}, "description": "REST mode: hashtags (without #) whose timelines to read"},
                     "public": {

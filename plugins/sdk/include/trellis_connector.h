@@ -114,6 +114,16 @@ typedef const struct TrellisConnectorV1 *(*TrellisConnectorEntry)(uint16_t host_
 /* The name of the entry symbol. */
 #define TRELLIS_ENTRY_SYMBOL_NAME "trellis_connector_v1"
 
+/*
+ * Secrets in a config. A config schema (SpecResponse.config_schema_json) marks a field that holds
+ * a secret (an API key, a token, a password) with one of these keywords set to true, e.g.
+ * "api_key": {"type": "string", "writeOnly": true}. The host never returns, logs or stores such a
+ * field in clear; the plugin gets it in the config like any other field. A secret may sit in the
+ * root object or in an object nested in it, not inside an array.
+ */
+#define TRELLIS_SECRET_KEYWORD "writeOnly"
+#define TRELLIS_SECRET_EXTENSION_KEYWORD "x-secret"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -38,7 +38,7 @@ pub mod state;
 
 pub use connector::{Batch, CancelToken, Connector, Reader, Record, Spec, stream};
 pub use error::{ConnectorError, ErrorKind};
-pub use schema::ConfigSchema;
+pub use schema::{ConfigSchema, SecretField};
 pub use state::State;
 
 /// The generated protobuf types: the record payloads of `trellis.v1` and the plugin protocol of

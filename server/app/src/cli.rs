@@ -187,6 +187,11 @@ enum Command {
         #[command(subcommand)]
         command: crate::keys_cli::KeysCommand,
     },
+    /// The key that seals connector secrets at rest.
+    Secrets {
+        #[command(subcommand)]
+        command: crate::sources_cli::SecretsCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,6 +299,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model { command } => crate::cli_model::model(command).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,
+        Command::Secrets { command } => crate::sources_cli::secrets(command),
         // The storage clients block (PostgreSQL's on a runtime of its own): off the async one.
         Command::Keys { command } => {
             tokio::task::spawn_blocking(move || crate::keys_cli::keys(command)).await?
@@ -344,15 +350,24 @@ async fn plain_channel(client: &ClientArgs) -> anyhow::Result<Channel> {
 
 /// A gRPC error as a person should read it: the message, then each field violation.
 pub fn describe(status: &tonic::Status) -> anyhow::Error {
-    let mut text = format!("{:?}: {}", status.code(), status.message());
-    if let Some(bad_request) = status.get_details_bad_request() {
-        for violation in bad_request.field_violations {
+    // An invalid argument's message is its violations joined; they read better one per line,
+    // and once.
+    let violations = status
+        .get_details_bad_request()
+        .map(|bad_request| bad_request.field_violations)
+        .unwrap_or_default();
+    let text = if violations.is_empty() {
+        format!("{:?}: {}", status.code(), status.message())
+    } else {
+        let mut text = format!("{:?}:", status.code());
+        for violation in violations {
             text.push_str(&format!(
                 "\n  {}: {}",
                 violation.field, violation.description
             ));
         }
-    }
+        text
+    };
     anyhow::Error::msg(text)
 }
 

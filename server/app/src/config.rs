@@ -22,6 +22,24 @@ pub struct Config {
     pub replication: ReplicationConfig,
     pub standing: StandingConfig,
     pub learning: LearningConfig,
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+}
+
+/// The key that seals connector secrets (API keys, tokens) at rest. The environment variables
+/// `TRELLIS_SECRETS_KEY` (the current key, base64) and `TRELLIS_SECRETS_PREVIOUS_KEYS` (comma
+/// separated) win over the files. Without a key, a server on a loopback address makes one in
+/// `secrets.key` beside its SQLite database; any other server refuses to store a secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// A file holding the current key (`trellis secrets new-key` makes one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// Files holding keys used before a rotation: secrets they sealed are sealed again with the
+    /// current key at start, after which they can be removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_key_files: Vec<PathBuf>,
 }
 
 /// How each workspace learns its rankings from its own history (see `trellis model show`).
@@ -238,6 +256,7 @@ impl Default for Config {
                 settle_seconds: 5,
                 max_embedding_wait_seconds: 600,
             },
+            secrets: SecretsConfig::default(),
         }
     }
 }

@@ -20,8 +20,8 @@ use trellis_grpc::auth::{AuthLayer, AuthSettings};
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
 use trellis_plugin_host::{
-    IsolationSettings, LeasePolicy, PluginRegistry, RetryPolicy, SchedulerHandle, Sources,
-    default_holder,
+    IsolationSettings, KeySettings, LeasePolicy, PluginRegistry, RetryPolicy, SchedulerHandle,
+    SecretKeys, Sources, default_holder, secrets,
 };
 
 use crate::config::{Config, PluginsConfig};
@@ -408,6 +408,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     .await
     .context("loading plugins failed")?;
     tracing::info!(connectors = ?registry.names(), "plugins loaded");
+    let keys = Arc::new(secret_keys(&config)?);
     let sources = Arc::new(
         Sources::new(Arc::clone(&trellis), source_store, Arc::new(registry))
             .with_retry(RetryPolicy {
@@ -419,15 +420,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 holder: default_holder(),
                 ttl: Duration::from_secs(config.sync.lease_seconds),
             })
-            .with_isolation(isolation),
+            .with_isolation(isolation)
+            .with_secret_keys(keys),
     );
     // Without a change log this process owns its store alone.
     let exclusive = !trellis.follows_changes();
     {
         let sources = Arc::clone(&sources);
-        tokio::task::spawn_blocking(move || sources.recover(exclusive))
-            .await
-            .context("recovering sources failed")??;
+        tokio::task::spawn_blocking(move || {
+            sources.recover(exclusive)?;
+            sources.seal_stored_secrets()
+        })
+        .await
+        .context("recovering sources failed")??;
     }
     for (workspace, conversations) in trellis.indexed_conversations()? {
         tracing::info!(%workspace, conversations, "workspace loaded");
@@ -482,6 +487,44 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     Ok(running)
 }
 
+/// The keys that seal connector secrets: the configured ones; else a `secrets.key` beside the
+/// SQLite database, made there when the server listens on a loopback address only (a quick
+/// start on one machine). A server without a key refuses to store secrets, saying how to set one.
+fn secret_keys(config: &Config) -> anyhow::Result<SecretKeys> {
+    let mut settings = KeySettings {
+        key_file: config.secrets.key_file.clone(),
+        previous_key_files: config.secrets.previous_key_files.clone(),
+    };
+    let from_env = std::env::var(secrets::KEY_ENV).is_ok_and(|key| !key.trim().is_empty());
+    if settings.key_file.is_none() && !from_env && config.storage.engine == "sqlite" {
+        let beside = config
+            .storage
+            .path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join("secrets.key");
+        if beside.is_file() {
+            tracing::info!(file = %beside.display(), "connector secrets are sealed with the key beside the database");
+            settings.key_file = Some(beside);
+        } else if config.listen_addr().ip().is_loopback() {
+            if secrets::create_key_file(&beside)
+                .with_context(|| format!("cannot write a secrets key to {}", beside.display()))?
+            {
+                tracing::info!(file = %beside.display(), "made a key to seal connector secrets with, readable by its owner only; back it up with the database (without it the stored secrets cannot be read), or set secrets.key_file");
+            }
+            settings.key_file = Some(beside);
+        }
+    }
+    let keys = SecretKeys::load(&settings).map_err(|error| anyhow::anyhow!("{error}"))?;
+    if !keys.can_seal() {
+        tracing::warn!(
+            "no key to seal connector secrets with: sources whose config holds a secret are refused; {}",
+            secrets::HOW_TO_SET_A_KEY
+        );
+    }
+    Ok(keys)
+}
+
 async fn serve_on(
     trellis: Arc<Trellis>,
     sources: Arc<Sources>,
@@ -499,6 +542,9 @@ async fn serve_on(
     let addr = listener.local_addr()?;
     if config.auth.required {
         tracing::info!("api keys required on every call (auth.required)");
+        if !addr.ip().is_loopback() && config.server.tls_cert.is_none() {
+            tracing::warn!(%addr, "serving a non-loopback address without TLS: api keys and data travel in clear; set server.tls_cert and server.tls_key, or put a TLS-terminating proxy in front");
+        }
     } else if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "serving a non-loopback address without api keys: anyone who reaches it can read and change everything; set [auth] required = true and create keys with `trellis keys create`");
     }
@@ -636,4 +682,60 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await?;
     tracing::info!("storage flushed; bye");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_at(dir: &std::path::Path, listen: &str) -> Config {
+        let mut config = Config::default();
+        config.server.listen = listen.to_owned();
+        config.storage.path = dir.join("data").join("trellis.db");
+        config
+    }
+
+    #[test]
+    fn a_loopback_server_makes_its_secrets_key_beside_the_database_and_keeps_it() {
+        if std::env::var_os(secrets::KEY_ENV).is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        let config = config_at(dir.path(), "127.0.0.1:50151");
+        let first = secret_keys(&config).unwrap();
+        assert!(first.can_seal());
+        let file = dir.path().join("data").join("secrets.key");
+        assert!(file.is_file());
+        let again = secret_keys(&config).unwrap();
+        assert_eq!(
+            first.current_id(),
+            again.current_id(),
+            "the same key at every start"
+        );
+    }
+
+    #[test]
+    fn a_server_beyond_loopback_never_makes_a_key_and_cannot_seal_without_one() {
+        if std::env::var_os(secrets::KEY_ENV).is_some() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_at(dir.path(), "0.0.0.0:50151");
+        let keys = secret_keys(&config).unwrap();
+        assert!(!keys.can_seal());
+        assert!(!dir.path().join("data").join("secrets.key").exists());
+        // A configured key file is used wherever the server listens.
+        let key_file = dir.path().join("operator.key");
+        assert!(secrets::create_key_file(&key_file).unwrap());
+        let mut config = config;
+        config.secrets.key_file = Some(key_file);
+        assert!(secret_keys(&config).unwrap().can_seal());
+        // A bad key file is an error naming it, never a server that silently cannot seal.
+        let bad = dir.path().join("bad.key");
+        std::fs::write(&bad, "not a key").unwrap();
+        config.secrets.key_file = Some(bad);
+        let error = secret_keys(&config).unwrap_err().to_string();
+        assert!(error.contains("bad.key"), "{error}");
+    }
 }

@@ -51,6 +51,32 @@ pub enum SourcesCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// One source: its config (secrets shown as set or unset), schedule and last sync.
+    Show {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Set a secret field of a source's config (e.g. api_key) without resending the rest. The
+    /// value is read from standard input (its line end dropped), never from the command line,
+    /// where other users of the machine could see it.
+    SetSecret {
+        id: String,
+        /// The secret field, as the connector's schema names it (nested: auth.token).
+        field: String,
+        /// Read the value from this environment variable instead of standard input.
+        #[arg(long)]
+        from_env: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Unset a secret field of a source's config.
+    ClearSecret {
+        id: String,
+        field: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Ask the connector whether a source's config works.
     Check {
         id: String,
@@ -73,6 +99,102 @@ pub enum SourcesCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print a new random key (32 bytes, base64) for secrets.key_file or TRELLIS_SECRETS_KEY.
+    NewKey {
+        /// Write it to this file instead, readable by its owner only; refuses to overwrite.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `trellis secrets`: needs no server.
+pub fn secrets(command: SecretsCommand) -> anyhow::Result<()> {
+    let SecretsCommand::NewKey { out } = command;
+    match out {
+        None => println!("{}", trellis_plugin_host::secrets::new_key()),
+        Some(path) => {
+            let written = trellis_plugin_host::secrets::create_key_file(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if !written {
+                anyhow::bail!(
+                    "{} exists; a key file is never overwritten (rotating? write the new key to another file, and list the old one in secrets.previous_key_files)",
+                    path.display()
+                );
+            }
+            println!("wrote a new key to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// "api_key set, auth.token unset".
+fn secrets_text(source: &pb::Source) -> String {
+    source
+        .secrets
+        .iter()
+        .map(|secret| {
+            format!(
+                "{} {}",
+                secret.field,
+                if secret.set { "set" } else { "unset" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn interval_text(seconds: u32) -> String {
+    match seconds {
+        0 => "manual".to_owned(),
+        seconds if seconds % 3600 == 0 => format!("every {}h", seconds / 3600),
+        seconds if seconds % 60 == 0 => format!("every {}m", seconds / 60),
+        seconds => format!("every {seconds}s"),
+    }
+}
+
+/// The fields of a config schema, one per line: name, type, required, secret, description.
+fn schema_fields(schema_json: &str) -> Vec<String> {
+    let Ok(schema) = serde_json::from_str::<serde_json::Value>(schema_json) else {
+        return Vec::new();
+    };
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|names| names.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let kind = property["type"].as_str().unwrap_or("any");
+            let mut marks = Vec::new();
+            if required.contains(&name.as_str()) {
+                marks.push("required".to_owned());
+            }
+            if property["writeOnly"].as_bool() == Some(true)
+                || property["x-secret"].as_bool() == Some(true)
+            {
+                marks.push("secret".to_owned());
+            }
+            if let Some(default) = property.get("default") {
+                marks.push(format!("default {default}"));
+            }
+            let marks = if marks.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", marks.join(", "))
+            };
+            let description = property["description"].as_str().unwrap_or("");
+            format!("{name}: {kind}{marks}  {description}")
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
 }
 
 async fn client(
@@ -114,6 +236,7 @@ fn source_json(source: &pb::Source) -> serde_json::Value {
         "last_sync_at": source.last_sync_at.as_ref().map(|at| at.seconds),
         "last_error": source.last_error,
         "records_synced": source.records_synced,
+        "secrets": source.secrets.iter().map(|secret| (secret.field.clone(), json!(if secret.set { "set" } else { "unset" }))).collect::<serde_json::Map<_, _>>(),
     })
 }
 
@@ -162,6 +285,9 @@ pub async fn connectors(command: ConnectorsCommand) -> anyhow::Result<()> {
             connector.abi_minor,
             connector.streams.join(", ")
         );
+        for field in schema_fields(&connector.config_schema_json) {
+            println!("    {field}");
+        }
     }
     Ok(())
 }
@@ -231,17 +357,99 @@ pub async fn sources(command: SourcesCommand) -> anyhow::Result<()> {
                     println!("no sources; create one with `trellis sources create`");
                 }
                 for source in all {
+                    let secrets = secrets_text(&source);
                     println!(
-                        "{:<20} {:<14} {:<10} {:>8} records  every {}s  {}",
+                        "{:<20} {:<14} {:<10} {:>8} records  {:<10}{}  {}",
                         source.id,
                         source.connector,
                         status_name(source.status),
                         source.records_synced,
-                        source.sync_interval_seconds,
+                        interval_text(source.sync_interval_seconds),
+                        if secrets.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  secrets: {secrets}")
+                        },
                         source.last_error
                     );
                 }
             }
+        }
+        SourcesCommand::Show { id, client: args } => {
+            let source = client(&args)
+                .await?
+                .get_source(pb::GetSourceRequest {
+                    workspace: args.workspace.clone(),
+                    id,
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner()
+                .source
+                .unwrap_or_default();
+            print_source(&args, &source)?;
+        }
+        SourcesCommand::SetSecret {
+            id,
+            field,
+            from_env,
+            client: args,
+        } => {
+            let value = match from_env {
+                Some(name) => std::env::var(&name).with_context(|| {
+                    format!("--from-env {name}: the environment variable is not set")
+                })?,
+                None => {
+                    use std::io::IsTerminal as _;
+                    if std::io::stdin().is_terminal() {
+                        eprintln!("value of {field} (then Enter):");
+                    }
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the secret from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if value.is_empty() {
+                anyhow::bail!(
+                    "the value of {field} is empty; give it on standard input, or use `trellis sources clear-secret` to unset it"
+                );
+            }
+            let source = client(&args)
+                .await?
+                .set_source_secrets(pb::SetSourceSecretsRequest {
+                    workspace: args.workspace.clone(),
+                    id,
+                    set: [(field, value)].into_iter().collect(),
+                    clear: Vec::new(),
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner()
+                .source
+                .unwrap_or_default();
+            print_source(&args, &source)?;
+        }
+        SourcesCommand::ClearSecret {
+            id,
+            field,
+            client: args,
+        } => {
+            let source = client(&args)
+                .await?
+                .set_source_secrets(pb::SetSourceSecretsRequest {
+                    workspace: args.workspace.clone(),
+                    id,
+                    set: Default::default(),
+                    clear: vec![field],
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner()
+                .source
+                .unwrap_or_default();
+            print_source(&args, &source)?;
         }
         SourcesCommand::Check { id, client: args } => {
             let answer = client(&args)
@@ -340,6 +548,33 @@ pub async fn sources(command: SourcesCommand) -> anyhow::Result<()> {
                 println!("source {id} deleted");
             }
         }
+    }
+    Ok(())
+}
+
+fn print_source(args: &ClientArgs, source: &pb::Source) -> anyhow::Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&source_json(source))?);
+        return Ok(());
+    }
+    println!(
+        "{} ({}), {}",
+        source.id, source.connector, source.display_name
+    );
+    println!("  config:  {}", source.config_json);
+    let secrets = secrets_text(source);
+    if !secrets.is_empty() {
+        println!("  secrets: {secrets}");
+    }
+    println!(
+        "  sync:    {}, {}, {} records{}",
+        interval_text(source.sync_interval_seconds),
+        status_name(source.status),
+        source.records_synced,
+        if source.isolated { ", isolated" } else { "" }
+    );
+    if !source.last_error.is_empty() {
+        println!("  last error: {}", source.last_error);
     }
     Ok(())
 }

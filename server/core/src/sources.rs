@@ -46,8 +46,14 @@ pub struct Source {
     /// The connector's name, as its spec gives it.
     pub connector: String,
     pub display_name: String,
-    /// The connector's config, as JSON, valid against its schema.
+    /// The connector's config, as JSON, without the fields its schema marks as secrets.
     pub config_json: String,
+    /// The secret fields of the config, sealed by the plugin host with the operator's key;
+    /// empty when none is set. Opaque to everything but the host.
+    pub sealed_secrets: String,
+    /// The names of the secret fields that are set (e.g. `api_key`), so that answers can say
+    /// which are set without opening them.
+    pub secret_names: Vec<String>,
     /// Seconds between scheduled syncs; 0 for manual only.
     pub sync_interval_seconds: u32,
     pub isolated: bool,
@@ -79,9 +85,21 @@ pub fn check_source_id(id: &str) -> Result<(), Violation> {
 pub trait SourceStore: Send + Sync + 'static {
     /// Inserts a new source; `FailedPrecondition` when the id is taken.
     fn create_source(&self, workspace: &WorkspaceId, source: &Source) -> CoreResult<()>;
-    /// Replaces the configuration of an existing source (connector, name, config, schedule,
-    /// isolation); its sync status and state are kept. `NotFound` when it does not exist.
+    /// Replaces the configuration of an existing source (connector, name, config, secrets,
+    /// schedule, isolation); its sync status and state are kept. `NotFound` when it does not
+    /// exist.
     fn update_source(&self, workspace: &WorkspaceId, source: &Source) -> CoreResult<()>;
+    /// Replaces only the sealed secrets of a source (sealing them anew with another key, or
+    /// taking secrets out of a config that held them in clear when `config_json` is given).
+    /// `NotFound` when it does not exist.
+    fn set_source_secrets(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        config_json: Option<&str>,
+        sealed_secrets: &str,
+        secret_names: &[String],
+    ) -> CoreResult<()>;
     fn source(&self, workspace: &WorkspaceId, id: &str) -> CoreResult<Option<Source>>;
     /// Sources ordered by id, after `after`, at most `limit`.
     fn sources(

@@ -100,6 +100,7 @@ const WRITE_METHODS: &[&str] = &[
     "PutStrategy",
     "CreateSource",
     "UpdateSource",
+    "SetSourceSecrets",
     "CheckSource",
     "SyncSource",
     "MergePeople",

@@ -9,7 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use trellis_core::sources::{Source, SyncStatus};
 use trellis_core::{CoreError, Violation};
-use trellis_plugin_host::{Sources, SyncProgress};
+use trellis_plugin_host::{SecretStatus, Sources, SyncProgress};
 
 use crate::convert::{timestamp, workspace};
 use crate::error::{ApiError, bad_field};
@@ -31,6 +31,19 @@ impl SourceApi {
 
     pub fn service(&self) -> pb::source_service_server::SourceServiceServer<SourceApi> {
         pb::source_service_server::SourceServiceServer::new(self.clone())
+    }
+
+    /// Runs blocking plugin-host work that answers a source, and converts it.
+    async fn answer_source(
+        &self,
+        work: impl FnOnce(&Sources) -> Result<Source, CoreError> + Send + 'static,
+    ) -> Result<pb::Source, Status> {
+        self.blocking(move |sources| {
+            let source = work(sources)?;
+            let secrets = sources.secret_status(&source);
+            Ok(source_to_pb(&source, secrets))
+        })
+        .await
     }
 
     /// Runs blocking plugin-host work on the blocking pool.
@@ -55,7 +68,8 @@ fn status_to_pb(status: SyncStatus) -> pb::SyncStatus {
     }
 }
 
-pub fn source_to_pb(source: &Source) -> pb::Source {
+/// A source as answers give it: its config without secrets, and which secrets are set.
+pub fn source_to_pb(source: &Source, secrets: Vec<SecretStatus>) -> pb::Source {
     pb::Source {
         id: source.id.clone(),
         connector: source.connector.clone(),
@@ -67,6 +81,13 @@ pub fn source_to_pb(source: &Source) -> pb::Source {
         last_sync_at: source.last_sync_at.map(timestamp),
         last_error: source.last_error.clone(),
         records_synced: source.records_synced,
+        secrets: secrets
+            .into_iter()
+            .map(|secret| pb::SecretField {
+                field: secret.field,
+                set: secret.set,
+            })
+            .collect(),
     }
 }
 
@@ -146,10 +167,10 @@ impl pb::source_service_server::SourceService for SourceApi {
         let workspace = workspace(&request.workspace)?;
         let source = source_from_pb(request.source)?;
         let created = self
-            .blocking(move |sources| sources.create(&workspace, source))
+            .answer_source(move |sources| sources.create(&workspace, source))
             .await?;
         Ok(Response::new(pb::CreateSourceResponse {
-            source: Some(source_to_pb(&created)),
+            source: Some(created),
         }))
     }
 
@@ -161,10 +182,10 @@ impl pb::source_service_server::SourceService for SourceApi {
         let workspace = workspace(&request.workspace)?;
         let id = id_of(&request.id)?;
         let source = self
-            .blocking(move |sources| sources.get(&workspace, &id))
+            .answer_source(move |sources| sources.get(&workspace, &id))
             .await?;
         Ok(Response::new(pb::GetSourceResponse {
-            source: Some(source_to_pb(&source)),
+            source: Some(source),
         }))
     }
 
@@ -176,10 +197,27 @@ impl pb::source_service_server::SourceService for SourceApi {
         let workspace = workspace(&request.workspace)?;
         let source = source_from_pb(request.source)?;
         let updated = self
-            .blocking(move |sources| sources.update(&workspace, source))
+            .answer_source(move |sources| sources.update(&workspace, source))
             .await?;
         Ok(Response::new(pb::UpdateSourceResponse {
-            source: Some(source_to_pb(&updated)),
+            source: Some(updated),
+        }))
+    }
+
+    async fn set_source_secrets(
+        &self,
+        request: Request<pb::SetSourceSecretsRequest>,
+    ) -> Result<Response<pb::SetSourceSecretsResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = workspace(&request.workspace)?;
+        let id = id_of(&request.id)?;
+        let set = request.set.into_iter().collect();
+        let clear = request.clear;
+        let source = self
+            .answer_source(move |sources| sources.set_secrets(&workspace, &id, set, &clear))
+            .await?;
+        Ok(Response::new(pb::SetSourceSecretsResponse {
+            source: Some(source),
         }))
     }
 
@@ -221,7 +259,13 @@ impl pb::source_service_server::SourceService for SourceApi {
         };
         let after = (!request.page_token.is_empty()).then_some(request.page_token);
         let mut page = self
-            .blocking(move |sources| sources.list(&workspace, limit + 1, after.as_deref()))
+            .blocking(move |sources| {
+                Ok(sources
+                    .list(&workspace, limit + 1, after.as_deref())?
+                    .iter()
+                    .map(|source| source_to_pb(source, sources.secret_status(source)))
+                    .collect::<Vec<_>>())
+            })
             .await?;
         let next_page_token = if page.len() > limit {
             page.truncate(limit);
@@ -232,7 +276,7 @@ impl pb::source_service_server::SourceService for SourceApi {
             String::new()
         };
         Ok(Response::new(pb::ListSourcesResponse {
-            sources: page.iter().map(source_to_pb).collect(),
+            sources: page,
             next_page_token,
         }))
     }

@@ -12,11 +12,14 @@
 mod instance;
 pub mod isolation;
 mod registry;
+pub mod secrets;
 mod sources;
 
 pub use instance::{Canceller, ConnectorInstance, ReadSession};
 pub use isolation::IsolationSettings;
 pub use registry::{LoadedConnector, PluginRegistry, RefusedPlugin};
+pub use secrets::{KeySettings, SecretKeys};
 pub use sources::{
-    LeasePolicy, RetryPolicy, SchedulerHandle, Sources, SyncProgress, default_holder,
+    LeasePolicy, RetryPolicy, SchedulerHandle, SealReport, SecretStatus, Sources, SyncProgress,
+    default_holder,
 };

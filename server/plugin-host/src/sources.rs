@@ -8,7 +8,7 @@
 //! once. When a replica dies mid-sync its lease runs out, and the scheduler of another replica
 //! takes the source over, reading on from the last committed checkpoint.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -26,6 +26,7 @@ use trellis_plugin_sdk::{ErrorKind, State};
 use crate::instance::{Canceller, ConnectorInstance};
 use crate::isolation::IsolationSettings;
 use crate::registry::{LoadedConnector, PluginRegistry};
+use crate::secrets::{SecretError, SecretKeys};
 
 fn now_millis() -> Millis {
     SystemTime::now()
@@ -65,6 +66,27 @@ pub struct Sources {
     retry: RetryPolicy,
     lease: LeasePolicy,
     isolation: IsolationSettings,
+    keys: Arc<SecretKeys>,
+}
+
+/// A secret field of a source's connector, and whether the source has it set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretStatus {
+    pub field: String,
+    pub set: bool,
+}
+
+/// What [`Sources::seal_stored_secrets`] did at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Sources whose config held secrets in clear, now sealed.
+    pub moved: usize,
+    /// Sources whose secrets a previous key sealed, now sealed with the current one.
+    pub resealed: usize,
+}
+
+fn secret_error(error: SecretError) -> CoreError {
+    CoreError::FailedPrecondition(error.to_string())
 }
 
 /// Who this process is when it holds a sync lease, and for how long a lease runs between
@@ -138,6 +160,51 @@ impl std::fmt::Debug for Sources {
         f.debug_struct("Sources")
             .field("connectors", &self.registry.names())
             .finish_non_exhaustive()
+    }
+}
+
+/// Takes the fields `connector`'s schema marks as secrets out of `config`: name to value.
+fn take_secrets(
+    connector: &LoadedConnector,
+    config: &mut serde_json::Value,
+) -> BTreeMap<String, serde_json::Value> {
+    connector
+        .schema
+        .secrets()
+        .iter()
+        .filter_map(|secret| Some((secret.name(), secret.take(config)?)))
+        .collect()
+}
+
+/// Puts `secrets` (name to value) back into `config` where `connector`'s schema has them.
+fn put_secrets(
+    connector: &LoadedConnector,
+    config: &mut serde_json::Value,
+    secrets: &BTreeMap<String, serde_json::Value>,
+) {
+    for secret in connector.schema.secrets() {
+        if let Some(value) = secrets.get(&secret.name()) {
+            secret.put(config, value.clone());
+        }
+    }
+}
+
+/// Sets the field at `path` in `config`, making the objects on the way.
+fn put_path(config: &mut serde_json::Value, path: &[&str], value: serde_json::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut at = config;
+    for key in parents {
+        let Some(object) = at.as_object_mut() else {
+            return;
+        };
+        at = object
+            .entry((*key).to_owned())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    }
+    if let Some(object) = at.as_object_mut() {
+        object.insert((*last).to_owned(), value);
     }
 }
 
@@ -271,7 +338,14 @@ impl Sources {
             retry: RetryPolicy::default(),
             lease: LeasePolicy::default(),
             isolation: IsolationSettings::default(),
+            keys: Arc::new(SecretKeys::default()),
         }
+    }
+
+    /// The same, sealing and opening connector secrets with `keys`.
+    pub fn with_secret_keys(mut self, keys: Arc<SecretKeys>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// The same, holding sync leases as `lease` says.
@@ -367,22 +441,43 @@ impl Sources {
         )
     }
 
-    /// Checks a source's configuration against its connector's schema; fills defaults.
-    fn validated(&self, mut source: Source) -> Result<Source, CoreError> {
+    /// Checks a source's configuration against its connector's schema and fills defaults; takes
+    /// the secret fields out of its config and seals them, together with the secrets of
+    /// `existing` (the stored source, on update) that the new config does not give again.
+    fn validated(
+        &self,
+        workspace: &WorkspaceId,
+        mut source: Source,
+        existing: Option<&Source>,
+    ) -> Result<Source, CoreError> {
         let mut violations = Vec::new();
         if let Err(violation) = check_source_id(&source.id) {
             violations.push(violation);
         }
+        let mut secrets = BTreeMap::new();
         match self.connector(&source.connector) {
             Ok(connector) => {
                 if source.config_json.trim().is_empty() {
                     source.config_json = "{}".to_owned();
                 }
                 match serde_json::from_str::<serde_json::Value>(&source.config_json) {
-                    Ok(config) => {
-                        if let Err(error) = connector.schema.validate(&config) {
+                    Ok(mut config) => {
+                        let given = take_secrets(connector, &mut config);
+                        if let Some(existing) = existing {
+                            let kept = self.open_secrets(workspace, existing)?;
+                            for secret in connector.schema.secrets() {
+                                if let Some(value) = kept.get(&secret.name()) {
+                                    secrets.insert(secret.name(), value.clone());
+                                }
+                            }
+                        }
+                        secrets.extend(given);
+                        let mut full = config.clone();
+                        put_secrets(connector, &mut full, &secrets);
+                        if let Err(error) = connector.schema.validate(&full) {
                             violations.push(Violation::new("source.config_json", error.message));
                         }
+                        source.config_json = config.to_string();
                     }
                     Err(error) => violations.push(Violation::new(
                         "source.config_json",
@@ -409,7 +504,216 @@ impl Sources {
         if source.display_name.is_empty() {
             source.display_name.clone_from(&source.id);
         }
+        source.sealed_secrets = self
+            .keys
+            .seal(workspace, &source.id, &secrets)
+            .map_err(secret_error)?;
+        source.secret_names = secrets.into_keys().collect();
         Ok(source)
+    }
+
+    /// Opens a source's sealed secrets: field name to value.
+    fn open_secrets(
+        &self,
+        workspace: &WorkspaceId,
+        source: &Source,
+    ) -> Result<BTreeMap<String, serde_json::Value>, CoreError> {
+        self.keys
+            .open(workspace, &source.id, &source.sealed_secrets)
+            .map_err(|error| {
+                CoreError::FailedPrecondition(format!("source {:?}: {error}", source.id))
+            })
+    }
+
+    /// The config the plugin gets: the stored config with the source's secrets put back.
+    fn plugin_config(&self, workspace: &WorkspaceId, source: &Source) -> Result<String, CoreError> {
+        if source.sealed_secrets.is_empty() {
+            return Ok(source.config_json.clone());
+        }
+        let secrets = self.open_secrets(workspace, source)?;
+        let mut config: serde_json::Value = serde_json::from_str(&source.config_json)
+            .map_err(|error| CoreError::Storage(format!("a stored source config: {error}")))?;
+        for (name, value) in secrets {
+            let path: Vec<&str> = name.split('.').collect();
+            put_path(&mut config, &path, value);
+        }
+        Ok(config.to_string())
+    }
+
+    /// The secret fields of a source's connector and whether each is set. When the connector
+    /// is not loaded, the fields the source has set.
+    pub fn secret_status(&self, source: &Source) -> Vec<SecretStatus> {
+        let Some(connector) = self.registry.get(&source.connector) else {
+            return source
+                .secret_names
+                .iter()
+                .map(|field| SecretStatus {
+                    field: field.clone(),
+                    set: true,
+                })
+                .collect();
+        };
+        connector
+            .schema
+            .secrets()
+            .iter()
+            .map(|secret| {
+                let field = secret.name();
+                SecretStatus {
+                    set: source.secret_names.contains(&field),
+                    field,
+                }
+            })
+            .collect()
+    }
+
+    /// Sets or clears secrets of a source without resending the rest of its config: `set`
+    /// maps secret field names to their new values, `clear` names fields to unset. The config
+    /// they make must still satisfy the connector's schema.
+    pub fn set_secrets(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        set: BTreeMap<String, String>,
+        clear: &[String],
+    ) -> Result<Source, CoreError> {
+        let source = self.get(workspace, id)?;
+        let connector = self
+            .connector(&source.connector)
+            .map_err(|violation| CoreError::FailedPrecondition(violation.description))?;
+        let known: Vec<String> = connector
+            .schema
+            .secrets()
+            .iter()
+            .map(|secret| secret.name())
+            .collect();
+        let mut violations = Vec::new();
+        for name in set.keys().chain(clear) {
+            if !known.contains(name) {
+                violations.push(Violation::new(
+                    format!("secrets.{name}"),
+                    if known.is_empty() {
+                        format!(
+                            "is not a secret field: connector {:?} has none",
+                            source.connector
+                        )
+                    } else {
+                        format!(
+                            "is not a secret field of connector {:?}; its secret fields are {}",
+                            source.connector,
+                            known.join(", ")
+                        )
+                    },
+                ));
+            }
+        }
+        if set.is_empty() && clear.is_empty() {
+            violations.push(Violation::new(
+                "secrets",
+                "is empty; give at least one secret field to set or to clear",
+            ));
+        }
+        if !violations.is_empty() {
+            return Err(CoreError::Invalid(violations));
+        }
+        let mut secrets = self.open_secrets(workspace, &source)?;
+        for name in clear {
+            secrets.remove(name);
+        }
+        for (name, value) in set {
+            secrets.insert(name, serde_json::Value::String(value));
+        }
+        let mut full: serde_json::Value = serde_json::from_str(&source.config_json)
+            .map_err(|error| CoreError::Storage(format!("a stored source config: {error}")))?;
+        put_secrets(connector, &mut full, &secrets);
+        if let Err(error) = connector.schema.validate(&full) {
+            return Err(CoreError::Invalid(vec![Violation::new(
+                "secrets",
+                error.message,
+            )]));
+        }
+        let sealed = self
+            .keys
+            .seal(workspace, id, &secrets)
+            .map_err(secret_error)?;
+        let names: Vec<String> = secrets.into_keys().collect();
+        self.store
+            .set_source_secrets(workspace, id, None, &sealed, &names)?;
+        tracing::info!(workspace = %workspace, source = %id, fields = ?names, "source secrets set");
+        self.get(workspace, id)
+    }
+
+    /// At start-up: seals the secrets that a store written before secrets were sealed holds in
+    /// clear in its configs, and seals again with the current key what a previous key sealed.
+    /// Sources of connectors that are not loaded are left as they are (their secret fields are
+    /// unknown) and said in the log. Without a key, a store holding secrets in clear is an
+    /// error that names the sources and says how to set a key.
+    pub fn seal_stored_secrets(&self) -> Result<SealReport, CoreError> {
+        let mut report = SealReport::default();
+        let mut unsealed = Vec::new();
+        for (workspace, source) in self.store.all_sources()? {
+            let Some(connector) = self.registry.get(&source.connector) else {
+                tracing::warn!(workspace = %workspace, source = %source.id, connector = %source.connector, "the source's connector is not loaded; its secrets are checked when it is");
+                continue;
+            };
+            let Ok(mut config) = serde_json::from_str::<serde_json::Value>(&source.config_json)
+            else {
+                continue;
+            };
+            let in_clear = take_secrets(connector, &mut config);
+            let stale = self.keys.is_stale(&source.sealed_secrets);
+            if in_clear.is_empty() && !stale {
+                continue;
+            }
+            if !self.keys.can_seal() {
+                unsealed.push(format!("{}/{}", workspace, source.id));
+                continue;
+            }
+            let mut secrets = match self.open_secrets(&workspace, &source) {
+                Ok(secrets) => secrets,
+                Err(error) => {
+                    // One source's key problem must not keep every other source down: its
+                    // checks and syncs fail with this message until the key is given.
+                    tracing::error!(workspace = %workspace, source = %source.id, %error, "cannot open the source's secrets");
+                    continue;
+                }
+            };
+            secrets.extend(in_clear.clone());
+            let sealed = self
+                .keys
+                .seal(&workspace, &source.id, &secrets)
+                .map_err(secret_error)?;
+            let names: Vec<String> = secrets.into_keys().collect();
+            let config_json = (!in_clear.is_empty()).then(|| config.to_string());
+            self.store.set_source_secrets(
+                &workspace,
+                &source.id,
+                config_json.as_deref(),
+                &sealed,
+                &names,
+            )?;
+            if in_clear.is_empty() {
+                report.resealed += 1;
+            } else {
+                report.moved += 1;
+            }
+        }
+        if !unsealed.is_empty() {
+            return Err(CoreError::FailedPrecondition(format!(
+                "the sources {} hold connector secrets in clear and this server has no key to seal them with; {}",
+                unsealed.join(", "),
+                crate::secrets::HOW_TO_SET_A_KEY
+            )));
+        }
+        if report.moved + report.resealed > 0 {
+            tracing::info!(
+                moved = report.moved,
+                resealed = report.resealed,
+                key = self.keys.current_id().unwrap_or_default(),
+                "sealed stored connector secrets with the current key"
+            );
+        }
+        Ok(report)
     }
 
     pub fn create(&self, workspace: &WorkspaceId, source: Source) -> Result<Source, CoreError> {
@@ -418,15 +722,18 @@ impl Sources {
             last_sync_at: None,
             last_error: String::new(),
             records_synced: 0,
-            ..self.validated(source)?
+            ..self.validated(workspace, source, None)?
         };
         self.store.create_source(workspace, &source)?;
         tracing::info!(workspace = %workspace, source = %source.id, connector = %source.connector, "source created");
         self.get(workspace, &source.id)
     }
 
+    /// Replaces a source's configuration. Secret fields the new config leaves out keep their
+    /// stored values (use [`Sources::set_secrets`] to clear one).
     pub fn update(&self, workspace: &WorkspaceId, source: Source) -> Result<Source, CoreError> {
-        let source = self.validated(source)?;
+        let existing = self.get(workspace, &source.id)?;
+        let source = self.validated(workspace, source, Some(&existing))?;
         self.store.update_source(workspace, &source)?;
         self.get(workspace, &source.id)
     }
@@ -475,9 +782,10 @@ impl Sources {
         let connector = self
             .connector(&source.connector)
             .map_err(|violation| CoreError::FailedPrecondition(violation.description))?;
+        let config = self.plugin_config(workspace, &source)?;
         let outcome = self
             .instance(&source, connector)
-            .and_then(|instance| instance.check(&source.config_json));
+            .and_then(|instance| instance.check(&config));
         Ok(match outcome {
             Ok(message) => (true, message),
             Err(error) => (false, error.to_string()),
@@ -686,8 +994,9 @@ impl Sources {
         report: &mut SyncProgress,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<(), SyncError> {
+        let config = self.plugin_config(workspace, source)?;
         let instance = self.instance(source, connector)?;
-        let mut session = instance.read(&source.config_json, state)?;
+        let mut session = instance.read(&config, state)?;
         if let Some(running) = self.running().get_mut(key) {
             running.canceller = Some(session.canceller());
         }

@@ -11,7 +11,8 @@ use trellis_core::sources::{Source, SourceStore, SyncStatus};
 use crate::sqlite::{SqliteStore, ensure_workspace_in, now_millis, storage_error};
 
 const COLUMNS: &str = "id, connector, display_name, config_json, sync_interval_seconds, isolated, \
-                       status, last_sync_at, last_error, records_synced";
+                       status, last_sync_at, last_error, records_synced, sealed_secrets, \
+                       secret_names";
 
 fn source_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Source> {
     let status: String = row.get(6)?;
@@ -26,7 +27,22 @@ fn source_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Source> {
         last_sync_at: row.get(7)?,
         last_error: row.get(8)?,
         records_synced: u64::try_from(row.get::<_, i64>(9)?).unwrap_or(0),
+        sealed_secrets: row.get(10)?,
+        secret_names: names_from_column(&row.get::<_, String>(11)?),
     })
+}
+
+/// The names of a source's set secrets, one per line in their column.
+pub(crate) fn names_column(names: &[String]) -> String {
+    names.join("\n")
+}
+
+pub(crate) fn names_from_column(column: &str) -> Vec<String> {
+    column
+        .lines()
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn count(value: u64) -> i64 {
@@ -39,7 +55,8 @@ impl SourceStore for SqliteStore {
             ensure_workspace_in(transaction, workspace)?;
             transaction.execute(
                 &format!(
-                    "INSERT INTO sources (workspace, {COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                    "INSERT INTO sources (workspace, {COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                      ON CONFLICT (workspace, id) DO NOTHING"
                 ),
                 params![
@@ -54,6 +71,8 @@ impl SourceStore for SqliteStore {
                     source.last_sync_at,
                     source.last_error,
                     count(source.records_synced),
+                    source.sealed_secrets,
+                    names_column(&source.secret_names),
                 ],
             )
         })?;
@@ -70,7 +89,8 @@ impl SourceStore for SqliteStore {
         let updated = self.write("updating a source", |transaction| {
             transaction.execute(
                 "UPDATE sources SET connector = ?3, display_name = ?4, config_json = ?5,
-                     sync_interval_seconds = ?6, isolated = ?7
+                     sync_interval_seconds = ?6, isolated = ?7, sealed_secrets = ?8,
+                     secret_names = ?9
                  WHERE workspace = ?1 AND id = ?2",
                 params![
                     workspace.as_str(),
@@ -80,6 +100,8 @@ impl SourceStore for SqliteStore {
                     source.config_json,
                     source.sync_interval_seconds,
                     i64::from(source.isolated),
+                    source.sealed_secrets,
+                    names_column(&source.secret_names),
                 ],
             )
         })?;
@@ -87,6 +109,37 @@ impl SourceStore for SqliteStore {
             return Err(CoreError::NotFound {
                 kind: "source",
                 id: source.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn set_source_secrets(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        config_json: Option<&str>,
+        sealed_secrets: &str,
+        secret_names: &[String],
+    ) -> CoreResult<()> {
+        let updated = self.write("sealing a source's secrets", |transaction| {
+            transaction.execute(
+                "UPDATE sources SET config_json = COALESCE(?3, config_json), sealed_secrets = ?4,
+                     secret_names = ?5
+                 WHERE workspace = ?1 AND id = ?2",
+                params![
+                    workspace.as_str(),
+                    id,
+                    config_json,
+                    sealed_secrets,
+                    names_column(secret_names),
+                ],
+            )
+        })?;
+        if updated == 0 {
+            return Err(CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
             });
         }
         Ok(())
@@ -139,7 +192,7 @@ impl SourceStore for SqliteStore {
             .map_err(storage_error("listing sources"))?;
         let rows = statement
             .query_map([], |row| {
-                let workspace: String = row.get(10)?;
+                let workspace: String = row.get(12)?;
                 Ok((workspace, source_from_row(row)?))
             })
             .map_err(storage_error("listing sources"))?;

@@ -51,6 +51,55 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Creates `folder` (and its parents) readable by its owner only, when it does not exist.
+fn private_folder(folder: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)
+}
+
+/// The database holds every workspace's records, keys' hashes and sealed secrets: its file is
+/// created readable and writable by its owner only (0600), and SQLite gives its `-wal` and
+/// `-shm` files the mode of the database. An existing file open to others is narrowed, with a
+/// warning.
+fn private_files(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+        let mut companions = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            companions.push(PathBuf::from(name));
+        }
+        for file in companions {
+            let Ok(metadata) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = metadata.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+                tracing::warn!(file = %file.display(), was = format!("{:o}", mode & 0o777), "the database file was open to other users; it is now readable by its owner only");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// The SQLite-backed [`Store`]: one file (plus its `-wal` and `-shm` companions) holding every
 /// workspace.
 pub struct SqliteStore {
@@ -111,13 +160,19 @@ impl SqliteStore {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|error| {
+            private_folder(parent).map_err(|error| {
                 CoreError::Storage(format!(
                     "creating the folder {} for the database: {error}",
                     parent.display()
                 ))
             })?;
         }
+        private_files(path).map_err(|error| {
+            CoreError::Storage(format!(
+                "making the database {} readable by its owner only: {error}",
+                path.display()
+            ))
+        })?;
         let connection = Connection::open(path).map_err(|error| {
             CoreError::Storage(format!("opening the database {}: {error}", path.display()))
         })?;

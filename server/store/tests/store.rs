@@ -93,6 +93,34 @@ fn flush_checkpoints_the_log_into_the_database_file() {
     SqliteStore::open_in_memory().unwrap().flush().unwrap();
 }
 
+#[cfg(unix)]
+#[test]
+fn the_database_and_its_log_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("new").join("trellis.db");
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .upsert_records(&default_workspace(), &corpus())
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(
+        mode(&folder.path().join("new").join("trellis.db-wal")),
+        0o600
+    );
+    assert_eq!(
+        mode(&folder.path().join("new")),
+        0o700,
+        "the folder it made"
+    );
+    drop(store);
+    // A file made open to others before is narrowed at the next open.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(mode(&path), 0o600);
+}
+
 #[test]
 fn migrations_run_once_and_reopening_applies_nothing_twice() {
     let folder = tempfile::tempdir().unwrap();

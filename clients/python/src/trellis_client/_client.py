@@ -718,6 +718,30 @@ class Client:
         )
         return response.source
 
+    def set_source_secrets(
+        self,
+        source_id: str,
+        secrets: Mapping[str, str] | None = None,
+        *,
+        clear: Sequence[str] = (),
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> source_pb2.Source:
+        """Sets (``secrets``: field name to value) or unsets (``clear``) secret fields of a source's
+        config, such as ``api_key``, without resending the rest. Secrets are never returned:
+        ``Source.secrets`` says which are set. Retried: setting the same values twice is once."""
+        request = source_pb2.SetSourceSecretsRequest(
+            workspace=self._ws(workspace), id=source_id, set=dict(secrets or {}), clear=list(clear)
+        )
+        response = self._unary(
+            self.stubs.sources.SetSourceSecrets,
+            "SetSourceSecrets",
+            request,
+            timeout,
+            idempotent=True,
+        )
+        return response.source
+
     def delete_source(
         self,
         source_id: str,

@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_embeddings.sql"),
     include_str!("../../migrations/postgres/0005_api_keys.sql"),
     include_str!("../../migrations/postgres/0006_changes_and_leases.sql"),
+    include_str!("../../migrations/postgres/0007_source_secrets.sql"),
 ];
 
 /// The PostgreSQL schema version this binary writes and understands.

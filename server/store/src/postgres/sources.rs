@@ -10,10 +10,12 @@ use trellis_core::error::CoreResult;
 use trellis_core::sources::{Source, SourceStore, SyncStatus};
 
 use super::{Doing, PostgresStore, check_text, has_nul, refuse};
+use crate::sources::{names_column, names_from_column};
 use crate::sqlite::now_millis;
 
 const COLUMNS: &str = "id, connector, display_name, config_json, sync_interval_seconds, isolated, \
-                       status, last_sync_at, last_error, records_synced";
+                       status, last_sync_at, last_error, records_synced, sealed_secrets, \
+                       secret_names";
 
 fn source_from_row(row: &Row) -> Source {
     let status: &str = row.get(6);
@@ -28,6 +30,8 @@ fn source_from_row(row: &Row) -> Source {
         last_sync_at: row.get(7),
         last_error: row.get(8),
         records_synced: u64::try_from(row.get::<_, i64>(9)).unwrap_or(0),
+        sealed_secrets: row.get(10),
+        secret_names: names_from_column(row.get(11)),
     }
 }
 
@@ -43,6 +47,7 @@ fn check_source(source: &Source) -> CoreResult<()> {
         ("source.display_name", &source.display_name),
         ("source.config_json", &source.config_json),
         ("source.last_error", &source.last_error),
+        ("source.sealed_secrets", &source.sealed_secrets),
     ] {
         check_text(&mut violations, field.to_owned(), value);
     }
@@ -57,7 +62,8 @@ impl SourceStore for PostgresStore {
             transaction
                 .execute(
                     &format!(
-                        "INSERT INTO sources (workspace, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                        "INSERT INTO sources (workspace, {COLUMNS})
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                          ON CONFLICT (workspace, id) DO NOTHING"
                     ),
                     &[
@@ -72,6 +78,8 @@ impl SourceStore for PostgresStore {
                         &source.last_sync_at,
                         &source.last_error,
                         &count(source.records_synced),
+                        &source.sealed_secrets,
+                        &names_column(&source.secret_names),
                     ],
                 )
                 .doing(DOING)
@@ -92,7 +100,8 @@ impl SourceStore for PostgresStore {
             transaction
                 .execute(
                     "UPDATE sources SET connector = $3, display_name = $4, config_json = $5,
-                         sync_interval_seconds = $6, isolated = $7
+                         sync_interval_seconds = $6, isolated = $7, sealed_secrets = $8,
+                         secret_names = $9
                      WHERE workspace = $1 AND id = $2",
                     &[
                         &workspace.as_str(),
@@ -102,6 +111,8 @@ impl SourceStore for PostgresStore {
                         &source.config_json,
                         &i64::from(source.sync_interval_seconds),
                         &source.isolated,
+                        &source.sealed_secrets,
+                        &names_column(&source.secret_names),
                     ],
                 )
                 .doing(DOING)
@@ -110,6 +121,50 @@ impl SourceStore for PostgresStore {
             return Err(CoreError::NotFound {
                 kind: "source",
                 id: source.id.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn set_source_secrets(
+        &self,
+        workspace: &WorkspaceId,
+        id: &str,
+        config_json: Option<&str>,
+        sealed_secrets: &str,
+        secret_names: &[String],
+    ) -> CoreResult<()> {
+        let mut violations = Vec::new();
+        check_text(&mut violations, "source.id".to_owned(), id);
+        if let Some(config_json) = config_json {
+            check_text(
+                &mut violations,
+                "source.config_json".to_owned(),
+                config_json,
+            );
+        }
+        check_text(
+            &mut violations,
+            "source.sealed_secrets".to_owned(),
+            sealed_secrets,
+        );
+        refuse(violations)?;
+        const DOING: &str = "sealing a source's secrets";
+        let names = names_column(secret_names);
+        let updated = self.write(Some((workspace, false)), DOING, |transaction| {
+            transaction
+                .execute(
+                    "UPDATE sources SET config_json = COALESCE($3, config_json), sealed_secrets = $4,
+                         secret_names = $5
+                     WHERE workspace = $1 AND id = $2",
+                    &[&workspace.as_str(), &id, &config_json, &sealed_secrets, &names],
+                )
+                .doing(DOING)
+        })?;
+        if updated == 0 {
+            return Err(CoreError::NotFound {
+                kind: "source",
+                id: id.to_owned(),
             });
         }
         Ok(())
@@ -161,7 +216,7 @@ impl SourceStore for PostgresStore {
         })?;
         rows.iter()
             .map(|row| {
-                let workspace: &str = row.get(10);
+                let workspace: &str = row.get(12);
                 let workspace = WorkspaceId::parse(workspace).map_err(|violation| {
                     CoreError::Storage(format!("a stored workspace id: {violation}"))
                 })?;

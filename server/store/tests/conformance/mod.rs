@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
             merges_are_kept_undone_once_and_forgotten_with_their_people,
             checkpoints_replace_state_and_add_to_the_count,
             sources_are_listed_by_id_and_deleted_with_their_state,
+            sealed_secrets_are_stored_replaced_alone_and_listed,
             a_sync_lease_has_one_holder_until_it_runs_out_or_is_given_up,
             text_with_nul_is_stored_or_refused_naming_the_field
         );
@@ -1492,6 +1493,57 @@ pub fn checkpoints_replace_state_and_add_to_the_count(engine: &dyn Engine) {
         ("Forum", 3600, true, 16),
         "the configuration changes, the count stays"
     );
+}
+
+pub fn sealed_secrets_are_stored_replaced_alone_and_listed(engine: &dyn Engine) {
+    let Some((_db, store)) = fresh(engine) else {
+        return;
+    };
+    let workspace = WorkspaceId::default_workspace();
+    let mut created = source("a");
+    created.sealed_secrets = "v1.0011223344556677.c2VhbGVk".into();
+    created.secret_names = vec!["api_key".into(), "auth.token".into()];
+    store.create_source(&workspace, &created).unwrap();
+    let stored = store.source(&workspace, "a").unwrap().unwrap();
+    assert_eq!(stored.sealed_secrets, created.sealed_secrets);
+    assert_eq!(stored.secret_names, created.secret_names);
+    assert_eq!(
+        store.sources(&workspace, 10, None).unwrap()[0].secret_names,
+        created.secret_names
+    );
+    assert_eq!(
+        store.all_sources().unwrap()[0].1.sealed_secrets,
+        created.sealed_secrets
+    );
+
+    // Replaced alone: the config stays unless given.
+    store
+        .set_source_secrets(&workspace, "a", None, "v1.8899.bmV3", &["api_key".into()])
+        .unwrap();
+    let stored = store.source(&workspace, "a").unwrap().unwrap();
+    assert_eq!(
+        (stored.config_json.as_str(), stored.sealed_secrets.as_str()),
+        ("{}", "v1.8899.bmV3")
+    );
+    assert_eq!(stored.secret_names, ["api_key"]);
+    store
+        .set_source_secrets(&workspace, "a", Some(r#"{"url":"u"}"#), "", &[])
+        .unwrap();
+    let stored = store.source(&workspace, "a").unwrap().unwrap();
+    assert_eq!(stored.config_json, r#"{"url":"u"}"#);
+    assert!(stored.sealed_secrets.is_empty() && stored.secret_names.is_empty());
+    assert!(matches!(
+        store.set_source_secrets(&workspace, "missing", None, "", &[]),
+        Err(CoreError::NotFound { .. })
+    ));
+    // An update replaces them with the rest of the configuration.
+    let mut changed = source("a");
+    changed.sealed_secrets = "v1.aa.YQ".into();
+    changed.secret_names = vec!["api_key".into()];
+    store.update_source(&workspace, &changed).unwrap();
+    let stored = store.source(&workspace, "a").unwrap().unwrap();
+    assert_eq!(stored.sealed_secrets, "v1.aa.YQ");
+    assert_eq!(stored.config_json, "{}");
 }
 
 pub fn a_sync_lease_has_one_holder_until_it_runs_out_or_is_given_up(engine: &dyn Engine) {

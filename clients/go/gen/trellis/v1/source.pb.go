@@ -177,7 +177,9 @@ type Source struct {
 	Id          string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Connector   string `protobuf:"bytes,2,opt,name=connector,proto3" json:"connector,omitempty"`
 	DisplayName string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	// The connector's config, as JSON.
+	// The connector's config, as JSON. The fields its schema marks as secrets ("writeOnly": true
+	// or "x-secret": true) may be sent but are never returned: the server seals them at rest, and
+	// `secrets` says which are set.
 	ConfigJson string `protobuf:"bytes,4,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
 	// Seconds between scheduled syncs; 0 for manual only.
 	SyncIntervalSeconds uint32 `protobuf:"varint,5,opt,name=sync_interval_seconds,json=syncIntervalSeconds,proto3" json:"sync_interval_seconds,omitempty"`
@@ -187,6 +189,8 @@ type Source struct {
 	LastSyncAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_sync_at,json=lastSyncAt,proto3" json:"last_sync_at,omitempty"`
 	LastError     string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	RecordsSynced uint64                 `protobuf:"varint,10,opt,name=records_synced,json=recordsSynced,proto3" json:"records_synced,omitempty"`
+	// Output only: the connector's secret fields and whether this source has each set.
+	Secrets       []*SecretField `protobuf:"bytes,11,rep,name=secrets,proto3" json:"secrets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -291,6 +295,66 @@ func (x *Source) GetRecordsSynced() uint64 {
 	return 0
 }
 
+func (x *Source) GetSecrets() []*SecretField {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+// A secret field of a connector's config (e.g. "api_key", or "auth.token" when nested).
+type SecretField struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Set           bool                   `protobuf:"varint,2,opt,name=set,proto3" json:"set,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretField) Reset() {
+	*x = SecretField{}
+	mi := &file_trellis_v1_source_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretField) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretField) ProtoMessage() {}
+
+func (x *SecretField) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_source_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretField.ProtoReflect.Descriptor instead.
+func (*SecretField) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SecretField) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *SecretField) GetSet() bool {
+	if x != nil {
+		return x.Set
+	}
+	return false
+}
+
 type ListConnectorsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
@@ -300,7 +364,7 @@ type ListConnectorsRequest struct {
 
 func (x *ListConnectorsRequest) Reset() {
 	*x = ListConnectorsRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[2]
+	mi := &file_trellis_v1_source_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +376,7 @@ func (x *ListConnectorsRequest) String() string {
 func (*ListConnectorsRequest) ProtoMessage() {}
 
 func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[2]
+	mi := &file_trellis_v1_source_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +389,7 @@ func (x *ListConnectorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsRequest.ProtoReflect.Descriptor instead.
 func (*ListConnectorsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListConnectorsRequest) GetWorkspace() string {
@@ -344,7 +408,7 @@ type ListConnectorsResponse struct {
 
 func (x *ListConnectorsResponse) Reset() {
 	*x = ListConnectorsResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[3]
+	mi := &file_trellis_v1_source_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +420,7 @@ func (x *ListConnectorsResponse) String() string {
 func (*ListConnectorsResponse) ProtoMessage() {}
 
 func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[3]
+	mi := &file_trellis_v1_source_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +433,7 @@ func (x *ListConnectorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConnectorsResponse.ProtoReflect.Descriptor instead.
 func (*ListConnectorsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListConnectorsResponse) GetConnectors() []*Connector {
@@ -389,7 +453,7 @@ type CreateSourceRequest struct {
 
 func (x *CreateSourceRequest) Reset() {
 	*x = CreateSourceRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[4]
+	mi := &file_trellis_v1_source_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +465,7 @@ func (x *CreateSourceRequest) String() string {
 func (*CreateSourceRequest) ProtoMessage() {}
 
 func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[4]
+	mi := &file_trellis_v1_source_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +478,7 @@ func (x *CreateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceRequest.ProtoReflect.Descriptor instead.
 func (*CreateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateSourceRequest) GetWorkspace() string {
@@ -440,7 +504,7 @@ type CreateSourceResponse struct {
 
 func (x *CreateSourceResponse) Reset() {
 	*x = CreateSourceResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[5]
+	mi := &file_trellis_v1_source_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -452,7 +516,7 @@ func (x *CreateSourceResponse) String() string {
 func (*CreateSourceResponse) ProtoMessage() {}
 
 func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[5]
+	mi := &file_trellis_v1_source_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -465,7 +529,7 @@ func (x *CreateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSourceResponse.ProtoReflect.Descriptor instead.
 func (*CreateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateSourceResponse) GetSource() *Source {
@@ -485,7 +549,7 @@ type GetSourceRequest struct {
 
 func (x *GetSourceRequest) Reset() {
 	*x = GetSourceRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[6]
+	mi := &file_trellis_v1_source_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +561,7 @@ func (x *GetSourceRequest) String() string {
 func (*GetSourceRequest) ProtoMessage() {}
 
 func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[6]
+	mi := &file_trellis_v1_source_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +574,7 @@ func (x *GetSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceRequest.ProtoReflect.Descriptor instead.
 func (*GetSourceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetSourceRequest) GetWorkspace() string {
@@ -536,7 +600,7 @@ type GetSourceResponse struct {
 
 func (x *GetSourceResponse) Reset() {
 	*x = GetSourceResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[7]
+	mi := &file_trellis_v1_source_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +612,7 @@ func (x *GetSourceResponse) String() string {
 func (*GetSourceResponse) ProtoMessage() {}
 
 func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[7]
+	mi := &file_trellis_v1_source_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +625,7 @@ func (x *GetSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSourceResponse.ProtoReflect.Descriptor instead.
 func (*GetSourceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetSourceResponse) GetSource() *Source {
@@ -581,7 +645,7 @@ type UpdateSourceRequest struct {
 
 func (x *UpdateSourceRequest) Reset() {
 	*x = UpdateSourceRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[8]
+	mi := &file_trellis_v1_source_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +657,7 @@ func (x *UpdateSourceRequest) String() string {
 func (*UpdateSourceRequest) ProtoMessage() {}
 
 func (x *UpdateSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[8]
+	mi := &file_trellis_v1_source_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +670,7 @@ func (x *UpdateSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSourceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{8}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateSourceRequest) GetWorkspace() string {
@@ -632,7 +696,7 @@ type UpdateSourceResponse struct {
 
 func (x *UpdateSourceResponse) Reset() {
 	*x = UpdateSourceResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[9]
+	mi := &file_trellis_v1_source_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +708,7 @@ func (x *UpdateSourceResponse) String() string {
 func (*UpdateSourceResponse) ProtoMessage() {}
 
 func (x *UpdateSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[9]
+	mi := &file_trellis_v1_source_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,10 +721,125 @@ func (x *UpdateSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSourceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSourceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{9}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateSourceResponse) GetSource() *Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+type SetSourceSecretsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// The source's id.
+	Id string `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Secret fields to set, by name, to these values.
+	Set map[string]string `protobuf:"bytes,3,rep,name=set,proto3" json:"set,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Secret fields to unset.
+	Clear         []string `protobuf:"bytes,4,rep,name=clear,proto3" json:"clear,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSourceSecretsRequest) Reset() {
+	*x = SetSourceSecretsRequest{}
+	mi := &file_trellis_v1_source_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSourceSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSourceSecretsRequest) ProtoMessage() {}
+
+func (x *SetSourceSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_source_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSourceSecretsRequest.ProtoReflect.Descriptor instead.
+func (*SetSourceSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetSourceSecretsRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *SetSourceSecretsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SetSourceSecretsRequest) GetSet() map[string]string {
+	if x != nil {
+		return x.Set
+	}
+	return nil
+}
+
+func (x *SetSourceSecretsRequest) GetClear() []string {
+	if x != nil {
+		return x.Clear
+	}
+	return nil
+}
+
+type SetSourceSecretsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        *Source                `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetSourceSecretsResponse) Reset() {
+	*x = SetSourceSecretsResponse{}
+	mi := &file_trellis_v1_source_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetSourceSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetSourceSecretsResponse) ProtoMessage() {}
+
+func (x *SetSourceSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_source_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetSourceSecretsResponse.ProtoReflect.Descriptor instead.
+func (*SetSourceSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SetSourceSecretsResponse) GetSource() *Source {
 	if x != nil {
 		return x.Source
 	}
@@ -679,7 +858,7 @@ type DeleteSourceRequest struct {
 
 func (x *DeleteSourceRequest) Reset() {
 	*x = DeleteSourceRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[10]
+	mi := &file_trellis_v1_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +870,7 @@ func (x *DeleteSourceRequest) String() string {
 func (*DeleteSourceRequest) ProtoMessage() {}
 
 func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[10]
+	mi := &file_trellis_v1_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +883,7 @@ func (x *DeleteSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSourceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{10}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteSourceRequest) GetWorkspace() string {
@@ -736,7 +915,7 @@ type DeleteSourceResponse struct {
 
 func (x *DeleteSourceResponse) Reset() {
 	*x = DeleteSourceResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[11]
+	mi := &file_trellis_v1_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +927,7 @@ func (x *DeleteSourceResponse) String() string {
 func (*DeleteSourceResponse) ProtoMessage() {}
 
 func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[11]
+	mi := &file_trellis_v1_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +940,7 @@ func (x *DeleteSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSourceResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSourceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{11}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{14}
 }
 
 type ListSourcesRequest struct {
@@ -775,7 +954,7 @@ type ListSourcesRequest struct {
 
 func (x *ListSourcesRequest) Reset() {
 	*x = ListSourcesRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[12]
+	mi := &file_trellis_v1_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +966,7 @@ func (x *ListSourcesRequest) String() string {
 func (*ListSourcesRequest) ProtoMessage() {}
 
 func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[12]
+	mi := &file_trellis_v1_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +979,7 @@ func (x *ListSourcesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesRequest.ProtoReflect.Descriptor instead.
 func (*ListSourcesRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{12}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListSourcesRequest) GetWorkspace() string {
@@ -834,7 +1013,7 @@ type ListSourcesResponse struct {
 
 func (x *ListSourcesResponse) Reset() {
 	*x = ListSourcesResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[13]
+	mi := &file_trellis_v1_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1025,7 @@ func (x *ListSourcesResponse) String() string {
 func (*ListSourcesResponse) ProtoMessage() {}
 
 func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[13]
+	mi := &file_trellis_v1_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1038,7 @@ func (x *ListSourcesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSourcesResponse.ProtoReflect.Descriptor instead.
 func (*ListSourcesResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{13}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListSourcesResponse) GetSources() []*Source {
@@ -886,7 +1065,7 @@ type CheckSourceRequest struct {
 
 func (x *CheckSourceRequest) Reset() {
 	*x = CheckSourceRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[14]
+	mi := &file_trellis_v1_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1077,7 @@ func (x *CheckSourceRequest) String() string {
 func (*CheckSourceRequest) ProtoMessage() {}
 
 func (x *CheckSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[14]
+	mi := &file_trellis_v1_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1090,7 @@ func (x *CheckSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckSourceRequest.ProtoReflect.Descriptor instead.
 func (*CheckSourceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{14}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CheckSourceRequest) GetWorkspace() string {
@@ -938,7 +1117,7 @@ type CheckSourceResponse struct {
 
 func (x *CheckSourceResponse) Reset() {
 	*x = CheckSourceResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[15]
+	mi := &file_trellis_v1_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1129,7 @@ func (x *CheckSourceResponse) String() string {
 func (*CheckSourceResponse) ProtoMessage() {}
 
 func (x *CheckSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[15]
+	mi := &file_trellis_v1_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1142,7 @@ func (x *CheckSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckSourceResponse.ProtoReflect.Descriptor instead.
 func (*CheckSourceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{15}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CheckSourceResponse) GetOk() bool {
@@ -992,7 +1171,7 @@ type SyncSourceRequest struct {
 
 func (x *SyncSourceRequest) Reset() {
 	*x = SyncSourceRequest{}
-	mi := &file_trellis_v1_source_proto_msgTypes[16]
+	mi := &file_trellis_v1_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1183,7 @@ func (x *SyncSourceRequest) String() string {
 func (*SyncSourceRequest) ProtoMessage() {}
 
 func (x *SyncSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[16]
+	mi := &file_trellis_v1_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1196,7 @@ func (x *SyncSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSourceRequest.ProtoReflect.Descriptor instead.
 func (*SyncSourceRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{16}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SyncSourceRequest) GetWorkspace() string {
@@ -1055,7 +1234,7 @@ type SyncSourceResponse struct {
 
 func (x *SyncSourceResponse) Reset() {
 	*x = SyncSourceResponse{}
-	mi := &file_trellis_v1_source_proto_msgTypes[17]
+	mi := &file_trellis_v1_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1246,7 @@ func (x *SyncSourceResponse) String() string {
 func (*SyncSourceResponse) ProtoMessage() {}
 
 func (x *SyncSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_source_proto_msgTypes[17]
+	mi := &file_trellis_v1_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1259,7 @@ func (x *SyncSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncSourceResponse.ProtoReflect.Descriptor instead.
 func (*SyncSourceResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_source_proto_rawDescGZIP(), []int{17}
+	return file_trellis_v1_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SyncSourceResponse) GetStatus() SyncStatus {
@@ -1138,7 +1317,7 @@ const file_trellis_v1_source_proto_rawDesc = "" +
 	"\x12config_schema_json\x18\x04 \x01(\tR\x10configSchemaJson\x12\x18\n" +
 	"\astreams\x18\x05 \x03(\tR\astreams\x12\x1b\n" +
 	"\tabi_major\x18\x06 \x01(\rR\babiMajor\x12\x1b\n" +
-	"\tabi_minor\x18\a \x01(\rR\babiMinor\"\xfe\x02\n" +
+	"\tabi_minor\x18\a \x01(\rR\babiMinor\"\xb1\x03\n" +
 	"\x06Source\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tconnector\x18\x02 \x01(\tR\tconnector\x12!\n" +
@@ -1153,7 +1332,11 @@ const file_trellis_v1_source_proto_rawDesc = "" +
 	"\n" +
 	"last_error\x18\t \x01(\tR\tlastError\x12%\n" +
 	"\x0erecords_synced\x18\n" +
-	" \x01(\x04R\rrecordsSynced\"5\n" +
+	" \x01(\x04R\rrecordsSynced\x121\n" +
+	"\asecrets\x18\v \x03(\v2\x17.trellis.v1.SecretFieldR\asecrets\"5\n" +
+	"\vSecretField\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x10\n" +
+	"\x03set\x18\x02 \x01(\bR\x03set\"5\n" +
 	"\x15ListConnectorsRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\"O\n" +
 	"\x16ListConnectorsResponse\x125\n" +
@@ -1174,6 +1357,16 @@ const file_trellis_v1_source_proto_rawDesc = "" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12*\n" +
 	"\x06source\x18\x02 \x01(\v2\x12.trellis.v1.SourceR\x06source\"B\n" +
 	"\x14UpdateSourceResponse\x12*\n" +
+	"\x06source\x18\x01 \x01(\v2\x12.trellis.v1.SourceR\x06source\"\xd5\x01\n" +
+	"\x17SetSourceSecretsRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12>\n" +
+	"\x03set\x18\x03 \x03(\v2,.trellis.v1.SetSourceSecretsRequest.SetEntryR\x03set\x12\x14\n" +
+	"\x05clear\x18\x04 \x03(\tR\x05clear\x1a6\n" +
+	"\bSetEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
+	"\x18SetSourceSecretsResponse\x12*\n" +
 	"\x06source\x18\x01 \x01(\v2\x12.trellis.v1.SourceR\x06source\"j\n" +
 	"\x13DeleteSourceRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x0e\n" +
@@ -1211,12 +1404,13 @@ const file_trellis_v1_source_proto_rawDesc = "" +
 	"\x10SYNC_STATUS_IDLE\x10\x01\x12\x17\n" +
 	"\x13SYNC_STATUS_RUNNING\x10\x02\x12\x19\n" +
 	"\x15SYNC_STATUS_SUCCEEDED\x10\x03\x12\x16\n" +
-	"\x12SYNC_STATUS_FAILED\x10\x042\x9a\x05\n" +
+	"\x12SYNC_STATUS_FAILED\x10\x042\xf9\x05\n" +
 	"\rSourceService\x12W\n" +
 	"\x0eListConnectors\x12!.trellis.v1.ListConnectorsRequest\x1a\".trellis.v1.ListConnectorsResponse\x12Q\n" +
 	"\fCreateSource\x12\x1f.trellis.v1.CreateSourceRequest\x1a .trellis.v1.CreateSourceResponse\x12H\n" +
 	"\tGetSource\x12\x1c.trellis.v1.GetSourceRequest\x1a\x1d.trellis.v1.GetSourceResponse\x12Q\n" +
-	"\fUpdateSource\x12\x1f.trellis.v1.UpdateSourceRequest\x1a .trellis.v1.UpdateSourceResponse\x12Q\n" +
+	"\fUpdateSource\x12\x1f.trellis.v1.UpdateSourceRequest\x1a .trellis.v1.UpdateSourceResponse\x12]\n" +
+	"\x10SetSourceSecrets\x12#.trellis.v1.SetSourceSecretsRequest\x1a$.trellis.v1.SetSourceSecretsResponse\x12Q\n" +
 	"\fDeleteSource\x12\x1f.trellis.v1.DeleteSourceRequest\x1a .trellis.v1.DeleteSourceResponse\x12N\n" +
 	"\vListSources\x12\x1e.trellis.v1.ListSourcesRequest\x1a\x1f.trellis.v1.ListSourcesResponse\x12N\n" +
 	"\vCheckSource\x12\x1e.trellis.v1.CheckSourceRequest\x1a\x1f.trellis.v1.CheckSourceResponse\x12M\n" +
@@ -1239,63 +1433,72 @@ func file_trellis_v1_source_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trellis_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_trellis_v1_source_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_trellis_v1_source_proto_goTypes = []any{
-	(SyncStatus)(0),                // 0: trellis.v1.SyncStatus
-	(*Connector)(nil),              // 1: trellis.v1.Connector
-	(*Source)(nil),                 // 2: trellis.v1.Source
-	(*ListConnectorsRequest)(nil),  // 3: trellis.v1.ListConnectorsRequest
-	(*ListConnectorsResponse)(nil), // 4: trellis.v1.ListConnectorsResponse
-	(*CreateSourceRequest)(nil),    // 5: trellis.v1.CreateSourceRequest
-	(*CreateSourceResponse)(nil),   // 6: trellis.v1.CreateSourceResponse
-	(*GetSourceRequest)(nil),       // 7: trellis.v1.GetSourceRequest
-	(*GetSourceResponse)(nil),      // 8: trellis.v1.GetSourceResponse
-	(*UpdateSourceRequest)(nil),    // 9: trellis.v1.UpdateSourceRequest
-	(*UpdateSourceResponse)(nil),   // 10: trellis.v1.UpdateSourceResponse
-	(*DeleteSourceRequest)(nil),    // 11: trellis.v1.DeleteSourceRequest
-	(*DeleteSourceResponse)(nil),   // 12: trellis.v1.DeleteSourceResponse
-	(*ListSourcesRequest)(nil),     // 13: trellis.v1.ListSourcesRequest
-	(*ListSourcesResponse)(nil),    // 14: trellis.v1.ListSourcesResponse
-	(*CheckSourceRequest)(nil),     // 15: trellis.v1.CheckSourceRequest
-	(*CheckSourceResponse)(nil),    // 16: trellis.v1.CheckSourceResponse
-	(*SyncSourceRequest)(nil),      // 17: trellis.v1.SyncSourceRequest
-	(*SyncSourceResponse)(nil),     // 18: trellis.v1.SyncSourceResponse
-	(PlatformKind)(0),              // 19: trellis.v1.PlatformKind
-	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
+	(SyncStatus)(0),                  // 0: trellis.v1.SyncStatus
+	(*Connector)(nil),                // 1: trellis.v1.Connector
+	(*Source)(nil),                   // 2: trellis.v1.Source
+	(*SecretField)(nil),              // 3: trellis.v1.SecretField
+	(*ListConnectorsRequest)(nil),    // 4: trellis.v1.ListConnectorsRequest
+	(*ListConnectorsResponse)(nil),   // 5: trellis.v1.ListConnectorsResponse
+	(*CreateSourceRequest)(nil),      // 6: trellis.v1.CreateSourceRequest
+	(*CreateSourceResponse)(nil),     // 7: trellis.v1.CreateSourceResponse
+	(*GetSourceRequest)(nil),         // 8: trellis.v1.GetSourceRequest
+	(*GetSourceResponse)(nil),        // 9: trellis.v1.GetSourceResponse
+	(*UpdateSourceRequest)(nil),      // 10: trellis.v1.UpdateSourceRequest
+	(*UpdateSourceResponse)(nil),     // 11: trellis.v1.UpdateSourceResponse
+	(*SetSourceSecretsRequest)(nil),  // 12: trellis.v1.SetSourceSecretsRequest
+	(*SetSourceSecretsResponse)(nil), // 13: trellis.v1.SetSourceSecretsResponse
+	(*DeleteSourceRequest)(nil),      // 14: trellis.v1.DeleteSourceRequest
+	(*DeleteSourceResponse)(nil),     // 15: trellis.v1.DeleteSourceResponse
+	(*ListSourcesRequest)(nil),       // 16: trellis.v1.ListSourcesRequest
+	(*ListSourcesResponse)(nil),      // 17: trellis.v1.ListSourcesResponse
+	(*CheckSourceRequest)(nil),       // 18: trellis.v1.CheckSourceRequest
+	(*CheckSourceResponse)(nil),      // 19: trellis.v1.CheckSourceResponse
+	(*SyncSourceRequest)(nil),        // 20: trellis.v1.SyncSourceRequest
+	(*SyncSourceResponse)(nil),       // 21: trellis.v1.SyncSourceResponse
+	nil,                              // 22: trellis.v1.SetSourceSecretsRequest.SetEntry
+	(PlatformKind)(0),                // 23: trellis.v1.PlatformKind
+	(*timestamppb.Timestamp)(nil),    // 24: google.protobuf.Timestamp
 }
 var file_trellis_v1_source_proto_depIdxs = []int32{
-	19, // 0: trellis.v1.Connector.platform:type_name -> trellis.v1.PlatformKind
+	23, // 0: trellis.v1.Connector.platform:type_name -> trellis.v1.PlatformKind
 	0,  // 1: trellis.v1.Source.status:type_name -> trellis.v1.SyncStatus
-	20, // 2: trellis.v1.Source.last_sync_at:type_name -> google.protobuf.Timestamp
-	1,  // 3: trellis.v1.ListConnectorsResponse.connectors:type_name -> trellis.v1.Connector
-	2,  // 4: trellis.v1.CreateSourceRequest.source:type_name -> trellis.v1.Source
-	2,  // 5: trellis.v1.CreateSourceResponse.source:type_name -> trellis.v1.Source
-	2,  // 6: trellis.v1.GetSourceResponse.source:type_name -> trellis.v1.Source
-	2,  // 7: trellis.v1.UpdateSourceRequest.source:type_name -> trellis.v1.Source
-	2,  // 8: trellis.v1.UpdateSourceResponse.source:type_name -> trellis.v1.Source
-	2,  // 9: trellis.v1.ListSourcesResponse.sources:type_name -> trellis.v1.Source
-	0,  // 10: trellis.v1.SyncSourceResponse.status:type_name -> trellis.v1.SyncStatus
-	3,  // 11: trellis.v1.SourceService.ListConnectors:input_type -> trellis.v1.ListConnectorsRequest
-	5,  // 12: trellis.v1.SourceService.CreateSource:input_type -> trellis.v1.CreateSourceRequest
-	7,  // 13: trellis.v1.SourceService.GetSource:input_type -> trellis.v1.GetSourceRequest
-	9,  // 14: trellis.v1.SourceService.UpdateSource:input_type -> trellis.v1.UpdateSourceRequest
-	11, // 15: trellis.v1.SourceService.DeleteSource:input_type -> trellis.v1.DeleteSourceRequest
-	13, // 16: trellis.v1.SourceService.ListSources:input_type -> trellis.v1.ListSourcesRequest
-	15, // 17: trellis.v1.SourceService.CheckSource:input_type -> trellis.v1.CheckSourceRequest
-	17, // 18: trellis.v1.SourceService.SyncSource:input_type -> trellis.v1.SyncSourceRequest
-	4,  // 19: trellis.v1.SourceService.ListConnectors:output_type -> trellis.v1.ListConnectorsResponse
-	6,  // 20: trellis.v1.SourceService.CreateSource:output_type -> trellis.v1.CreateSourceResponse
-	8,  // 21: trellis.v1.SourceService.GetSource:output_type -> trellis.v1.GetSourceResponse
-	10, // 22: trellis.v1.SourceService.UpdateSource:output_type -> trellis.v1.UpdateSourceResponse
-	12, // 23: trellis.v1.SourceService.DeleteSource:output_type -> trellis.v1.DeleteSourceResponse
-	14, // 24: trellis.v1.SourceService.ListSources:output_type -> trellis.v1.ListSourcesResponse
-	16, // 25: trellis.v1.SourceService.CheckSource:output_type -> trellis.v1.CheckSourceResponse
-	18, // 26: trellis.v1.SourceService.SyncSource:output_type -> trellis.v1.SyncSourceResponse
-	19, // [19:27] is the sub-list for method output_type
-	11, // [11:19] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	24, // 2: trellis.v1.Source.last_sync_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: trellis.v1.Source.secrets:type_name -> trellis.v1.SecretField
+	1,  // 4: trellis.v1.ListConnectorsResponse.connectors:type_name -> trellis.v1.Connector
+	2,  // 5: trellis.v1.CreateSourceRequest.source:type_name -> trellis.v1.Source
+	2,  // 6: trellis.v1.CreateSourceResponse.source:type_name -> trellis.v1.Source
+	2,  // 7: trellis.v1.GetSourceResponse.source:type_name -> trellis.v1.Source
+	2,  // 8: trellis.v1.UpdateSourceRequest.source:type_name -> trellis.v1.Source
+	2,  // 9: trellis.v1.UpdateSourceResponse.source:type_name -> trellis.v1.Source
+	22, // 10: trellis.v1.SetSourceSecretsRequest.set:type_name -> trellis.v1.SetSourceSecretsRequest.SetEntry
+	2,  // 11: trellis.v1.SetSourceSecretsResponse.source:type_name -> trellis.v1.Source
+	2,  // 12: trellis.v1.ListSourcesResponse.sources:type_name -> trellis.v1.Source
+	0,  // 13: trellis.v1.SyncSourceResponse.status:type_name -> trellis.v1.SyncStatus
+	4,  // 14: trellis.v1.SourceService.ListConnectors:input_type -> trellis.v1.ListConnectorsRequest
+	6,  // 15: trellis.v1.SourceService.CreateSource:input_type -> trellis.v1.CreateSourceRequest
+	8,  // 16: trellis.v1.SourceService.GetSource:input_type -> trellis.v1.GetSourceRequest
+	10, // 17: trellis.v1.SourceService.UpdateSource:input_type -> trellis.v1.UpdateSourceRequest
+	12, // 18: trellis.v1.SourceService.SetSourceSecrets:input_type -> trellis.v1.SetSourceSecretsRequest
+	14, // 19: trellis.v1.SourceService.DeleteSource:input_type -> trellis.v1.DeleteSourceRequest
+	16, // 20: trellis.v1.SourceService.ListSources:input_type -> trellis.v1.ListSourcesRequest
+	18, // 21: trellis.v1.SourceService.CheckSource:input_type -> trellis.v1.CheckSourceRequest
+	20, // 22: trellis.v1.SourceService.SyncSource:input_type -> trellis.v1.SyncSourceRequest
+	5,  // 23: trellis.v1.SourceService.ListConnectors:output_type -> trellis.v1.ListConnectorsResponse
+	7,  // 24: trellis.v1.SourceService.CreateSource:output_type -> trellis.v1.CreateSourceResponse
+	9,  // 25: trellis.v1.SourceService.GetSource:output_type -> trellis.v1.GetSourceResponse
+	11, // 26: trellis.v1.SourceService.UpdateSource:output_type -> trellis.v1.UpdateSourceResponse
+	13, // 27: trellis.v1.SourceService.SetSourceSecrets:output_type -> trellis.v1.SetSourceSecretsResponse
+	15, // 28: trellis.v1.SourceService.DeleteSource:output_type -> trellis.v1.DeleteSourceResponse
+	17, // 29: trellis.v1.SourceService.ListSources:output_type -> trellis.v1.ListSourcesResponse
+	19, // 30: trellis.v1.SourceService.CheckSource:output_type -> trellis.v1.CheckSourceResponse
+	21, // 31: trellis.v1.SourceService.SyncSource:output_type -> trellis.v1.SyncSourceResponse
+	23, // [23:32] is the sub-list for method output_type
+	14, // [14:23] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_source_proto_init() }
@@ -1310,7 +1513,7 @@ func file_trellis_v1_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_source_proto_rawDesc), len(file_trellis_v1_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

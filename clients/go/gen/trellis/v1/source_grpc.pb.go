@@ -19,14 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SourceService_ListConnectors_FullMethodName = "/trellis.v1.SourceService/ListConnectors"
-	SourceService_CreateSource_FullMethodName   = "/trellis.v1.SourceService/CreateSource"
-	SourceService_GetSource_FullMethodName      = "/trellis.v1.SourceService/GetSource"
-	SourceService_UpdateSource_FullMethodName   = "/trellis.v1.SourceService/UpdateSource"
-	SourceService_DeleteSource_FullMethodName   = "/trellis.v1.SourceService/DeleteSource"
-	SourceService_ListSources_FullMethodName    = "/trellis.v1.SourceService/ListSources"
-	SourceService_CheckSource_FullMethodName    = "/trellis.v1.SourceService/CheckSource"
-	SourceService_SyncSource_FullMethodName     = "/trellis.v1.SourceService/SyncSource"
+	SourceService_ListConnectors_FullMethodName   = "/trellis.v1.SourceService/ListConnectors"
+	SourceService_CreateSource_FullMethodName     = "/trellis.v1.SourceService/CreateSource"
+	SourceService_GetSource_FullMethodName        = "/trellis.v1.SourceService/GetSource"
+	SourceService_UpdateSource_FullMethodName     = "/trellis.v1.SourceService/UpdateSource"
+	SourceService_SetSourceSecrets_FullMethodName = "/trellis.v1.SourceService/SetSourceSecrets"
+	SourceService_DeleteSource_FullMethodName     = "/trellis.v1.SourceService/DeleteSource"
+	SourceService_ListSources_FullMethodName      = "/trellis.v1.SourceService/ListSources"
+	SourceService_CheckSource_FullMethodName      = "/trellis.v1.SourceService/CheckSource"
+	SourceService_SyncSource_FullMethodName       = "/trellis.v1.SourceService/SyncSource"
 )
 
 // SourceServiceClient is the client API for SourceService service.
@@ -40,7 +41,11 @@ type SourceServiceClient interface {
 	// Configures a source; its config is validated against the connector's schema.
 	CreateSource(ctx context.Context, in *CreateSourceRequest, opts ...grpc.CallOption) (*CreateSourceResponse, error)
 	GetSource(ctx context.Context, in *GetSourceRequest, opts ...grpc.CallOption) (*GetSourceResponse, error)
+	// Replaces a source's configuration. A secret field (one the connector's schema marks
+	// writeOnly) left out of config_json keeps its stored value.
 	UpdateSource(ctx context.Context, in *UpdateSourceRequest, opts ...grpc.CallOption) (*UpdateSourceResponse, error)
+	// Sets or clears secret fields of a source's config without resending the rest of it.
+	SetSourceSecrets(ctx context.Context, in *SetSourceSecretsRequest, opts ...grpc.CallOption) (*SetSourceSecretsResponse, error)
 	DeleteSource(ctx context.Context, in *DeleteSourceRequest, opts ...grpc.CallOption) (*DeleteSourceResponse, error)
 	ListSources(ctx context.Context, in *ListSourcesRequest, opts ...grpc.CallOption) (*ListSourcesResponse, error)
 	// Asks the connector whether the config works (credentials, reachability).
@@ -91,6 +96,16 @@ func (c *sourceServiceClient) UpdateSource(ctx context.Context, in *UpdateSource
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateSourceResponse)
 	err := c.cc.Invoke(ctx, SourceService_UpdateSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sourceServiceClient) SetSourceSecrets(ctx context.Context, in *SetSourceSecretsRequest, opts ...grpc.CallOption) (*SetSourceSecretsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetSourceSecretsResponse)
+	err := c.cc.Invoke(ctx, SourceService_SetSourceSecrets_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +172,11 @@ type SourceServiceServer interface {
 	// Configures a source; its config is validated against the connector's schema.
 	CreateSource(context.Context, *CreateSourceRequest) (*CreateSourceResponse, error)
 	GetSource(context.Context, *GetSourceRequest) (*GetSourceResponse, error)
+	// Replaces a source's configuration. A secret field (one the connector's schema marks
+	// writeOnly) left out of config_json keeps its stored value.
 	UpdateSource(context.Context, *UpdateSourceRequest) (*UpdateSourceResponse, error)
+	// Sets or clears secret fields of a source's config without resending the rest of it.
+	SetSourceSecrets(context.Context, *SetSourceSecretsRequest) (*SetSourceSecretsResponse, error)
 	DeleteSource(context.Context, *DeleteSourceRequest) (*DeleteSourceResponse, error)
 	ListSources(context.Context, *ListSourcesRequest) (*ListSourcesResponse, error)
 	// Asks the connector whether the config works (credentials, reachability).
@@ -185,6 +204,9 @@ func (UnimplementedSourceServiceServer) GetSource(context.Context, *GetSourceReq
 }
 func (UnimplementedSourceServiceServer) UpdateSource(context.Context, *UpdateSourceRequest) (*UpdateSourceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateSource not implemented")
+}
+func (UnimplementedSourceServiceServer) SetSourceSecrets(context.Context, *SetSourceSecretsRequest) (*SetSourceSecretsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetSourceSecrets not implemented")
 }
 func (UnimplementedSourceServiceServer) DeleteSource(context.Context, *DeleteSourceRequest) (*DeleteSourceResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteSource not implemented")
@@ -291,6 +313,24 @@ func _SourceService_UpdateSource_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SourceService_SetSourceSecrets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetSourceSecretsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServiceServer).SetSourceSecrets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SourceService_SetSourceSecrets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServiceServer).SetSourceSecrets(ctx, req.(*SetSourceSecretsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SourceService_DeleteSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteSourceRequest)
 	if err := dec(in); err != nil {
@@ -378,6 +418,10 @@ var SourceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateSource",
 			Handler:    _SourceService_UpdateSource_Handler,
+		},
+		{
+			MethodName: "SetSourceSecrets",
+			Handler:    _SourceService_SetSourceSecrets_Handler,
 		},
 		{
 			MethodName: "DeleteSource",

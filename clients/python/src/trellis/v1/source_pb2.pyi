@@ -97,12 +97,16 @@ class Source(_message.Message):
     LAST_SYNC_AT_FIELD_NUMBER: _builtins.int
     LAST_ERROR_FIELD_NUMBER: _builtins.int
     RECORDS_SYNCED_FIELD_NUMBER: _builtins.int
+    SECRETS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """1 to 64 characters of a-z, 0-9, '-' or '_'; records from it are keyed by it."""
     connector: _builtins.str
     display_name: _builtins.str
     config_json: _builtins.str
-    """The connector's config, as JSON."""
+    """The connector's config, as JSON. The fields its schema marks as secrets ("writeOnly": true
+    or "x-secret": true) may be sent but are never returned: the server seals them at rest, and
+    `secrets` says which are set.
+    """
     sync_interval_seconds: _builtins.int
     """Seconds between scheduled syncs; 0 for manual only."""
     isolated: _builtins.bool
@@ -112,6 +116,10 @@ class Source(_message.Message):
     records_synced: _builtins.int
     @_builtins.property
     def last_sync_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def secrets(self) -> _containers.RepeatedCompositeFieldContainer[Global___SecretField]:
+        """Output only: the connector's secret fields and whether this source has each set."""
+
     def __init__(
         self,
         *,
@@ -125,14 +133,39 @@ class Source(_message.Message):
         last_sync_at: _timestamp_pb2.Timestamp | None = ...,
         last_error: _builtins.str = ...,
         records_synced: _builtins.int = ...,
+        secrets: _abc.Iterable[Global___SecretField] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_sync_at", b"last_sync_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_json", b"config_json", "connector", b"connector", "display_name", b"display_name", "id", b"id", "isolated", b"isolated", "last_error", b"last_error", "last_sync_at", b"last_sync_at", "records_synced", b"records_synced", "status", b"status", "sync_interval_seconds", b"sync_interval_seconds"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_json", b"config_json", "connector", b"connector", "display_name", b"display_name", "id", b"id", "isolated", b"isolated", "last_error", b"last_error", "last_sync_at", b"last_sync_at", "records_synced", b"records_synced", "secrets", b"secrets", "status", b"status", "sync_interval_seconds", b"sync_interval_seconds"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Source: _TypeAlias = Source  # noqa: Y015
+
+@_typing.final
+class SecretField(_message.Message):
+    """A secret field of a connector's config (e.g. "api_key", or "auth.token" when nested)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    SET_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    set: _builtins.bool
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        set: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "set", b"set"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SecretField: _TypeAlias = SecretField  # noqa: Y015
 
 @_typing.final
 class ListConnectorsRequest(_message.Message):
@@ -300,6 +333,81 @@ class UpdateSourceResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateSourceResponse: _TypeAlias = UpdateSourceResponse  # noqa: Y015
+
+@_typing.final
+class SetSourceSecretsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class SetEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    WORKSPACE_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    SET_FIELD_NUMBER: _builtins.int
+    CLEAR_FIELD_NUMBER: _builtins.int
+    workspace: _builtins.str
+    id: _builtins.str
+    """The source's id."""
+    @_builtins.property
+    def set(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Secret fields to set, by name, to these values."""
+
+    @_builtins.property
+    def clear(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Secret fields to unset."""
+
+    def __init__(
+        self,
+        *,
+        workspace: _builtins.str = ...,
+        id: _builtins.str = ...,
+        set: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        clear: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clear", b"clear", "id", b"id", "set", b"set", "workspace", b"workspace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSourceSecretsRequest: _TypeAlias = SetSourceSecretsRequest  # noqa: Y015
+
+@_typing.final
+class SetSourceSecretsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def source(self) -> Global___Source: ...
+    def __init__(
+        self,
+        *,
+        source: Global___Source | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source", b"source"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSourceSecretsResponse: _TypeAlias = SetSourceSecretsResponse  # noqa: Y015
 
 @_typing.final
 class DeleteSourceRequest(_message.Message):

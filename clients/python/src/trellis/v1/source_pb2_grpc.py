@@ -55,6 +55,11 @@ class SourceServiceStub:
                 request_serializer=trellis_dot_v1_dot_source__pb2.UpdateSourceRequest.SerializeToString,
                 response_deserializer=trellis_dot_v1_dot_source__pb2.UpdateSourceResponse.FromString,
                 _registered_method=True)
+        self.SetSourceSecrets = channel.unary_unary(
+                '/trellis.v1.SourceService/SetSourceSecrets',
+                request_serializer=trellis_dot_v1_dot_source__pb2.SetSourceSecretsRequest.SerializeToString,
+                response_deserializer=trellis_dot_v1_dot_source__pb2.SetSourceSecretsResponse.FromString,
+                _registered_method=True)
         self.DeleteSource = channel.unary_unary(
                 '/trellis.v1.SourceService/DeleteSource',
                 request_serializer=trellis_dot_v1_dot_source__pb2.DeleteSourceRequest.SerializeToString,
@@ -102,7 +107,16 @@ class SourceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateSource(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Replaces a source's configuration. A secret field (one the connector's schema marks
+        writeOnly) left out of config_json keeps its stored value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSourceSecrets(self, request, context):
+        """Sets or clears secret fields of a source's config without resending the rest of it.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -155,6 +169,11 @@ def add_SourceServiceServicer_to_server(servicer, server):
                     servicer.UpdateSource,
                     request_deserializer=trellis_dot_v1_dot_source__pb2.UpdateSourceRequest.FromString,
                     response_serializer=trellis_dot_v1_dot_source__pb2.UpdateSourceResponse.SerializeToString,
+            ),
+            'SetSourceSecrets': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSourceSecrets,
+                    request_deserializer=trellis_dot_v1_dot_source__pb2.SetSourceSecretsRequest.FromString,
+                    response_serializer=trellis_dot_v1_dot_source__pb2.SetSourceSecretsResponse.SerializeToString,
             ),
             'DeleteSource': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteSource,
@@ -286,6 +305,33 @@ class SourceService:
             '/trellis.v1.SourceService/UpdateSource',
             trellis_dot_v1_dot_source__pb2.UpdateSourceRequest.SerializeToString,
             trellis_dot_v1_dot_source__pb2.UpdateSourceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSourceSecrets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trellis.v1.SourceService/SetSourceSecrets',
+            trellis_dot_v1_dot_source__pb2.SetSourceSecretsRequest.SerializeToString,
+            trellis_dot_v1_dot_source__pb2.SetSourceSecretsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,11 @@ class SourceServiceStub:
     """Configures a source; its config is validated against the connector's schema."""
     GetSource: _grpc.UnaryUnaryMultiCallable[_source_pb2.GetSourceRequest, _source_pb2.GetSourceResponse]
     UpdateSource: _grpc.UnaryUnaryMultiCallable[_source_pb2.UpdateSourceRequest, _source_pb2.UpdateSourceResponse]
+    """Replaces a source's configuration. A secret field (one the connector's schema marks
+    writeOnly) left out of config_json keeps its stored value.
+    """
+    SetSourceSecrets: _grpc.UnaryUnaryMultiCallable[_source_pb2.SetSourceSecretsRequest, _source_pb2.SetSourceSecretsResponse]
+    """Sets or clears secret fields of a source's config without resending the rest of it."""
     DeleteSource: _grpc.UnaryUnaryMultiCallable[_source_pb2.DeleteSourceRequest, _source_pb2.DeleteSourceResponse]
     ListSources: _grpc.UnaryUnaryMultiCallable[_source_pb2.ListSourcesRequest, _source_pb2.ListSourcesResponse]
     CheckSource: _grpc.UnaryUnaryMultiCallable[_source_pb2.CheckSourceRequest, _source_pb2.CheckSourceResponse]
@@ -57,6 +62,11 @@ class SourceServiceAsyncStub(SourceServiceStub):
     """Configures a source; its config is validated against the connector's schema."""
     GetSource: _aio.UnaryUnaryMultiCallable[_source_pb2.GetSourceRequest, _source_pb2.GetSourceResponse]  # type: ignore[assignment]
     UpdateSource: _aio.UnaryUnaryMultiCallable[_source_pb2.UpdateSourceRequest, _source_pb2.UpdateSourceResponse]  # type: ignore[assignment]
+    """Replaces a source's configuration. A secret field (one the connector's schema marks
+    writeOnly) left out of config_json keeps its stored value.
+    """
+    SetSourceSecrets: _aio.UnaryUnaryMultiCallable[_source_pb2.SetSourceSecretsRequest, _source_pb2.SetSourceSecretsResponse]  # type: ignore[assignment]
+    """Sets or clears secret fields of a source's config without resending the rest of it."""
     DeleteSource: _aio.UnaryUnaryMultiCallable[_source_pb2.DeleteSourceRequest, _source_pb2.DeleteSourceResponse]  # type: ignore[assignment]
     ListSources: _aio.UnaryUnaryMultiCallable[_source_pb2.ListSourcesRequest, _source_pb2.ListSourcesResponse]  # type: ignore[assignment]
     CheckSource: _aio.UnaryUnaryMultiCallable[_source_pb2.CheckSourceRequest, _source_pb2.CheckSourceResponse]  # type: ignore[assignment]
@@ -95,7 +105,18 @@ class SourceServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _source_pb2.UpdateSourceRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_source_pb2.UpdateSourceResponse, _abc.Awaitable[_source_pb2.UpdateSourceResponse]]: ...
+    ) -> _typing.Union[_source_pb2.UpdateSourceResponse, _abc.Awaitable[_source_pb2.UpdateSourceResponse]]:
+        """Replaces a source's configuration. A secret field (one the connector's schema marks
+        writeOnly) left out of config_json keeps its stored value.
+        """
+
+    @_abc_1.abstractmethod
+    def SetSourceSecrets(
+        self,
+        request: _source_pb2.SetSourceSecretsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_source_pb2.SetSourceSecretsResponse, _abc.Awaitable[_source_pb2.SetSourceSecretsResponse]]:
+        """Sets or clears secret fields of a source's config without resending the rest of it."""
 
     @_abc_1.abstractmethod
     def DeleteSource(

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trellis/v1/source.proto.
  */
 export const file_trellis_v1_source: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmVsbGlzL3YxL3NvdXJjZS5wcm90bxIKdHJlbGxpcy52MSKpAQoJQ29ubmVjdG9yEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIqCghwbGF0Zm9ybRgDIAEoDjIYLnRyZWxsaXMudjEuUGxhdGZvcm1LaW5kEhoKEmNvbmZpZ19zY2hlbWFfanNvbhgEIAEoCRIPCgdzdHJlYW1zGAUgAygJEhEKCWFiaV9tYWpvchgGIAEoDRIRCglhYmlfbWlub3IYByABKA0iiQIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgljb25uZWN0b3IYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEhMKC2NvbmZpZ19qc29uGAQgASgJEh0KFXN5bmNfaW50ZXJ2YWxfc2Vjb25kcxgFIAEoDRIQCghpc29sYXRlZBgGIAEoCBImCgZzdGF0dXMYByABKA4yFi50cmVsbGlzLnYxLlN5bmNTdGF0dXMSMAoMbGFzdF9zeW5jX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGAkgASgJEhYKDnJlY29yZHNfc3luY2VkGAogASgEIioKFUxpc3RDb25uZWN0b3JzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkiQwoWTGlzdENvbm5lY3RvcnNSZXNwb25zZRIpCgpjb25uZWN0b3JzGAEgAygLMhUudHJlbGxpcy52MS5Db25uZWN0b3IiTAoTQ3JlYXRlU291cmNlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSIgoGc291cmNlGAIgASgLMhIudHJlbGxpcy52MS5Tb3VyY2UiOgoUQ3JlYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIudHJlbGxpcy52MS5Tb3VyY2UiMQoQR2V0U291cmNlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSCgoCaWQYAiABKAkiNwoRR2V0U291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIudHJlbGxpcy52MS5Tb3VyY2UiTAoTVXBkYXRlU291cmNlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSIgoGc291cmNlGAIgASgLMhIudHJlbGxpcy52MS5Tb3VyY2UiOgoUVXBkYXRlU291cmNlUmVzcG9uc2USIgoGc291cmNlGAEgASgLMhIudHJlbGxpcy52MS5Tb3VyY2UiTAoTRGVsZXRlU291cmNlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSCgoCaWQYAiABKAkSFgoOZGVsZXRlX3JlY29yZHMYAyABKAgiFgoURGVsZXRlU291cmNlUmVzcG9uc2UiTgoSTGlzdFNvdXJjZXNSZXF1ZXN0EhEKCXdvcmtzcGFjZRgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJTChNMaXN0U291cmNlc1Jlc3BvbnNlEiMKB3NvdXJjZXMYASADKAsyEi50cmVsbGlzLnYxLlNvdXJjZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMwoSQ2hlY2tTb3VyY2VSZXF1ZXN0EhEKCXdvcmtzcGFjZRgBIAEoCRIKCgJpZBgCIAEoCSIyChNDaGVja1NvdXJjZVJlc3BvbnNlEgoKAm9rGAEgASgIEg8KB21lc3NhZ2UYAiABKAkiSAoRU3luY1NvdXJjZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEgoKAmlkGAIgASgJEhQKDGZ1bGxfcmVmcmVzaBgDIAEoCCKqAQoSU3luY1NvdXJjZVJlc3BvbnNlEiYKBnN0YXR1cxgBIAEoDjIWLnRyZWxsaXMudjEuU3luY1N0YXR1cxIUCgxyZWNvcmRzX3JlYWQYAiABKAQSFgoOcmVjb3Jkc19zdG9yZWQYAyABKAQSHQoVY2hlY2twb2ludHNfY29tbWl0dGVkGAQgASgEEg4KBnN0cmVhbRgFIAEoCRIPCgdtZXNzYWdlGAYgASgJKosBCgpTeW5jU3RhdHVzEhsKF1NZTkNfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFAoQU1lOQ19TVEFUVVNfSURMRRABEhcKE1NZTkNfU1RBVFVTX1JVTk5JTkcQAhIZChVTWU5DX1NUQVRVU19TVUNDRUVERUQQAxIWChJTWU5DX1NUQVRVU19GQUlMRUQQBDKaBQoNU291cmNlU2VydmljZRJXCg5MaXN0Q29ubmVjdG9ycxIhLnRyZWxsaXMudjEuTGlzdENvbm5lY3RvcnNSZXF1ZXN0GiIudHJlbGxpcy52MS5MaXN0Q29ubmVjdG9yc1Jlc3BvbnNlElEKDENyZWF0ZVNvdXJjZRIfLnRyZWxsaXMudjEuQ3JlYXRlU291cmNlUmVxdWVzdBogLnRyZWxsaXMudjEuQ3JlYXRlU291cmNlUmVzcG9uc2USSAoJR2V0U291cmNlEhwudHJlbGxpcy52MS5HZXRTb3VyY2VSZXF1ZXN0Gh0udHJlbGxpcy52MS5HZXRTb3VyY2VSZXNwb25zZRJRCgxVcGRhdGVTb3VyY2USHy50cmVsbGlzLnYxLlVwZGF0ZVNvdXJjZVJlcXVlc3QaIC50cmVsbGlzLnYxLlVwZGF0ZVNvdXJjZVJlc3BvbnNlElEKDERlbGV0ZVNvdXJjZRIfLnRyZWxsaXMudjEuRGVsZXRlU291cmNlUmVxdWVzdBogLnRyZWxsaXMudjEuRGVsZXRlU291cmNlUmVzcG9uc2USTgoLTGlzdFNvdXJjZXMSHi50cmVsbGlzLnYxLkxpc3RTb3VyY2VzUmVxdWVzdBofLnRyZWxsaXMudjEuTGlzdFNvdXJjZXNSZXNwb25zZRJOCgtDaGVja1NvdXJjZRIeLnRyZWxsaXMudjEuQ2hlY2tTb3VyY2VSZXF1ZXN0Gh8udHJlbGxpcy52MS5DaGVja1NvdXJjZVJlc3BvbnNlEk0KClN5bmNTb3VyY2USHS50cmVsbGlzLnYxLlN5bmNTb3VyY2VSZXF1ZXN0Gh4udHJlbGxpcy52MS5TeW5jU291cmNlUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_trellis_v1_common]);
+  fileDesc("Chd0cmVsbGlzL3YxL3NvdXJjZS5wcm90bxIKdHJlbGxpcy52MSKpAQoJQ29ubmVjdG9yEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIqCghwbGF0Zm9ybRgDIAEoDjIYLnRyZWxsaXMudjEuUGxhdGZvcm1LaW5kEhoKEmNvbmZpZ19zY2hlbWFfanNvbhgEIAEoCRIPCgdzdHJlYW1zGAUgAygJEhEKCWFiaV9tYWpvchgGIAEoDRIRCglhYmlfbWlub3IYByABKA0iswIKBlNvdXJjZRIKCgJpZBgBIAEoCRIRCgljb25uZWN0b3IYAiABKAkSFAoMZGlzcGxheV9uYW1lGAMgASgJEhMKC2NvbmZpZ19qc29uGAQgASgJEh0KFXN5bmNfaW50ZXJ2YWxfc2Vjb25kcxgFIAEoDRIQCghpc29sYXRlZBgGIAEoCBImCgZzdGF0dXMYByABKA4yFi50cmVsbGlzLnYxLlN5bmNTdGF0dXMSMAoMbGFzdF9zeW5jX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpsYXN0X2Vycm9yGAkgASgJEhYKDnJlY29yZHNfc3luY2VkGAogASgEEigKB3NlY3JldHMYCyADKAsyFy50cmVsbGlzLnYxLlNlY3JldEZpZWxkIikKC1NlY3JldEZpZWxkEg0KBWZpZWxkGAEgASgJEgsKA3NldBgCIAEoCCIqChVMaXN0Q29ubmVjdG9yc1JlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJIkMKFkxpc3RDb25uZWN0b3JzUmVzcG9uc2USKQoKY29ubmVjdG9ycxgBIAMoCzIVLnRyZWxsaXMudjEuQ29ubmVjdG9yIkwKE0NyZWF0ZVNvdXJjZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiIKBnNvdXJjZRgCIAEoCzISLnRyZWxsaXMudjEuU291cmNlIjoKFENyZWF0ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnRyZWxsaXMudjEuU291cmNlIjEKEEdldFNvdXJjZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEgoKAmlkGAIgASgJIjcKEUdldFNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnRyZWxsaXMudjEuU291cmNlIkwKE1VwZGF0ZVNvdXJjZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEiIKBnNvdXJjZRgCIAEoCzISLnRyZWxsaXMudjEuU291cmNlIjoKFFVwZGF0ZVNvdXJjZVJlc3BvbnNlEiIKBnNvdXJjZRgBIAEoCzISLnRyZWxsaXMudjEuU291cmNlIq4BChdTZXRTb3VyY2VTZWNyZXRzUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSCgoCaWQYAiABKAkSOQoDc2V0GAMgAygLMiwudHJlbGxpcy52MS5TZXRTb3VyY2VTZWNyZXRzUmVxdWVzdC5TZXRFbnRyeRINCgVjbGVhchgEIAMoCRoqCghTZXRFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIj4KGFNldFNvdXJjZVNlY3JldHNSZXNwb25zZRIiCgZzb3VyY2UYASABKAsyEi50cmVsbGlzLnYxLlNvdXJjZSJMChNEZWxldGVTb3VyY2VSZXF1ZXN0EhEKCXdvcmtzcGFjZRgBIAEoCRIKCgJpZBgCIAEoCRIWCg5kZWxldGVfcmVjb3JkcxgDIAEoCCIWChREZWxldGVTb3VyY2VSZXNwb25zZSJOChJMaXN0U291cmNlc1JlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlMKE0xpc3RTb3VyY2VzUmVzcG9uc2USIwoHc291cmNlcxgBIAMoCzISLnRyZWxsaXMudjEuU291cmNlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIzChJDaGVja1NvdXJjZVJlcXVlc3QSEQoJd29ya3NwYWNlGAEgASgJEgoKAmlkGAIgASgJIjIKE0NoZWNrU291cmNlUmVzcG9uc2USCgoCb2sYASABKAgSDwoHbWVzc2FnZRgCIAEoCSJIChFTeW5jU291cmNlUmVxdWVzdBIRCgl3b3Jrc3BhY2UYASABKAkSCgoCaWQYAiABKAkSFAoMZnVsbF9yZWZyZXNoGAMgASgIIqoBChJTeW5jU291cmNlUmVzcG9uc2USJgoGc3RhdHVzGAEgASgOMhYudHJlbGxpcy52MS5TeW5jU3RhdHVzEhQKDHJlY29yZHNfcmVhZBgCIAEoBBIWCg5yZWNvcmRzX3N0b3JlZBgDIAEoBBIdChVjaGVja3BvaW50c19jb21taXR0ZWQYBCABKAQSDgoGc3RyZWFtGAUgASgJEg8KB21lc3NhZ2UYBiABKAkqiwEKClN5bmNTdGF0dXMSGwoXU1lOQ19TVEFUVVNfVU5TUEVDSUZJRUQQABIUChBTWU5DX1NUQVRVU19JRExFEAESFwoTU1lOQ19TVEFUVVNfUlVOTklORxACEhkKFVNZTkNfU1RBVFVTX1NVQ0NFRURFRBADEhYKElNZTkNfU1RBVFVTX0ZBSUxFRBAEMvkFCg1Tb3VyY2VTZXJ2aWNlElcKDkxpc3RDb25uZWN0b3JzEiEudHJlbGxpcy52MS5MaXN0Q29ubmVjdG9yc1JlcXVlc3QaIi50cmVsbGlzLnYxLkxpc3RDb25uZWN0b3JzUmVzcG9uc2USUQoMQ3JlYXRlU291cmNlEh8udHJlbGxpcy52MS5DcmVhdGVTb3VyY2VSZXF1ZXN0GiAudHJlbGxpcy52MS5DcmVhdGVTb3VyY2VSZXNwb25zZRJICglHZXRTb3VyY2USHC50cmVsbGlzLnYxLkdldFNvdXJjZVJlcXVlc3QaHS50cmVsbGlzLnYxLkdldFNvdXJjZVJlc3BvbnNlElEKDFVwZGF0ZVNvdXJjZRIfLnRyZWxsaXMudjEuVXBkYXRlU291cmNlUmVxdWVzdBogLnRyZWxsaXMudjEuVXBkYXRlU291cmNlUmVzcG9uc2USXQoQU2V0U291cmNlU2VjcmV0cxIjLnRyZWxsaXMudjEuU2V0U291cmNlU2VjcmV0c1JlcXVlc3QaJC50cmVsbGlzLnYxLlNldFNvdXJjZVNlY3JldHNSZXNwb25zZRJRCgxEZWxldGVTb3VyY2USHy50cmVsbGlzLnYxLkRlbGV0ZVNvdXJjZVJlcXVlc3QaIC50cmVsbGlzLnYxLkRlbGV0ZVNvdXJjZVJlc3BvbnNlEk4KC0xpc3RTb3VyY2VzEh4udHJlbGxpcy52MS5MaXN0U291cmNlc1JlcXVlc3QaHy50cmVsbGlzLnYxLkxpc3RTb3VyY2VzUmVzcG9uc2USTgoLQ2hlY2tTb3VyY2USHi50cmVsbGlzLnYxLkNoZWNrU291cmNlUmVxdWVzdBofLnRyZWxsaXMudjEuQ2hlY2tTb3VyY2VSZXNwb25zZRJNCgpTeW5jU291cmNlEh0udHJlbGxpcy52MS5TeW5jU291cmNlUmVxdWVzdBoeLnRyZWxsaXMudjEuU3luY1NvdXJjZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_trellis_v1_common]);
 
 /**
  * @generated from message trellis.v1.Connector
@@ -89,7 +89,9 @@ export type Source = Message<"trellis.v1.Source"> & {
   displayName: string;
 
   /**
-   * The connector's config, as JSON.
+   * The connector's config, as JSON. The fields its schema marks as secrets ("writeOnly": true
+   * or "x-secret": true) may be sent but are never returned: the server seals them at rest, and
+   * `secrets` says which are set.
    *
    * @generated from field: string config_json = 4;
    */
@@ -128,6 +130,13 @@ export type Source = Message<"trellis.v1.Source"> & {
    * @generated from field: uint64 records_synced = 10;
    */
   recordsSynced: bigint;
+
+  /**
+   * Output only: the connector's secret fields and whether this source has each set.
+   *
+   * @generated from field: repeated trellis.v1.SecretField secrets = 11;
+   */
+  secrets: SecretField[];
 };
 
 /**
@@ -136,6 +145,30 @@ export type Source = Message<"trellis.v1.Source"> & {
  */
 export const SourceSchema: GenMessage<Source> = /*@__PURE__*/
   messageDesc(file_trellis_v1_source, 1);
+
+/**
+ * A secret field of a connector's config (e.g. "api_key", or "auth.token" when nested).
+ *
+ * @generated from message trellis.v1.SecretField
+ */
+export type SecretField = Message<"trellis.v1.SecretField"> & {
+  /**
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * @generated from field: bool set = 2;
+   */
+  set: boolean;
+};
+
+/**
+ * Describes the message trellis.v1.SecretField.
+ * Use `create(SecretFieldSchema)` to create a new message.
+ */
+export const SecretFieldSchema: GenMessage<SecretField> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_source, 2);
 
 /**
  * @generated from message trellis.v1.ListConnectorsRequest
@@ -152,7 +185,7 @@ export type ListConnectorsRequest = Message<"trellis.v1.ListConnectorsRequest"> 
  * Use `create(ListConnectorsRequestSchema)` to create a new message.
  */
 export const ListConnectorsRequestSchema: GenMessage<ListConnectorsRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 2);
+  messageDesc(file_trellis_v1_source, 3);
 
 /**
  * @generated from message trellis.v1.ListConnectorsResponse
@@ -169,7 +202,7 @@ export type ListConnectorsResponse = Message<"trellis.v1.ListConnectorsResponse"
  * Use `create(ListConnectorsResponseSchema)` to create a new message.
  */
 export const ListConnectorsResponseSchema: GenMessage<ListConnectorsResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 3);
+  messageDesc(file_trellis_v1_source, 4);
 
 /**
  * @generated from message trellis.v1.CreateSourceRequest
@@ -191,7 +224,7 @@ export type CreateSourceRequest = Message<"trellis.v1.CreateSourceRequest"> & {
  * Use `create(CreateSourceRequestSchema)` to create a new message.
  */
 export const CreateSourceRequestSchema: GenMessage<CreateSourceRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 4);
+  messageDesc(file_trellis_v1_source, 5);
 
 /**
  * @generated from message trellis.v1.CreateSourceResponse
@@ -208,7 +241,7 @@ export type CreateSourceResponse = Message<"trellis.v1.CreateSourceResponse"> & 
  * Use `create(CreateSourceResponseSchema)` to create a new message.
  */
 export const CreateSourceResponseSchema: GenMessage<CreateSourceResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 5);
+  messageDesc(file_trellis_v1_source, 6);
 
 /**
  * @generated from message trellis.v1.GetSourceRequest
@@ -230,7 +263,7 @@ export type GetSourceRequest = Message<"trellis.v1.GetSourceRequest"> & {
  * Use `create(GetSourceRequestSchema)` to create a new message.
  */
 export const GetSourceRequestSchema: GenMessage<GetSourceRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 6);
+  messageDesc(file_trellis_v1_source, 7);
 
 /**
  * @generated from message trellis.v1.GetSourceResponse
@@ -247,7 +280,7 @@ export type GetSourceResponse = Message<"trellis.v1.GetSourceResponse"> & {
  * Use `create(GetSourceResponseSchema)` to create a new message.
  */
 export const GetSourceResponseSchema: GenMessage<GetSourceResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 7);
+  messageDesc(file_trellis_v1_source, 8);
 
 /**
  * @generated from message trellis.v1.UpdateSourceRequest
@@ -269,7 +302,7 @@ export type UpdateSourceRequest = Message<"trellis.v1.UpdateSourceRequest"> & {
  * Use `create(UpdateSourceRequestSchema)` to create a new message.
  */
 export const UpdateSourceRequestSchema: GenMessage<UpdateSourceRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 8);
+  messageDesc(file_trellis_v1_source, 9);
 
 /**
  * @generated from message trellis.v1.UpdateSourceResponse
@@ -286,7 +319,62 @@ export type UpdateSourceResponse = Message<"trellis.v1.UpdateSourceResponse"> & 
  * Use `create(UpdateSourceResponseSchema)` to create a new message.
  */
 export const UpdateSourceResponseSchema: GenMessage<UpdateSourceResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 9);
+  messageDesc(file_trellis_v1_source, 10);
+
+/**
+ * @generated from message trellis.v1.SetSourceSecretsRequest
+ */
+export type SetSourceSecretsRequest = Message<"trellis.v1.SetSourceSecretsRequest"> & {
+  /**
+   * @generated from field: string workspace = 1;
+   */
+  workspace: string;
+
+  /**
+   * The source's id.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * Secret fields to set, by name, to these values.
+   *
+   * @generated from field: map<string, string> set = 3;
+   */
+  set: { [key: string]: string };
+
+  /**
+   * Secret fields to unset.
+   *
+   * @generated from field: repeated string clear = 4;
+   */
+  clear: string[];
+};
+
+/**
+ * Describes the message trellis.v1.SetSourceSecretsRequest.
+ * Use `create(SetSourceSecretsRequestSchema)` to create a new message.
+ */
+export const SetSourceSecretsRequestSchema: GenMessage<SetSourceSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_source, 11);
+
+/**
+ * @generated from message trellis.v1.SetSourceSecretsResponse
+ */
+export type SetSourceSecretsResponse = Message<"trellis.v1.SetSourceSecretsResponse"> & {
+  /**
+   * @generated from field: trellis.v1.Source source = 1;
+   */
+  source?: Source | undefined;
+};
+
+/**
+ * Describes the message trellis.v1.SetSourceSecretsResponse.
+ * Use `create(SetSourceSecretsResponseSchema)` to create a new message.
+ */
+export const SetSourceSecretsResponseSchema: GenMessage<SetSourceSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_source, 12);
 
 /**
  * @generated from message trellis.v1.DeleteSourceRequest
@@ -315,7 +403,7 @@ export type DeleteSourceRequest = Message<"trellis.v1.DeleteSourceRequest"> & {
  * Use `create(DeleteSourceRequestSchema)` to create a new message.
  */
 export const DeleteSourceRequestSchema: GenMessage<DeleteSourceRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 10);
+  messageDesc(file_trellis_v1_source, 13);
 
 /**
  * @generated from message trellis.v1.DeleteSourceResponse
@@ -328,7 +416,7 @@ export type DeleteSourceResponse = Message<"trellis.v1.DeleteSourceResponse"> & 
  * Use `create(DeleteSourceResponseSchema)` to create a new message.
  */
 export const DeleteSourceResponseSchema: GenMessage<DeleteSourceResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 11);
+  messageDesc(file_trellis_v1_source, 14);
 
 /**
  * @generated from message trellis.v1.ListSourcesRequest
@@ -355,7 +443,7 @@ export type ListSourcesRequest = Message<"trellis.v1.ListSourcesRequest"> & {
  * Use `create(ListSourcesRequestSchema)` to create a new message.
  */
 export const ListSourcesRequestSchema: GenMessage<ListSourcesRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 12);
+  messageDesc(file_trellis_v1_source, 15);
 
 /**
  * @generated from message trellis.v1.ListSourcesResponse
@@ -377,7 +465,7 @@ export type ListSourcesResponse = Message<"trellis.v1.ListSourcesResponse"> & {
  * Use `create(ListSourcesResponseSchema)` to create a new message.
  */
 export const ListSourcesResponseSchema: GenMessage<ListSourcesResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 13);
+  messageDesc(file_trellis_v1_source, 16);
 
 /**
  * @generated from message trellis.v1.CheckSourceRequest
@@ -399,7 +487,7 @@ export type CheckSourceRequest = Message<"trellis.v1.CheckSourceRequest"> & {
  * Use `create(CheckSourceRequestSchema)` to create a new message.
  */
 export const CheckSourceRequestSchema: GenMessage<CheckSourceRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 14);
+  messageDesc(file_trellis_v1_source, 17);
 
 /**
  * @generated from message trellis.v1.CheckSourceResponse
@@ -421,7 +509,7 @@ export type CheckSourceResponse = Message<"trellis.v1.CheckSourceResponse"> & {
  * Use `create(CheckSourceResponseSchema)` to create a new message.
  */
 export const CheckSourceResponseSchema: GenMessage<CheckSourceResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 15);
+  messageDesc(file_trellis_v1_source, 18);
 
 /**
  * @generated from message trellis.v1.SyncSourceRequest
@@ -450,7 +538,7 @@ export type SyncSourceRequest = Message<"trellis.v1.SyncSourceRequest"> & {
  * Use `create(SyncSourceRequestSchema)` to create a new message.
  */
 export const SyncSourceRequestSchema: GenMessage<SyncSourceRequest> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 16);
+  messageDesc(file_trellis_v1_source, 19);
 
 /**
  * @generated from message trellis.v1.SyncSourceResponse
@@ -492,7 +580,7 @@ export type SyncSourceResponse = Message<"trellis.v1.SyncSourceResponse"> & {
  * Use `create(SyncSourceResponseSchema)` to create a new message.
  */
 export const SyncSourceResponseSchema: GenMessage<SyncSourceResponse> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_source, 17);
+  messageDesc(file_trellis_v1_source, 20);
 
 /**
  * @generated from enum trellis.v1.SyncStatus
@@ -565,12 +653,25 @@ export const SourceService: GenService<{
     output: typeof GetSourceResponseSchema;
   },
   /**
+   * Replaces a source's configuration. A secret field (one the connector's schema marks
+   * writeOnly) left out of config_json keeps its stored value.
+   *
    * @generated from rpc trellis.v1.SourceService.UpdateSource
    */
   updateSource: {
     methodKind: "unary";
     input: typeof UpdateSourceRequestSchema;
     output: typeof UpdateSourceResponseSchema;
+  },
+  /**
+   * Sets or clears secret fields of a source's config without resending the rest of it.
+   *
+   * @generated from rpc trellis.v1.SourceService.SetSourceSecrets
+   */
+  setSourceSecrets: {
+    methodKind: "unary";
+    input: typeof SetSourceSecretsRequestSchema;
+    output: typeof SetSourceSecretsResponseSchema;
   },
   /**
    * @generated from rpc trellis.v1.SourceService.DeleteSource
