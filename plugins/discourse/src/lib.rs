@@ -1,7 +1,7 @@
 //! The Discourse connector: a forum's topics become conversations, their replies posts, and
 //! the people who wrote them people, read over the Discourse JSON API (`/latest.json` pages,
 //! `/t/{id}.json` post streams, `/t/{id}/posts.json` for posts past the first chunk) or from a
-//! folder of saved API responses.
+//! folder of saved API responses (`base_url` then only makes links, and may be left out).
 //!
 //! It owns the mapping from Discourse to Trellis records and the incremental state of a forum:
 //! per topic the highest post number already read, the people already emitted, and the latest
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use trellis_plugin_sdk::prelude::*;
 
-pub use source::{Api, TopicSummary};
+pub use source::{Api, TopicSummary, UserProfile};
 
 /// The connector; everything of a read lives in its [`ForumReader`].
 #[derive(Debug, Default)]
@@ -36,8 +36,10 @@ pub const STATE_SLOT: &str = "forum";
 /// The config, as the JSON Schema of the spec describes it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// The forum's address, e.g. `https://forum.example.org`; links are made from it.
-    pub base_url: String,
+    /// The forum's address, e.g. `https://forum.example.org`; links are made from it. Required
+    /// unless `saved_dir` is set (saved records then have no links).
+    #[serde(default)]
+    pub base_url: Option<String>,
     /// An API key, sent as `Api-Key` (private forums).
     #[serde(default)]
     pub api_key: Option<String>,
@@ -97,13 +99,15 @@ impl Connector for DiscourseConnector {
             config_schema: json!({
                 "$schema": "https://json-schema.org/draft/2020-12/schema",
                 "type": "object",
-                "required": ["base_url"],
+                "description": "give base_url to read a forum's live API, or saved_dir to read saved API responses (base_url is then optional and only makes links)",
+                "if": {"not": {"required": ["saved_dir"]}},
+                "then": {"required": ["base_url"]},
                 "additionalProperties": false,
                 "properties": {
-                    "base_url": {"type": "string", "pattern": "^https?://[^/]+", "description": "the forum's address, e.g. https://forum.example.org"},
-                    "api_key": {"type": "string", "minLength": 1, "description": "an API key, sent as Api-Key"},
+                    "base_url": {"type": "string", "pattern": "^https?://[^/]+", "description": "the forum's address, e.g. https://forum.example.org; required unless saved_dir is set, where it only makes links"},
+                    "api_key": {"type": "string", "minLength": 1, "writeOnly": true, "description": "an API key, sent as Api-Key (a secret: sealed at rest, never shown)"},
                     "api_username": {"type": "string", "minLength": 1, "description": "the user the API key acts as, sent as Api-Username"},
-                    "saved_dir": {"type": "string", "minLength": 1, "description": "read saved API responses from this folder instead of the network"},
+                    "saved_dir": {"type": "string", "minLength": 1, "description": "read saved API responses from this folder instead of the network (topics, topic lists, latest posts, users: as a capture names them, or latest.json, topic.json, posts_latest.json, user.json); base_url is then optional"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
                     "max_pages": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1000},
                     "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 600, "default": 30}
@@ -131,10 +135,13 @@ impl Connector for DiscourseConnector {
         let state: ForumState = state.get(STATE_SLOT)?.unwrap_or_default();
         Ok(ForumReader {
             api: Api::new(&config)?,
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            base_url: config
+                .base_url
+                .map(|url| url.trim_end_matches('/').to_owned()),
             batch_size: config.batch_size,
             max_pages: config.max_pages,
             state,
+            users: VecDeque::new(),
             pending: None,
             newest_bumped_ms: None,
             cancel,
@@ -146,10 +153,13 @@ impl Connector for DiscourseConnector {
 #[derive(Debug)]
 pub struct ForumReader {
     api: Api,
-    base_url: String,
+    /// The forum's address, for links; none for saved responses read without it.
+    base_url: Option<String>,
     batch_size: usize,
     max_pages: u32,
     state: ForumState,
+    /// Users with a profile of their own not emitted yet, read before the topics.
+    users: VecDeque<UserProfile>,
     /// Topics bumped since the last full read, oldest first; `None` until listed.
     pending: Option<VecDeque<TopicSummary>>,
     newest_bumped_ms: Option<i64>,
@@ -166,8 +176,25 @@ impl Reader for ForumReader {
             topics.sort_by_key(|topic| (topic.bumped_at_ms, topic.id));
             self.newest_bumped_ms = topics.iter().map(|topic| topic.bumped_at_ms).max();
             self.pending = Some(topics.into());
+            self.users = self
+                .api
+                .users()
+                .iter()
+                .filter(|user| !self.state.people.contains(&user.username))
+                .cloned()
+                .collect();
         }
         let mut batch = Batch::new();
+        if !self.users.is_empty() {
+            while batch.record_count() < self.batch_size
+                && let Some(user) = self.users.pop_front()
+            {
+                if self.state.people.insert(user.username.clone()) {
+                    batch.push(self.profile(&user)?);
+                }
+            }
+            batch.checkpoint(STATE_SLOT, &self.state)?;
+        }
         while batch.record_count() < self.batch_size {
             self.cancel.check()?;
             let Some(topic) = self.pending.as_mut().and_then(VecDeque::pop_front) else {
@@ -247,10 +274,49 @@ impl ForumReader {
             identities: vec![records::identity(
                 PLATFORM,
                 post.username.clone(),
-                format!("{}/u/{}", self.base_url, post.username),
+                self.link(&format!("/u/{}", post.username)),
             )],
             ..records::person(post.username.clone())
         }
+    }
+
+    /// The person of a saved user profile.
+    fn profile(&self, user: &UserProfile) -> Result<pb::Person, ConnectorError> {
+        let bio = if user.bio_cooked.trim().is_empty() {
+            user.bio_raw.trim().to_owned()
+        } else {
+            plain_text(&user.bio_cooked)
+        };
+        Ok(pb::Person {
+            display_name: if user.name.trim().is_empty() {
+                user.username.clone()
+            } else {
+                user.name.clone()
+            },
+            bio,
+            member: true,
+            identities: vec![records::identity(
+                PLATFORM,
+                user.username.clone(),
+                self.link(&format!("/u/{}", user.username)),
+            )],
+            created_at: user
+                .created_at
+                .as_deref()
+                .map(|value| {
+                    records::parse_rfc3339(value, &format!("user {}: created_at", user.username))
+                })
+                .transpose()?,
+            ..records::person(user.username.clone())
+        })
+    }
+
+    /// The address of `path` on the forum; empty without a `base_url`.
+    fn link(&self, path: &str) -> String {
+        self.base_url
+            .as_ref()
+            .map(|base| format!("{base}{path}"))
+            .unwrap_or_default()
     }
 
     fn conversation(&self, topic: &source::Topic) -> Result<pb::Conversation, ConnectorError> {
@@ -272,7 +338,7 @@ impl ForumReader {
             topic.title.clone()
         };
         Ok(pb::Conversation {
-            url: format!("{}/t/{}/{}", self.base_url, topic.slug, topic.id),
+            url: self.link(&format!("/t/{}/{}", topic.slug, topic.id)),
             title,
             body,
             tags: topic.tags.iter().take(64).cloned().collect(),

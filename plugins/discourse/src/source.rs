@@ -1,7 +1,17 @@
 //! Where the forum's JSON comes from: the Discourse API over HTTP (with its errors mapped to
 //! the SDK's kinds: 429 to rate-limited with the `Retry-After` delay, 401/403 to a config
 //! error on the API key, 5xx and network failures to transient), or a folder of saved API
-//! responses (topic lists and `/t/{id}.json` bodies, as a capture of a forum saves them).
+//! responses.
+//!
+//! A saved folder is read whole: every topic in it is read whether or not a saved topic list
+//! mentions it (a list only gives a topic's `bumped_at` when it has one), so `check` never
+//! counts a topic that a sync then skips. Files are known by name when it says what they are
+//! (`t/{id}.json`, `*-post-{id}-DATE.json` topics and `*-topics-DATE.json` lists, as a capture
+//! of a forum names them) and otherwise by their content, so the names of Discourse's own API
+//! fixtures and docs (`topic.json`, `latest.json`, `posts_latest.json`, `user.json`) work too:
+//! a topic (`/t/{id}.json`), a topic list (`/latest.json`, or a bare array of topics), latest
+//! posts (`/posts.json`: the posts of topics that have no file of their own, as partial topics)
+//! or a user (`/u/{username}.json`: a person with a profile).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -94,6 +104,51 @@ struct PostsPage {
     post_stream: PostStream,
 }
 
+/// The topic a post of a latest-posts list (`/posts.json`) belongs to.
+#[derive(Debug, Clone, Deserialize)]
+struct PostTopic {
+    topic_id: u64,
+    #[serde(default, deserialize_with = "nullable")]
+    topic_title: String,
+    #[serde(default, deserialize_with = "nullable")]
+    topic_slug: String,
+}
+
+/// A topic known only from latest-posts lists.
+#[derive(Debug, Clone)]
+struct PartialTopic {
+    topic: PostTopic,
+    posts: Vec<Post>,
+}
+
+/// What the top of a topic file says, for a topic that no list mentions.
+#[derive(Debug, Deserialize)]
+struct TopicHead {
+    id: u64,
+    #[serde(default)]
+    highest_post_number: Option<u64>,
+    #[serde(default)]
+    bumped_at: Option<String>,
+    #[serde(default)]
+    last_posted_at: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+/// A user's profile (`/u/{username}.json`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserProfile {
+    pub username: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub bio_cooked: String,
+    #[serde(default, deserialize_with = "nullable")]
+    pub bio_raw: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
 /// A post of a post stream.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Post {
@@ -145,13 +200,18 @@ pub struct Http {
     api_username: Option<String>,
 }
 
-/// A folder of saved responses: topic lists (`*-topics-YYYY-MM-DD.json` arrays or
-/// `latest*.json` pages) and topics (`*-post-{id}-YYYY-MM-DD.json` or `t/{id}.json`).
+/// A folder of saved responses: topic lists, topics, latest posts and users (see the module).
 #[derive(Debug)]
 pub struct Saved {
     dir: PathBuf,
     lists: Vec<PathBuf>,
+    /// Topics with a file of their own.
     topics: BTreeMap<u64, PathBuf>,
+    /// Topics without a file of their own, from latest-posts lists.
+    partial: BTreeMap<u64, PartialTopic>,
+    users: Vec<UserProfile>,
+    /// `.json` files that are none of these.
+    unknown: Vec<PathBuf>,
 }
 
 impl Api {
@@ -159,6 +219,12 @@ impl Api {
         if let Some(dir) = &config.saved_dir {
             return Ok(Api::Saved(Saved::open(dir)?));
         }
+        let Some(base_url) = config.base_url.as_deref() else {
+            return Err(ConnectorError::config(
+                "base_url",
+                "give base_url (the forum's address, e.g. https://forum.example.org) to read the live API, or saved_dir (a folder of saved API responses)",
+            ));
+        };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
@@ -169,7 +235,7 @@ impl Api {
             .build()
             .into();
         Ok(Api::Http(Http {
-            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
             agent,
             api_key: config.api_key.clone(),
             api_username: config.api_username.clone(),
@@ -194,12 +260,37 @@ impl Api {
                     page.topic_list.topics.len()
                 ))
             }
-            Api::Saved(saved) => Ok(format!(
-                "{} holds {} topic lists and {} topics",
-                saved.dir.display(),
-                saved.lists.len(),
-                saved.topics.len()
-            )),
+            Api::Saved(saved) => {
+                let mut line = format!(
+                    "{} holds {} topic lists, {} topics, {} topics only as latest posts and {} users",
+                    saved.dir.display(),
+                    saved.lists.len(),
+                    saved.topics.len(),
+                    saved.partial.len(),
+                    saved.users.len()
+                );
+                if !saved.unknown.is_empty() {
+                    let names: Vec<String> = saved
+                        .unknown
+                        .iter()
+                        .map(|path| path.strip_prefix(&saved.dir).unwrap_or(path))
+                        .map(|path| path.display().to_string())
+                        .collect();
+                    line.push_str(&format!(
+                        "; not read, as no Discourse API response it knows: {}",
+                        names.join(", ")
+                    ));
+                }
+                Ok(line)
+            }
+        }
+    }
+
+    /// The users whose profiles the source holds (saved `/u/{username}.json` responses).
+    pub fn users(&self) -> &[UserProfile] {
+        match self {
+            Api::Http(_) => &[],
+            Api::Saved(saved) => &saved.users,
         }
     }
 
@@ -215,11 +306,19 @@ impl Api {
         match self {
             Api::Http(http) => {
                 let mut path = "/latest.json?order=activity&page=0".to_owned();
+                let mut previous_ids: Option<Vec<u64>> = None;
                 for _ in 0..max_pages {
                     cancel.check()?;
                     let Some(page) = http.get::<TopicListPage>(&path)? else {
                         break;
                     };
+                    let ids: Vec<u64> = page.topic_list.topics.iter().map(|t| t.id).collect();
+                    if previous_ids.as_ref() == Some(&ids) {
+                        // A server that ignores `page` sends the same page again and again,
+                        // each with a link to the next: there is nothing more to read.
+                        break;
+                    }
+                    previous_ids = Some(ids);
                     let mut older = false;
                     for topic in page.topic_list.topics {
                         let topic = with_millis(topic)?;
@@ -238,13 +337,39 @@ impl Api {
                 }
             }
             Api::Saved(saved) => {
+                let mut listed = std::collections::BTreeSet::new();
                 for list in &saved.lists {
                     cancel.check()?;
                     for topic in saved.list(list)? {
+                        if !saved.holds(topic.id) {
+                            continue;
+                        }
+                        listed.insert(topic.id);
                         let topic = with_millis(topic)?;
-                        if topic.bumped_at_ms >= since && saved.topics.contains_key(&topic.id) {
+                        if topic.bumped_at_ms >= since {
                             topics.push(topic);
                         }
+                    }
+                }
+                // Topics that no list mentions are read all the same, summed up from their
+                // own content.
+                for (&id, path) in &saved.topics {
+                    if listed.contains(&id) {
+                        continue;
+                    }
+                    cancel.check()?;
+                    let topic = with_millis(saved.summary_of_file(path)?)?;
+                    if topic.bumped_at_ms >= since {
+                        topics.push(topic);
+                    }
+                }
+                for (&id, partial) in &saved.partial {
+                    if listed.contains(&id) {
+                        continue;
+                    }
+                    let topic = with_millis(partial.summary()?)?;
+                    if topic.bumped_at_ms >= since {
+                        topics.push(topic);
                     }
                 }
             }
@@ -261,9 +386,10 @@ impl Api {
                 Some(topic) => topic,
                 None => return Ok(None),
             },
-            Api::Saved(saved) => match saved.topics.get(&id) {
-                Some(path) => read_json(path)?,
-                None => return Ok(None),
+            Api::Saved(saved) => match (saved.topics.get(&id), saved.partial.get(&id)) {
+                (Some(path), _) => read_json(path)?,
+                (None, Some(partial)) => partial.topic()?,
+                (None, None) => return Ok(None),
             },
         };
         let mut posts = std::mem::take(&mut topic.post_stream.posts);
@@ -353,12 +479,22 @@ impl Saved {
                 ),
             )
         })?;
-        let mut lists = Vec::new();
-        let mut topics = BTreeMap::new();
+        let mut saved = Saved {
+            dir: dir.to_owned(),
+            lists: Vec::new(),
+            topics: BTreeMap::new(),
+            partial: BTreeMap::new(),
+            users: Vec::new(),
+            unknown: Vec::new(),
+        };
         let mut paths = Vec::new();
         for entry in entries {
             let path = entry?.path();
-            if path.is_dir() && path.file_name().is_some_and(|name| name == "t") {
+            // `t/{id}.json` and `u/{username}.json`, as the API's paths name them.
+            let is_api_folder = path
+                .file_name()
+                .is_some_and(|name| name == "t" || name == "u");
+            if path.is_dir() && is_api_folder {
                 for inner in std::fs::read_dir(&path)? {
                     paths.push(inner?.path());
                 }
@@ -367,6 +503,7 @@ impl Saved {
             }
         }
         paths.sort();
+        let mut latest_posts: Vec<(PostTopic, Post)> = Vec::new();
         for path in paths {
             let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
                 continue;
@@ -378,36 +515,126 @@ impl Saved {
                 .parent()
                 .and_then(Path::file_name)
                 .is_some_and(|parent| parent == "t");
-            if in_t {
-                if let Ok(id) = stem.parse::<u64>() {
-                    topics.insert(id, path);
-                }
+            if in_t && let Ok(id) = stem.parse::<u64>() {
+                saved.topics.insert(id, path);
                 continue;
             }
             let undated = strip_date(stem);
-            if undated.ends_with("-topics") || stem.starts_with("latest") {
-                lists.push(path);
-            } else if let Some((_, id)) = undated.rsplit_once("-post-")
+            if undated.ends_with("-topics") {
+                saved.lists.push(path);
+                continue;
+            }
+            if let Some((_, id)) = undated.rsplit_once("-post-")
                 && let Ok(id) = id.parse::<u64>()
             {
-                topics.insert(id, path);
+                saved.topics.insert(id, path);
+                continue;
+            }
+            saved.add_by_content(path, &mut latest_posts)?;
+        }
+        for (topic, post) in latest_posts {
+            if saved.topics.contains_key(&topic.topic_id) {
+                // The topic's own file has its whole post stream.
+                continue;
+            }
+            let partial = saved
+                .partial
+                .entry(topic.topic_id)
+                .or_insert_with(|| PartialTopic {
+                    topic: topic.clone(),
+                    posts: Vec::new(),
+                });
+            if !partial.posts.iter().any(|known| known.id == post.id) {
+                partial.posts.push(post);
             }
         }
-        if lists.is_empty() || topics.is_empty() {
+        if saved.topics.is_empty() && saved.partial.is_empty() {
             return Err(ConnectorError::config(
                 "saved_dir",
                 format!(
-                    "{} holds {} topic lists and {} topics; it needs saved topic lists (*-topics-DATE.json or latest*.json) and topics (*-post-ID-DATE.json or t/ID.json)",
+                    "{} holds {} topic lists and 0 topics; it needs saved topic lists with the topics they list, or topics alone: /t/ID.json responses (named t/ID.json, *-post-ID-DATE.json or anything else, such as topic.json) or /posts.json responses (such as posts_latest.json)",
                     dir.display(),
-                    lists.len(),
-                    topics.len()
+                    saved.lists.len(),
                 ),
             ));
         }
-        Ok(Saved {
-            dir: dir.to_owned(),
-            lists,
-            topics,
+        Ok(saved)
+    }
+
+    /// Files by what they hold, when their name does not say: a topic, a topic list, latest
+    /// posts or a user; anything else is `unknown`.
+    fn add_by_content(
+        &mut self,
+        path: PathBuf,
+        latest_posts: &mut Vec<(PostTopic, Post)>,
+    ) -> Result<(), ConnectorError> {
+        let Ok(value) = read_json::<serde_json::Value>(&path) else {
+            self.unknown.push(path);
+            return Ok(());
+        };
+        let not_shaped = |error: serde_json::Error| {
+            ConnectorError::system(format!(
+                "{}: not a Discourse API response ({error})",
+                path.display()
+            ))
+        };
+        match &value {
+            serde_json::Value::Object(object) => {
+                if object.contains_key("post_stream")
+                    && let Some(id) = object.get("id").and_then(serde_json::Value::as_u64)
+                {
+                    self.topics.insert(id, path);
+                } else if object.contains_key("topic_list") {
+                    self.lists.push(path);
+                } else if let Some(posts) = object.get("latest_posts") {
+                    let posts: Vec<serde_json::Value> =
+                        serde_json::from_value(posts.clone()).map_err(not_shaped)?;
+                    for post in posts {
+                        let topic: PostTopic =
+                            serde_json::from_value(post.clone()).map_err(not_shaped)?;
+                        let post: Post = serde_json::from_value(post).map_err(not_shaped)?;
+                        latest_posts.push((topic, post));
+                    }
+                } else if let Some(user) = object
+                    .get("user")
+                    .filter(|user| user.get("username").is_some())
+                {
+                    let user: UserProfile =
+                        serde_json::from_value(user.clone()).map_err(not_shaped)?;
+                    self.users.push(user);
+                } else {
+                    self.unknown.push(path);
+                }
+            }
+            serde_json::Value::Array(items)
+                if items.iter().all(|item| {
+                    item.get("id").is_some_and(serde_json::Value::is_u64)
+                        && (item.get("bumped_at").is_some()
+                            || item.get("highest_post_number").is_some())
+                }) =>
+            {
+                self.lists.push(path);
+            }
+            _ => self.unknown.push(path),
+        }
+        Ok(())
+    }
+
+    /// Whether topic `id` can be read.
+    fn holds(&self, id: u64) -> bool {
+        self.topics.contains_key(&id) || self.partial.contains_key(&id)
+    }
+
+    /// The summary of a topic file, as a topic list would give it.
+    fn summary_of_file(&self, path: &Path) -> Result<TopicSummary, ConnectorError> {
+        let head: TopicHead = read_json(path)?;
+        Ok(TopicSummary {
+            id: head.id,
+            highest_post_number: head.highest_post_number,
+            bumped_at: head.bumped_at.or(head.last_posted_at),
+            created_at: head.created_at,
+            pinned: false,
+            bumped_at_ms: 0,
         })
     }
 
@@ -422,6 +649,64 @@ impl Saved {
         Ok(match read_json::<List>(path)? {
             List::Bare(topics) => topics,
             List::Page(page) => page.topic_list.topics,
+        })
+    }
+}
+
+impl PartialTopic {
+    /// The post created last, with the time it was.
+    fn latest(&self) -> Result<Option<(i64, &Post)>, ConnectorError> {
+        let mut latest: Option<(i64, &Post)> = None;
+        for post in &self.posts {
+            let at = records::millis_of(&records::parse_rfc3339(
+                &post.created_at,
+                &format!(
+                    "topic {} post {}: created_at",
+                    self.topic.topic_id, post.post_number
+                ),
+            )?);
+            if latest.is_none_or(|(known, _)| at > known) {
+                latest = Some((at, post));
+            }
+        }
+        Ok(latest)
+    }
+
+    fn summary(&self) -> Result<TopicSummary, ConnectorError> {
+        Ok(TopicSummary {
+            id: self.topic.topic_id,
+            highest_post_number: self.posts.iter().map(|post| post.post_number).max(),
+            bumped_at: self.latest()?.map(|(_, post)| post.created_at.clone()),
+            created_at: None,
+            pinned: false,
+            bumped_at_ms: 0,
+        })
+    }
+
+    /// The topic with the posts the lists hold: its first post when they hold it.
+    fn topic(&self) -> Result<Topic, ConnectorError> {
+        let mut posts = self.posts.clone();
+        posts.sort_by_key(|post| post.post_number);
+        let last_posted_at = self.latest()?.map(|(_, post)| post.created_at.clone());
+        let created_at = posts
+            .first()
+            .map(|post| post.created_at.clone())
+            .unwrap_or_default();
+        Ok(Topic {
+            id: self.topic.topic_id,
+            title: self.topic.topic_title.clone(),
+            slug: self.topic.topic_slug.clone(),
+            created_at,
+            last_posted_at,
+            bumped_at: None,
+            closed: false,
+            archived: false,
+            tags: Vec::new(),
+            post_stream: PostStream {
+                posts,
+                stream: Vec::new(),
+            },
+            posts: Vec::new(),
         })
     }
 }

@@ -297,7 +297,8 @@ fn the_real_capture_reads_as_593_posts_by_110_people_in_179_topics() {
 /// Serves the capture as the Discourse API would: `/latest.json` in pages of 50 with
 /// `more_topics_url`, `/t/{id}.json` (the topic with the most posts cut to its first two posts,
 /// the rest through `/t/{id}/posts.json?post_ids[]=`), and under `/limited`, `/failing` and
-/// `/private` a 429 with Retry-After, a 500, and a 403 without the API key.
+/// `/private` a 429 with Retry-After, a 500, and a 403 without the API key; under `/stuck` it
+/// ignores `page`, as some servers and proxies do: every page is the first, with a link on.
 struct Replay {
     base: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -353,26 +354,29 @@ fn replay(dir: &Path) -> Replay {
             {
                 (403, "{\"errors\":[\"not allowed\"]}".into(), None)
             } else {
+                let stuck = url.starts_with("/stuck/");
                 let path = url
                     .trim_start_matches("/private")
+                    .trim_start_matches("/stuck")
                     .split('?')
                     .next()
                     .unwrap()
                     .to_owned();
                 let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
                 if path == "/latest.json" {
-                    let page: usize = query
+                    let asked: usize = query
                         .split('&')
                         .find_map(|pair| pair.strip_prefix("page="))
                         .and_then(|n| n.parse().ok())
                         .unwrap_or(0);
+                    let page = if stuck { 0 } else { asked };
                     let chunk: Vec<Value> =
                         lists.iter().skip(page * 50).take(50).cloned().collect();
                     let mut topic_list =
                         json!({"can_create_topic": false, "per_page": 50, "topics": chunk});
-                    if (page + 1) * 50 < lists.len() {
+                    if stuck || (page + 1) * 50 < lists.len() {
                         topic_list["more_topics_url"] =
-                            json!(format!("/latest?order=activity&page={}", page + 1));
+                            json!(format!("/latest?order=activity&page={}", asked + 1));
                     }
                     (
                         200,
@@ -549,4 +553,195 @@ fn the_kit_passes_on_the_real_capture_saved_and_over_http() {
     let report = run(&options);
     println!("{report}");
     assert!(report.passed(), "{report}");
+}
+
+/// A copy of the fixture forum in a fresh folder.
+fn fixture_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Topic 13 of the fixtures saved again as topic `id`, titled `title`.
+fn another_topic(id: u64, title: &str) -> Value {
+    let path = fixtures().join("example.org-forum-post-13-2024-05-04.json");
+    let mut topic: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    topic["id"] = json!(id);
+    topic["title"] = json!(title);
+    topic["slug"] = json!("unlisted");
+    for post in topic["post_stream"]["posts"].as_array_mut().unwrap() {
+        post["topic_id"] = json!(id);
+        post["id"] = json!(id * 100 + post["post_number"].as_u64().unwrap());
+    }
+    let ids: Vec<Value> = topic["post_stream"]["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|post| post["id"].clone())
+        .collect();
+    topic["post_stream"]["stream"] = json!(ids);
+    topic
+}
+
+#[test]
+fn a_saved_topic_that_no_list_mentions_is_read_all_the_same() {
+    let dir = fixture_copy();
+    std::fs::write(
+        dir.path().join("example.org-forum-post-14-2024-05-05.json"),
+        another_topic(14, "Saved after the list").to_string(),
+    )
+    .unwrap();
+    let config = json!({"base_url": "https://forum.example.org", "saved_dir": dir.path()});
+    let checked = DiscourseConnector
+        .check(&serde_json::from_value(config.clone()).unwrap())
+        .unwrap();
+    assert!(checked.contains("4 topics"), "{checked}");
+    let full = read(config.clone(), State::new()).unwrap();
+    assert_eq!(
+        full.conversations.keys().collect::<Vec<_>>(),
+        ["11", "12", "13", "14"],
+        "every topic check counted"
+    );
+    assert_eq!(full.conversations["14"].title, "Saved after the list");
+    assert_eq!(read(config, full.state).unwrap().records, 0);
+
+    // Topics alone, without any list, are a forum too.
+    let bare = tempfile::tempdir().unwrap();
+    std::fs::create_dir(bare.path().join("t")).unwrap();
+    std::fs::write(
+        bare.path().join("t/14.json"),
+        another_topic(14, "Only topics here").to_string(),
+    )
+    .unwrap();
+    let topics_only = read(json!({"saved_dir": bare.path()}), State::new()).unwrap();
+    assert_eq!(topics_only.conversations.keys().collect::<Vec<_>>(), ["14"]);
+}
+
+#[test]
+fn base_url_is_needed_only_without_saved_dir() {
+    let schema =
+        trellis_plugin_sdk::ConfigSchema::new(&DiscourseConnector.spec().config_schema).unwrap();
+    schema
+        .validate(&json!({"saved_dir": "/some/folder"}))
+        .unwrap();
+    schema
+        .validate(&json!({"base_url": "https://forum.example.org"}))
+        .unwrap();
+    let neither = schema.validate(&json!({"batch_size": 10})).unwrap_err();
+    assert_eq!(neither.kind, ErrorKind::Config);
+    assert!(neither.message.contains("base_url"), "{neither}");
+
+    // Saved responses without an address: the same records, without links.
+    let without = read(json!({"saved_dir": fixtures()}), State::new()).unwrap();
+    let with = read(
+        json!({"base_url": "https://forum.example.org", "saved_dir": fixtures()}),
+        State::new(),
+    )
+    .unwrap();
+    assert_eq!(without.posts, with.posts);
+    assert_eq!(
+        without.conversations.keys().collect::<Vec<_>>(),
+        with.conversations.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(without.conversations["11"].url, "");
+    assert_eq!(without.people["ana"].identities[0].profile_url, "");
+    assert_eq!(
+        without.conversations["11"].title,
+        with.conversations["11"].title
+    );
+
+    // Neither, past the schema (a caller that skips it): a config error naming both.
+    let config: Config = serde_json::from_value(json!({})).unwrap();
+    let error = DiscourseConnector.check(&config).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Config);
+    assert_eq!(error.field.as_deref(), Some("base_url"));
+    assert!(error.message.contains("saved_dir"), "{error}");
+}
+
+fn api_layout() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-layout")
+}
+
+#[test]
+fn the_layout_of_discourses_own_api_fixtures_reads_in_saved_mode() {
+    // topic.json (/t/57.json), latest.json (/latest.json), posts_latest.json (/posts.json) and
+    // user.json (/u/sam.json), named as Discourse's API client names its fixtures.
+    let config = json!({"base_url": "https://try.example.org", "saved_dir": api_layout()});
+    let checked = DiscourseConnector
+        .check(&serde_json::from_value(config.clone()).unwrap())
+        .unwrap();
+    assert!(
+        checked.contains("1 topic lists, 1 topics, 1 topics only as latest posts and 1 users"),
+        "{checked}"
+    );
+    let full = read(config.clone(), State::new()).unwrap();
+    assert_eq!(full.conversations.keys().collect::<Vec<_>>(), ["57", "61"]);
+    let sandbox = &full.conversations["57"];
+    assert_eq!(sandbox.title, "This site is a sandbox");
+    assert_eq!(
+        sandbox.url,
+        "https://try.example.org/t/this-site-is-a-sandbox/57"
+    );
+    assert_eq!(sandbox.author, "sam");
+    assert_eq!(
+        millis(&sandbox.created_at),
+        rfc3339("2013-02-04T15:26:25.977-05:00")
+    );
+    assert_eq!(
+        full.posts.keys().collect::<Vec<_>>(),
+        ["57/14", "57/2", "57/3", "61/2"],
+        "topic 57 from its own file, not from the latest posts; topic 61 from them"
+    );
+    assert_eq!(full.posts["57/3"].reactions, 5);
+    let partial = &full.conversations["61"];
+    assert_eq!(partial.title, "An uncategorized question");
+    assert_eq!(partial.body, "Is this the right place to ask?");
+    assert_eq!(partial.author, "jo");
+    assert_eq!(full.posts["61/2"].text, "Yes, ask away.");
+
+    let sam = &full.people["sam"];
+    assert_eq!(sam.display_name, "Sam Example");
+    assert_eq!(sam.bio, "Runs the sandbox.");
+    assert_eq!(
+        millis(&sam.created_at),
+        rfc3339("2013-01-02T08:04:25.104-05:00")
+    );
+    assert_eq!(
+        full.people.keys().collect::<Vec<_>>(),
+        ["adam", "jo", "rae", "sam", "stefan"]
+    );
+    assert_eq!(read(config, full.state).unwrap().records, 0);
+}
+
+#[test]
+fn the_kit_passes_on_the_api_layout_without_base_url() {
+    let config = json!({"saved_dir": api_layout(), "batch_size": 1});
+    let report = run(&Options::new(
+        built_library("trellis_connector_discourse"),
+        config.to_string(),
+    ));
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn a_server_that_ignores_the_page_is_not_asked_for_it_again_and_again() {
+    let server = replay(&fixtures());
+    let stuck = format!("{}/stuck", server.base);
+    let full = read(json!({"base_url": stuck}), State::new()).unwrap();
+    assert_eq!(
+        full.conversations.keys().collect::<Vec<_>>(),
+        ["11", "12", "13"]
+    );
+    let pages = server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|url| url.starts_with("/stuck/latest.json"))
+        .count();
+    assert_eq!(pages, 2, "the first page, and the same again: the end");
 }

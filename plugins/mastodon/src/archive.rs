@@ -5,10 +5,17 @@
 //! first of the account's statuses in it; the account's later statuses in the thread become its
 //! posts, with the status they answer as parent when the archive holds it. Boosts (`Announce`)
 //! are other people's statuses and are skipped. The account is a person outside the community
-//! (`member` false). State is the position in the outbox after the last activity read; resuming
-//! replays the activities before it without emitting them, so threads opened earlier are known
-//! again. `orderedItems` is parsed as a stream on a thread of its own and handed over one
-//! activity at a time, so an archive never has to fit in memory.
+//! (`member` false). `orderedItems` is parsed as a stream on a thread of its own and handed over
+//! one activity at a time, so an archive never has to fit in memory.
+//!
+//! State names the last activity read by its id, not by its place in the outbox: a user who
+//! exports the account again later gets an archive whose oldest activities may be pruned and
+//! whose newest are new, so a count of activities would point past statuses never read. A
+//! resumed read replays the outbox without emitting up to that activity (so threads opened
+//! earlier are known again) and goes on after it. When the archive no longer holds it (it was
+//! pruned too, or deleted), and for a state of the versions that kept only a count, the whole
+//! outbox is read again: that repeats records, never loses one, and upserts keyed by external
+//! id make the repeat harmless.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -30,21 +37,58 @@ pub const STATE_SLOT: &str = "outbox";
 const LOOKAHEAD: usize = 256;
 
 /// Where the next read starts.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Position {
-    /// Activities of the outbox already read.
+    /// Activities of the outbox already read. The versions before [`Position::after`] resumed
+    /// at this count; it is still written, for people and for those versions, but a read
+    /// resumes after `after` alone.
     pub activities: usize,
     /// Whether the account's person record was emitted.
     #[serde(default)]
     pub account: bool,
+    /// The last activity read. `None` only in a state written before it existed: such a state
+    /// cannot tell whether the archive changed since, so the read starts over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<After>,
+}
+
+/// The last activity read, by id.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct After {
+    /// The id of the last activity read that has one (its own `id`, else its object's);
+    /// `None` before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Activities without any id read after it (ActivityPub gives every activity an id, so
+    /// this stays 0 on real archives).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub then: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
 }
 
 #[derive(Debug, Deserialize)]
 struct Activity {
+    #[serde(default)]
+    id: Option<String>,
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
     object: serde_json::Value,
+}
+
+impl Activity {
+    /// What names the activity in the state: its id, else its object's (a note's id, or the
+    /// address a boost points at).
+    fn key(&self) -> Option<&str> {
+        self.id
+            .as_deref()
+            .or_else(|| self.object.get("id").and_then(serde_json::Value::as_str))
+            .or_else(|| self.object.as_str())
+            .filter(|key| !key.is_empty())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,7 +206,7 @@ impl Reader for OutboxReader {
             if let Some(record) = self.record_of(index, &activity)? {
                 batch.push(record);
             }
-            self.position.activities = index + 1;
+            self.consumed(&activity);
         }
         batch.checkpoint(STATE_SLOT, &self.position)?;
         Ok(batch)
@@ -170,6 +214,70 @@ impl Reader for OutboxReader {
 }
 
 impl OutboxReader {
+    /// A read of the outbox in `outbox` from its start.
+    fn new(
+        outbox: PathBuf,
+        actor: Actor,
+        batch_size: usize,
+        cancel: CancelToken,
+    ) -> Result<Self, ConnectorError> {
+        Ok(OutboxReader {
+            activities: stream_activities(&outbox)?,
+            outbox,
+            actor,
+            position: Position {
+                after: Some(After::default()),
+                ..Position::default()
+            },
+            ended: false,
+            threads: BTreeMap::new(),
+            statuses: BTreeSet::new(),
+            batch_size,
+            cancel,
+        })
+    }
+
+    /// Moves the position past `activity`, the one just read.
+    fn consumed(&mut self, activity: &Activity) {
+        self.position.activities += 1;
+        let after = self.position.after.get_or_insert_with(After::default);
+        match activity.key() {
+            Some(key) => {
+                after.id = Some(key.to_owned());
+                after.then = 0;
+            }
+            None => after.then += 1,
+        }
+    }
+
+    /// Replays the outbox without emitting up to and including the activity `after` names, so
+    /// that the threads opened before it are known; `false` when the outbox does not hold it.
+    fn replay_through(&mut self, after: &After) -> Result<bool, ConnectorError> {
+        if let Some(id) = after.id.as_deref() {
+            loop {
+                self.cancel.check()?;
+                let index = self.position.activities;
+                let Some(activity) = self.next_activity()? else {
+                    return Ok(false);
+                };
+                let _ = self.record_of(index, &activity)?;
+                self.consumed(&activity);
+                if activity.key() == Some(id) {
+                    break;
+                }
+            }
+        }
+        for _ in 0..after.then {
+            let index = self.position.activities;
+            let Some(activity) = self.next_activity()? else {
+                break;
+            };
+            let _ = self.record_of(index, &activity)?;
+            self.consumed(&activity);
+        }
+        Ok(true)
+    }
+
     fn person(&self) -> Result<pb::Person, ConnectorError> {
         Ok(pb::Person {
             display_name: if self.actor.name.trim().is_empty() {
@@ -323,34 +431,21 @@ pub fn open(
     state: &State,
     cancel: CancelToken,
 ) -> Result<OutboxReader, ConnectorError> {
-    let position: Position = state.get(STATE_SLOT)?.unwrap_or_default();
-    let actor = read_actor(dir)?;
+    let saved: Position = state.get(STATE_SLOT)?.unwrap_or_default();
     let path = dir.join("outbox.json");
-    let mut reader = OutboxReader {
-        activities: stream_activities(&path)?,
-        outbox: path,
-        actor,
-        position: Position {
-            activities: 0,
-            ..position
-        },
-        ended: false,
-        threads: BTreeMap::new(),
-        statuses: BTreeSet::new(),
-        batch_size,
-        cancel,
+    let mut reader = OutboxReader::new(path.clone(), read_actor(dir)?, batch_size, cancel.clone())?;
+    // No state, or one of the versions that counted activities: a read from the start.
+    let Some(after) = saved.after else {
+        return Ok(reader);
     };
-    // Replay what was read before, so threads opened then are known now.
-    while reader.position.activities < position.activities {
-        let index = reader.position.activities;
-        let Some(activity) = reader.next_activity()? else {
-            break;
-        };
-        let _ = reader.record_of(index, &activity)?;
-        reader.position.activities = index + 1;
+    reader.position.account = saved.account;
+    if reader.replay_through(&after)? {
+        return Ok(reader);
     }
-    reader.position.activities = position.activities;
-    Ok(reader)
+    // The last activity read is gone from the archive: read all it holds again.
+    let mut again = OutboxReader::new(path, read_actor(dir)?, batch_size, cancel)?;
+    again.position.account = saved.account;
+    Ok(again)
 }
 
 /// Parses `orderedItems` of the outbox on a thread of its own, sending each activity as it is

@@ -232,7 +232,11 @@ fn the_outbox_streams_its_last_ordered_items_and_a_broken_one_is_an_error() {
     assert_eq!(full.conversations["c3"].body, "status 3");
     let resumed = read(config.clone(), {
         let mut state = State::new();
-        state.set("outbox", r#"{"activities": 1, "account": true}"#);
+        state.set(
+            "outbox",
+            &json!({"activities": 1, "account": true, "after": {"id": format!("{ANA}/statuses/x2")}})
+                .to_string(),
+        );
         state
     })
     .unwrap();
@@ -242,4 +246,154 @@ fn the_outbox_streams_its_last_ordered_items_and_a_broken_one_is_an_error() {
     let error = read(config, State::new()).unwrap_err();
     assert_eq!(error.kind, ErrorKind::System, "{error}");
     assert!(error.message.contains("outbox.json"), "{error}");
+}
+
+/// A `Create` activity of status `n` of Ana, as Mastodon exports it, answering `reply_to` (a
+/// status number) in thread number `in_thread`.
+fn status(n: u32, in_thread: u32, reply_to: Option<u32>) -> Value {
+    let id = format!("{ANA}/statuses/{n}");
+    let published = format!("2023-05-{:02}T10:00:00Z", n.min(28));
+    json!({
+        "id": format!("{id}/activity"),
+        "type": "Create",
+        "actor": ANA,
+        "published": published,
+        "object": {
+            "id": id,
+            "type": "Note",
+            "inReplyTo": reply_to.map(|to| format!("{ANA}/statuses/{to}")),
+            "published": published,
+            "url": format!("https://social.example/@ana/{n}"),
+            "attributedTo": ANA,
+            "conversation": thread(in_thread),
+            "content": format!("<p>status {n}</p>"),
+        }
+    })
+}
+
+/// An archive of Ana holding `activities`, in a fresh folder.
+fn archive_of(activities: &[Value]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture().join("actor.json"), dir.path().join("actor.json")).unwrap();
+    let outbox = json!({
+        "id": "outbox.json",
+        "type": "OrderedCollection",
+        "totalItems": activities.len(),
+        "orderedItems": activities,
+    });
+    std::fs::write(dir.path().join("outbox.json"), outbox.to_string()).unwrap();
+    dir
+}
+
+/// Ids of the statuses a read emitted, as conversations and posts, in id order.
+fn statuses_of(read: &Read) -> Vec<String> {
+    let mut ids: Vec<String> = read
+        .conversations
+        .values()
+        .map(|conversation| conversation.url.rsplit('/').next().unwrap().to_owned())
+        .chain(
+            read.posts
+                .keys()
+                .map(|id| id.rsplit('/').next().unwrap().to_owned()),
+        )
+        .collect();
+    ids.sort_by_key(|id| id.parse::<u32>().unwrap());
+    ids
+}
+
+/// The state after the first batch of a read.
+fn state_after_first_batch(config: Value) -> State {
+    let config: Config = serde_json::from_value(config).unwrap();
+    let mut reader = MastodonConnector
+        .open_read(config, State::new(), CancelToken::new())
+        .unwrap();
+    let batch = reader.next_batch().unwrap();
+    assert!(!batch.is_last());
+    let mut state = State::new();
+    for item in batch.into_proto().items {
+        if let Some(batch_item::Item::Checkpoint(checkpoint)) = item.item {
+            state.set(&checkpoint.stream, &checkpoint.state_json);
+        }
+    }
+    state
+}
+
+#[test]
+fn a_later_export_with_its_oldest_statuses_pruned_skips_no_new_status() {
+    // Five statuses, the second and fourth answering the first and third.
+    let old = [
+        status(1, 1, None),
+        status(2, 1, Some(1)),
+        status(3, 3, None),
+        status(4, 3, Some(3)),
+        status(5, 5, None),
+    ];
+    let first_export = archive_of(&old);
+    let first = read(
+        json!({"archive_dir": first_export.path(), "batch_size": 2}),
+        State::new(),
+    )
+    .unwrap();
+    assert_eq!(statuses_of(&first), ["1", "2", "3", "4", "5"]);
+
+    // The same account exported later: its two oldest statuses pruned, three new ones, one of
+    // them answering a thread of the first export.
+    let mut shifted = old[2..].to_vec();
+    shifted.extend([
+        status(6, 6, None),
+        status(7, 3, Some(4)),
+        status(8, 8, None),
+    ]);
+    let later_export = archive_of(&shifted);
+    let config = json!({"archive_dir": later_export.path(), "batch_size": 2});
+    let next = read(config.clone(), first.state.clone()).unwrap();
+    assert_eq!(
+        statuses_of(&next),
+        ["6", "7", "8"],
+        "every new status once, none read before"
+    );
+    let reply = &next.posts[&format!("{ANA}/statuses/7")];
+    assert_eq!(
+        reply.conversation,
+        thread(3),
+        "the thread opened before is known"
+    );
+    assert_eq!(reply.parent, format!("{ANA}/statuses/4"));
+    assert!(next.people.is_empty(), "the account was emitted before");
+    assert_eq!(read(config, next.state).unwrap().records, 0);
+
+    // From a checkpoint in the middle of the first export: the rest of it, then the new ones.
+    let middle =
+        state_after_first_batch(json!({"archive_dir": first_export.path(), "batch_size": 3}));
+    let rest = read(
+        json!({"archive_dir": later_export.path(), "batch_size": 2}),
+        middle,
+    )
+    .unwrap();
+    assert_eq!(statuses_of(&rest), ["3", "4", "5", "6", "7", "8"]);
+}
+
+#[test]
+fn a_later_export_without_the_last_status_read_is_read_again_whole() {
+    let first_export = archive_of(&[status(1, 1, None), status(2, 2, None)]);
+    let first = read(json!({"archive_dir": first_export.path()}), State::new()).unwrap();
+    // Everything read before is pruned: the archive cannot say where the last read stopped.
+    let later_export = archive_of(&[status(3, 3, None), status(4, 3, Some(3))]);
+    let config = json!({"archive_dir": later_export.path()});
+    let next = read(config.clone(), first.state).unwrap();
+    assert_eq!(statuses_of(&next), ["3", "4"]);
+    assert_eq!(read(config, next.state).unwrap().records, 0);
+}
+
+#[test]
+fn a_state_that_counted_activities_reads_the_archive_again_whole() {
+    // The versions before ids kept only a count: 2 activities read, of an archive since shifted.
+    let later_export = archive_of(&[status(2, 2, None), status(3, 3, None), status(4, 4, None)]);
+    let config = json!({"archive_dir": later_export.path()});
+    let mut counted = State::new();
+    counted.set("outbox", r#"{"activities": 2, "account": true}"#);
+    let again = read(config.clone(), counted).unwrap();
+    assert_eq!(statuses_of(&again), ["2", "3", "4"], "none skipped");
+    assert_eq!(again.people.len(), 1);
+    assert_eq!(read(config, again.state).unwrap().records, 0);
 }

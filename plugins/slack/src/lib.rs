@@ -5,7 +5,13 @@
 //! - `users.json`: every user is a person (handle, display and real name, title as bio, hashed
 //!   e-mail); users of the workspace are members, except deleted users and bots.
 //! - a top-level message with replies (`thread_ts == ts` and replies) opens a *thread
-//!   conversation*; it and its replies are its posts.
+//!   conversation*; it and its replies are its posts. An opener that is not talk still opens the
+//!   conversation but is no post: a deleted one (Slack keeps a `tombstone` in its place while
+//!   replies remain) gives a conversation titled so that a reader knows the first message was
+//!   deleted, a channel event (a join) its own text. A reply whose opener the export does not
+//!   hold at all is talk of its channel-day, so no post names a conversation that is never
+//!   emitted. The opener of a reply on a later day is looked up in the day files around its
+//!   `ts` (day files are cut in the workspace's time zone), so a resumed read finds it too.
 //! - the other messages of a channel are grouped by *channel-day*: one conversation per channel
 //!   and day file, whose posts are that day's messages and whose body is the day's first
 //!   message. Why channel-day and not one conversation per message: unthreaded chat is a run of
@@ -29,7 +35,7 @@
 mod export;
 mod markup;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -357,6 +363,10 @@ impl Message {
             .is_none_or(|subtype| KEPT_SUBTYPES.contains(&subtype))
     }
 
+    fn is_tombstone(&self) -> bool {
+        self.subtype.as_deref() == Some("tombstone")
+    }
+
     fn opens_thread(&self) -> bool {
         self.thread_ts.as_deref() == Some(self.ts.as_str())
             && (self.reply_count.unwrap_or(0) > 0
@@ -406,15 +416,149 @@ fn ts_key(ts: &str) -> (i64, u32) {
     parse_ts(ts).unwrap_or((i64::MIN, 0))
 }
 
+/// How a thread opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opener {
+    /// Talk: the opener is the first post of its thread.
+    Talk,
+    /// A tombstone or a channel event: the thread's conversation, but no post.
+    Silent,
+}
+
+/// What a message becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It opens a thread: the thread's conversation, and a post when it is talk.
+    Opens(Opener),
+    /// A reply in a thread whose opener the export holds.
+    Replies(Opener),
+    /// A post of its channel-day: unthreaded talk, and replies whose opener is not in the export.
+    Day,
+}
+
 /// The channel being read: its day files and the day in hand.
 #[derive(Debug)]
 struct ChannelRead {
     channel: Channel,
     state: ChannelState,
     days: VecDeque<String>,
-    /// The day in hand: its messages after the cursor, oldest first.
-    messages: VecDeque<Message>,
+    /// Every day file of the channel, oldest first, for looking up the openers of threads.
+    all_days: Vec<String>,
+    /// Day files whose thread openers are in `openers`.
+    scanned: HashSet<String>,
+    /// Thread `ts` -> how it opens, for the threads of the scanned days.
+    openers: HashMap<String, Opener>,
+    /// The day in hand: its messages after the cursor, oldest first, with what each becomes.
+    messages: VecDeque<(Message, Role)>,
     day: String,
+}
+
+impl ChannelRead {
+    fn scan(&mut self, day: &str, messages: &[Message]) {
+        if !self.scanned.insert(day.to_owned()) {
+            return;
+        }
+        for message in messages.iter().filter(|m| m.opens_thread()) {
+            let opener = if message.is_talk() {
+                Opener::Talk
+            } else {
+                Opener::Silent
+            };
+            self.openers.insert(message.ts.clone(), opener);
+        }
+    }
+
+    /// How thread `thread_ts` opens, `None` when the export does not hold its opener. The
+    /// opener is older than its replies, so it is in the day `before` (inclusive) or earlier,
+    /// and in the file of its UTC date or of a day next to it.
+    fn opener_of(
+        &mut self,
+        export: &mut Export,
+        thread_ts: &str,
+        before: &str,
+    ) -> Result<Option<Opener>, ConnectorError> {
+        if let Some(opener) = self.openers.get(thread_ts) {
+            return Ok(Some(*opener));
+        }
+        let Some(utc_day) = parse_ts(thread_ts).and_then(|(seconds, _)| julian_day_of(seconds))
+        else {
+            return Ok(None);
+        };
+        let candidates: Vec<String> = self
+            .all_days
+            .iter()
+            .filter(|day| day.as_str() <= before && !self.scanned.contains(day.as_str()))
+            .filter(|day| julian_day(day).is_some_and(|number| (number - utc_day).abs() <= 1))
+            .cloned()
+            .collect();
+        for day in candidates {
+            let messages = read_day(export, &self.channel, &day)?;
+            self.scan(&day, &messages);
+        }
+        Ok(self.openers.get(thread_ts).copied())
+    }
+
+    /// What `message` of `day` becomes; `None` for channel events.
+    fn role_of(
+        &mut self,
+        export: &mut Export,
+        day: &str,
+        message: &Message,
+    ) -> Result<Option<Role>, ConnectorError> {
+        if message.opens_thread() {
+            let opener = if message.is_talk() {
+                Opener::Talk
+            } else {
+                Opener::Silent
+            };
+            return Ok(Some(Role::Opens(opener)));
+        }
+        if !message.is_talk() {
+            return Ok(None);
+        }
+        let Some(thread) = message.thread_ts.as_deref().filter(|_| message.is_reply()) else {
+            return Ok(Some(Role::Day));
+        };
+        Ok(Some(match self.opener_of(export, thread, day)? {
+            Some(opener) => Role::Replies(opener),
+            None => Role::Day,
+        }))
+    }
+}
+
+/// The Julian day number of a day file's name (`YYYY-MM-DD`).
+fn julian_day(day: &str) -> Option<i32> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(day, &format)
+        .ok()
+        .map(time::Date::to_julian_day)
+}
+
+/// The Julian day number of a time, in UTC.
+fn julian_day_of(seconds: i64) -> Option<i32> {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .map(|at| at.date().to_julian_day())
+}
+
+/// The messages of a day file of `channel`, oldest first.
+fn read_day(
+    export: &mut Export,
+    channel: &Channel,
+    day: &str,
+) -> Result<Vec<Message>, ConnectorError> {
+    let name = format!("{}/{day}.json", channel.name);
+    let bytes = export.read(&name)?;
+    let mut messages: Vec<Message> = serde_json::from_slice(&bytes).map_err(|error| {
+        ConnectorError::config(
+            "path",
+            format!(
+                "{name} of the export does not parse ({error}); give an unmodified Slack export"
+            ),
+        )
+    })?;
+    messages.sort_by_key(|message| ts_key(&message.ts));
+    Ok(messages)
 }
 
 /// An open read: users first, then channel after channel, day after day.
@@ -452,16 +596,19 @@ impl Reader for SlackReader {
                     batch.finish();
                     return Ok(batch);
                 };
-                let days: VecDeque<String> = self
-                    .export
-                    .day_files(&channel.name)
-                    .into_iter()
-                    .filter(|day| saved.day.is_empty() || *day >= saved.day)
+                let all_days = self.export.day_files(&channel.name);
+                let days: VecDeque<String> = all_days
+                    .iter()
+                    .filter(|day| saved.day.is_empty() || **day >= saved.day)
+                    .cloned()
                     .collect();
                 self.current = Some(ChannelRead {
                     channel,
                     state: saved,
                     days,
+                    all_days,
+                    scanned: HashSet::new(),
+                    openers: HashMap::new(),
                     messages: VecDeque::new(),
                     day: String::new(),
                 });
@@ -483,32 +630,29 @@ impl Reader for SlackReader {
                     self.current = None;
                     continue;
                 };
-                let name = format!("{}/{day}.json", read.channel.name);
-                let bytes = self.export.read(&name)?;
-                let mut messages: Vec<Message> = serde_json::from_slice(&bytes).map_err(|error| {
-                    ConnectorError::config(
-                        "path",
-                        format!("{name} of the export does not parse ({error}); give an unmodified Slack export"),
-                    )
-                })?;
-                messages.sort_by_key(|message| ts_key(&message.ts));
+                let messages = read_day(&mut self.export, &read.channel, &day)?;
+                read.scan(&day, &messages);
+                let mut kept: Vec<(Message, Role)> = Vec::with_capacity(messages.len());
+                for message in messages {
+                    if let Some(role) = read.role_of(&mut self.export, &day, &message)? {
+                        kept.push((message, role));
+                    }
+                }
                 let resuming_day = day == read.state.day;
                 let after = resuming_day.then(|| ts_key(&read.state.ts));
-                let all_talk: Vec<&Message> = messages.iter().filter(|m| m.is_talk()).collect();
-                let day_talk: Vec<&Message> = all_talk
+                let day_talk: Vec<&Message> = kept
                     .iter()
-                    .copied()
-                    .filter(|m| !m.opens_thread() && !m.is_reply())
+                    .filter(|(_, role)| *role == Role::Day)
+                    .map(|(message, _)| message)
                     .collect();
-                let fresh: VecDeque<Message> = messages
+                let fresh: VecDeque<(Message, Role)> = kept
                     .iter()
-                    .filter(|m| m.is_talk())
-                    .filter(|m| after.is_none_or(|after| ts_key(&m.ts) > after))
+                    .filter(|(m, _)| after.is_none_or(|after| ts_key(&m.ts) > after))
                     .cloned()
                     .collect();
                 // The channel-day conversation is emitted with its first new message: on a new
                 // day, or on a finished day that a newer export extended.
-                let emit_day = fresh.iter().any(|m| !m.opens_thread() && !m.is_reply())
+                let emit_day = fresh.iter().any(|(_, role)| *role == Role::Day)
                     && (!resuming_day || read.state.complete);
                 if emit_day {
                     let conversation = day_conversation(
@@ -536,7 +680,7 @@ impl Reader for SlackReader {
                 continue;
             }
             while emitted < self.batch_size {
-                let Some(message) = read.messages.pop_front() else {
+                let Some((message, role)) = read.messages.pop_front() else {
                     break;
                 };
                 let day = read.day.clone();
@@ -545,6 +689,7 @@ impl Reader for SlackReader {
                     &read.channel,
                     &day,
                     &message,
+                    role,
                     &self.names,
                     self.workspace_url.as_deref(),
                 );
@@ -671,16 +816,31 @@ fn day_conversation(
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one message's context; a struct for a single call adds nothing"
+)]
 fn emit_message(
     batch: &mut Batch,
     channel: &Channel,
     day: &str,
     message: &Message,
+    role: Role,
     names: &markup::Names,
     base: Option<&str>,
 ) {
-    let text = message_text(message, names);
-    let author = message.author();
+    // A deleted opener's text is Slack's placeholder, and its author Slackbot.
+    let deleted = message.is_tombstone();
+    let text = if deleted {
+        String::new()
+    } else {
+        message_text(message, names)
+    };
+    let author = if deleted {
+        String::new()
+    } else {
+        message.author()
+    };
     if author.starts_with("bot:") {
         // Bots have no entry in users.json: their messages name them.
         batch.push(pb::Person {
@@ -688,38 +848,47 @@ fn emit_message(
             ..records::person(author.clone())
         });
     }
-    let conversation = if message.opens_thread() {
-        let id = thread_id(channel, &message.ts);
-        batch.push(pb::Conversation {
-            url: message_url(base, channel, &message.ts),
-            title: truncate(
-                if text.is_empty() {
-                    format!("thread in #{}", channel.name)
-                } else {
-                    title_of(&text)
-                },
-                MAX_TITLE,
-            ),
-            body: truncate(text.clone(), MAX_TEXT),
-            tags: vec![channel.name.clone()],
-            author: message.author(),
-            open: !channel.is_archived,
-            created_at: timestamp_of(&message.ts),
-            last_activity_at: timestamp_of(message.latest_reply.as_deref().unwrap_or(&message.ts)),
-            ..records::conversation(id.clone(), pb::PlatformKind::Chat)
-        });
-        id
-    } else if let Some(thread) = message.thread_ts.as_deref().filter(|_| message.is_reply()) {
-        thread_id(channel, thread)
-    } else {
-        day_id(channel, day)
+    let (conversation, parent) = match role {
+        Role::Opens(opener) => {
+            let id = thread_id(channel, &message.ts);
+            let title = if deleted {
+                format!(
+                    "thread in #{} (its first message was deleted)",
+                    channel.name
+                )
+            } else if text.is_empty() {
+                format!("thread in #{}", channel.name)
+            } else {
+                title_of(&text)
+            };
+            batch.push(pb::Conversation {
+                url: message_url(base, channel, &message.ts),
+                title: truncate(title, MAX_TITLE),
+                body: truncate(text.clone(), MAX_TEXT),
+                tags: vec![channel.name.clone()],
+                author: author.clone(),
+                open: !channel.is_archived,
+                created_at: timestamp_of(&message.ts),
+                last_activity_at: timestamp_of(
+                    message.latest_reply.as_deref().unwrap_or(&message.ts),
+                ),
+                ..records::conversation(id.clone(), pb::PlatformKind::Chat)
+            });
+            if opener == Opener::Silent {
+                return;
+            }
+            (id, String::new())
+        }
+        Role::Replies(opener) => {
+            let thread = message.thread_ts.as_deref().unwrap_or(&message.ts);
+            let parent = match opener {
+                Opener::Talk => post_id(channel, thread),
+                Opener::Silent => String::new(),
+            };
+            (thread_id(channel, thread), parent)
+        }
+        Role::Day => (day_id(channel, day), String::new()),
     };
-    let parent = message
-        .thread_ts
-        .as_deref()
-        .filter(|_| message.is_reply())
-        .map(|thread| post_id(channel, thread))
-        .unwrap_or_default();
     batch.push(pb::Post {
         author,
         parent,

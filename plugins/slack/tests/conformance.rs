@@ -45,3 +45,15 @@ fn the_slack_connector_passes_the_kit_on_the_real_export() {
     println!("{report}");
     assert!(report.passed(), "{report}");
 }
+
+#[test]
+fn the_slack_connector_passes_the_kit_on_threads_with_deleted_openers() {
+    let export = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tombstone");
+    let config = serde_json::json!({"path": export, "batch_size": 1}).to_string();
+    let report = run(&Options::new(
+        built_library("trellis_connector_slack"),
+        config,
+    ));
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+}

@@ -377,3 +377,128 @@ fn the_real_export_reads_as_a_folder_and_as_a_zip() {
     let checked = SlackConnector.check(&config(&zip, 200)).unwrap();
     assert!(checked.contains("71 users, 16 channels"), "{checked}");
 }
+
+fn tombstone_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tombstone")
+}
+
+/// Every post names a conversation of `conversations` and, when it has one, a parent of
+/// `posts`.
+fn assert_posts_reference_emitted_records(
+    posts: &[pb::Post],
+    conversations: &[pb::Conversation],
+    parents: &[pb::Post],
+) {
+    let conversation_ids: Vec<&str> = conversations
+        .iter()
+        .map(|c| c.r#ref.as_ref().unwrap().external_id.as_str())
+        .collect();
+    let post_ids: Vec<&str> = parents
+        .iter()
+        .map(|p| p.r#ref.as_ref().unwrap().external_id.as_str())
+        .collect();
+    for post in posts {
+        let id = &post.r#ref.as_ref().unwrap().external_id;
+        assert!(
+            conversation_ids.contains(&post.conversation.as_str()),
+            "post {id} is in conversation {}, which is never emitted (emitted: {conversation_ids:?})",
+            post.conversation
+        );
+        assert!(
+            post.parent.is_empty() || post_ids.contains(&post.parent.as_str()),
+            "post {id} answers {}, which is never emitted",
+            post.parent
+        );
+    }
+}
+
+#[test]
+fn a_reply_to_a_deleted_opener_is_in_a_conversation_that_is_emitted() {
+    let read = read(config(&tombstone_fixture(), 2), State::new()).unwrap();
+    assert_posts_reference_emitted_records(&read.posts, &read.conversations, &read.posts);
+
+    // The tombstone opens its thread's conversation, titled so that a reader knows why the
+    // first message is missing; it is no post, and Slackbot is not its author.
+    let deleted = read.conversation("C03HLP:thread:1717236000.000100");
+    assert_eq!(
+        deleted.title,
+        "thread in #help (its first message was deleted)"
+    );
+    assert_eq!(deleted.body, "");
+    assert_eq!(deleted.author, "");
+    assert_eq!(deleted.last_activity_at.unwrap().seconds, 1_717_340_400);
+    assert!(
+        !read
+            .posts
+            .iter()
+            .any(|p| p.r#ref.as_ref().unwrap().external_id == "C03HLP:1717236000.000100"),
+        "the deleted message is not a post"
+    );
+    let later = read.post("C03HLP:1717340400.000100");
+    assert_eq!(later.conversation, "C03HLP:thread:1717236000.000100");
+    assert_eq!(later.parent, "", "the message it answers is gone");
+    assert_eq!(later.author, "U01ADA");
+
+    // A thread on a channel event: its conversation, its replies, no post of the event.
+    let joined = read.conversation("C03HLP:thread:1717293600.000400");
+    assert_eq!(joined.title, "@grace has joined the channel");
+    assert_eq!(
+        read.post("C03HLP:1717340500.000200").conversation,
+        "C03HLP:thread:1717293600.000400"
+    );
+
+    // A reply whose opener is not in the export at all is talk of its day.
+    let orphan = read.post("C03HLP:1717340600.000300");
+    assert_eq!(orphan.conversation, "C03HLP:2024-06-02");
+    assert_eq!(orphan.parent, "");
+    assert_eq!(
+        read.conversation("C03HLP:2024-06-02").body,
+        "Following up on last week's question"
+    );
+    assert_eq!(read.posts.len(), 6, "every reply and the day's message");
+    assert_eq!(read.conversations.len(), 4);
+}
+
+#[test]
+fn a_reply_on_a_later_day_finds_its_deleted_opener_when_the_read_resumes() {
+    // The first export ends on the day of the openers; the next one adds the replies after it.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("export");
+    std::fs::create_dir_all(copy.join("help")).unwrap();
+    for name in ["users.json", "channels.json", "help/2024-06-01.json"] {
+        std::fs::copy(tombstone_fixture().join(name), copy.join(name)).unwrap();
+    }
+    let first = read(config(&copy, 50), State::new()).unwrap();
+    std::fs::copy(
+        tombstone_fixture().join("help/2024-06-02.json"),
+        copy.join("help/2024-06-02.json"),
+    )
+    .unwrap();
+    let second = read(config(&copy, 50), first.state).unwrap();
+    let texts: Vec<_> = second.posts.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Answering the deleted question anyway: it was the proxy",
+            "Thanks, glad to be here",
+            "Following up on last week's question"
+        ]
+    );
+    let conversations: Vec<_> = first
+        .conversations
+        .iter()
+        .chain(&second.conversations)
+        .cloned()
+        .collect();
+    let posts: Vec<_> = first.posts.iter().chain(&second.posts).cloned().collect();
+    assert_posts_reference_emitted_records(&second.posts, &conversations, &posts);
+    assert_eq!(
+        second.post("C03HLP:1717340400.000100").conversation,
+        "C03HLP:thread:1717236000.000100"
+    );
+    assert_eq!(
+        second.post("C03HLP:1717340500.000200").conversation,
+        "C03HLP:thread:1717293600.000400",
+        "the opener's day file is the day before its UTC date"
+    );
+}

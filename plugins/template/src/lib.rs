@@ -221,7 +221,7 @@ impl Reader for JsonLinesReader {
         let mut text = String::new();
         while batch.record_count() < self.batch_size {
             text.clear();
-            let read = self.file.read_line(&mut text)?;
+            let read = self.read_line(&mut text)?;
             if read == 0 || !text.ends_with('\n') {
                 // The end, or a line still being written: leave it for the next sync.
                 batch.finish();
@@ -252,6 +252,37 @@ impl Reader for JsonLinesReader {
 }
 
 impl JsonLinesReader {
+    /// Reads the next line into `text` and returns its length in bytes. A whole line that is not
+    /// UTF-8 is a config error naming the line and the offset of its first bad byte: the file
+    /// will not change by itself, so retrying cannot help. A last line without its newline may
+    /// end inside a character that a writer is still appending: it is left, as any unfinished
+    /// line, for the next sync.
+    fn read_line(&mut self, text: &mut String) -> Result<usize, ConnectorError> {
+        let mut bytes = Vec::new();
+        let read = self.file.read_until(b'\n', &mut bytes)?;
+        if !bytes.ends_with(b"\n") {
+            text.clear();
+            return Ok(read);
+        }
+        match String::from_utf8(bytes) {
+            Ok(line) => {
+                *text = line;
+                Ok(read)
+            }
+            Err(error) => {
+                let offset = self.position.offset + error.utf8_error().valid_up_to() as u64;
+                Err(ConnectorError::config(
+                    "path",
+                    format!(
+                        "{}:{}: byte {offset} is not UTF-8; re-export the file as UTF-8",
+                        self.path.display(),
+                        self.position.line + 1
+                    ),
+                ))
+            }
+        }
+    }
+
     /// Waits out the throttle in short steps so that a cancel is seen quickly.
     fn pause(&self) -> Result<(), ConnectorError> {
         let until = Instant::now() + self.throttle;
@@ -386,4 +417,55 @@ fn record_of(line: Line, at: &str) -> Result<Record, ConnectorError> {
         }
         .into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_config_error_naming_path_line_and_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.jsonl");
+        let good = "{\"type\": \"person\", \"id\": \"p1\", \"name\": \"Ana\"}\n";
+        let mut bytes = good.as_bytes().to_vec();
+        // "José" in Latin-1, as a spreadsheet exports it: 0xE9 is no UTF-8.
+        bytes.extend_from_slice(b"{\"type\": \"person\", \"id\": \"p2\", \"name\": \"Jos\xe9\"}\n");
+        std::fs::write(&path, &bytes).unwrap();
+        let config: Config = serde_json::from_value(json!({"path": path})).unwrap();
+        let mut reader = JsonLinesConnector
+            .open_read(config, State::new(), CancelToken::new())
+            .unwrap();
+        let error = reader.next_batch().unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Config, "{error}");
+        assert_eq!(error.field.as_deref(), Some("path"));
+        let offset = good.len() + "{\"type\": \"person\", \"id\": \"p2\", \"name\": \"Jos".len();
+        assert!(error.message.contains(":2: "), "{error}");
+        assert!(
+            error.message.contains(&format!("byte {offset} ")),
+            "{error}"
+        );
+        assert!(
+            error.message.contains("re-export the file as UTF-8"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_last_line_cut_inside_a_character_waits_for_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("growing.jsonl");
+        let good = "{\"type\": \"person\", \"id\": \"p1\", \"name\": \"Ana\"}\n";
+        let mut bytes = good.as_bytes().to_vec();
+        // The first byte of "é" in UTF-8, its second not written yet.
+        bytes.extend_from_slice(b"{\"type\": \"person\", \"id\": \"p2\", \"name\": \"Jos\xc3");
+        std::fs::write(&path, &bytes).unwrap();
+        let config: Config = serde_json::from_value(json!({"path": path})).unwrap();
+        let mut reader = JsonLinesConnector
+            .open_read(config, State::new(), CancelToken::new())
+            .unwrap();
+        let batch = reader.next_batch().unwrap();
+        assert!(batch.is_last());
+        assert_eq!(batch.record_count(), 1);
+    }
 }
