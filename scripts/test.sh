@@ -12,9 +12,10 @@ if [ ! -d "$TRELLIS_SHARED_DATA" ]; then
   echo "note: no shared data at $TRELLIS_SHARED_DATA; tests that need the real dumps will say they are skipped"
 fi
 
+SECONDS=0
 python=${TRELLIS_PYTHON:-python3}
 if ! "$python" -c 'import bm25s' 2>/dev/null; then
-  echo "==> installing the Python baseline (eval/requirements.txt)"
+  echo "==> [${SECONDS}s] installing the Python baseline (eval/requirements.txt)"
   "$python" -m pip install --quiet --disable-pip-version-check -r eval/requirements.txt
 fi
 
@@ -23,19 +24,20 @@ scripts/fetch-model.sh
 
 # The end-to-end tests make cargo build every binary of the app (trellis, trellis-load) with the
 # same features, so the clients below test the binary this checkout builds, never a stale one.
+echo "==> [${SECONDS}s] cargo test (builds every test binary, then runs them)"
 cargo test --workspace --locked
 export TRELLIS_BIN="$PWD/target/debug/trellis"
 
 # With a PostgreSQL database for tests (.ci/run starts one), the end-to-end tests run a second
 # time with every server keeping its data there.
 if [ -n "${TRELLIS_TEST_POSTGRES_URL:-}" ]; then
-  echo "==> end-to-end tests again, on PostgreSQL"
+  echo "==> [${SECONDS}s] end-to-end tests again, on PostgreSQL"
   TRELLIS_TEST_STORAGE=postgres cargo test --workspace --locked --test e2e
 fi
 
 # Smoke runs of the benchmarks at a tiny size (the README says how to run them in full).
 # `--workspace` keeps the feature set of the run above, so nothing is compiled twice.
-echo "==> benchmarks at a tiny size"
+echo "==> [${SECONDS}s] benchmarks at a tiny size"
 TRELLIS_BENCH_SIZES=0.2% TRELLIS_BENCH_SAMPLE=3 cargo test --workspace --locked --bench people
 target/debug/trellis-load --size 0.1%,0.2% --sample 3 --duration 1 --workloads suggest,match,mixed,soak \
   --report-every 0.5
@@ -44,6 +46,6 @@ if [ -n "${TRELLIS_TEST_POSTGRES_URL:-}" ]; then
     --storage postgres --postgres-url "$TRELLIS_TEST_POSTGRES_URL"
 fi
 for client in python typescript go; do
-  echo "==> $client client"
+  echo "==> [${SECONDS}s] $client client"
   "clients/$client/test.sh"
 done
