@@ -24,6 +24,7 @@ mod crash;
 mod evaluation;
 mod evidence;
 mod learning;
+mod limits;
 mod mix;
 mod plan;
 mod replicas;
@@ -1723,6 +1724,26 @@ async fn merges_join_records_undo_cleanly_and_forgetting_lasts_through_restarts_
         .expect_err("an unknown record");
     assert_eq!(unknown.code(), Code::InvalidArgument);
     assert_eq!(violations(&unknown)[0].0, "others[0]");
+    // The same record twice; a reason that shows nothing.
+    for (times, reason, field) in [
+        (2, "the same twice", "others[1]"),
+        (1, "\u{200B}\u{2060} ", "reason"),
+    ] {
+        let others = (0..times)
+            .map(|_| reference("forum", "u-ana").expect("a ref"))
+            .collect();
+        let refused = people
+            .merge_people(pb::MergePeopleRequest {
+                workspace: String::new(),
+                target: reference("forum", "u-chen"),
+                others,
+                reason: reason.into(),
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert_eq!(violations(&refused)[0].0, field, "{refused:?}");
+    }
 
     people
         .unmerge_people(pb::UnmergePeopleRequest {

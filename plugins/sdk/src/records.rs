@@ -94,9 +94,13 @@ pub fn timestamp_from_millis(millis: i64) -> Timestamp {
     }
 }
 
-/// Milliseconds since the Unix epoch of a timestamp.
+/// Milliseconds since the Unix epoch of a timestamp (saturating far out of range: the host
+/// refuses such a time when the record arrives, naming its field).
 pub fn millis_of(timestamp: &Timestamp) -> i64 {
-    timestamp.seconds * 1000 + i64::from(timestamp.nanos / 1_000_000)
+    timestamp
+        .seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(timestamp.nanos / 1_000_000))
 }
 
 /// Parses an RFC 3339 date-time such as `2024-05-01T12:00:00Z`; `field` names the input in

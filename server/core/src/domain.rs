@@ -10,6 +10,34 @@ use crate::error::{CoreError, Violation};
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
 
+/// The latest instant a time may name: 9999-12-31T23:59:59.999Z (the end of protobuf's
+/// `Timestamp` range). The earliest is the Unix epoch: nothing a community wrote is older.
+pub const LATEST_MILLIS: Millis = 253_402_300_799_999;
+
+/// Milliseconds since the epoch of a protobuf-style time (`seconds`, `nanos`), or a violation
+/// of `field` when it lies outside 1970-01-01 to 9999-12-31 or its nanos are not 0 to
+/// 999,999,999. Never wraps: a time far out of range is refused, not turned into another one.
+pub fn checked_millis(field: &str, seconds: i64, nanos: i32) -> Result<Millis, Violation> {
+    if !(0..1_000_000_000).contains(&nanos) {
+        return Err(Violation::new(
+            field,
+            format!("has nanos {nanos}; give 0 to 999,999,999"),
+        ));
+    }
+    let millis = seconds
+        .checked_mul(1000)
+        .and_then(|millis| millis.checked_add(Millis::from(nanos / 1_000_000)))
+        .filter(|millis| (0..=LATEST_MILLIS).contains(millis));
+    millis.ok_or_else(|| {
+        Violation::new(
+            field,
+            format!(
+                "is {seconds} seconds from the Unix epoch, outside 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z; give a time in that range"
+            ),
+        )
+    })
+}
+
 /// The workspace every entity belongs to. One default workspace exists from the first start.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WorkspaceId(String);
@@ -436,4 +464,33 @@ pub struct Forgotten {
     pub posts_removed: u64,
     /// Identities (person records and their platform identities) removed.
     pub identities_removed: u64,
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn times_from_1970_to_9999_convert_and_others_are_refused_never_wrapped() {
+        assert_eq!(
+            checked_millis("at", 1_700_000_000, 5_000_000),
+            Ok(1_700_000_000_005)
+        );
+        assert_eq!(checked_millis("at", 0, 0), Ok(0));
+        assert_eq!(
+            checked_millis("at", 253_402_300_799, 999_999_999),
+            Ok(LATEST_MILLIS)
+        );
+        for (seconds, nanos) in [
+            (i64::MAX, 0),
+            (i64::MIN, 0),
+            (253_402_300_800, 0),
+            (-1, 0),
+            (1, -1),
+            (1, 1_000_000_000),
+        ] {
+            let violation = checked_millis("created_at", seconds, nanos).unwrap_err();
+            assert_eq!(violation.field, "created_at", "{seconds} {nanos}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub mod drafts;
 pub mod engine;
 pub mod error;
 pub mod keys;
+pub mod limits;
 pub mod semantic;
 pub mod service;
 pub mod sources;

@@ -84,18 +84,12 @@ impl Strategy {
     /// Checks every rule and returns every violation, with the field path and the fix.
     pub fn validate(&self) -> Result<(), CoreError> {
         let mut violations = Vec::new();
-        if self.name.trim().is_empty() {
-            violations.push(Violation::new(
-                "name",
-                "is empty; name the strategy, e.g. \"Quantum SDK and training\"",
-            ));
-        }
-        if self.name.len() > 200 {
-            violations.push(Violation::new(
-                "name",
-                "is longer than 200 bytes; shorten it",
-            ));
-        }
+        crate::limits::check_name(
+            &mut violations,
+            "name",
+            &self.name,
+            "name the strategy, e.g. \"Quantum SDK and training\"",
+        );
         if self.mission.len() > 10_000 {
             violations.push(Violation::new(
                 "mission",
@@ -143,12 +137,12 @@ impl Strategy {
                     ),
                 ));
             }
-            if facet.name.trim().is_empty() {
-                violations.push(Violation::new(
-                    field("name"),
-                    "is empty; name the facet in a few words",
-                ));
-            }
+            crate::limits::check_name(
+                &mut violations,
+                &field("name"),
+                &facet.name,
+                "name the facet in a few words",
+            );
             if facet.description.trim().is_empty() {
                 violations.push(Violation::new(
                     field("description"),
@@ -193,13 +187,48 @@ impl Strategy {
                 }
             }
         }
+        let text_bytes = self.name.len()
+            + self.mission.len()
+            + self.exclusions.iter().map(String::len).sum::<usize>()
+            + self
+                .facets
+                .iter()
+                .map(|facet| {
+                    facet.id.len()
+                        + facet.name.len()
+                        + facet.description.len()
+                        + facet.keywords.iter().map(String::len).sum::<usize>()
+                        + facet.examples.iter().map(String::len).sum::<usize>()
+                })
+                .sum::<usize>();
+        if text_bytes > crate::limits::STRATEGY_TEXT_BYTES {
+            violations.push(Violation::new(
+                "facets",
+                format!(
+                    "the strategy holds {text_bytes} bytes of text; the limit is {} bytes, keep the descriptions, keywords and examples that matter most",
+                    crate::limits::STRATEGY_TEXT_BYTES
+                ),
+            ));
+        }
+        crate::limits::check_items(
+            &mut violations,
+            "exclusions",
+            self.exclusions.len(),
+            crate::limits::EXCLUSIONS,
+        );
         for (index, exclusion) in self.exclusions.iter().enumerate() {
-            if exclusion.trim().is_empty() {
+            if crate::limits::visible(exclusion).is_empty() {
                 violations.push(Violation::new(
                     format!("exclusions[{index}]"),
                     "is empty; remove it or name the topic to stay away from",
                 ));
             }
+            crate::limits::check_chars(
+                &mut violations,
+                &format!("exclusions[{index}]"),
+                exclusion,
+                crate::limits::EXCLUSION_CHARS,
+            );
         }
         if violations.is_empty() {
             Ok(())

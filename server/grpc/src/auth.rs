@@ -224,10 +224,10 @@ where
         let guard = Arc::clone(&self.guard);
         Box::pin(async move {
             if !guard.settings.required {
-                return inner.call(request).await;
+                return inner.call(request).await.map(decode_errors_are_invalid);
             }
             let Some(needed) = role_for_path(request.uri().path()) else {
-                return inner.call(request).await;
+                return inner.call(request).await.map(decode_errors_are_invalid);
             };
             let method = request
                 .uri()
@@ -243,12 +243,37 @@ where
             match guard.admit(bearer, needed, &method).await {
                 Ok(principal) => {
                     request.extensions_mut().insert(principal.clone());
-                    CALLER.scope(principal, inner.call(request)).await
+                    CALLER
+                        .scope(principal, inner.call(request))
+                        .await
+                        .map(decode_errors_are_invalid)
                 }
                 Err(status) => Ok(status.into_http()),
             }
         })
     }
+}
+
+/// tonic answers a request message that does not decode with INTERNAL, as if the server were at
+/// fault; it is the caller's message that is wrong. Such an answer (trailers only, before any
+/// handler ran) becomes INVALID_ARGUMENT, its message kept.
+fn decode_errors_are_invalid(
+    mut response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers_mut();
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|status| status.as_bytes() == b"13");
+    let decode = headers.get("grpc-message").is_some_and(|message| {
+        // gRPC percent-encodes the message.
+        percent_encoding::percent_decode(message.as_bytes())
+            .decode_utf8_lossy()
+            .starts_with(crate::error::DECODE_ERROR_PREFIX)
+    });
+    if internal && decode {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+    response
 }
 
 impl Guard {

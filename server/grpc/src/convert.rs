@@ -33,8 +33,9 @@ pub fn timestamp(millis: Millis) -> Timestamp {
     }
 }
 
-pub fn millis(timestamp: &Timestamp) -> Millis {
-    timestamp.seconds * 1000 + Millis::from(timestamp.nanos / 1_000_000)
+/// A request's time field, checked: out of range is INVALID_ARGUMENT naming the field.
+pub fn time_field(field: &str, timestamp: Option<&Timestamp>) -> Result<Option<Millis>, Status> {
+    time_of(field, timestamp).map_err(|violation| invalid_argument(&[violation]))
 }
 
 pub fn record_ref(key: &RecordKey) -> pb::RecordRef {
@@ -203,6 +204,18 @@ pub fn platform_name(value: i32) -> &'static str {
     }
 }
 
+/// A record's time, checked: out-of-range times are refused naming the field.
+fn time_of(
+    field: &str,
+    timestamp: Option<&prost_types::Timestamp>,
+) -> Result<Option<Millis>, Violation> {
+    timestamp
+        .map(|timestamp| {
+            trellis_core::domain::checked_millis(field, timestamp.seconds, timestamp.nanos)
+        })
+        .transpose()
+}
+
 fn optional_text(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
 }
@@ -243,7 +256,7 @@ pub fn record_from_pb(request: pb::IngestRequest) -> Result<Record, Violation> {
                 })
                 .collect(),
             crm_ids: person.crm_ids,
-            created_at: person.created_at.as_ref().map(millis),
+            created_at: time_of("created_at", person.created_at.as_ref())?,
         }),
         R::Conversation(conversation) => Record::Conversation(Conversation {
             key: key_of(conversation.r#ref)?,
@@ -254,15 +267,15 @@ pub fn record_from_pb(request: pb::IngestRequest) -> Result<Record, Violation> {
             tags: conversation.tags,
             author: optional_text(conversation.author),
             open: conversation.open,
-            created_at: conversation.created_at.as_ref().map(millis),
-            last_activity_at: conversation.last_activity_at.as_ref().map(millis),
+            created_at: time_of("created_at", conversation.created_at.as_ref())?,
+            last_activity_at: time_of("last_activity_at", conversation.last_activity_at.as_ref())?,
         }),
         R::Post(post) => Record::Post(Post {
             key: key_of(post.r#ref)?,
             conversation: post.conversation,
             author: optional_text(post.author),
             parent: optional_text(post.parent),
-            created_at: post.created_at.as_ref().map(millis),
+            created_at: time_of("created_at", post.created_at.as_ref())?,
             text: post.text,
             reactions: post.reactions,
         }),
@@ -291,7 +304,7 @@ pub fn record_from_pb(request: pb::IngestRequest) -> Result<Record, Violation> {
             bookmark_count: asset.bookmark_count,
             share_count: asset.share_count,
             tags: asset.tags,
-            created_at: asset.created_at.as_ref().map(millis),
+            created_at: time_of("created_at", asset.created_at.as_ref())?,
         }),
     })
 }

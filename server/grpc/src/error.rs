@@ -46,6 +46,15 @@ impl From<ApiError> for Status {
     }
 }
 
+/// Whether `status` is tonic's answer to a message that does not decode (it says INTERNAL; it is
+/// the caller's message that is wrong).
+pub fn is_decode_error(status: &Status) -> bool {
+    status.code() == Code::Internal && status.message().starts_with(DECODE_ERROR_PREFIX)
+}
+
+/// How prost's decode errors begin, as tonic passes them on.
+pub const DECODE_ERROR_PREFIX: &str = "failed to decode Protobuf message";
+
 /// One field violation as a status.
 pub fn bad_field(field: &str, description: impl Into<String>) -> Status {
     invalid_argument(&[Violation::new(field, description)])

@@ -94,6 +94,44 @@ impl Api {
     }
 }
 
+/// The answer to an ingest stream that broke off at `response.received`: INVALID_ARGUMENT when
+/// the message could not be decoded (the client sent something that is not an `IngestRequest`),
+/// the stream's own status otherwise; either way saying which records were stored and which
+/// refused, so the client resends from the right position.
+fn broken_stream(status: &Status, response: &pb::IngestResponse) -> Status {
+    let decode = crate::error::is_decode_error(status);
+    let position = response.received;
+    let mut violations = vec![trellis_core::Violation::new(
+        format!("records[{position}]"),
+        format!(
+            "{}; the {position} messages before it were read and stored ({} inserted, {} updated, {} unchanged, {} refused), nothing after it: resend from position {position}",
+            if decode {
+                format!(
+                    "could not be decoded as an IngestRequest ({})",
+                    status.message()
+                )
+            } else {
+                format!("the stream broke off ({})", status.message())
+            },
+            response.inserted,
+            response.updated,
+            response.unchanged,
+            response.errors.len()
+        ),
+    )];
+    violations.extend(response.errors.iter().map(|error| {
+        trellis_core::Violation::new(
+            format!("records[{}].{}", error.position, error.field),
+            error.reason.clone(),
+        )
+    }));
+    if decode {
+        crate::error::invalid_argument(&violations)
+    } else {
+        Status::new(status.code(), violations[0].to_string())
+    }
+}
+
 fn now_millis() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -158,14 +196,25 @@ impl pb::strategy_service_server::StrategyService for Api {
         let versions = self
             .blocking(move |trellis| trellis.strategy_versions(&workspace, limit + 1, before))
             .await?;
-        let more = versions.len() > limit;
-        let page: Vec<_> = versions.into_iter().take(limit).collect();
+        let mut more = versions.len() > limit;
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        for version in versions.iter().take(limit) {
+            let version = convert::strategy_version_to_pb(version);
+            bytes += prost::Message::encoded_len(&version);
+            // A page fits in a message whatever the strategies hold: fewer versions, not more.
+            if !page.is_empty() && bytes > trellis_core::limits::PAGE_BYTES {
+                more = true;
+                break;
+            }
+            page.push(version);
+        }
         let next_page_token = match (more, page.last()) {
             (true, Some(last)) => last.version.to_string(),
             _ => String::new(),
         };
         Ok(Response::new(pb::ListStrategyVersionsResponse {
-            strategy_versions: page.iter().map(convert::strategy_version_to_pb).collect(),
+            strategy_versions: page,
             next_page_token,
         }))
     }
@@ -183,8 +232,17 @@ impl pb::ingest_service_server::IngestService for Api {
         let mut workspace: Option<WorkspaceId> = None;
         let mut batch = Vec::with_capacity(self.settings.ingest_batch);
         let mut position: u64 = 0;
+        let mut broken: Option<Status> = None;
         loop {
-            let message = stream.next().await.transpose()?;
+            // A message that cannot be read ends the stream, but not before the records read
+            // before it are stored: the answer then says exactly how far it got.
+            let message = match stream.next().await.transpose() {
+                Ok(message) => message,
+                Err(status) => {
+                    broken = Some(status);
+                    None
+                }
+            };
             let done = message.is_none();
             if let Some(message) = message {
                 if workspace.is_none() {
@@ -226,6 +284,16 @@ impl pb::ingest_service_server::IngestService for Api {
             }
         }
         response.received = position;
+        if let Some(status) = broken {
+            tracing::warn!(
+                position,
+                inserted = response.inserted,
+                updated = response.updated,
+                error = %status.message(),
+                "an ingest stream broke off; the records before it are stored"
+            );
+            return Err(broken_stream(&status, &response));
+        }
         tracing::info!(
             received = response.received,
             inserted = response.inserted,
@@ -339,7 +407,7 @@ impl pb::insight_service_server::InsightService for Api {
             return Err(bad_field("min_relevance", "must be from 0 to 1"));
         }
         let facet_id = (!request.facet_id.is_empty()).then_some(request.facet_id);
-        let as_of = request.as_of.as_ref().map(convert::millis);
+        let as_of = convert::time_field("as_of", request.as_of.as_ref())?;
         let (version, items) = self
             .blocking(move |trellis| {
                 trellis.strategic_conversations(
@@ -433,7 +501,7 @@ impl pb::insight_service_server::InsightService for Api {
                 ));
             }
         };
-        let as_of = request.as_of.as_ref().map(convert::millis);
+        let as_of = convert::time_field("as_of", request.as_of.as_ref())?;
         let suggestions = self
             .blocking(move |trellis| {
                 trellis.suggest_participants(&workspace, &target, as_of, limit)
@@ -545,7 +613,7 @@ impl pb::insight_service_server::InsightService for Api {
             facet_id => Some(facet_id.to_owned()),
         };
         let include_members = request.include_members;
-        let as_of = request.as_of.as_ref().map(convert::millis);
+        let as_of = convert::time_field("as_of", request.as_of.as_ref())?;
         let found = self
             .blocking(move |trellis| {
                 trellis.find_prospects(
@@ -601,7 +669,7 @@ impl pb::insight_service_server::InsightService for Api {
     ) -> Result<Response<pb::RecommendPlatformMixResponse>, Status> {
         let request = request.into_inner();
         let workspace = convert::workspace(&request.workspace)?;
-        let since = request.since.as_ref().map(convert::millis);
+        let since = convert::time_field("since", request.since.as_ref())?;
         let mix = self
             .blocking(move |trellis| trellis.recommend_platform_mix(&workspace, since))
             .await?;
@@ -709,7 +777,7 @@ impl pb::insight_service_server::InsightService for Api {
         let workspace = convert::workspace(&request.workspace)?;
         let limit = self.limit(request.limit, 10, "limit")?;
         let person = convert::record_key(request.person.as_ref(), "person")?;
-        let as_of = request.as_of.as_ref().map(convert::millis);
+        let as_of = convert::time_field("as_of", request.as_of.as_ref())?;
         let (join, start) = self
             .blocking(move |trellis| trellis.suggest_discussions(&workspace, &person, as_of, limit))
             .await?;

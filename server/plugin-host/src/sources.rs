@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use trellis_core::domain::{Millis, Record, WorkspaceId};
+use trellis_core::limits;
 use trellis_core::service::Trellis;
 use trellis_core::sources::{Source, SourceStore, SyncStatus, check_source_id};
 use trellis_core::{CoreError, Violation};
@@ -453,6 +454,25 @@ impl Sources {
         let mut violations = Vec::new();
         if let Err(violation) = check_source_id(&source.id) {
             violations.push(violation);
+        }
+        if !source.display_name.is_empty() {
+            limits::check_name(
+                &mut violations,
+                "source.display_name",
+                &source.display_name,
+                "name the source for people, or leave it out to use its id",
+            );
+        }
+        if source.config_json.len() > limits::SOURCE_CONFIG_BYTES {
+            violations.push(Violation::new(
+                "source.config_json",
+                format!(
+                    "is {} bytes; the limit is {} bytes: a config names where to read, never the data itself",
+                    source.config_json.len(),
+                    limits::SOURCE_CONFIG_BYTES
+                ),
+            ));
+            return Err(CoreError::Invalid(violations));
         }
         let mut secrets = BTreeMap::new();
         match self.connector(&source.connector) {

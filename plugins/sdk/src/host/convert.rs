@@ -9,7 +9,18 @@ use trellis_core::domain::{
 
 use crate::pb;
 use crate::pb::connector::record::Payload;
-use crate::records::millis_of;
+
+/// A record's time, checked: out-of-range times are refused naming the field.
+fn time_of(
+    field: &str,
+    timestamp: Option<&prost_types::Timestamp>,
+) -> Result<Option<trellis_core::domain::Millis>, Violation> {
+    timestamp
+        .map(|timestamp| {
+            trellis_core::domain::checked_millis(field, timestamp.seconds, timestamp.nanos)
+        })
+        .transpose()
+}
 
 fn optional_text(value: String) -> Option<String> {
     (!value.is_empty()).then_some(value)
@@ -76,7 +87,7 @@ pub fn record_to_core(source: &str, record: pb::connector::Record) -> Result<Rec
                 })
                 .collect(),
             crm_ids: person.crm_ids,
-            created_at: person.created_at.as_ref().map(millis_of),
+            created_at: time_of("created_at", person.created_at.as_ref())?,
         }),
         Payload::Conversation(conversation) => Record::Conversation(Conversation {
             key: key_of(source, conversation.r#ref)?,
@@ -87,15 +98,15 @@ pub fn record_to_core(source: &str, record: pb::connector::Record) -> Result<Rec
             tags: conversation.tags,
             author: optional_text(conversation.author),
             open: conversation.open,
-            created_at: conversation.created_at.as_ref().map(millis_of),
-            last_activity_at: conversation.last_activity_at.as_ref().map(millis_of),
+            created_at: time_of("created_at", conversation.created_at.as_ref())?,
+            last_activity_at: time_of("last_activity_at", conversation.last_activity_at.as_ref())?,
         }),
         Payload::Post(post) => Record::Post(Post {
             key: key_of(source, post.r#ref)?,
             conversation: post.conversation,
             author: optional_text(post.author),
             parent: optional_text(post.parent),
-            created_at: post.created_at.as_ref().map(millis_of),
+            created_at: time_of("created_at", post.created_at.as_ref())?,
             text: post.text,
             reactions: post.reactions,
         }),
@@ -124,7 +135,7 @@ pub fn record_to_core(source: &str, record: pb::connector::Record) -> Result<Rec
             bookmark_count: asset.bookmark_count,
             share_count: asset.share_count,
             tags: asset.tags,
-            created_at: asset.created_at.as_ref().map(millis_of),
+            created_at: time_of("created_at", asset.created_at.as_ref())?,
         }),
     })
 }

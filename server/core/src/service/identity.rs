@@ -172,7 +172,23 @@ impl Trellis {
                 "is empty; name the records to merge into the target",
             ));
         }
-        if reason.trim().is_empty() {
+        let mut violations = Vec::new();
+        crate::limits::check_chars(
+            &mut violations,
+            "reason",
+            reason,
+            crate::limits::MERGE_REASON_CHARS,
+        );
+        crate::limits::check_items(
+            &mut violations,
+            "others",
+            others.len(),
+            crate::limits::MERGE_OTHERS,
+        );
+        if !violations.is_empty() {
+            return Err(CoreError::Invalid(violations));
+        }
+        if crate::limits::visible(reason).is_empty() {
             return Err(CoreError::invalid(
                 "reason",
                 "is empty; say why these records are one person, for the audit trail",
@@ -201,6 +217,14 @@ impl Trellis {
                     return Err(CoreError::invalid(
                         field,
                         format!("{other} is already the target person"),
+                    ));
+                }
+                if joining.contains(&other) {
+                    return Err(CoreError::invalid(
+                        field,
+                        format!(
+                            "{other} is named twice (or is the same person as one named before); name each person once"
+                        ),
                     ));
                 }
                 let keys = match self.store.person(workspace, &other)? {
