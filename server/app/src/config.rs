@@ -274,6 +274,8 @@ pub struct Overrides {
 }
 
 const ENV_PREFIX: &str = "TRELLIS__";
+/// The model folder's variable, shared with `scripts/fetch-model.sh`.
+const MODEL_DIR_ENV: &str = "TRELLIS_MODEL_DIR";
 
 /// `TRELLIS__SERVER__LISTEN=…` becomes `[server] listen = …`. Values that parse as TOML
 /// (numbers, booleans) keep their type; anything else is a string.
@@ -327,10 +329,26 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(Serialized::defaults(environment_layer(environment)?));
+        let environment: Vec<(String, String)> = environment.into_iter().collect();
+        figment = figment.merge(Serialized::defaults(environment_layer(
+            environment.iter().cloned(),
+        )?));
         let mut config: Config = figment
             .extract()
             .map_err(|error| format!("configuration is invalid: {error}"))?;
+        // The model folder as scripts/fetch-model.sh and the tests name it, unless the
+        // configuration's own variable says otherwise (a flag still wins over both).
+        let named = |name: &str| {
+            environment
+                .iter()
+                .find(|(key, value)| key == name && !value.is_empty())
+                .map(|(_, value)| value.clone())
+        };
+        if named("TRELLIS__SEMANTIC__MODEL_DIR").is_none()
+            && let Some(dir) = named(MODEL_DIR_ENV)
+        {
+            config.semantic.model_dir = PathBuf::from(dir);
+        }
         if let Some(listen) = &overrides.listen {
             config.server.listen = listen.clone();
         }
@@ -521,6 +539,41 @@ mod tests {
         let config =
             Config::load(Some(&path), Vec::new(), &Overrides::default()).expect("example loads");
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn the_model_folder_of_fetch_model_is_read_below_the_config_variable_and_flags() {
+        let load = |environment: &[(&str, &str)], flag: Option<&str>| {
+            Config::load(
+                None,
+                env(environment),
+                &Overrides {
+                    semantic_model_dir: flag.map(PathBuf::from),
+                    ..Overrides::default()
+                },
+            )
+            .expect("loads")
+            .semantic
+            .model_dir
+        };
+        assert_eq!(
+            load(&[("TRELLIS_MODEL_DIR", "/m")], None),
+            PathBuf::from("/m")
+        );
+        assert_eq!(
+            load(
+                &[
+                    ("TRELLIS_MODEL_DIR", "/m"),
+                    ("TRELLIS__SEMANTIC__MODEL_DIR", "/c")
+                ],
+                None
+            ),
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            load(&[("TRELLIS_MODEL_DIR", "/m")], Some("/flag")),
+            PathBuf::from("/flag")
+        );
     }
 
     #[test]
