@@ -882,6 +882,8 @@ impl Sources {
             ..SyncProgress::default()
         };
         progress(&report);
+        // Whether this sync reads from the start: then reading nothing is worth saying.
+        let from_the_start = self.store.sync_state(workspace, id)?.is_empty();
         let mut delays = self.retry.delays();
         let mut attempt = 1;
         let outcome = loop {
@@ -940,6 +942,13 @@ impl Sources {
             outcome => outcome,
         };
         let (status, message) = match outcome {
+            Ok(()) if report.records_read == 0 && from_the_start => {
+                tracing::warn!(connector = %source.connector, "a sync from the start read nothing");
+                (
+                    SyncStatus::Succeeded,
+                    "read nothing from the start: the connector found no records where its config points; if the source has data, check the config (`trellis sources check` says what the connector sees)".to_owned(),
+                )
+            }
             Ok(()) if report.records_refused == 0 => (SyncStatus::Succeeded, String::new()),
             Ok(()) => (
                 SyncStatus::Succeeded,

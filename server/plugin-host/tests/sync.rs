@@ -180,3 +180,31 @@ fn check_reports_a_missing_file_and_a_failed_sync_is_recorded() {
         Err(CoreError::NotFound { .. })
     ));
 }
+
+#[test]
+fn a_sync_from_the_start_that_reads_nothing_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sources, _store) = sources(dir.path());
+    let workspace = WorkspaceId::default_workspace();
+    let data = dir.path().join("empty.jsonl");
+    std::fs::write(&data, "").unwrap();
+    sources
+        .create(
+            &workspace,
+            source("empty", serde_json::json!({"path": data})),
+        )
+        .unwrap();
+    let report = sources
+        .sync(&workspace, "empty", false, &mut |_| {})
+        .unwrap();
+    assert_eq!(report.status, SyncStatus::Succeeded);
+    assert!(report.message.contains("read nothing"), "{report:?}");
+    assert!(report.message.contains("sources check"), "{report:?}");
+    // With data, nothing to say.
+    write_lines(&data, 0, 3);
+    let report = sources
+        .sync(&workspace, "empty", true, &mut |_| {})
+        .unwrap();
+    assert_eq!(report.records_read, 3);
+    assert!(report.message.is_empty(), "{report:?}");
+}
