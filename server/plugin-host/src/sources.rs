@@ -484,7 +484,7 @@ impl Sources {
                     Ok(mut config) => {
                         let given = take_secrets(connector, &mut config);
                         if let Some(existing) = existing {
-                            let kept = self.open_secrets(workspace, existing)?;
+                            let kept = self.secrets_to_keep(workspace, existing);
                             for secret in connector.schema.secrets() {
                                 if let Some(value) = kept.get(&secret.name()) {
                                     secrets.insert(secret.name(), value.clone());
@@ -543,6 +543,20 @@ impl Sources {
             .map_err(|error| {
                 CoreError::FailedPrecondition(format!("source {:?}: {error}", source.id))
             })
+    }
+
+    /// The stored secrets a change keeps. When they cannot be opened (their key is gone), none:
+    /// giving the secrets again is how a source recovers from a lost key, and the connector's
+    /// schema still refuses a config that lacks a secret it requires.
+    fn secrets_to_keep(
+        &self,
+        workspace: &WorkspaceId,
+        source: &Source,
+    ) -> BTreeMap<String, serde_json::Value> {
+        self.open_secrets(workspace, source).unwrap_or_else(|error| {
+            tracing::warn!(workspace = %workspace, source = %source.id, %error, "the stored secrets cannot be opened; the change replaces them");
+            BTreeMap::new()
+        })
     }
 
     /// The config the plugin gets: the stored config with the source's secrets put back.
@@ -636,7 +650,7 @@ impl Sources {
         if !violations.is_empty() {
             return Err(CoreError::Invalid(violations));
         }
-        let mut secrets = self.open_secrets(workspace, &source)?;
+        let mut secrets = self.secrets_to_keep(workspace, &source);
         for name in clear {
             secrets.remove(name);
         }

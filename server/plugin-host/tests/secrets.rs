@@ -247,4 +247,19 @@ fn secrets_a_store_holds_in_clear_are_sealed_at_start_and_rotation_seals_them_an
     assert_eq!(stale.seal_stored_secrets().unwrap(), Default::default());
     let error = stale.check(&workspace, "forum").unwrap_err().to_string();
     assert!(error.contains("previous_key_files"), "{error}");
+    // The way out of a lost key, as the error says: set the secret again.
+    let recovered = stale
+        .set_secrets(
+            &workspace,
+            "forum",
+            BTreeMap::from([("api_key".to_owned(), "k-again".to_owned())]),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(
+        SecretKeys::new(Some([1; 32]), &[])
+            .open(&workspace, "forum", &recovered.sealed_secrets)
+            .unwrap()["api_key"],
+        "k-again"
+    );
 }
