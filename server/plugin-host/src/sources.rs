@@ -190,25 +190,6 @@ fn put_secrets(
     }
 }
 
-/// Sets the field at `path` in `config`, making the objects on the way.
-fn put_path(config: &mut serde_json::Value, path: &[&str], value: serde_json::Value) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut at = config;
-    for key in parents {
-        let Some(object) = at.as_object_mut() else {
-            return;
-        };
-        at = object
-            .entry((*key).to_owned())
-            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-    }
-    if let Some(object) = at.as_object_mut() {
-        object.insert((*last).to_owned(), value);
-    }
-}
-
 /// Removes a sync from the running set when it ends, however it ends.
 struct RunningGuard<'a> {
     sources: &'a Sources,
@@ -560,17 +541,19 @@ impl Sources {
     }
 
     /// The config the plugin gets: the stored config with the source's secrets put back.
-    fn plugin_config(&self, workspace: &WorkspaceId, source: &Source) -> Result<String, CoreError> {
+    fn plugin_config(
+        &self,
+        workspace: &WorkspaceId,
+        source: &Source,
+        connector: &LoadedConnector,
+    ) -> Result<String, CoreError> {
         if source.sealed_secrets.is_empty() {
             return Ok(source.config_json.clone());
         }
         let secrets = self.open_secrets(workspace, source)?;
         let mut config: serde_json::Value = serde_json::from_str(&source.config_json)
             .map_err(|error| CoreError::Storage(format!("a stored source config: {error}")))?;
-        for (name, value) in secrets {
-            let path: Vec<&str> = name.split('.').collect();
-            put_path(&mut config, &path, value);
-        }
+        put_secrets(connector, &mut config, &secrets);
         Ok(config.to_string())
     }
 
@@ -816,7 +799,7 @@ impl Sources {
         let connector = self
             .connector(&source.connector)
             .map_err(|violation| CoreError::FailedPrecondition(violation.description))?;
-        let config = self.plugin_config(workspace, &source)?;
+        let config = self.plugin_config(workspace, &source, connector)?;
         let outcome = self
             .instance(&source, connector)
             .and_then(|instance| instance.check(&config));
@@ -1037,7 +1020,7 @@ impl Sources {
         report: &mut SyncProgress,
         progress: &mut dyn FnMut(&SyncProgress),
     ) -> Result<(), SyncError> {
-        let config = self.plugin_config(workspace, source)?;
+        let config = self.plugin_config(workspace, source, connector)?;
         let instance = self.instance(source, connector)?;
         let mut session = instance.read(&config, state)?;
         if let Some(running) = self.running().get_mut(key) {
