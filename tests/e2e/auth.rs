@@ -49,6 +49,7 @@ const RPCS: &[(&str, &str, Role, bool)] = &[
     ("PeopleService", "UnmergePeople", Role::Write, true),
     ("PeopleService", "ListMerges", Role::Read, true),
     ("PeopleService", "ForgetPerson", Role::Admin, true),
+    ("PeopleService", "ReviewMerges", Role::Admin, true),
     ("ServerService", "GetServerStatus", Role::Read, false),
     ("SourceService", "ListConnectors", Role::Read, false),
     ("SourceService", "CreateSource", Role::Write, true),
@@ -191,6 +192,7 @@ async fn call(channel: &Channel, rpc: &str, workspace: &str, key: Option<&str>) 
         "UnmergePeople" => unary!(people.unmerge_people(UnmergePeopleRequest)),
         "ListMerges" => unary!(people.list_merges(ListMergesRequest)),
         "ForgetPerson" => unary!(people.forget_person(ForgetPersonRequest)),
+        "ReviewMerges" => unary!(people.review_merges(ReviewMergesRequest)),
         "GetServerStatus" => server
             .get_server_status(with_key(pb::GetServerStatusRequest {}, key))
             .await
@@ -221,7 +223,7 @@ fn keys_command(db: &Path) -> std::process::Command {
 }
 
 /// `trellis keys create` on the database; returns the key.
-fn create_key(db: &Path, workspace: &str, role: &str) -> String {
+pub(super) fn create_key(db: &Path, workspace: &str, role: &str) -> String {
     let output = keys_command(db)
         .args([
             "keys",
@@ -256,7 +258,11 @@ fn key_id(key: &str) -> &str {
         .expect("a key is trk_<id>_<secret>")
 }
 
-const REQUIRED: &[(&str, &str)] = &[("TRELLIS__AUTH__REQUIRED", "true")];
+/// Keys required; these tests fail authentication on purpose, many times, from one address.
+const REQUIRED: &[(&str, &str)] = &[
+    ("TRELLIS__AUTH__REQUIRED", "true"),
+    ("TRELLIS__AUTH__FAILED_AUTH_PER_MINUTE", "0"),
+];
 
 #[tokio::test]
 async fn every_rpc_refuses_missing_foreign_underpowered_and_revoked_keys() {

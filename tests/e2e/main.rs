@@ -20,6 +20,7 @@ use tonic_types::StatusExt;
 use trellis_grpc::pb;
 
 mod auth;
+mod bulk;
 mod crash;
 mod evaluation;
 mod evidence;
@@ -51,6 +52,17 @@ fn trellis() -> Command {
         }
     }
     command.stdin(Stdio::null());
+    // Connectors read files below the repository (fixtures, examples) and the temporary folder
+    // (what tests write); a test of the roots themselves sets its own.
+    let roots = [
+        std::fs::canonicalize(ROOT).expect("the repository root"),
+        std::env::temp_dir(),
+    ]
+    .map(|root| root.display().to_string());
+    command.env(
+        "TRELLIS__FILES__ROOTS",
+        serde_json::to_string(&roots).expect("paths as JSON"),
+    );
     command
 }
 
@@ -218,9 +230,18 @@ impl Server {
             .arg(db)
             .envs(storage_settings(db))
             .envs(settings.iter().copied())
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("TRELLIS_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(
+                if std::env::var_os("TRELLIS_TEST_SERVER_STDERR").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                },
+            )
             .spawn()
             .expect("the trellis binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -1938,4 +1959,21 @@ async fn identity_resolution_merges_records_that_share_an_email_and_says_why() {
         .expect("a lookup")
         .into_inner();
     assert_eq!(person_ref(&by_email.profile.expect("found")), "chat:U123");
+
+    // Two people who only share a display name on one platform stay two (issue 20).
+    let joe = |id: &str| {
+        let mut request = person("forum", id, "forum", "Joe");
+        if let Some(pb::ingest_request::Record::Person(person)) = &mut request.record {
+            person.identities[0].email_sha256 = String::new();
+        }
+        request
+    };
+    ingest(&server, vec![joe("joe-1"), joe("joe-2")]).await;
+    let joe_1 = profile_of(&server, "forum", "joe-1").await.expect("Joe");
+    assert_eq!(person_ref(&joe_1), "forum:joe-1");
+    assert!(joe_1.merged.is_empty(), "{:?}", joe_1.merged);
+    // The e-mail merge holds under today's rules: the review finds nothing to undo.
+    let review = server.cli_json(&["people", "review-merges"]);
+    assert_eq!(review["merges"], serde_json::json!([]), "{review}");
+    assert_eq!(review["applied"], false);
 }

@@ -16,6 +16,7 @@ use trellis_core::domain::WorkspaceId;
 
 use super::{ChildGuard, START_TIMEOUT, Server, pb, trellis, wait_until_serving};
 
+mod egress;
 mod isolation;
 mod secrets;
 
@@ -466,7 +467,11 @@ async fn a_sync_retries_transient_errors_and_rate_limits_then_gives_up_with_the_
     let server = start_with_plugins_and(
         &dir.path().join("trellis.db"),
         &plugins,
-        &[("TRELLIS__SYNC__RETRY_MIN_DELAY_MS", "100")],
+        &[
+            ("TRELLIS__SYNC__RETRY_MIN_DELAY_MS", "100"),
+            // The feeds are local servers, which the egress policy refuses unless allowed.
+            ("TRELLIS__EGRESS__ALLOW_PRIVATE", "true"),
+        ],
     )
     .await;
 
@@ -539,4 +544,81 @@ async fn a_sync_retries_transient_errors_and_rate_limits_then_gives_up_with_the_
     assert_eq!(last.status, pb::SyncStatus::Failed as i32, "{last:?}");
     assert!(last.message.contains("86400"), "{last:?}");
     assert_eq!(slow.requests.load(Ordering::SeqCst), 1);
+}
+
+/// A write key must not be a way to read the server's files: a source's paths must lie below
+/// the operator's `[files] roots`, symbolic links resolved, checked when the source is made and
+/// again before every sync; a refusal names the field and the setting.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_may_name_only_files_below_the_roots_and_no_link_out_of_them() {
+    let dir = crate::test_dir().unwrap();
+    let db = dir.path().join("t.db");
+    let plugins = plugin_dir(dir.path());
+    let root = dir.path().join("imports");
+    std::fs::create_dir_all(&root).unwrap();
+    let inside = root.join("community.jsonl");
+    write_conversations(&inside, 3);
+    let outside = dir.path().join("other-tenant.jsonl");
+    write_conversations(&outside, 3);
+    std::os::unix::fs::symlink(&outside, root.join("link.jsonl")).unwrap();
+    let roots = serde_json::to_string(&[root.display().to_string()]).unwrap();
+    let settings = [("TRELLIS__FILES__ROOTS", roots.as_str())];
+    let server = start_with_plugins_and(&db, &plugins, &settings).await;
+
+    let create = |id: &str, path: String| {
+        let mut client = sources(&server);
+        let request = pb::CreateSourceRequest {
+            workspace: String::new(),
+            source: Some(pb::Source {
+                id: id.to_owned(),
+                connector: "jsonl".into(),
+                config_json: serde_json::json!({ "path": path }).to_string(),
+                ..pb::Source::default()
+            }),
+        };
+        async move { client.create_source(request).await }
+    };
+    let link = root.join("link.jsonl").display().to_string();
+    let climbing = root.join("../other-tenant.jsonl").display().to_string();
+    let missing = root.join("missing.jsonl").display().to_string();
+    for (path, says) in [
+        ("/etc/passwd".to_owned(), "is outside"),
+        (outside.display().to_string(), "is outside"),
+        (climbing, "is outside"),
+        (link, "symbolic link"),
+        (missing, "does not exist"),
+    ] {
+        let refused = create("s", path.clone())
+            .await
+            .expect_err("a path outside the roots is refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{path}: {refused:?}");
+        let violations = super::violations(&refused);
+        assert_eq!(violations[0].0, "source.config_json.path", "{violations:?}");
+        assert!(violations[0].1.contains(says), "{path}: {violations:?}");
+        if says != "does not exist" {
+            assert!(violations[0].1.contains("[files] roots"), "{violations:?}");
+        }
+    }
+    create("ok", inside.display().to_string())
+        .await
+        .expect("a file below the root is taken");
+    let output = server.cli(&["sources", "sync", "ok"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap();
+    assert_eq!(last["status"], "succeeded", "{stdout}");
+    assert_eq!(last["records_read"], 3, "{stdout}");
+
+    // The file is swapped for a link out of the root after the source was made: the next sync
+    // is refused before the plugin opens anything.
+    std::fs::remove_file(&inside).unwrap();
+    std::os::unix::fs::symlink(&outside, &inside).unwrap();
+    let output = server.cli(&["sources", "sync", "ok"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("symbolic link"), "{said}");
 }

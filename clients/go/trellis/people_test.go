@@ -4,9 +4,14 @@ package trellis_test
 // UNIMPLEMENTED, and runs the day it does not.
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -154,6 +159,118 @@ func TestMatchContactsStopsCleanlyWhenTheLoopBreaks(t *testing.T) {
 	}
 	if answers != 3 {
 		t.Errorf("%d answers before the break, want 3", answers)
+	}
+}
+
+// bulkHandle is the handle bulk contact i looks up: one the community has for i%5 < 4 (with Chen
+// added to the fixture's Ana, Ben and Dora), one nobody has for the fifth.
+func bulkHandle(i int) string {
+	if known := []string{"ana", "ben", "chen", "dora"}; i%5 < len(known) {
+		return known[i%5]
+	}
+	return fmt.Sprintf("nobody-%d", i)
+}
+
+// bulkWindow counts the contacts MatchContacts has taken from its iterator (on its sending
+// goroutine) and the answers the test has read, and the most that were ever out at once.
+type bulkWindow struct {
+	pulled, answered, widest atomic.Int64
+}
+
+func (w *bulkWindow) contacts(count int) func(yield func(*trellisv1.MatchPeopleRequest) bool) {
+	return func(yield func(*trellisv1.MatchPeopleRequest) bool) {
+		for i := range count {
+			if out := w.pulled.Add(1) - w.answered.Load(); out > w.widest.Load() {
+				w.widest.Store(out)
+			}
+			if !yield(&trellisv1.MatchPeopleRequest{ContactId: strconv.Itoa(i), Lookup: trellis.LookupByHandle(bulkHandle(i))}) {
+				return
+			}
+		}
+	}
+}
+
+// Not parallel: it runs alone, before the parallel tests, so its rate is the stream's own.
+func TestMatchContactsStreams100000ContactsInOneCallWithinTheWindow(t *testing.T) {
+	client := newClient(t, trellis.WithWorkspace(newWorkspace(t)))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	records := append(communityRecords(), trellis.PersonRecord(&trellisv1.Person{
+		Ref: trellis.Ref("forum", "u-chen"), DisplayName: "Chen", Member: true,
+		Identities: []*trellisv1.Identity{{Platform: "forum", Handle: "chen"}},
+	}))
+	if _, err := client.IngestRecords(ctx, slices.Values(records)); err != nil {
+		t.Fatalf("IngestRecords: %v", err)
+	}
+
+	const count = 100_000
+	var window bulkWindow
+	seen := make([]bool, count)
+	started := time.Now()
+	for match, err := range client.MatchContacts(ctx, window.contacts(count)) {
+		skipIfUnimplemented(t, err)
+		if err != nil {
+			t.Fatalf("MatchContacts after %d answers: %v", window.answered.Load(), err)
+		}
+		window.answered.Add(1)
+		i, err := strconv.Atoi(match.GetContactId())
+		if err != nil || i < 0 || i >= count {
+			t.Fatalf("an answer for contact %q, which was never sent", match.GetContactId())
+		}
+		if seen[i] {
+			t.Fatalf("contact %d answered twice", i)
+		}
+		seen[i] = true
+		if match.GetError() != "" {
+			t.Fatalf("contact %d: %s", i, match.GetError())
+		}
+		if want := i%5 < 4; match.GetFound() != want {
+			t.Fatalf("contact %d (%s) found=%v, want %v", i, bulkHandle(i), match.GetFound(), want)
+		}
+	}
+	elapsed := time.Since(started)
+	if answered := window.answered.Load(); answered != count {
+		t.Fatalf("%d answers, want %d", answered, count)
+	}
+	if missing := slices.Index(seen, false); missing >= 0 {
+		t.Fatalf("contact %d was never answered", missing)
+	}
+	// A contact is taken from the iterator before its token, and an answer is counted just after
+	// its token is taken back: allow a few over the window for that.
+	if widest := window.widest.Load(); widest > trellis.DefaultMatchInFlight+8 {
+		t.Errorf("%d contacts were out at once, want at most %d", widest, trellis.DefaultMatchInFlight)
+	}
+	t.Logf("%d contacts in %.1f s, %.0f contacts/s, at most %d in flight", count, elapsed.Seconds(), count/elapsed.Seconds(), window.widest.Load())
+}
+
+func TestMatchContactsKeepsAtMostMatchInFlightUnanswered(t *testing.T) {
+	t.Parallel()
+	client := newClient(t, trellis.WithWorkspace(newWorkspace(t)))
+	var window bulkWindow
+	for _, err := range client.MatchContacts(testContext(t), window.contacts(500), trellis.MatchInFlight(3)) {
+		skipIfUnimplemented(t, err)
+		if err != nil {
+			t.Fatalf("MatchContacts: %v", err)
+		}
+		window.answered.Add(1)
+	}
+	if answered := window.answered.Load(); answered != 500 {
+		t.Errorf("%d answers, want 500", answered)
+	}
+	if widest := window.widest.Load(); widest > 3+2 {
+		t.Errorf("%d contacts were out at once, want at most 3", widest)
+	}
+}
+
+func TestMatchContactsRefusesAWindowOfNothing(t *testing.T) {
+	t.Parallel()
+	client := newClient(t)
+	for _, bad := range []int{0, -1} {
+		for _, err := range client.MatchContacts(testContext(t), slices.Values([]*trellisv1.MatchPeopleRequest{}), trellis.MatchInFlight(bad)) {
+			if err == nil {
+				t.Fatalf("MatchInFlight(%d) was accepted", bad)
+			}
+		}
 	}
 }
 

@@ -3,10 +3,22 @@ skips on UNIMPLEMENTED, and starts running the day it lands."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
 
 from support import skip_unimplemented, unimplemented_skips
-from trellis_client import Client, NotFound, by_crm_id, by_email, by_handle, by_ref
+from trellis_client import (
+    MATCH_IN_FLIGHT,
+    Client,
+    NotFound,
+    by_crm_id,
+    by_email,
+    by_handle,
+    by_ref,
+)
 from trellis_client.messages import MatchPeopleRequest, Person, PersonLookup, RecordRef
 
 
@@ -69,6 +81,94 @@ def test_match_people_rejects_what_is_not_a_contact(loaded: Client) -> None:
     # While the server answers UNIMPLEMENTED at once, that answer can beat the first request.
     with unimplemented_skips(), pytest.raises(TypeError, match="contact 0 is a str"):
         list(loaded.match_people(["not a contact"]))  # type: ignore[list-item]
+
+
+KNOWN_HANDLES = ("ana", "ben", "chen", "dora")
+"""Handles of the example community; bulk contact i looks up KNOWN_HANDLES[i % 5] for i % 5 < 4
+and a handle nobody has for the fifth."""
+
+
+def _bulk_handle(i: int) -> str:
+    return KNOWN_HANDLES[i % 5] if i % 5 < 4 else f"nobody-{i}"
+
+
+class _Window:
+    """Counts the contacts match_people has taken from its iterable and the answers the test has
+    read, and the most that were ever out at once."""
+
+    def __init__(self) -> None:
+        self.pulled = 0
+        self.answered = 0
+        self.widest = 0
+
+    def contacts(self, count: int) -> Iterator[tuple[str, PersonLookup]]:
+        for i in range(count):
+            self.pulled += 1
+            self.widest = max(self.widest, self.pulled - self.answered)
+            yield str(i), by_handle(_bulk_handle(i))
+
+
+def test_match_people_streams_100k_contacts_in_one_call_within_the_window(
+    loaded: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    count = 100_000
+    window = _Window()
+    seen = bytearray(count)
+    started = time.monotonic()
+    with unimplemented_skips():
+        for answer in loaded.match_people(window.contacts(count), timeout=600):
+            window.answered += 1
+            i = int(answer.contact_id)
+            assert seen[i] == 0, f"contact {i} answered twice"
+            seen[i] = 1
+            assert not answer.error, f"contact {i}: {answer.error}"
+            assert answer.found == (i % 5 < 4), f"contact {i} ({_bulk_handle(i)}) {answer}"
+    seconds = time.monotonic() - started
+    assert window.answered == count
+    assert all(seen)
+    # The answers are counted after the client gives their slots back: allow a few in between.
+    assert window.widest <= MATCH_IN_FLIGHT + 8, window.widest
+    with capsys.disabled():
+        print(
+            f"\nmatch_people: {count} contacts in {seconds:.1f} s, {count / seconds:,.0f} "
+            f"contacts/s, at most {window.widest} in flight"
+        )
+
+
+def test_match_people_keeps_at_most_in_flight_contacts_unanswered(loaded: Client) -> None:
+    window = _Window()
+    with unimplemented_skips():
+        for _ in loaded.match_people(window.contacts(500), in_flight=3):
+            window.answered += 1
+    assert window.answered == 500
+    assert window.widest <= 3 + 1, window.widest
+
+
+def test_match_people_refuses_a_window_of_nothing(loaded: Client) -> None:
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="in_flight"):
+            loaded.match_people({"c": by_handle("ana")}, in_flight=bad)
+
+
+def test_match_people_ends_the_contacts_when_the_caller_stops_early(loaded: Client) -> None:
+    finished = threading.Event()
+
+    def endless() -> Iterator[tuple[str, PersonLookup]]:
+        try:
+            i = 0
+            while True:
+                yield str(i), by_handle("ana")
+                i += 1
+        finally:
+            finished.set()
+
+    with unimplemented_skips():
+        for count, _ in enumerate(loaded.match_people(endless(), in_flight=10), start=1):
+            if count == 3:
+                break
+    # Leaving the loop closes the answers and so the window: the sender, waiting for a slot,
+    # gives up, and the contacts are read no further.
+    assert finished.wait(10), "the contacts were still being read after the caller stopped"
 
 
 def test_merge_and_unmerge(loaded: Client) -> None:

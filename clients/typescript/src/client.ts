@@ -88,6 +88,22 @@ export type IngestRecord =
 /** One CRM contact to match: the caller's id for it and how to find the person. */
 export type MatchContact = MessageInitShape<typeof MatchPeopleRequestSchema>;
 
+/**
+ * How many contacts `matchContacts` keeps in flight (sent, answer not yet received) on one stream
+ * unless told otherwise. The server ends a stream that leaves far more than this unanswered.
+ */
+export const MATCH_IN_FLIGHT = 10_000;
+
+/** Options of `matchContacts`. */
+export interface MatchContactsOptions extends TrellisCallOptions {
+  /**
+   * At most this many contacts are sent ahead of their answers: past that, the next contact is
+   * taken from the iterable only once an answer has arrived. A positive integer; `MATCH_IN_FLIGHT`
+   * (10,000) by default.
+   */
+  inFlight?: number;
+}
+
 export class StrategyClient {
   constructor(readonly rpc: ServiceClient<typeof StrategyService>) {}
   putStrategy: ServiceClient<typeof StrategyService>["putStrategy"] = (...args) => this.rpc.putStrategy(...args);
@@ -176,6 +192,8 @@ export class PeopleClient {
   mergePeople: ServiceClient<typeof PeopleService>["mergePeople"] = (...args) => this.rpc.mergePeople(...args);
   unmergePeople: ServiceClient<typeof PeopleService>["unmergePeople"] = (...args) => this.rpc.unmergePeople(...args);
   listMerges: ServiceClient<typeof PeopleService>["listMerges"] = (...args) => this.rpc.listMerges(...args);
+  /** Automatic merges today's identity rules would not make; `apply: true` undoes them. Admin keys. */
+  reviewMerges: ServiceClient<typeof PeopleService>["reviewMerges"] = (...args) => this.rpc.reviewMerges(...args);
   forgetPerson: ServiceClient<typeof PeopleService>["forgetPerson"] = (...args) => this.rpc.forgetPerson(...args);
 
   /** Every person (optionally only members or only non-members), page by page as needed. */
@@ -191,9 +209,94 @@ export class PeopleClient {
    * yields them and answers arrive as the server finds them, each echoing its `contactId`.
    * A contact the server could not match comes back with `found: false` (and `error` set when
    * the lookup itself was bad), not as a failed stream.
+   *
+   * At most `options.inFlight` (10,000 by default) contacts are in flight at once: the next one
+   * is read from `contacts` only when an answer frees a slot, so iterate the answers while the
+   * contacts go out. Ending the iteration of the answers (to the end, by an error, or by `break`)
+   * also stops reading `contacts`.
    */
-  matchContacts(contacts: Streamable<MatchContact>, options?: TrellisCallOptions): AsyncIterable<MatchPeopleResponse> {
-    return this.rpc.matchPeople(contacts, options);
+  matchContacts(contacts: Streamable<MatchContact>, options?: MatchContactsOptions): AsyncIterable<MatchPeopleResponse> {
+    const { inFlight = MATCH_IN_FLIGHT, ...callOptions } = options ?? {};
+    if (!Number.isSafeInteger(inFlight) || inFlight <= 0) {
+      throw new RangeError(`inFlight must be a positive whole number of contacts, not ${String(inFlight)}`);
+    }
+    const window = new InFlightWindow(inFlight);
+    return window.answers(this.rpc.matchPeople(window.contacts(contacts), callOptions));
+  }
+}
+
+/**
+ * The contacts a bulk match may have in flight: the request side takes a slot before it reads each
+ * contact, each answer gives one back, and the end of the answers closes the window, which ends
+ * the request side even while it waits for a slot.
+ */
+class InFlightWindow {
+  private free: number;
+  private closed = false;
+  /** The request side, waiting for a slot: true hands it one, false says the window closed. */
+  private waiting: ((slot: boolean) => void) | undefined;
+
+  constructor(limit: number) {
+    this.free = limit;
+  }
+
+  /** Yields `items`, at most `limit` ahead of the answers; returns once the window closes. */
+  async *contacts<T>(items: Streamable<T>): AsyncGenerator<T, void, undefined> {
+    const iterator: Iterator<T> | AsyncIterator<T> =
+      Symbol.asyncIterator in items ? items[Symbol.asyncIterator]() : items[Symbol.iterator]();
+    let exhausted = false;
+    try {
+      while (await this.take()) {
+        const next = await iterator.next();
+        if (next.done) {
+          exhausted = true;
+          return;
+        }
+        yield next.value;
+      }
+    } finally {
+      if (!exhausted) await iterator.return?.();
+    }
+  }
+
+  /** Yields `answers`, each giving its slot back, and closes the window when they end. */
+  async *answers<T>(answers: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
+    try {
+      for await (const answer of answers) {
+        this.give();
+        yield answer;
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  private take(): boolean | Promise<boolean> {
+    if (this.closed) return false;
+    if (this.free > 0) {
+      this.free--;
+      return true;
+    }
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  private give(): void {
+    const waiting = this.waiting;
+    if (waiting) {
+      this.waiting = undefined;
+      waiting(true);
+    } else {
+      this.free++;
+    }
+  }
+
+  private close(): void {
+    this.closed = true;
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.(false);
   }
 }
 

@@ -12,11 +12,13 @@ export {
   SourceClient,
   ServerClient,
   NOT_RETRIED_METHODS,
+  MATCH_IN_FLIGHT,
   paginate,
   type TrellisClientOptions,
   type TlsOptions,
   type IngestRecord,
   type MatchContact,
+  type MatchContactsOptions,
 } from "./client.js";
 export { TrellisError, Code, codeName, isUnimplemented, toTrellisError, type FieldViolation } from "./errors.js";
 export { backoffMs, defaultRetryPolicy, type RetryPolicy, type RetryEvent } from "./retry.js";

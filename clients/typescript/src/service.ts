@@ -116,9 +116,11 @@ function wrapMethod(method: DescMethod, call: AnyFn, settings: CallSettings): un
         }
       };
     case "bidi_streaming":
+      // Each request of a bidirectional stream is answered on its own (MatchPeople reads every
+      // contact's workspace), so each one gets the client's workspace when it names none.
       return (requests: Streamable<unknown>, options: TrellisCallOptions = {}) =>
         mapStreamErrors(
-          call(firstWithWorkspace(requests, withWorkspace), callOptionsOf(options, settings)) as AsyncIterable<unknown>,
+          call(eachWithWorkspace(requests, withWorkspace), callOptionsOf(options, settings)) as AsyncIterable<unknown>,
           failure(options),
         );
   }
@@ -181,4 +183,12 @@ async function* firstWithWorkspace(
     yield first ? withWorkspace(request) : request;
     first = false;
   }
+}
+
+/** An async iterable of the requests, each carrying the client's workspace when it names none. */
+async function* eachWithWorkspace(
+  requests: Streamable<unknown>,
+  withWorkspace: (request: unknown) => unknown,
+): AsyncGenerator<unknown, void, undefined> {
+  for await (const request of requests) yield withWorkspace(request);
 }

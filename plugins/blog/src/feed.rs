@@ -24,10 +24,35 @@ pub fn parse(reader: impl Read, field: &str, location: &str) -> Result<Feed, Con
         ConnectorError::config(
             field,
             format!(
-                "{location} is not a feed that can be read ({error}); point it at an RSS, Atom or JSON Feed document, or remove it"
+                "{location} is not a feed that can be read ({}); point it at an RSS, Atom or JSON Feed document, or remove it",
+                problem(&error)
             ),
         )
     })
+}
+
+/// What is wrong with a document that does not parse, quoting nothing of it: a server that is
+/// not a feed (an internal service a source was pointed at) must not have its answer read back
+/// through error messages.
+fn problem(error: &feed_rs::parser::ParseFeedError) -> String {
+    use feed_rs::parser::{ParseErrorKind, ParseFeedError};
+    match error {
+        ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot) => {
+            "no RSS, Atom or JSON Feed root element".to_owned()
+        }
+        ParseFeedError::ParseError(ParseErrorKind::UnknownMimeType(_)) => {
+            "content of a type feeds do not carry".to_owned()
+        }
+        ParseFeedError::ParseError(ParseErrorKind::MissingContent(element)) => {
+            format!("a {element} element without its content")
+        }
+        ParseFeedError::IoError(error) => format!("reading it failed: {}", error.kind()),
+        ParseFeedError::JsonSerde(error) => trellis_plugin_sdk::http::describe_json_error(error),
+        ParseFeedError::JsonUnsupportedVersion(_) => {
+            "a JSON Feed of a version that is not supported".to_owned()
+        }
+        ParseFeedError::XmlReader(_) => "it is not well-formed XML".to_owned(),
+    }
 }
 
 /// Ids for entries that have none, stable across reads (feed-rs falls back to a random UUID,

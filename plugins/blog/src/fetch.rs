@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
+use trellis_plugin_sdk::http;
 use trellis_plugin_sdk::prelude::*;
 
 use crate::{SlotState, display_path};
@@ -111,15 +112,15 @@ fn open_http(
     timeout_secs: u64,
     saved: &SlotState,
 ) -> Result<Option<Document>, ConnectorError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(timeout_secs)))
-        .http_status_as_error(false)
-        .user_agent(concat!(
-            "trellis-blog-connector/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .into();
+    let agent = http::agent(|config| {
+        config
+            .timeout_global(Some(Duration::from_secs(timeout_secs)))
+            .http_status_as_error(false)
+            .user_agent(concat!(
+                "trellis-blog-connector/",
+                env!("CARGO_PKG_VERSION")
+            ))
+    });
     let mut request = agent.get(url).header(
         "Accept",
         "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, */*;q=0.8",
@@ -130,11 +131,9 @@ fn open_http(
     if let Some(last_modified) = &saved.last_modified {
         request = request.header("If-Modified-Since", last_modified);
     }
-    let response = request.call().map_err(|error| {
-        ConnectorError::transient(format!(
-            "{field}: cannot fetch {url} ({error}); retry later"
-        ))
-    })?;
+    let response = request
+        .call()
+        .map_err(|error| http::request_error(field, url, &error))?;
     let status = response.status().as_u16();
     let header = |name: &str| {
         response

@@ -126,7 +126,7 @@ impl Connector for BlogConnector {
                     "feeds": {
                         "type": "array",
                         "minItems": 1,
-                        "items": {"type": "string", "minLength": 1},
+                        "items": {"type": "string", "minLength": 1, "x-path": "or-url"},
                         "description": "feed or WordPress export locations: file paths or http(s) URLs"
                     },
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},

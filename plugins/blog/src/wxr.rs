@@ -94,6 +94,23 @@ pub struct Units<R: BufRead> {
     field: String,
 }
 
+/// What is wrong with the XML, quoting nothing of it (quick-xml's texts quote element names
+/// and entities, and an export may come from a server that is no WordPress).
+fn xml_problem(error: &quick_xml::Error) -> String {
+    match error {
+        // Fixed texts: "tag not closed: `>` not found before end of input" and the like.
+        quick_xml::Error::Syntax(syntax) => syntax.to_string(),
+        quick_xml::Error::Io(error) => format!("reading it failed: {}", error.kind()),
+        quick_xml::Error::IllFormed(_) => "an element is not closed as it was opened".to_owned(),
+        quick_xml::Error::InvalidAttr(_) => "an attribute is not well-formed".to_owned(),
+        quick_xml::Error::Encoding(_) => "text that is not in its declared encoding".to_owned(),
+        quick_xml::Error::Escape(_) => {
+            "an entity or character reference that is not valid".to_owned()
+        }
+        quick_xml::Error::Namespace(_) => "a namespace prefix that is not declared".to_owned(),
+    }
+}
+
 impl<R: BufRead> Units<R> {
     pub fn new(reader: R, field: &str) -> Self {
         let mut reader = quick_xml::Reader::from_reader(reader);
@@ -124,13 +141,9 @@ impl<R: BufRead> Units<R> {
         let mut comment: Option<Comment> = None;
         loop {
             self.buffer.clear();
-            let event = self
-                .reader
-                .read_event_into(&mut self.buffer)
-                .map_err(|error| ConnectorError::config(&self.field, error.to_string()));
-            let event = match event {
+            let event = match self.reader.read_event_into(&mut self.buffer) {
                 Ok(event) => event,
-                Err(error) => return Err(self.error(error.message)),
+                Err(error) => return Err(self.error(xml_problem(&error))),
             };
             match event {
                 Event::Start(start) => {

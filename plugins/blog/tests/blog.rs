@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use trellis_connector_blog::{BlogConnector, Config, SlotState, slot_of};
+use trellis_plugin_sdk::egress::{self, EgressPolicy};
 use trellis_plugin_sdk::pb::connector::{batch_item, record};
 use trellis_plugin_sdk::prelude::*;
 
@@ -406,16 +407,32 @@ fn the_real_wordpress_export_has_its_items_comments_and_authors() {
 }
 
 /// A local HTTP server that serves one real feed with an ETag and Last-Modified, answers 304
-/// when the request's validators match, and answers 429 and 500 on their own paths.
+/// when the request's validators match, and answers 429 and 500 on their own paths, a JSON
+/// document that is no feed on `/internal.json` and a redirect to a cloud metadata address on
+/// `/moved.xml`.
 struct Server {
     url: String,
+    /// `127.0.0.1:port`, what the tests allow.
+    address: String,
     full: Arc<AtomicUsize>,
     not_modified: Arc<AtomicUsize>,
 }
 
+/// What a server a source should not reach answers: it must never appear in an error.
+const PEER_SECRET: &str = "internal-admin-token-93be1";
+
+impl Server {
+    /// The policy that lets connectors reach this server, and only it, while the guard lives.
+    fn allowed(&self) -> egress::PolicyGuard {
+        egress::enter(EgressPolicy::allowing([self.address.clone()]))
+    }
+}
+
 fn serve(body: Vec<u8>) -> Server {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let address = server.server_addr().to_ip().unwrap();
+    let url = format!("http://{address}");
+    let moved = "http://169.254.169.254/latest/meta-data/";
     let full = Arc::new(AtomicUsize::new(0));
     let not_modified = Arc::new(AtomicUsize::new(0));
     let (full_count, not_modified_count) = (full.clone(), not_modified.clone());
@@ -434,7 +451,18 @@ fn serve(body: Vec<u8>) -> Server {
                 "/limited.xml" => tiny_http::Response::from_string("slow down")
                     .with_status_code(429)
                     .with_header("Retry-After: 7".parse::<tiny_http::Header>().unwrap()),
-                "/broken.xml" => tiny_http::Response::from_string("oops").with_status_code(500),
+                "/broken.xml" => {
+                    tiny_http::Response::from_string(format!("stack trace: {PEER_SECRET}"))
+                        .with_status_code(500)
+                }
+                "/internal.json" => tiny_http::Response::from_string(format!(
+                    r#"{{"version": "{PEER_SECRET}", "items": []}}"#
+                )),
+                "/moved.xml" => tiny_http::Response::from_string("moved")
+                    .with_status_code(302)
+                    .with_header(
+                        tiny_http::Header::from_bytes("Location", moved.as_bytes()).unwrap(),
+                    ),
                 "/missing.xml" => tiny_http::Response::from_string("no").with_status_code(404),
                 _ if header("If-None-Match").as_deref() == Some(etag)
                     || header("If-Modified-Since").as_deref() == Some(modified) =>
@@ -462,6 +490,7 @@ fn serve(body: Vec<u8>) -> Server {
     });
     Server {
         url,
+        address: address.to_string(),
         full,
         not_modified,
     }
@@ -478,6 +507,7 @@ fn real_or_fixture_feed() -> Vec<u8> {
 fn an_unchanged_feed_over_http_costs_a_304() {
     let body = real_or_fixture_feed();
     let server = serve(body.clone());
+    let _allowed = server.allowed();
     let feeds = vec![format!("{}/feed.xml", server.url)];
     let first = read(config(&feeds, 10), State::new()).unwrap();
     assert!(!first.conversations.is_empty());
@@ -520,6 +550,7 @@ fn an_unchanged_feed_over_http_costs_a_304() {
 #[test]
 fn http_errors_are_typed() {
     let server = serve(real_or_fixture_feed());
+    let _allowed = server.allowed();
     let error = read(
         config(&[format!("{}/limited.xml", server.url)], 10),
         State::new(),
@@ -533,6 +564,8 @@ fn http_errors_are_typed() {
     )
     .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Transient);
+    assert!(error.message.contains("answered 500"), "{error}");
+    assert!(!error.to_string().contains(PEER_SECRET), "{error}");
     let error = read(
         config(&[format!("{}/missing.xml", server.url)], 10),
         State::new(),
@@ -540,4 +573,73 @@ fn http_errors_are_typed() {
     .unwrap_err();
     assert_eq!(error.kind, ErrorKind::Config);
     assert!(error.message.contains("answered 404"), "{error}");
+}
+
+/// The issue this guards against: a source pointing at `http://127.0.0.1:PORT/` made the server
+/// fetch its own loopback services, and the error told what answered.
+#[test]
+fn a_feed_on_a_loopback_address_is_refused_unless_the_operator_allows_it() {
+    let server = serve(real_or_fixture_feed());
+    let feeds = vec![format!("{}/feed.xml", server.url)];
+    // No policy from a host: the default, which refuses loopback.
+    let error = BlogConnector.check(&config(&feeds, 10)).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Config, "{error}");
+    assert_eq!(error.field.as_deref(), Some("feeds[0]"));
+    assert!(
+        error.message.contains("refused by the egress policy"),
+        "{error}"
+    );
+    assert!(error.message.contains("[egress] allow"), "{error}");
+    let error = read(config(&feeds, 10), State::new()).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Config, "{error}");
+    // A name that resolves to loopback is refused the same.
+    let by_name = vec![feeds[0].replace("127.0.0.1", "localhost")];
+    let error = BlogConnector.check(&config(&by_name, 10)).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("localhost resolves to a loopback address"),
+        "{error}"
+    );
+    assert_eq!(server.full.load(Ordering::SeqCst), 0, "nothing was fetched");
+
+    let _allowed = server.allowed();
+    let message = BlogConnector.check(&config(&feeds, 10)).unwrap();
+    assert!(message.contains("a feed of"), "{message}");
+    let _everything = egress::enter(EgressPolicy::allowing_private());
+    BlogConnector.check(&config(&by_name, 10)).unwrap();
+}
+
+#[test]
+fn a_redirect_to_an_address_the_operator_did_not_allow_is_refused_at_the_hop() {
+    let server = serve(real_or_fixture_feed());
+    // 127.0.0.1:PORT is allowed; the redirect goes to a link-local address, which is not (and
+    // is refused before any connection is tried: nothing leaves the machine).
+    let _allowed = server.allowed();
+    let error = BlogConnector
+        .check(&config(&[format!("{}/moved.xml", server.url)], 10))
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Config, "{error}");
+    assert!(
+        error
+            .message
+            .contains("169.254.169.254 is a link-local address"),
+        "{error}"
+    );
+    assert_eq!(server.full.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn what_an_allowed_peer_answers_is_never_quoted_in_an_error() {
+    let server = serve(real_or_fixture_feed());
+    let _allowed = server.allowed();
+    for path in ["/broken.xml", "/internal.json"] {
+        let feeds = [format!("{}{path}", server.url)];
+        let checked = BlogConnector.check(&config(&feeds, 10)).unwrap_err();
+        let read = read(config(&feeds, 10), State::new()).unwrap_err();
+        for error in [checked, read] {
+            assert!(!error.to_string().contains(PEER_SECRET), "{path}: {error}");
+            assert!(error.message.contains(&feeds[0]), "names the URL: {error}");
+        }
+    }
 }

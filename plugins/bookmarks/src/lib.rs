@@ -91,7 +91,7 @@ impl Connector for BookmarksConnector {
                         "items": {
                             "type": "object", "required": ["path"], "additionalProperties": false,
                             "properties": {
-                                "path": {"type": "string", "minLength": 1},
+                                "path": {"type": "string", "minLength": 1, "x-path": true},
                                 "format": {"enum": ["netscape", "pinboard", "delicious", "pocket", "instapaper"], "description": "detected from the content when absent"}
                             }
                         }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use trellis_core::domain::{FieldLimits, Record as CoreRecord};
 use trellis_plugin_sdk::abi::{TRELLIS_ABI_MAJOR, TRELLIS_ABI_MINOR};
+use trellis_plugin_sdk::egress::{EgressPolicy, HostSettings};
 use trellis_plugin_sdk::export::CONFORMANCE_PANIC_KEY;
 use trellis_plugin_sdk::host::convert::{record_kind, record_to_core};
 use trellis_plugin_sdk::host::{HostError, Instance, Plugin};
@@ -100,6 +101,10 @@ pub struct Options {
     pub cancel_bound: Duration,
     /// A read that produces more batches than this is reported as not terminating.
     pub max_batches: usize,
+    /// The egress policy handed to the plugin with every config, as the server hands it its
+    /// operator's: by default no loopback or private address, so a plugin under test against a
+    /// local server needs [`EgressPolicy::allowing_private`] or an `allow` entry.
+    pub egress: EgressPolicy,
 }
 
 impl Options {
@@ -112,6 +117,26 @@ impl Options {
             max_resumes: usize::MAX,
             cancel_bound: Duration::from_secs(5),
             max_batches: 1_000_000,
+            egress: EgressPolicy::default(),
+        }
+    }
+
+    /// The options with the host's settings put in every config, as the server sends them.
+    fn as_sent(&self) -> Self {
+        let sent = |config_json: &str| match serde_json::from_str::<Value>(config_json) {
+            Ok(mut config @ Value::Object(_)) => {
+                HostSettings {
+                    egress: self.egress.clone(),
+                }
+                .put(&mut config);
+                config.to_string()
+            }
+            _ => config_json.to_owned(),
+        };
+        Self {
+            config_json: sent(&self.config_json),
+            bad_config_json: self.bad_config_json.as_deref().map(sent),
+            ..self.clone()
         }
     }
 }
@@ -260,6 +285,8 @@ pub fn run(options: &Options) -> Report {
     let Some((spec, schema)) = spec(options, &instance, &mut report) else {
         return report;
     };
+    // The schema saw the config as a source gives it; the plugin gets it as the server sends it.
+    let options = &options.as_sent();
     check(options, &instance, &spec, &mut report);
     let streams = discover(options, &instance, &mut report);
     let full = full_read(options, &instance, &streams, &mut report);

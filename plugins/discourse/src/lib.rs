@@ -107,7 +107,7 @@ impl Connector for DiscourseConnector {
                     "base_url": {"type": "string", "pattern": "^https?://[^/]+", "description": "the forum's address, e.g. https://forum.example.org; required unless saved_dir is set, where it only makes links"},
                     "api_key": {"type": "string", "minLength": 1, "writeOnly": true, "description": "an API key, sent as Api-Key (a secret: sealed at rest, never shown)"},
                     "api_username": {"type": "string", "minLength": 1, "description": "the user the API key acts as, sent as Api-Username"},
-                    "saved_dir": {"type": "string", "minLength": 1, "description": "read saved API responses from this folder instead of the network (topics, topic lists, latest posts, users: as a capture names them, or latest.json, topic.json, posts_latest.json, user.json); base_url is then optional"},
+                    "saved_dir": {"type": "string", "minLength": 1, "x-path": true, "description": "read saved API responses from this folder instead of the network (topics, topic lists, latest posts, users: as a capture names them, or latest.json, topic.json, posts_latest.json, user.json); base_url is then optional"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
                     "max_pages": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 1000},
                     "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 600, "default": 30}
@@ -263,6 +263,9 @@ impl ForumReader {
         Ok(Some(records))
     }
 
+    /// The person who wrote a post. A username is unique on one forum only, while the platform
+    /// `discourse` covers every forum, so it is a plain identity; the profile URL (forum and
+    /// username) is what identifies the person.
     fn person(&self, post: &source::Post) -> pb::Person {
         pb::Person {
             display_name: if post.name.trim().is_empty() {

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use trellis_plugin_sdk::http;
 use trellis_plugin_sdk::prelude::*;
 
 use crate::{Config, retry_after};
@@ -195,7 +196,7 @@ pub enum Api {
 #[derive(Debug)]
 pub struct Http {
     base_url: String,
-    agent: ureq::Agent,
+    agent: http::ureq::Agent,
     api_key: Option<String>,
     api_username: Option<String>,
 }
@@ -225,15 +226,15 @@ impl Api {
                 "give base_url (the forum's address, e.g. https://forum.example.org) to read the live API, or saved_dir (a folder of saved API responses)",
             ));
         };
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
-            .user_agent(concat!(
-                "trellis-connector-discourse/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .into();
+        let agent = http::agent(|agent| {
+            agent
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
+                .user_agent(concat!(
+                    "trellis-connector-discourse/",
+                    env!("CARGO_PKG_VERSION")
+                ))
+        });
         Ok(Api::Http(Http {
             base_url: base_url.trim_end_matches('/').to_owned(),
             agent,
@@ -740,7 +741,7 @@ impl Http {
         }
         let response = request
             .call()
-            .map_err(|error| ConnectorError::transient(format!("get {url}: {error}")))?;
+            .map_err(|error| http::request_error("base_url", &url, &error))?;
         let status = response.status().as_u16();
         match status {
             200..=299 => {}
@@ -775,8 +776,12 @@ impl Http {
             }
         }
         let reader = BufReader::new(response.into_body().into_reader());
+        // Said without quoting the answer: the server may be something other than a forum.
         serde_json::from_reader(reader).map(Some).map_err(|error| {
-            ConnectorError::transient(format!("{url}: not a Discourse API response ({error})"))
+            ConnectorError::transient(format!(
+                "{url}: not a Discourse API response ({})",
+                http::describe_json_error(&error)
+            ))
         })
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use trellis_conformance::{Options, built_library, run};
 use trellis_connector_discourse::{Config, DiscourseConnector};
+use trellis_plugin_sdk::egress::{self, EgressPolicy};
 use trellis_plugin_sdk::pb::connector::{batch_item, record};
 use trellis_plugin_sdk::prelude::*;
 
@@ -442,6 +443,7 @@ fn replay(dir: &Path) -> Replay {
 fn over_http_the_replayed_capture_reads_the_same_as_the_saved_responses() {
     let Some(dir) = capture() else { return };
     let server = replay(&dir);
+    let _local = egress::enter(EgressPolicy::allowing_private());
     let saved = read(
         json!({"base_url": server.base, "saved_dir": dir}),
         State::new(),
@@ -481,6 +483,7 @@ fn over_http_the_replayed_capture_reads_the_same_as_the_saved_responses() {
 fn over_http_errors_map_to_the_sdk_kinds() {
     let Some(dir) = capture() else { return };
     let server = replay(&dir);
+    let _local = egress::enter(EgressPolicy::allowing_private());
     let limited = read(
         json!({"base_url": format!("{}/limited", server.base)}),
         State::new(),
@@ -550,6 +553,7 @@ fn the_kit_passes_on_the_real_capture_saved_and_over_http() {
         live.to_string(),
     );
     options.max_resumes = 10;
+    options.egress = EgressPolicy::allowing_private();
     let report = run(&options);
     println!("{report}");
     assert!(report.passed(), "{report}");
@@ -730,6 +734,7 @@ fn the_kit_passes_on_the_api_layout_without_base_url() {
 #[test]
 fn a_server_that_ignores_the_page_is_not_asked_for_it_again_and_again() {
     let server = replay(&fixtures());
+    let _local = egress::enter(EgressPolicy::allowing_private());
     let stuck = format!("{}/stuck", server.base);
     let full = read(json!({"base_url": stuck}), State::new()).unwrap();
     assert_eq!(
@@ -744,4 +749,50 @@ fn a_server_that_ignores_the_page_is_not_asked_for_it_again_and_again() {
         .filter(|url| url.starts_with("/stuck/latest.json"))
         .count();
     assert_eq!(pages, 2, "the first page, and the same again: the end");
+}
+
+/// What a server answers that a source should not read: never in an error.
+const PEER_SECRET: &str = "internal-session-cookie-0f3a9";
+
+/// A local server answering `/failing/…` with a 500 and `/odd/…` with JSON of another shape,
+/// both quoting [`PEER_SECRET`]; counts its requests.
+fn odd_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (status, body) = if request.url().starts_with("/failing/") {
+                (500, format!("session {PEER_SECRET} expired"))
+            } else {
+                (200, format!(r#"{{"topic_list": "{PEER_SECRET}"}}"#))
+            };
+            let _ =
+                request.respond(tiny_http::Response::from_string(body).with_status_code(status));
+        }
+    });
+    (base, requests)
+}
+
+#[test]
+fn a_forum_on_a_loopback_address_is_refused_unless_allowed_and_its_answers_are_never_quoted() {
+    let (base, requests) = odd_server();
+    let config = |path: &str| -> Config {
+        serde_json::from_value(json!({"base_url": format!("{base}{path}")})).unwrap()
+    };
+    let refused = DiscourseConnector.check(&config("/odd")).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Config, "{refused}");
+    assert_eq!(refused.field.as_deref(), Some("base_url"));
+    assert!(refused.message.contains("[egress] allow"), "{refused}");
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    let _allowed = egress::enter(EgressPolicy::allowing([base.trim_start_matches("http://")]));
+    for path in ["/failing", "/odd"] {
+        let error = DiscourseConnector.check(&config(path)).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::Transient, "{error}");
+        assert!(error.message.contains(&base), "names the URL: {error}");
+        assert!(!error.to_string().contains(PEER_SECRET), "{path}: {error}");
+    }
 }

@@ -155,6 +155,17 @@ fn read_actor(dir: &Path) -> Result<Actor, ConnectorError> {
     })
 }
 
+/// The identity of an account: `user@instance` names one account on the whole fediverse, and
+/// an instance does not give a taken user name to another account (not even once the account
+/// is deleted), so it is unique; a bare user name (an actor id without a host) is not.
+pub fn account_identity(handle: String, profile_url: String) -> pb::Identity {
+    if handle.contains('@') {
+        records::unique_identity(PLATFORM, handle, profile_url)
+    } else {
+        records::identity(PLATFORM, handle, profile_url)
+    }
+}
+
 /// `user@host` of an actor.
 pub fn handle(actor: &Actor) -> String {
     let host = actor
@@ -287,8 +298,7 @@ impl OutboxReader {
             },
             bio: plain_text(&self.actor.summary),
             member: false,
-            identities: vec![records::identity(
-                PLATFORM,
+            identities: vec![account_identity(
                 handle(&self.actor),
                 self.actor.url.clone(),
             )],

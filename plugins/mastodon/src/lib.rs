@@ -3,7 +3,8 @@
 //!
 //! It owns the mapping of both sources to people, conversations and posts: a status that
 //! opens a thread is a conversation, the statuses answering it are its posts, and accounts are
-//! people (outside the community, `member` false) with a `mastodon` identity. Statuses and
+//! people (outside the community, `member` false) with a `mastodon` identity whose handle,
+//! `user@instance`, is marked unique (one account, never reused). Statuses and
 //! people are keyed by their ActivityPub ids (`uri`), so both modes name the same status alike.
 //! [`rest`] reads timelines over HTTP with `min_id` cursors; [`archive`] streams an
 //! `outbox.json`. Which one runs follows from the config: `base_url` or `archive_dir`.
@@ -152,7 +153,7 @@ impl Connector for MastodonConnector {
                     },
                     "page_size": {"type": "integer", "minimum": 1, "maximum": 40, "default": 40},
                     "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 600, "default": 30},
-                    "archive_dir": {"type": "string", "minLength": 1, "description": "archive mode: the folder holding outbox.json and actor.json"},
+                    "archive_dir": {"type": "string", "minLength": 1, "x-path": true, "description": "archive mode: the folder holding outbox.json and actor.json"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200}
                 }
             }),

@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use trellis_plugin_sdk::http;
 use trellis_plugin_sdk::prelude::*;
 
-use crate::{Config, PLATFORM, plain_text, title_of};
+use crate::{Config, plain_text, title_of};
 
 /// Statuses a timeline's state remembers to place later replies in their threads.
 pub const THREAD_MEMORY: usize = 500;
@@ -126,7 +127,7 @@ pub struct Client {
     base_url: String,
     /// `host[:port]` of the instance, which qualifies local handles.
     host: String,
-    agent: ureq::Agent,
+    agent: http::ureq::Agent,
     access_token: Option<String>,
 }
 
@@ -152,15 +153,15 @@ impl Client {
                     ),
                 )
             })?;
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
-            .user_agent(concat!(
-                "trellis-connector-mastodon/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()
-            .into();
+        let agent = http::agent(|agent| {
+            agent
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(config.timeout_secs)))
+                .user_agent(concat!(
+                    "trellis-connector-mastodon/",
+                    env!("CARGO_PKG_VERSION")
+                ))
+        });
         Ok(Self {
             base_url,
             host,
@@ -179,7 +180,7 @@ impl Client {
         }
         let response = request
             .call()
-            .map_err(|error| ConnectorError::transient(format!("get {url}: {error}")))?;
+            .map_err(|error| http::request_error("base_url", &url, &error))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -227,8 +228,12 @@ impl Client {
         }
         let next_max_id = next_max_id(&header("link"));
         let reader = BufReader::new(response.into_body().into_reader());
+        // Said without quoting the answer: the server may be something other than Mastodon.
         let body = serde_json::from_reader(reader).map_err(|error| {
-            ConnectorError::transient(format!("{url}: not a Mastodon API answer ({error})"))
+            ConnectorError::transient(format!(
+                "{url}: not a Mastodon API answer ({})",
+                http::describe_json_error(&error)
+            ))
         })?;
         Ok(Page { body, next_max_id })
     }
@@ -561,8 +566,7 @@ fn person(account: &Account, host: &str) -> Result<pb::Person, ConnectorError> {
         },
         bio: plain_text(&account.note),
         member: false,
-        identities: vec![records::identity(
-            PLATFORM,
+        identities: vec![crate::archive::account_identity(
             handle,
             account.url.clone().unwrap_or_default(),
         )],

@@ -156,6 +156,10 @@ fn the_real_archive_reads_as_its_threads_and_replies() {
     assert_eq!(full.records, 1 + 1260);
     let account = &full.people["https://indieweb.social/users/dealingwith"];
     assert_eq!(account.identities[0].handle, "dealingwith@indieweb.social");
+    assert!(
+        account.identities[0].handle_unique,
+        "user@instance names one account"
+    );
     assert_eq!(
         account.identities[0].profile_url,
         "https://indieweb.social/@dealingwith"

@@ -12,6 +12,7 @@ use replay::{Exchange, Replay};
 use serde_json::{Value, json};
 use trellis_conformance::{Options, built_library, run};
 use trellis_connector_mastodon::{Config, MastodonConnector};
+use trellis_plugin_sdk::egress::{self, EgressPolicy};
 use trellis_plugin_sdk::pb::connector::{batch_item, record};
 use trellis_plugin_sdk::prelude::*;
 
@@ -114,6 +115,7 @@ fn timelines_config(server: &Replay) -> Value {
 #[test]
 fn fixture_timelines_backfill_through_link_pages_and_map_statuses() {
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&fixture("timelines.yaml")]);
     let config = timelines_config(&server);
     let full = read(&config, State::new()).unwrap();
@@ -209,6 +211,7 @@ fn fixture_timelines_backfill_through_link_pages_and_map_statuses() {
 #[test]
 fn fixture_timelines_read_new_statuses_after_min_id() {
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&fixture("timelines.yaml")]);
     let config = timelines_config(&server);
     let first = read(&config, State::new()).unwrap();
@@ -268,6 +271,7 @@ fn fixture_timelines_read_new_statuses_after_min_id() {
 #[test]
 fn http_failures_map_to_the_sdk_kinds() {
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&fixture("errors.yaml")]);
     let base = |extra: Value| {
         let mut config = json!({"base_url": server.origin, "page_size": 2});
@@ -280,6 +284,11 @@ fn http_failures_map_to_the_sdk_kinds() {
 
     let failing = error_of(&base(json!({"hashtags": ["flaky"]})));
     assert_eq!(failing.kind, ErrorKind::Transient, "{failing}");
+    assert!(failing.message.contains("answered 500"), "{failing}");
+    assert!(
+        !failing.message.contains("went wrong"),
+        "the body is not quoted: {failing}"
+    );
 
     let busy = error_of(&base(json!({"hashtags": ["busy"]})));
     assert_eq!(busy.kind, ErrorKind::RateLimited, "{busy}");
@@ -310,6 +319,7 @@ fn an_unreachable_instance_is_transient_and_a_bad_url_names_base_url() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
+    let _allowed = egress::enter(EgressPolicy::allowing(["127.0.0.1"]));
     let config: Config = serde_json::from_value(
         json!({"base_url": format!("http://127.0.0.1:{port}"), "hashtags": ["rust"], "timeout_secs": 5}),
     )
@@ -327,6 +337,7 @@ fn an_unreachable_instance_is_transient_and_a_bad_url_names_base_url() {
 #[test]
 fn check_proves_the_instance_and_the_accounts() {
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&fixture("timelines.yaml")]);
     let config: Config = serde_json::from_value(timelines_config(&server)).unwrap();
     let line = MastodonConnector.check(&config).unwrap();
@@ -337,6 +348,7 @@ fn check_proves_the_instance_and_the_accounts() {
 #[test]
 fn check_falls_back_to_the_v1_instance_of_older_servers() {
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.add(
         "/api/v1/instance",
         Exchange {
@@ -361,11 +373,14 @@ fn check_falls_back_to_the_v1_instance_of_older_servers() {
 #[test]
 fn the_kit_passes_on_the_fixture_timelines() {
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&fixture("timelines.yaml")]);
-    let report = run(&Options::new(
+    let mut options = Options::new(
         built_library("trellis_connector_mastodon"),
         timelines_config(&server).to_string(),
-    ));
+    );
+    options.egress = server.policy();
+    let report = run(&options);
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert_eq!(server.misses(), Vec::<String>::new());
@@ -385,6 +400,7 @@ fn real_config(server: &Replay) -> Value {
 fn the_real_cassette_backfills_through_its_link_pages() {
     let Some(dir) = cassettes() else { return };
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&dir.join("test_pagination_iterator.yaml")]);
     let config = real_config(&server);
     let full = read(&config, State::new()).unwrap();
@@ -468,6 +484,7 @@ fn serve_min_id_pages(server: &Replay, pages: &[&str], below: &str) {
 fn the_real_cassettes_read_incrementally_with_min_id() {
     let Some(dir) = cassettes() else { return };
     let server = Replay::start();
+    let _allowed = server.allowed();
     // Phase one: the 30 toots of test_fetch_remaining.
     server.serve(&[&dir.join("test_fetch_remaining.yaml")]);
     serve_min_id_pages(&server, &[], "117020581413876942");
@@ -514,12 +531,44 @@ fn the_real_cassettes_read_incrementally_with_min_id() {
 fn the_kit_passes_on_the_real_cassette() {
     let Some(dir) = cassettes() else { return };
     let server = Replay::start();
+    let _allowed = server.allowed();
     server.serve(&[&dir.join("test_pagination_iterator.yaml")]);
-    let report = run(&Options::new(
+    let mut options = Options::new(
         built_library("trellis_connector_mastodon"),
         real_config(&server).to_string(),
-    ));
+    );
+    options.egress = server.policy();
+    let report = run(&options);
     println!("{report}");
     assert!(report.passed(), "{report}");
     assert_eq!(server.misses(), Vec::<String>::new());
+}
+
+#[test]
+fn an_instance_on_a_loopback_address_is_refused_unless_allowed_and_its_answers_are_never_quoted() {
+    let server = Replay::start();
+    server.add(
+        "/api/v2/instance",
+        Exchange {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            // serde's own text would quote it: invalid type: string "…", expected struct.
+            body: r#""internal-build-id-5c2e""#.into(),
+        },
+    );
+    let config: Config =
+        serde_json::from_value(json!({"base_url": server.origin, "hashtags": ["rust"]})).unwrap();
+    let refused = MastodonConnector.check(&config).unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Config, "{refused}");
+    assert_eq!(refused.field.as_deref(), Some("base_url"));
+    assert!(refused.message.contains("[egress] allow"), "{refused}");
+    assert!(server.requests().is_empty(), "nothing was asked");
+
+    let _allowed = server.allowed();
+    let error = MastodonConnector.check(&config).unwrap_err();
+    assert!(
+        error.message.contains("not a Mastodon API answer"),
+        "{error}"
+    );
+    assert!(!error.message.contains("internal-build-id"), "{error}");
 }

@@ -124,6 +124,24 @@ typedef const struct TrellisConnectorV1 *(*TrellisConnectorEntry)(uint16_t host_
 #define TRELLIS_SECRET_KEYWORD "writeOnly"
 #define TRELLIS_SECRET_EXTENSION_KEYWORD "x-secret"
 
+/*
+ * Local paths in a config. A field the plugin opens as a file or folder is marked
+ * "x-path": true (or "x-path": "or-url" when it also takes http(s) URLs), at any depth, also in
+ * the items of arrays. The host refuses a path outside the folders its operator lets connectors
+ * read ([files] roots) and hands the plugin the path it checked, symbolic links resolved.
+ */
+#define TRELLIS_PATH_EXTENSION_KEYWORD "x-path"
+
+/*
+ * The host's settings in a config. Every config the host sends carries a top-level key
+ * "$trellis" (never given by a source) holding what the operator set for plugins, today
+ * {"egress": {"allow_private": false, "allow": [...]}}: where the plugin may connect to
+ * (loopback, private, link-local and other non-public addresses only when allowed, by host name,
+ * address or network). Ignore the key, or honour the policy; a plugin that connects elsewhere is
+ * confined only by the isolated runner.
+ */
+#define TRELLIS_HOST_SETTINGS_KEY "$trellis"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -7,6 +7,10 @@
 //! pointers, and freeing buffers this module allocated. Every function is wrapped in
 //! `catch_unwind`: a panic never unwinds into the host; it becomes a system error and poisons the
 //! instance (and its readers), whose later calls all fail.
+//!
+//! What the host puts in a config for the plugin ([`HostSettings`], under [`egress::HOST_KEY`])
+//! is taken out before the config is validated, and its egress policy is made current for the
+//! call (and for every batch of a read), where `http::agent` finds it.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -21,6 +25,7 @@ use crate::abi::{
     TrellisInstance, TrellisReader,
 };
 use crate::connector::{CancelToken, Connector, Reader};
+use crate::egress::{self, EgressPolicy, HostSettings};
 use crate::error::ConnectorError;
 use crate::pb::connector as proto;
 use crate::schema::ConfigSchema;
@@ -105,6 +110,8 @@ struct InstanceState<C: Connector> {
 struct ReaderState<R: Reader> {
     reader: Mutex<R>,
     cancel: CancelToken,
+    /// The host's egress policy, current again during every batch.
+    egress: EgressPolicy,
     poisoned: Arc<AtomicBool>,
     finished: AtomicBool,
     #[cfg_attr(not(feature = "conformance-hooks"), allow(dead_code))]
@@ -245,12 +252,17 @@ impl<C: Connector> InstanceState<C> {
             .map_err(Clone::clone)
     }
 
-    /// Parses, validates and deserializes a config. Returns the config and the call named by the
-    /// conformance panic hook, if any.
-    fn config(&self, config_json: &str) -> Result<(C::Config, Option<String>), ConnectorError> {
+    /// Parses, validates and deserializes a config, after taking out what the host put in it
+    /// ([`HostSettings`] under [`egress::HOST_KEY`]). Returns the config, the call named by the
+    /// conformance panic hook, if any, and the host's settings (the defaults when it sent
+    /// none).
+    fn config(&self, config_json: &str) -> Result<Parsed<C::Config>, ConnectorError> {
         let mut value: Value = serde_json::from_str(config_json).map_err(|error| {
             ConnectorError::config("", format!("the config is not valid JSON: {error}"))
         })?;
+        let host = HostSettings::take(&mut value)
+            .map_err(ConnectorError::system)?
+            .unwrap_or_default();
         let hook = value.as_object_mut().and_then(hook_of);
         self.compiled()?.schema.validate(&value)?;
         let config = serde_json::from_value(value).map_err(|error| {
@@ -259,8 +271,15 @@ impl<C: Connector> InstanceState<C> {
                 format!("the config does not fit the connector: {error}"),
             )
         })?;
-        Ok((config, hook))
+        Ok(Parsed { config, hook, host })
     }
+}
+
+/// A config as a call gets it.
+struct Parsed<T> {
+    config: T,
+    hook: Option<String>,
+    host: HostSettings,
 }
 
 #[cfg(feature = "conformance-hooks")]
@@ -363,7 +382,8 @@ unsafe extern "C" fn check<C: Connector>(
     };
     let (status, bytes) = guarded(Some(&state.poisoned), || {
         let request: proto::CheckRequest = decode(request, "CheckRequest")?;
-        let (config, hook) = state.config(&request.config_json)?;
+        let Parsed { config, hook, host } = state.config(&request.config_json)?;
+        let _egress = egress::enter(host.egress);
         panic_if_hooked(hook.as_deref(), "check");
         let message = state.connector.check(&config)?;
         Ok(proto::CheckResponse { message }.encode_to_vec())
@@ -392,7 +412,8 @@ unsafe extern "C" fn discover<C: Connector>(
     };
     let (status, bytes) = guarded(Some(&state.poisoned), || {
         let request: proto::DiscoverRequest = decode(request, "DiscoverRequest")?;
-        let (config, hook) = state.config(&request.config_json)?;
+        let Parsed { config, hook, host } = state.config(&request.config_json)?;
+        let _egress = egress::enter(host.egress);
         panic_if_hooked(hook.as_deref(), "discover");
         let streams = state.connector.discover(&config)?;
         Ok(proto::DiscoverResponse { streams }.encode_to_vec())
@@ -428,7 +449,8 @@ unsafe extern "C" fn read_open<C: Connector>(
     let mut created: *mut TrellisReader = std::ptr::null_mut();
     let (status, bytes) = guarded(Some(&state.poisoned), || {
         let request: proto::ReadRequest = decode(request, "ReadRequest")?;
-        let (config, hook) = state.config(&request.config_json)?;
+        let Parsed { config, hook, host } = state.config(&request.config_json)?;
+        let _egress = egress::enter(host.egress.clone());
         panic_if_hooked(hook.as_deref(), "read_open");
         let cancel = CancelToken::new();
         let reader =
@@ -438,6 +460,7 @@ unsafe extern "C" fn read_open<C: Connector>(
         let reader_state = ReaderState {
             reader: Mutex::new(reader),
             cancel,
+            egress: host.egress,
             poisoned: Arc::clone(&state.poisoned),
             finished: AtomicBool::new(false),
             panic_on_next: hook.as_deref() == Some("read_next"),
@@ -474,6 +497,7 @@ unsafe extern "C" fn read_next<C: Connector>(
             panic_if_hooked(Some("read_next"), "read_next");
         }
         let mut reader = state.reader.lock().map_err(|_| poisoned_error())?;
+        let _egress = egress::enter(state.egress.clone());
         let batch = reader.next_batch()?;
         if batch.is_last() {
             state.finished.store(true, Ordering::SeqCst);

@@ -13,13 +13,16 @@
 //! The SDK turns that into a safe trait: configs arrive validated against the connector's JSON
 //! Schema and deserialized, panics become errors, cancellation is a token.
 //!
-//! The SDK has no HTTP client and no async runtime: a connector that talks HTTP brings a blocking
-//! client of its own (ureq, reqwest's blocking API). With the `host` feature the crate also
+//! The SDK has no async runtime. A connector that talks HTTP turns on the `http` feature and
+//! fetches with `http::agent`, a blocking ureq agent held to the operator's outbound policy
+//! ([`egress`]: no loopback, private or link-local address unless allowed, checked after DNS and
+//! on every redirect). With the `host` feature the crate also
 //! carries the host side ([`host`]): loading a plugin, the ABI handshake, and safe wrappers
 //! around every call — used by the server's plugin host and by the conformance kit.
 
 pub mod abi;
 pub mod connector;
+pub mod egress;
 pub mod error;
 #[allow(
     unsafe_code,
@@ -32,13 +35,15 @@ pub mod export;
     reason = "loading a shared library and calling through its function table; every use is documented there"
 )]
 pub mod host;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod records;
 pub mod schema;
 pub mod state;
 
 pub use connector::{Batch, CancelToken, Connector, Reader, Record, Spec, stream};
 pub use error::{ConnectorError, ErrorKind};
-pub use schema::{ConfigSchema, SecretField};
+pub use schema::{ConfigSchema, PathField, SecretField};
 pub use state::State;
 
 /// The generated protobuf types: the record payloads of `trellis.v1` and the plugin protocol of

@@ -36,7 +36,11 @@ pub fn person(external_id: impl Into<String>) -> pb::Person {
     }
 }
 
-/// An identity of a person on `platform` (the connector's name, e.g. "mastodon").
+/// An identity of a person on `platform` (the connector's name, e.g. "stackexchange") whose
+/// `handle` other accounts on the platform may share, now or later: a display name, or a user
+/// name unique only inside one forum or workspace of the platform. Such a handle never merges
+/// people on its own; the profile URL and e-mail hash do. When the platform reserves the handle
+/// to one account, use [`unique_identity`].
 pub fn identity(
     platform: &str,
     handle: impl Into<String>,
@@ -47,6 +51,21 @@ pub fn identity(
         handle: handle.into(),
         profile_url: profile_url.into(),
         email_sha256: String::new(),
+        handle_unique: false,
+    }
+}
+
+/// An identity on `platform` whose `handle` names this one account and no other, ever (a
+/// Mastodon `user@instance`): Trellis merges people who share it on the platform automatically,
+/// so use it only when the platform guarantees that.
+pub fn unique_identity(
+    platform: &str,
+    handle: impl Into<String>,
+    profile_url: impl Into<String>,
+) -> pb::Identity {
+    pb::Identity {
+        handle_unique: true,
+        ..identity(platform, handle, profile_url)
     }
 }
 

@@ -16,11 +16,122 @@ pub const SECRET_KEYWORD: &str = "writeOnly";
 /// The extension keyword that marks a config field as a secret as well: `"x-secret": true`.
 pub const SECRET_EXTENSION: &str = "x-secret";
 
+/// The extension keyword that marks a config field as a local file or folder the plugin opens:
+/// `"x-path": true`, or `"x-path": "or-url"` for a field that takes a path or an http(s) URL.
+/// The host refuses a path outside the folders its operator lets connectors read, and hands the
+/// plugin the path it checked, with every symbolic link resolved.
+pub const PATH_EXTENSION: &str = "x-path";
+
 /// A compiled config schema.
 #[derive(Debug)]
 pub struct ConfigSchema {
     validator: jsonschema::Validator,
     secrets: Vec<SecretField>,
+    paths: Vec<PathField>,
+}
+
+/// One step from a config's root toward a path field.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Step {
+    /// A property of an object.
+    Key(String),
+    /// Every item of an array.
+    Items,
+}
+
+/// A config field the schema marks as a local path ([`PATH_EXTENSION`]), at any depth, in
+/// objects and in the items of arrays.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PathField {
+    steps: Vec<Step>,
+    /// The field also takes http(s) URLs, which are not paths.
+    or_url: bool,
+}
+
+impl PathField {
+    /// Visits every value of the field in `config` that is a path (a string, and for an
+    /// `or-url` field not an http(s) URL), with its name as errors give it (`path`,
+    /// `files[2].path`); `visit` may replace it.
+    pub fn visit(&self, config: &mut Value, visit: &mut dyn FnMut(&str, &mut String)) {
+        fn go(
+            steps: &[Step],
+            value: &mut Value,
+            name: &str,
+            or_url: bool,
+            visit: &mut dyn FnMut(&str, &mut String),
+        ) {
+            match steps.split_first() {
+                None => {
+                    if let Value::String(text) = value {
+                        let trimmed = text.trim_start();
+                        let url = trimmed.starts_with("http://") || trimmed.starts_with("https://");
+                        if !(or_url && url) {
+                            visit(name, text);
+                        }
+                    }
+                }
+                Some((Step::Key(key), rest)) => {
+                    if let Some(inner) =
+                        value.as_object_mut().and_then(|object| object.get_mut(key))
+                    {
+                        let name = if name.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{name}.{key}")
+                        };
+                        go(rest, inner, &name, or_url, visit);
+                    }
+                }
+                Some((Step::Items, rest)) => {
+                    if let Some(items) = value.as_array_mut() {
+                        for (index, item) in items.iter_mut().enumerate() {
+                            go(rest, item, &format!("{name}[{index}]"), or_url, visit);
+                        }
+                    }
+                }
+            }
+        }
+        go(&self.steps, config, "", self.or_url, visit);
+    }
+}
+
+/// The fields `schema` marks as local paths.
+pub fn path_fields(schema: &Value) -> Vec<PathField> {
+    fn walk(schema: &Value, steps: &mut Vec<Step>, found: &mut Vec<PathField>) {
+        match schema.get(PATH_EXTENSION) {
+            Some(Value::Bool(true)) => {
+                found.push(PathField {
+                    steps: steps.clone(),
+                    or_url: false,
+                });
+                return;
+            }
+            Some(Value::String(kind)) if kind == "or-url" => {
+                found.push(PathField {
+                    steps: steps.clone(),
+                    or_url: true,
+                });
+                return;
+            }
+            _ => {}
+        }
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                steps.push(Step::Key(name.clone()));
+                walk(property, steps, found);
+                steps.pop();
+            }
+        }
+        if let Some(items) = schema.get("items").filter(|items| items.is_object()) {
+            steps.push(Step::Items);
+            walk(items, steps, found);
+            steps.pop();
+        }
+    }
+    let mut found = Vec::new();
+    walk(schema, &mut Vec::new(), &mut found);
+    found.sort();
+    found
 }
 
 /// A config field the schema marks as a secret: its path of property names from the root.
@@ -120,15 +231,29 @@ impl ConfigSchema {
         check_schema(schema)?;
         let validator = jsonschema::validator_for(schema)
             .map_err(|error| format!("the config schema does not compile: {error}"))?;
+        let paths = path_fields(schema);
+        for field in &paths {
+            if field.steps.is_empty() {
+                return Err(format!(
+                    "the config schema marks its root as {PATH_EXTENSION}; mark the field that holds the path"
+                ));
+            }
+        }
         Ok(Self {
             validator,
             secrets: secret_fields(schema),
+            paths,
         })
     }
 
     /// The fields the schema marks as secrets.
     pub fn secrets(&self) -> &[SecretField] {
         &self.secrets
+    }
+
+    /// The fields the schema marks as local paths.
+    pub fn paths(&self) -> &[PathField] {
+        &self.paths
     }
 
     /// Parses and compiles a schema given as JSON text.
@@ -142,6 +267,16 @@ impl ConfigSchema {
     /// pointer without the leading slash, e.g. `path` or `feeds/0/url`) and listing every problem.
     /// A problem with a secret field never quotes its value.
     pub fn validate(&self, config: &Value) -> Result<(), ConnectorError> {
+        if config.get(crate::egress::HOST_KEY).is_some() {
+            // The host hands the plugin its settings there; a source may not give its own.
+            return Err(ConnectorError::config(
+                crate::egress::HOST_KEY,
+                format!(
+                    "config.{}: the key is reserved for the server's own settings (its egress policy); remove it from the source's config",
+                    crate::egress::HOST_KEY
+                ),
+            ));
+        }
         // A problem about an enclosing object (`anyOf`, `not`...) may quote the whole config.
         let hidden: Vec<String> = self
             .secrets
@@ -240,6 +375,18 @@ mod tests {
     }
 
     #[test]
+    fn a_config_may_not_give_the_hosts_own_settings_even_where_the_schema_is_open() {
+        let open = ConfigSchema::new(&json!({"type": "object"})).unwrap();
+        let config = json!({"$trellis": {"egress": {"allow_private": true}}});
+        for schema in [open, schema()] {
+            let error = schema.validate(&config).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Config);
+            assert_eq!(error.field.as_deref(), Some("$trellis"));
+            assert!(error.message.contains("reserved"), "{error}");
+        }
+    }
+
+    #[test]
     fn a_missing_field_is_reported() {
         let error = schema().validate(&json!({})).unwrap_err();
         assert!(error.message.contains("path"), "{error}");
@@ -259,6 +406,49 @@ mod tests {
             "not": {"required": ["forbidden"]}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn path_fields_are_visited_in_objects_and_arrays_and_urls_are_left_alone() {
+        let schema = ConfigSchema::new(&json!({
+            "type": "object",
+            "properties": {
+                "path": {"type": "string", "x-path": true},
+                "files": {"type": "array", "items": {"type": "object", "properties": {
+                    "path": {"type": "string", "x-path": true},
+                    "format": {"type": "string"}
+                }}},
+                "feeds": {"type": "array", "items": {"type": "string", "x-path": "or-url"}},
+                "name": {"type": "string"}
+            }
+        }))
+        .unwrap();
+        let mut config = json!({
+            "path": "a.jsonl",
+            "files": [{"path": "b.html"}, {"format": "pocket"}, {"path": "c.csv"}],
+            "feeds": ["https://example.org/feed", "d.xml"],
+            "name": "not a path"
+        });
+        let mut seen = Vec::new();
+        for field in schema.paths() {
+            field.visit(&mut config, &mut |name, value| {
+                seen.push(format!("{name}={value}"));
+                value.insert_str(0, "/root/");
+            });
+        }
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "feeds[1]=d.xml",
+                "files[0].path=b.html",
+                "files[2].path=c.csv",
+                "path=a.jsonl"
+            ]
+        );
+        assert_eq!(config["files"][2]["path"], "/root/c.csv");
+        assert_eq!(config["feeds"][0], "https://example.org/feed");
+        assert_eq!(config["name"], "not a path");
     }
 
     #[test]

@@ -116,7 +116,7 @@ impl Connector for SlackConnector {
                 "required": ["path"],
                 "additionalProperties": false,
                 "properties": {
-                    "path": {"type": "string", "minLength": 1, "description": "the export folder or its .zip file"},
+                    "path": {"type": "string", "minLength": 1, "x-path": true, "description": "the export folder or its .zip file"},
                     "workspace_url": {"type": "string", "pattern": "^https?://", "description": "the workspace's address, e.g. https://example.slack.com"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200}
                 }
@@ -732,6 +732,9 @@ impl SlackReader {
             display_name,
             bio: user.profile.title.clone().unwrap_or_default(),
             member: !user.deleted && !user.is_bot,
+            // The user name is unique only inside one Slack workspace, and a freed name is
+            // taken again, so it is no unique handle of "slack"; the profile URL (workspace and
+            // user id) and the e-mail hash are what identify the person.
             identities: vec![pb::Identity {
                 email_sha256,
                 ..records::identity(PLATFORM, user.name.clone(), profile_url)

@@ -4,9 +4,14 @@
 //! Mapping:
 //! - a user is a person (display name, `AboutMe` as plain text bio, member of the community),
 //!   with a `stackexchange` identity (handle: the display name, which is what `@mentions` use;
-//!   profile URL: the site's `/users/<id>` page when `site_url` is given) and, when `WebsiteUrl`
+//!   profile URL: the site's `/users/<id>` page when `site_url` is given), when `WebsiteUrl`
 //!   is a profile on a known platform (GitHub, GitLab, Twitter/X, LinkedIn, Medium, a fediverse
-//!   `/@name` page), a second identity on that platform; a home page is not an identity;
+//!   `/@name` page), a second identity on that platform (a home page is not an identity), and
+//!   the network account (`AccountId`) as a `stackexchange` identity whose profile URL is its
+//!   `https://stackexchange.com/users/<AccountId>` page. Display names are not unique (many
+//!   users of a site are called Joe), so no handle is marked unique: the profile URLs (one site
+//!   user, one network account) are what identity resolution merges on, and the network account
+//!   joins the same person's users on several sites;
 //! - a question (`PostTypeId` 1) is a `qa_forum` conversation (title, body as plain text, tags
 //!   from the `<a><b>` or `|a|b|` forms, open unless it has a `ClosedDate`, created and last
 //!   activity dates);
@@ -127,7 +132,7 @@ impl Connector for StackExchangeConnector {
                 "required": ["path"],
                 "additionalProperties": false,
                 "properties": {
-                    "path": {"type": "string", "minLength": 1, "description": "the folder of an unpacked dump: Posts.xml, and Users.xml and Comments.xml when present"},
+                    "path": {"type": "string", "minLength": 1, "x-path": true, "description": "the folder of an unpacked dump: Posts.xml, and Users.xml and Comments.xml when present"},
                     "site_url": {"type": "string", "pattern": "^https?://[^/]+/?$", "description": "the site's address, e.g. https://conlang.stackexchange.com, for the links of questions and profiles"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 200},
                     "comments": {"type": "boolean", "default": true, "description": "read Comments.xml"}

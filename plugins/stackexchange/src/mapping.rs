@@ -81,8 +81,11 @@ fn score(row: &Row) -> u32 {
         .map_or(0, |score| u32::try_from(score.max(0)).unwrap_or(u32::MAX))
 }
 
-/// A user: a member of the community with a `stackexchange` identity, and another one when their
-/// website is a profile on a known platform.
+/// A user: a member of the community with a `stackexchange` identity, another one when their
+/// website is a profile on a known platform, and their network account.
+///
+/// The display name is the handle, but it is not unique (a site has many Joes), so it is a plain
+/// identity: what identifies the user is the profile URL of the site's user page.
 pub fn person(row: &Row, id: i64, site_url: Option<&str>) -> pb::Person {
     let display_name = clip(row.text("DisplayName").trim(), TITLE_BYTES);
     let profile_url = site_url
@@ -94,6 +97,7 @@ pub fn person(row: &Row, id: i64, site_url: Option<&str>) -> pb::Person {
         profile_url,
     )];
     identities.extend(row.get("WebsiteUrl").and_then(website_identity));
+    identities.extend(network_identity(row));
     pb::Person {
         display_name,
         bio: plain_text(row.text("AboutMe")),
@@ -102,6 +106,20 @@ pub fn person(row: &Row, id: i64, site_url: Option<&str>) -> pb::Person {
         created_at: time_attribute(row, "CreationDate"),
         ..records::person(id.to_string())
     }
+}
+
+/// The network account of a user (`AccountId`), the same for every site they joined, as its
+/// profile page; `None` without one, or for the network's own accounts (ids below 1, such as
+/// the Community bot), which have no page.
+pub fn network_identity(row: &Row) -> Option<pb::Identity> {
+    let account = row.text("AccountId").trim().parse::<i64>().ok()?;
+    (account > 0).then(|| {
+        records::identity(
+            PLATFORM,
+            "",
+            format!("https://stackexchange.com/users/{account}"),
+        )
+    })
 }
 
 /// The identity a `WebsiteUrl` stands for, when it is a person's profile on a platform we know;

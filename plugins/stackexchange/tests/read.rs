@@ -105,7 +105,7 @@ fn the_fixture_dump_maps_field_by_field() {
         ada.bio
     );
     assert!(ada.bio.contains("pruning") && !ada.bio.contains('<'));
-    assert_eq!(ada.identities.len(), 2);
+    assert_eq!(ada.identities.len(), 3);
     assert_eq!(ada.identities[0].platform, "stackexchange");
     assert_eq!(ada.identities[0].handle, "Ada Gardener");
     assert_eq!(
@@ -114,12 +114,31 @@ fn the_fixture_dump_maps_field_by_field() {
     );
     assert_eq!(ada.identities[1].platform, "github");
     assert_eq!(ada.identities[1].handle, "adagardener");
+    assert_eq!(
+        (
+            ada.identities[2].platform.as_str(),
+            ada.identities[2].handle.as_str(),
+            ada.identities[2].profile_url.as_str()
+        ),
+        ("stackexchange", "", "https://stackexchange.com/users/20"),
+        "the network account"
+    );
+    assert!(
+        ada.identities
+            .iter()
+            .all(|identity| !identity.handle_unique),
+        "display names are not unique"
+    );
     let bo = read
         .people
         .iter()
         .find(|person| id_of(&person.r#ref) == "3")
         .unwrap();
-    assert_eq!(bo.identities.len(), 1, "a home page is not a profile");
+    assert_eq!(
+        bo.identities.len(),
+        2,
+        "a home page is not a profile: the site user and the network account only"
+    );
     let cy = read
         .people
         .iter()
@@ -430,4 +449,9 @@ fn the_real_conlang_dump_maps_exactly() {
     assert!(community.bio.starts_with("Hi, I'm not really a person."));
     assert!(community.bio.contains("Remove abandoned questions"));
     assert_eq!(community.identities[0].profile_url, "");
+    assert_eq!(
+        community.identities.len(),
+        1,
+        "the network's own account has no page"
+    );
 }

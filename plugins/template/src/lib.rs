@@ -140,7 +140,7 @@ impl Connector for JsonLinesConnector {
                 "required": ["path"],
                 "additionalProperties": false,
                 "properties": {
-                    "path": {"type": "string", "minLength": 1, "description": "the JSON Lines file to read"},
+                    "path": {"type": "string", "minLength": 1, "x-path": true, "description": "the JSON Lines file to read"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
                     "throttle_ms": {"type": "integer", "minimum": 0, "maximum": 60000, "default": 0}
                 }

@@ -58,6 +58,15 @@ pub enum PeopleCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Judge the automatic merges again with today's identity rules and list those the rules
+    /// would not make (people who only share a display name on one platform); admin only.
+    ReviewMerges {
+        /// Undo the merges found (they stay in the audit trail, marked undone).
+        #[arg(long)]
+        apply: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
     /// Remove a person's personal data and the text they wrote, for good.
     Forget {
         /// The person, as SOURCE:ID.
@@ -212,6 +221,62 @@ fn print_profile(value: &Value) {
     }
 }
 
+/// Merges of the audit trail as the JSON output has them.
+fn merges_json(merges: &[pb::MergeRecord]) -> Value {
+    let key = |reference: &pb::RecordRef| format!("{}:{}", reference.source, reference.external_id);
+    let seconds = |timestamp: &Option<prost_types::Timestamp>| {
+        timestamp.as_ref().map(|timestamp| timestamp.seconds)
+    };
+    json!({
+        "merges": merges.iter().map(|merge| json!({
+            "merge_id": merge.merge_id,
+            "target": merge.target.as_ref().map(key),
+            "others": merge.others.iter().map(key).collect::<Vec<_>>(),
+            "confidence": round3(merge.confidence),
+            "reasons": merge.reasons,
+            "automatic": merge.automatic,
+            "created_at_unix": seconds(&merge.created_at),
+            "undone_at_unix": seconds(&merge.undone_at),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Merges for people to read, one a line with their reasons below; `none` when there are none.
+fn print_merges(value: &Value, none: &str) {
+    let merges = value["merges"].as_array().cloned().unwrap_or_default();
+    if merges.is_empty() {
+        println!("{none}");
+    }
+    for merge in merges {
+        let others: Vec<&str> = merge["others"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|other| other.as_str())
+            .collect();
+        println!(
+            "{}  {} <- {}  ({}, confidence {:.2}{})",
+            merge["merge_id"].as_str().unwrap_or(""),
+            merge["target"].as_str().unwrap_or(""),
+            others.join(", "),
+            if merge["automatic"].as_bool() == Some(true) {
+                "automatic"
+            } else {
+                "asked for"
+            },
+            merge["confidence"].as_f64().unwrap_or(0.0),
+            if merge["undone_at_unix"].is_null() {
+                ""
+            } else {
+                ", undone"
+            }
+        );
+        for reason in merge["reasons"].as_array().into_iter().flatten() {
+            println!("    - {}", reason.as_str().unwrap_or(""));
+        }
+    }
+}
+
 fn discussion_json(discussion: &pb::SuggestedDiscussion) -> Value {
     json!({
         "conversation": ref_text(discussion.conversation.as_ref()),
@@ -356,56 +421,34 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(|status| describe(&status))?
                 .into_inner();
-            let key = |reference: &pb::RecordRef| {
-                format!("{}:{}", reference.source, reference.external_id)
-            };
-            let seconds = |timestamp: &Option<prost_types::Timestamp>| {
-                timestamp.as_ref().map(|timestamp| timestamp.seconds)
-            };
-            let value = json!({
-                "merges": response.merges.iter().map(|merge| json!({
-                    "merge_id": merge.merge_id,
-                    "target": merge.target.as_ref().map(key),
-                    "others": merge.others.iter().map(key).collect::<Vec<_>>(),
-                    "confidence": round3(merge.confidence),
-                    "reasons": merge.reasons,
-                    "automatic": merge.automatic,
-                    "created_at_unix": seconds(&merge.created_at),
-                    "undone_at_unix": seconds(&merge.undone_at),
-                })).collect::<Vec<_>>(),
-            });
+            let value = merges_json(&response.merges);
+            print(&client, &value, |value| print_merges(value, "no merges"));
+        }
+        PeopleCommand::ReviewMerges { apply, client } => {
+            let mut service =
+                pb::people_service_client::PeopleServiceClient::new(channel(&client).await?);
+            let response = service
+                .review_merges(pb::ReviewMergesRequest {
+                    workspace: client.workspace.clone(),
+                    apply,
+                })
+                .await
+                .map_err(|status| describe(&status))?
+                .into_inner();
+            let mut value = merges_json(&response.merges);
+            value["applied"] = json!(apply);
             print(&client, &value, |value| {
-                let merges = value["merges"].as_array().cloned().unwrap_or_default();
-                if merges.is_empty() {
-                    println!("no merges");
-                }
-                for merge in merges {
-                    let others: Vec<&str> = merge["others"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|other| other.as_str())
-                        .collect();
+                print_merges(
+                    value,
+                    "every automatic merge still holds under today's identity rules",
+                );
+                let found = value["merges"].as_array().map_or(0, Vec::len);
+                if found > 0 && !apply {
                     println!(
-                        "{}  {} <- {}  ({}, confidence {:.2}{})",
-                        merge["merge_id"].as_str().unwrap_or(""),
-                        merge["target"].as_str().unwrap_or(""),
-                        others.join(", "),
-                        if merge["automatic"].as_bool() == Some(true) {
-                            "automatic"
-                        } else {
-                            "asked for"
-                        },
-                        merge["confidence"].as_f64().unwrap_or(0.0),
-                        if merge["undone_at_unix"].is_null() {
-                            ""
-                        } else {
-                            ", undone"
-                        }
+                        "{found} automatic merges would not be made today; rerun with --apply to undo them (they stay in the audit trail)"
                     );
-                    for reason in merge["reasons"].as_array().into_iter().flatten() {
-                        println!("    - {}", reason.as_str().unwrap_or(""));
-                    }
+                } else if found > 0 {
+                    println!("{found} automatic merges undone");
                 }
             });
         }

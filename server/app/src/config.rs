@@ -24,6 +24,51 @@ pub struct Config {
     pub learning: LearningConfig,
     #[serde(default)]
     pub secrets: SecretsConfig,
+    #[serde(default)]
+    pub files: FilesConfig,
+    #[serde(default)]
+    pub egress: EgressConfig,
+}
+
+/// Where connectors may connect to. A source's config names URLs, and its connector fetches
+/// them from the server: by default no loopback, private, link-local, unique-local or other
+/// non-public address (v4 and v6), checked on the addresses a name resolves to and on every
+/// redirect, so a write key is not a way into the server's own network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Lets connectors reach every non-public address.
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Host names, addresses and networks connectors may reach although they are not public,
+    /// e.g. `["forum.intranet.example", "10.20.0.0/16", "127.0.0.1:8080"]`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl EgressConfig {
+    /// The policy plugins get.
+    pub fn policy(&self) -> trellis_plugin_host::EgressPolicy {
+        trellis_plugin_host::EgressPolicy {
+            allow_private: self.allow_private,
+            allow: self.allow.clone(),
+        }
+    }
+}
+
+/// Where connectors may read local files: the paths a source's config gives (a dump folder, an
+/// export file) must lie below one of these folders, symbolic links resolved, or the source is
+/// refused. Without `roots`, a server on a loopback address lets connectors read below its
+/// current folder and the system's temporary folder, and any other server nowhere.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// The folders, for every workspace without roots of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roots: Option<Vec<PathBuf>>,
+    /// Workspace name to its own folders, instead of `roots`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub workspaces: std::collections::BTreeMap<String, Vec<PathBuf>>,
 }
 
 /// The key that seals connector secrets (API keys, tokens) at rest. The environment variables
@@ -92,6 +137,12 @@ pub struct AuthConfig {
     pub requests_per_second: u32,
     /// Calls a key may make at once above its average.
     pub burst: u32,
+    /// Messages per second each key may stream (records into Ingest, contacts into
+    /// MatchPeople); a faster stream is slowed to it. 0 for no limit.
+    pub stream_messages_per_second: u32,
+    /// Failed authentications per minute from one peer address before its calls are refused
+    /// for a while. 0 for no limit.
+    pub failed_auth_per_minute: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +293,8 @@ impl Default for Config {
                 required: false,
                 requests_per_second: 100,
                 burst: 200,
+                stream_messages_per_second: 20_000,
+                failed_auth_per_minute: 30,
             },
             replication: ReplicationConfig {
                 follow_interval_ms: 500,
@@ -257,6 +310,8 @@ impl Default for Config {
                 max_embedding_wait_seconds: 600,
             },
             secrets: SecretsConfig::default(),
+            files: FilesConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
 }
@@ -507,6 +562,9 @@ impl Config {
         if self.semantic.threads == 0 || self.semantic.threads > 256 {
             problems.push("semantic.threads must be from 1 to 256".to_owned());
         }
+        if let Err(problem) = self.egress.policy().checked() {
+            problems.push(format!("egress.allow: {problem}"));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -652,6 +710,35 @@ mod tests {
         )
         .expect("no limit is allowed");
         assert_eq!(config.plugins.isolated_memory_mb, 0);
+    }
+
+    #[test]
+    fn egress_refuses_private_addresses_by_default_and_its_allow_list_is_checked() {
+        let config = Config::load(None, Vec::new(), &Overrides::default()).expect("loads");
+        assert_eq!(config.egress, EgressConfig::default());
+        assert!(!config.egress.allow_private);
+        let config = Config::load(
+            None,
+            env(&[
+                ("TRELLIS__EGRESS__ALLOW_PRIVATE", "true"),
+                (
+                    "TRELLIS__EGRESS__ALLOW",
+                    r#"["10.20.0.0/16", "forum.intranet"]"#,
+                ),
+            ]),
+            &Overrides::default(),
+        )
+        .expect("loads");
+        assert!(config.egress.allow_private);
+        assert_eq!(config.egress.allow, ["10.20.0.0/16", "forum.intranet"]);
+        let error = Config::load(
+            None,
+            env(&[("TRELLIS__EGRESS__ALLOW", r#"["10.0.0.0/40"]"#)]),
+            &Overrides::default(),
+        )
+        .expect_err("a bad network");
+        assert!(error.contains("egress.allow"), "{error}");
+        assert!(error.contains("10.0.0.0/40"), "{error}");
     }
 
     #[test]

@@ -177,6 +177,8 @@ pub fn parse_line(line: &str, workspace: &str) -> Result<pb::IngestRequest, Stri
                         handle,
                         profile_url,
                         email_sha256,
+                        // A handle in a file of records is taken as a name, not a unique id.
+                        handle_unique: false,
                     }]
                 } else {
                     Vec::new()

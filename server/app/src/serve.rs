@@ -20,12 +20,24 @@ use trellis_grpc::auth::{AuthLayer, AuthSettings};
 use trellis_grpc::pb;
 use trellis_grpc::{Api, ApiSettings, SourceApi};
 use trellis_plugin_host::{
-    IsolationSettings, KeySettings, LeasePolicy, PluginRegistry, RetryPolicy, SchedulerHandle,
-    SecretKeys, Sources, default_holder, secrets,
+    FileRoots, IsolationSettings, KeySettings, LeasePolicy, PluginRegistry, RetryPolicy,
+    SchedulerHandle, SecretKeys, Sources, default_holder, secrets,
 };
 
 use crate::config::{Config, PluginsConfig};
 
+/// What one HTTP/2 stream may send ahead of its handler (the protocol's flow control).
+const HTTP2_STREAM_WINDOW: u32 = 1 << 20;
+
+/// What all streams of a connection may send ahead of their handlers. HTTP/2 (the `h2` crate)
+/// also budgets the bookkeeping of small DATA frames at half of this window and ends the whole
+/// connection (`GOAWAY ENHANCE_YOUR_CALM "too_many_data_frames"`) past it. gRPC clients send each
+/// small message in a frame of its own (a bulk match's contacts are 20 to 40 bytes), and a socket
+/// read can bring thousands at once; at the 1 MiB default the budget ran out within a fifth of a
+/// second of a fast `MatchPeople` stream. At 32 MiB, one stream's whole window of the smallest
+/// frames stays within the budget even when its handler stops reading, and a flood of empty or
+/// tiny frames is still refused.
+const HTTP2_CONNECTION_WINDOW: u32 = 32 << 20;
 /// A server running in this process.
 #[derive(Debug)]
 pub struct Running {
@@ -421,7 +433,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 ttl: Duration::from_secs(config.sync.lease_seconds),
             })
             .with_isolation(isolation)
-            .with_secret_keys(keys),
+            .with_secret_keys(keys)
+            .with_file_roots(Arc::new(file_roots(&config)?))
+            .with_egress(egress_policy(&config)),
     );
     // Without a change log this process owns its store alone.
     let exclusive = !trellis.follows_changes();
@@ -490,6 +504,70 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 /// The keys that seal connector secrets: the configured ones; else a `secrets.key` beside the
 /// SQLite database, made there when the server listens on a loopback address only (a quick
 /// start on one machine). A server without a key refuses to store secrets, saying how to set one.
+/// What a server listening on `ip` is exposed to, if anything: beyond loopback, no keys (anyone
+/// who reaches it can do anything) or keys without TLS (they travel in clear).
+fn exposure_warning(ip: std::net::IpAddr, keys: bool, tls: bool) -> Option<&'static str> {
+    if ip.is_loopback() {
+        None
+    } else if !keys {
+        Some(
+            "serving a non-loopback address without api keys: anyone who reaches it can read and change everything; set [auth] required = true and create keys with `trellis keys create`",
+        )
+    } else if !tls {
+        Some(
+            "serving a non-loopback address without TLS: api keys and data travel in clear; set server.tls_cert and server.tls_key, or put a TLS-terminating proxy in front",
+        )
+    } else {
+        None
+    }
+}
+
+/// Where connectors may read files: `[files]`, or by default on loopback the current folder and
+/// the temporary folder, beyond loopback nowhere. Said in the log either way.
+fn file_roots(config: &Config) -> anyhow::Result<FileRoots> {
+    let roots = match &config.files.roots {
+        Some(roots) => roots.clone(),
+        None if config.listen_addr().ip().is_loopback() => {
+            let mut roots =
+                vec![std::env::current_dir().context("cannot read the current folder")?];
+            roots.push(std::env::temp_dir());
+            roots
+        }
+        None => Vec::new(),
+    };
+    let file_roots = FileRoots::new(&roots, &config.files.workspaces, "files.roots")
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    if roots.is_empty() && config.files.workspaces.is_empty() {
+        tracing::info!(
+            "connectors read no local files: set files.roots to the folders they may read (exports, dumps)"
+        );
+    } else {
+        let listed: Vec<String> = roots
+            .iter()
+            .map(|root| root.display().to_string())
+            .collect();
+        tracing::info!(roots = %listed.join(", "), workspaces_with_own_roots = config.files.workspaces.len(), "connectors read local files only below these folders");
+    }
+    Ok(file_roots)
+}
+
+/// The outbound policy every plugin gets, said once in the log.
+fn egress_policy(config: &Config) -> trellis_plugin_host::EgressPolicy {
+    let policy = config.egress.policy();
+    if policy.allow_private {
+        tracing::warn!(
+            "connectors may reach loopback, private and link-local addresses (egress.allow_private = true): a source's config can point the server at its own network"
+        );
+    } else if policy.allow.is_empty() {
+        tracing::info!(
+            "connectors reach public addresses only: set egress.allow to the private hosts or networks they may reach"
+        );
+    } else {
+        tracing::info!(allow = %policy.allow.join(", "), "connectors reach public addresses and these");
+    }
+    policy
+}
+
 fn secret_keys(config: &Config) -> anyhow::Result<SecretKeys> {
     let mut settings = KeySettings {
         key_file: config.secrets.key_file.clone(),
@@ -542,11 +620,13 @@ async fn serve_on(
     let addr = listener.local_addr()?;
     if config.auth.required {
         tracing::info!("api keys required on every call (auth.required)");
-        if !addr.ip().is_loopback() && config.server.tls_cert.is_none() {
-            tracing::warn!(%addr, "serving a non-loopback address without TLS: api keys and data travel in clear; set server.tls_cert and server.tls_key, or put a TLS-terminating proxy in front");
-        }
-    } else if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "serving a non-loopback address without api keys: anyone who reaches it can read and change everything; set [auth] required = true and create keys with `trellis keys create`");
+    }
+    if let Some(warning) = exposure_warning(
+        addr.ip(),
+        config.auth.required,
+        config.server.tls_cert.is_some(),
+    ) {
+        tracing::warn!(%addr, "{warning}");
     }
     let api = Api::new(
         Arc::clone(&trellis),
@@ -586,10 +666,14 @@ async fn serve_on(
             required: config.auth.required,
             requests_per_second: config.auth.requests_per_second,
             burst: config.auth.burst,
+            stream_messages_per_second: config.auth.stream_messages_per_second,
+            failed_auth_per_minute: config.auth.failed_auth_per_minute,
         },
         key_store,
     );
-    let mut builder = Server::builder();
+    let mut builder = Server::builder()
+        .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+        .initial_connection_window_size(HTTP2_CONNECTION_WINDOW);
     if let (Some(cert), Some(key)) = (&config.server.tls_cert, &config.server.tls_key) {
         let read = |file: &std::path::PathBuf| {
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
@@ -693,6 +777,52 @@ mod tests {
         config.server.listen = listen.to_owned();
         config.storage.path = dir.join("data").join("trellis.db");
         config
+    }
+
+    #[test]
+    fn a_server_beyond_loopback_warns_without_keys_and_with_keys_but_no_tls() {
+        let loopback: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let v6_loopback: std::net::IpAddr = "::1".parse().unwrap();
+        let everywhere: std::net::IpAddr = "0.0.0.0".parse().unwrap();
+        for ip in [loopback, v6_loopback] {
+            for (keys, tls) in [(false, false), (true, false), (true, true)] {
+                assert_eq!(exposure_warning(ip, keys, tls), None);
+            }
+        }
+        let without_keys = exposure_warning(everywhere, false, false).unwrap();
+        assert!(without_keys.contains("without api keys"), "{without_keys}");
+        let in_clear = exposure_warning(everywhere, true, false).unwrap();
+        assert!(
+            in_clear.contains("travel in clear") && in_clear.contains("server.tls_cert"),
+            "{in_clear}"
+        );
+        assert_eq!(exposure_warning(everywhere, true, true), None);
+    }
+
+    #[test]
+    fn the_default_file_roots_are_the_current_and_temporary_folders_on_loopback_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = trellis_core::domain::WorkspaceId::default_workspace();
+        let inside = std::env::temp_dir().join(format!("roots-{}", std::process::id()));
+        std::fs::write(&inside, "").unwrap();
+        let on_loopback = file_roots(&config_at(dir.path(), "127.0.0.1:0")).unwrap();
+        let beyond = file_roots(&config_at(dir.path(), "0.0.0.0:0")).unwrap();
+        let path = inside.to_str().unwrap();
+        let taken = on_loopback.confine(&workspace, "path", path);
+        let refused = beyond.confine(&workspace, "path", path);
+        std::fs::remove_file(&inside).unwrap();
+        assert!(taken.is_ok(), "{taken:?}");
+        assert!(
+            refused
+                .unwrap_err()
+                .description
+                .contains("reads no local files"),
+            "beyond loopback nothing is read without files.roots"
+        );
+        let mut named = config_at(dir.path(), "0.0.0.0:0");
+        named.files.roots = Some(vec![dir.path().join("missing")]);
+        let error = file_roots(&named).unwrap_err().to_string();
+        assert!(error.contains("files.roots"), "{error}");
     }
 
     #[test]

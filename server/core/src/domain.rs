@@ -161,6 +161,12 @@ pub struct Identity {
     pub profile_url: String,
     /// Lowercase hex SHA-256 of the lowercased, trimmed e-mail address; never the address itself.
     pub email_sha256: String,
+    /// The platform gives `handle` to this one account and to no other, ever (a Mastodon
+    /// `user@instance`); a display name, or a user name that is only unique inside one forum or
+    /// chat workspace, is not. Only such a handle, shared on the same platform, is evidence
+    /// enough to merge people automatically. Records stored before it existed read as `false`.
+    #[serde(default)]
+    pub handle_unique: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -392,6 +398,15 @@ impl Record {
                         check.violations.push(Violation::new(
                             field("email_sha256"),
                             "must be the 64 hex digits of the SHA-256 of the lowercased e-mail address; never send the address itself",
+                        ));
+                    }
+                    if identity.handle_unique
+                        && (identity.handle.trim().is_empty()
+                            || identity.platform.trim().is_empty())
+                    {
+                        check.violations.push(Violation::new(
+                            field("handle_unique"),
+                            "is set on an identity without a handle or a platform; a handle is unique only on a named platform, so give both or leave it unset",
                         ));
                     }
                 }

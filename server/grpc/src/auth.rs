@@ -11,16 +11,20 @@
 //! that one function checks it against the caller's key, kept in a task-local for the duration
 //! of the call: a new handler is covered without doing anything, and a handler cannot forget.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tonic::Status;
 use tonic::codegen::http;
 use tonic::codegen::{BoxFuture, Service};
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic_types::{ErrorDetails, StatusExt};
 use trellis_core::domain::WorkspaceId;
 use trellis_core::keys::{self, KeyStore, Role};
@@ -34,6 +38,14 @@ pub struct AuthSettings {
     pub requests_per_second: u32,
     /// Calls a key may make at once above its average.
     pub burst: u32,
+    /// Messages per second each key may stream on average (records into `Ingest`, contacts into
+    /// `MatchPeople`): a stream is one call, but each message is work. A stream over it is slowed
+    /// to the rate, not refused. 0 for no limit; a burst of twice the rate.
+    pub stream_messages_per_second: u32,
+    /// Failed authentications one peer address may make per minute (a burst of as many); past
+    /// it, every call from that address is refused for a while, whatever key it sends. 0 for no
+    /// limit.
+    pub failed_auth_per_minute: u32,
 }
 
 /// Who is calling: the key that authenticated the call. Also in the request's extensions.
@@ -106,7 +118,7 @@ const WRITE_METHODS: &[&str] = &[
     "MergePeople",
     "UnmergePeople",
 ];
-const ADMIN_METHODS: &[&str] = &["DeleteSource", "ForgetPerson"];
+const ADMIN_METHODS: &[&str] = &["DeleteSource", "ForgetPerson", "ReviewMerges"];
 
 /// The role a method needs, from its name. A method no list knows needs admin, so that a new
 /// call is never open to read keys by accident.
@@ -154,6 +166,49 @@ struct Guard {
     settings: AuthSettings,
     keys: Arc<dyn KeyStore>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    messages: Option<Arc<DefaultKeyedRateLimiter<String>>>,
+    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Peers refused until the given moment, for failing authentication too often.
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+/// A stream's share of its key's message rate ([`AuthSettings::stream_messages_per_second`]).
+#[derive(Clone)]
+pub struct MessageBudget {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    key_id: String,
+}
+
+impl MessageBudget {
+    /// Waits until the key may stream one more message.
+    pub async fn spend_one(&self) {
+        self.limiter.until_key_ready(&self.key_id).await;
+    }
+}
+
+impl std::fmt::Debug for MessageBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageBudget")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+tokio::task_local! {
+    static BUDGET: MessageBudget;
+}
+
+/// The message budget of the current call's key, when keys are required and streamed messages
+/// are limited. A streaming handler takes it before moving work to other tasks.
+pub fn message_budget() -> Option<MessageBudget> {
+    BUDGET.try_with(MessageBudget::clone).ok()
+}
+
+/// Spends one message of `budget`, if there is one.
+pub async fn spend(budget: &Option<MessageBudget>) {
+    if let Some(budget) = budget {
+        budget.spend_one().await;
+    }
 }
 
 impl AuthLayer {
@@ -165,11 +220,22 @@ impl AuthLayer {
             let burst = NonZeroU32::new(settings.burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
+        let messages = NonZeroU32::new(settings.stream_messages_per_second).map(|rate| {
+            let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+            Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        let failures = NonZeroU32::new(settings.failed_auth_per_minute)
+            .map(|rate| RateLimiter::keyed(Quota::per_minute(rate).allow_burst(rate)));
         Self {
             inner: Arc::new(Guard {
                 settings,
                 keys,
                 limiter,
+                messages,
+                failures,
+                blocked: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -240,13 +306,22 @@ where
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .map(|value| value.to_str().unwrap_or_default().to_owned());
-            match guard.admit(bearer, needed, &method).await {
+            let peer = peer_of(request.extensions());
+            match guard.admit_from(peer, bearer, needed, &method).await {
                 Ok(principal) => {
                     request.extensions_mut().insert(principal.clone());
-                    CALLER
-                        .scope(principal, inner.call(request))
-                        .await
-                        .map(decode_errors_are_invalid)
+                    let call = CALLER.scope(principal.clone(), inner.call(request));
+                    let answer = match &guard.messages {
+                        Some(limiter) => {
+                            let budget = MessageBudget {
+                                limiter: Arc::clone(limiter),
+                                key_id: principal.key_id,
+                            };
+                            BUDGET.scope(budget, call).await
+                        }
+                        None => call.await,
+                    };
+                    answer.map(decode_errors_are_invalid)
                 }
                 Err(status) => Ok(status.into_http()),
             }
@@ -276,7 +351,83 @@ fn decode_errors_are_invalid(
     response
 }
 
+/// The address a call came from, over TCP or TLS.
+fn peer_of(extensions: &http::Extensions) -> Option<IpAddr> {
+    let tcp = extensions.get::<TcpConnectInfo>().or_else(|| {
+        extensions
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .map(TlsConnectInfo::get_ref)
+    })?;
+    tcp.remote_addr().map(|address| address.ip())
+}
+
+/// Peers remembered as refused at most; past it, the longest-expired are forgotten first.
+const BLOCKED_PEERS: usize = 100_000;
+
 impl Guard {
+    /// [`Guard::admit`] for a call from `peer`, which is refused for a while once it has failed
+    /// authentication [`AuthSettings::failed_auth_per_minute`] times: guessing keys from one
+    /// address gets nowhere fast, and a key that is right does not help while it is blocked.
+    async fn admit_from(
+        &self,
+        peer: Option<IpAddr>,
+        bearer: Option<String>,
+        needed: Role,
+        method: &str,
+    ) -> Result<Principal, Status> {
+        let (Some(failures), Some(peer)) = (&self.failures, peer) else {
+            return self.admit(bearer, needed, method).await;
+        };
+        if let Some(wait) = self.blocked_for(peer) {
+            return Err(too_many_failures(wait));
+        }
+        let outcome = self.admit(bearer, needed, method).await;
+        if let Err(status) = &outcome
+            && status.code() == tonic::Code::Unauthenticated
+            && let Err(not_until) = failures.check_key(&peer)
+        {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            tracing::warn!(%peer, wait_ms = wait.as_millis() as u64, "a peer failed authentication too often; its calls are refused for a while");
+            self.block(peer, wait);
+            return Err(too_many_failures(wait));
+        }
+        outcome
+    }
+
+    /// How long `peer` is still refused, if it is.
+    fn blocked_for(&self, peer: IpAddr) -> Option<Duration> {
+        let now = Instant::now();
+        let mut blocked = self
+            .blocked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match blocked.get(&peer) {
+            Some(until) if *until > now => Some(*until - now),
+            Some(_) => {
+                blocked.remove(&peer);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn block(&self, peer: IpAddr, wait: Duration) {
+        let now = Instant::now();
+        let mut blocked = self
+            .blocked
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if blocked.len() >= BLOCKED_PEERS {
+            blocked.retain(|_, until| *until > now);
+            if let Some(failures) = &self.failures {
+                failures.retain_recent();
+            }
+        }
+        if blocked.len() < BLOCKED_PEERS {
+            blocked.insert(peer, now + wait);
+        }
+    }
+
     /// Authenticates the bearer key, checks its role and its rate limit.
     async fn admit(
         &self,
@@ -352,6 +503,18 @@ impl Guard {
             role: stored.role,
         })
     }
+}
+
+fn too_many_failures(wait: Duration) -> Status {
+    let wait = wait.max(Duration::from_secs(1));
+    Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        format!(
+            "too many failed api key checks from this address; calls from it are refused for {} s (set [auth] failed_auth_per_minute to change the limit)",
+            wait.as_secs()
+        ),
+        ErrorDetails::with_retry_info(Some(wait)),
+    )
 }
 
 #[cfg(test)]

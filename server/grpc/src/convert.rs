@@ -5,7 +5,7 @@ use prost_types::Timestamp;
 use tonic::Status;
 use trellis_core::Violation;
 use trellis_core::domain::{
-    Asset, AssetKind, Conversation, Identity, Millis, Person, PlatformKind, Post, Record,
+    Asset, AssetKind, Conversation, Identity, Merge, Millis, Person, PlatformKind, Post, Record,
     RecordKey, WorkspaceId,
 };
 use trellis_core::engine::{ConnectionClass, Evidence, FacetScore};
@@ -253,6 +253,7 @@ pub fn record_from_pb(request: pb::IngestRequest) -> Result<Record, Violation> {
                     handle: identity.handle,
                     profile_url: identity.profile_url,
                     email_sha256: identity.email_sha256.to_ascii_lowercase(),
+                    handle_unique: identity.handle_unique,
                 })
                 .collect(),
             crm_ids: person.crm_ids,
@@ -412,10 +413,25 @@ pub fn person_to_pb(person: &Person) -> pb::Person {
                 handle: identity.handle.clone(),
                 profile_url: identity.profile_url.clone(),
                 email_sha256: identity.email_sha256.clone(),
+                handle_unique: identity.handle_unique,
             })
             .collect(),
         crm_ids: person.crm_ids.clone(),
         created_at: person.created_at.map(timestamp),
+    }
+}
+
+/// A merge as the audit trail shows it.
+pub fn merge_to_pb(merge: &Merge) -> pb::MergeRecord {
+    pb::MergeRecord {
+        merge_id: merge.id.clone(),
+        target: Some(record_ref(&merge.target)),
+        others: merge.others.iter().map(record_ref).collect(),
+        confidence: round3(merge.confidence),
+        reasons: merge.reasons.clone(),
+        automatic: merge.automatic,
+        created_at: Some(timestamp(merge.created_at)),
+        undone_at: merge.undone_at.map(timestamp),
     }
 }
 

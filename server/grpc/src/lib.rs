@@ -10,6 +10,7 @@ pub mod convert;
 pub mod error;
 mod services;
 mod sources;
+mod streams;
 
 pub use services::{Api, ApiSettings};
 pub use sources::SourceApi;

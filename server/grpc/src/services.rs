@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 use trellis_core::domain::{Millis, RecordKey, WorkspaceId};
 use trellis_core::service::{
@@ -227,7 +226,12 @@ impl pb::ingest_service_server::IngestService for Api {
         &self,
         request: Request<Streaming<pb::IngestRequest>>,
     ) -> Result<Response<pb::IngestResponse>, Status> {
-        let mut stream = request.into_inner();
+        // Read on while a batch is stored, up to a few batches' worth of bytes ahead.
+        let mut stream = crate::streams::read_ahead(
+            request.into_inner(),
+            crate::auth::message_budget(),
+            INGEST_READ_AHEAD_BYTES,
+        );
         let mut response = pb::IngestResponse::default();
         let mut workspace: Option<WorkspaceId> = None;
         let mut batch = Vec::with_capacity(self.settings.ingest_batch);
@@ -236,8 +240,8 @@ impl pb::ingest_service_server::IngestService for Api {
         loop {
             // A message that cannot be read ends the stream, but not before the records read
             // before it are stored: the answer then says exactly how far it got.
-            let message = match stream.next().await.transpose() {
-                Ok(message) => message,
+            let message = match stream.recv().await.transpose() {
+                Ok(message) => message.map(|read| read.message),
                 Err(status) => {
                     broken = Some(status);
                     None
@@ -889,6 +893,17 @@ fn profile_to_pb(insight: &PersonInsight) -> pb::PersonProfile {
 /// answers stream back steadily.
 const MATCH_BATCH: usize = 64;
 
+/// Contacts one `MatchPeople` stream may have read and not yet answered: the stream is read on
+/// while answers wait to be taken (see [`crate::streams`]), and a client that sends without
+/// reading is stopped here, with an error that says so, instead of growing the queue forever.
+const MATCH_AWAITING: usize = 250_000;
+
+/// What the clients keep in flight on a `MatchPeople` stream, named in the error above.
+pub(crate) const MATCH_IN_FLIGHT_HINT: usize = 10_000;
+
+/// Encoded bytes of an `Ingest` stream read ahead of the batch being stored.
+const INGEST_READ_AHEAD_BYTES: usize = 32 << 20;
+
 #[tonic::async_trait]
 impl pb::people_service_server::PeopleService for Api {
     #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace))]
@@ -1031,19 +1046,23 @@ impl pb::people_service_server::PeopleService for Api {
             })
             .await?;
         Ok(Response::new(pb::ListMergesResponse {
-            merges: merges
-                .iter()
-                .map(|merge| pb::MergeRecord {
-                    merge_id: merge.id.clone(),
-                    target: Some(convert::record_ref(&merge.target)),
-                    others: merge.others.iter().map(convert::record_ref).collect(),
-                    confidence: round3(merge.confidence),
-                    reasons: merge.reasons.clone(),
-                    automatic: merge.automatic,
-                    created_at: Some(convert::timestamp(merge.created_at)),
-                    undone_at: merge.undone_at.map(convert::timestamp),
-                })
-                .collect(),
+            merges: merges.iter().map(convert::merge_to_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(workspace = %request.get_ref().workspace, apply = request.get_ref().apply))]
+    async fn review_merges(
+        &self,
+        request: Request<pb::ReviewMergesRequest>,
+    ) -> Result<Response<pb::ReviewMergesResponse>, Status> {
+        let request = request.into_inner();
+        let workspace = convert::workspace(&request.workspace)?;
+        let apply = request.apply;
+        let merges = self
+            .blocking(move |trellis| trellis.review_automatic_merges(&workspace, apply))
+            .await?;
+        Ok(Response::new(pb::ReviewMergesResponse {
+            merges: merges.iter().map(convert::merge_to_pb).collect(),
         }))
     }
 
@@ -1069,53 +1088,58 @@ impl pb::people_service_server::PeopleService for Api {
         &self,
         request: Request<Streaming<pb::MatchPeopleRequest>>,
     ) -> Result<Response<tonic::codegen::BoxStream<pb::MatchPeopleResponse>>, Status> {
-        let mut incoming = request.into_inner();
         let api = self.clone();
         // The batches run on other tasks; they check each contact's workspace as this caller.
         let caller = crate::auth::caller();
+        let awaiting = crate::streams::Awaiting::default();
+        let mut incoming = crate::streams::read_unanswered(
+            request.into_inner(),
+            crate::auth::message_budget(),
+            awaiting.clone(),
+            MATCH_AWAITING,
+        );
         let (sender, receiver) = tokio::sync::mpsc::channel(MATCH_BATCH * 2);
         tokio::spawn(async move {
-            let mut batch: Vec<pb::MatchPeopleRequest> = Vec::with_capacity(MATCH_BATCH);
-            loop {
-                // Take what has arrived, up to a batch, without waiting for more than one.
-                let next = incoming.next().await;
-                let finished = match next {
-                    Some(Ok(message)) => {
-                        batch.push(message);
-                        false
-                    }
-                    Some(Err(status)) => {
-                        let _ = sender.send(Err(status)).await;
-                        return;
-                    }
-                    None => true,
-                };
-                if batch.len() < MATCH_BATCH && !finished {
-                    continue;
-                }
-                let work = std::mem::take(&mut batch);
-                let caller = caller.clone();
-                let answers = api
-                    .blocking(move |trellis| {
-                        Ok(crate::auth::as_caller(caller, || {
-                            match_batch(trellis, work)
-                        }))
-                    })
-                    .await;
-                match answers {
-                    Ok(answers) => {
-                        for answer in answers {
-                            if sender.send(Ok(answer)).await.is_err() {
-                                return;
-                            }
+            // Answers what has arrived, up to a batch at a time, without waiting for more.
+            while let Some(first) = incoming.recv().await {
+                let mut batch: Vec<pb::MatchPeopleRequest> = Vec::with_capacity(MATCH_BATCH);
+                let mut failure = None;
+                let mut next = Some(first);
+                while let Some(item) = next.take() {
+                    match item {
+                        Ok(contact) => batch.push(contact),
+                        Err(status) => {
+                            failure = Some(status);
+                            break;
                         }
                     }
-                    Err(status) => {
-                        let _ = sender.send(Err(status)).await;
-                        return;
+                    if batch.len() < MATCH_BATCH {
+                        next = incoming.try_recv().ok();
                     }
                 }
-                if finished {
+                let count = batch.len();
+                if count > 0 {
+                    let caller = caller.clone();
+                    let answers = api
+                        .blocking(move |trellis| Ok(match_batch(trellis, batch, &caller)))
+                        .await;
+                    match answers {
+                        Ok(answers) => {
+                            for answer in answers {
+                                if sender.send(Ok(answer)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            awaiting.answered(count);
+                        }
+                        Err(status) => {
+                            let _ = sender.send(Err(status)).await;
+                            return;
+                        }
+                    }
+                }
+                if let Some(status) = failure {
+                    let _ = sender.send(Err(status)).await;
                     return;
                 }
             }
@@ -1126,43 +1150,49 @@ impl pb::people_service_server::PeopleService for Api {
     }
 }
 
-/// Answers a batch of bulk-match requests; a bad contact gets its own error, never the stream's.
+/// Answers a batch of bulk-match requests, in their order, on every core, each as `caller`; a
+/// bad contact gets its own error, never the stream's.
 fn match_batch(
     trellis: &Trellis,
     batch: Vec<pb::MatchPeopleRequest>,
+    caller: &Option<crate::auth::Principal>,
 ) -> Vec<pb::MatchPeopleResponse> {
+    use rayon::prelude::*;
     batch
-        .into_iter()
-        .map(|request| {
-            let contact_id = request.contact_id.clone();
-            let outcome = convert::workspace(&request.workspace)
-                .map_err(|status| status.message().to_owned())
-                .and_then(|workspace| {
-                    let lookup = person_lookup(request.lookup)
-                        .map_err(|status| status.message().to_owned())?;
-                    trellis
-                        .match_person(&workspace, &lookup, 0)
-                        .map_err(|error| error.to_string())
-                });
-            match outcome {
-                Ok(Some(found)) => pb::MatchPeopleResponse {
-                    contact_id,
-                    found: true,
-                    profile: Some(profile_to_pb(&found.insight)),
-                    error: String::new(),
-                },
-                Ok(None) => pb::MatchPeopleResponse {
-                    contact_id,
-                    ..Default::default()
-                },
-                Err(error) => pb::MatchPeopleResponse {
-                    contact_id,
-                    error,
-                    ..Default::default()
-                },
-            }
-        })
+        .into_par_iter()
+        .map(|request| crate::auth::as_caller(caller.clone(), || match_one(trellis, request)))
         .collect()
+}
+
+/// The answer to one bulk-match request.
+fn match_one(trellis: &Trellis, request: pb::MatchPeopleRequest) -> pb::MatchPeopleResponse {
+    let contact_id = request.contact_id.clone();
+    let outcome = convert::workspace(&request.workspace)
+        .map_err(|status| status.message().to_owned())
+        .and_then(|workspace| {
+            let lookup =
+                person_lookup(request.lookup).map_err(|status| status.message().to_owned())?;
+            trellis
+                .match_person(&workspace, &lookup, 0)
+                .map_err(|error| error.to_string())
+        });
+    match outcome {
+        Ok(Some(found)) => pb::MatchPeopleResponse {
+            contact_id,
+            found: true,
+            profile: Some(profile_to_pb(&found.insight)),
+            error: String::new(),
+        },
+        Ok(None) => pb::MatchPeopleResponse {
+            contact_id,
+            ..Default::default()
+        },
+        Err(error) => pb::MatchPeopleResponse {
+            contact_id,
+            error,
+            ..Default::default()
+        },
+    }
 }
 
 #[tonic::async_trait]

@@ -12,14 +12,18 @@
 mod instance;
 pub mod isolation;
 mod registry;
+pub mod roots;
 pub mod secrets;
 mod sources;
 
 pub use instance::{Canceller, ConnectorInstance, ReadSession};
 pub use isolation::IsolationSettings;
 pub use registry::{LoadedConnector, PluginRegistry, RefusedPlugin};
+pub use roots::FileRoots;
 pub use secrets::{KeySettings, SecretKeys};
 pub use sources::{
     LeasePolicy, RetryPolicy, SchedulerHandle, SealReport, SecretStatus, Sources, SyncProgress,
     default_holder,
 };
+/// The operator's outbound policy that [`Sources::with_egress`] hands every plugin.
+pub use trellis_plugin_sdk::egress::EgressPolicy;

@@ -19,6 +19,7 @@ use trellis_core::limits;
 use trellis_core::service::Trellis;
 use trellis_core::sources::{Source, SourceStore, SyncStatus, check_source_id};
 use trellis_core::{CoreError, Violation};
+use trellis_plugin_sdk::egress::{EgressPolicy, HostSettings};
 use trellis_plugin_sdk::host::HostError;
 use trellis_plugin_sdk::host::convert::record_to_core;
 use trellis_plugin_sdk::pb::connector::batch_item::Item;
@@ -27,6 +28,7 @@ use trellis_plugin_sdk::{ErrorKind, State};
 use crate::instance::{Canceller, ConnectorInstance};
 use crate::isolation::IsolationSettings;
 use crate::registry::{LoadedConnector, PluginRegistry};
+use crate::roots::FileRoots;
 use crate::secrets::{SecretError, SecretKeys};
 
 fn now_millis() -> Millis {
@@ -68,6 +70,12 @@ pub struct Sources {
     lease: LeasePolicy,
     isolation: IsolationSettings,
     keys: Arc<SecretKeys>,
+    /// Where connectors may read files; unset, paths are not checked (embedding, tests). The
+    /// server always sets it.
+    roots: Option<Arc<FileRoots>>,
+    /// What every config a plugin gets carries for it: the operator's egress policy. By
+    /// default no loopback, private or link-local address.
+    host_settings: HostSettings,
 }
 
 /// A secret field of a source's connector, and whether the source has it set.
@@ -321,7 +329,23 @@ impl Sources {
             lease: LeasePolicy::default(),
             isolation: IsolationSettings::default(),
             keys: Arc::new(SecretKeys::default()),
+            roots: None,
+            host_settings: HostSettings::default(),
         }
+    }
+
+    /// The same, letting connectors reach the network as `egress` says (every plugin gets it
+    /// with its config; the SDK's HTTP agent holds every connection to it).
+    pub fn with_egress(mut self, egress: EgressPolicy) -> Self {
+        self.host_settings.egress = egress;
+        self
+    }
+
+    /// The same, letting connectors read files only below `roots`: a source whose config names
+    /// a path elsewhere is refused, and plugins get the paths resolved.
+    pub fn with_file_roots(mut self, roots: Arc<FileRoots>) -> Self {
+        self.roots = Some(roots);
+        self
     }
 
     /// The same, sealing and opening connector secrets with `keys`.
@@ -477,6 +501,10 @@ impl Sources {
                         put_secrets(connector, &mut full, &secrets);
                         if let Err(error) = connector.schema.validate(&full) {
                             violations.push(Violation::new("source.config_json", error.message));
+                        } else if let Err(refused) =
+                            self.confine_paths(workspace, connector, &mut full)
+                        {
+                            violations.extend(refused);
                         }
                         source.config_json = config.to_string();
                     }
@@ -513,6 +541,34 @@ impl Sources {
         Ok(source)
     }
 
+    /// Checks every local path `config` gives against the file roots of `workspace` and puts
+    /// in its resolved form; the violations of those outside them.
+    fn confine_paths(
+        &self,
+        workspace: &WorkspaceId,
+        connector: &LoadedConnector,
+        config: &mut serde_json::Value,
+    ) -> Result<(), Vec<Violation>> {
+        let Some(roots) = &self.roots else {
+            return Ok(());
+        };
+        let mut violations = Vec::new();
+        for field in connector.schema.paths() {
+            field.visit(
+                config,
+                &mut |name, value| match roots.confine(workspace, name, value) {
+                    Ok(resolved) => *value = resolved.display().to_string(),
+                    Err(violation) => violations.push(violation),
+                },
+            );
+        }
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(violations)
+        }
+    }
+
     /// Opens a source's sealed secrets: field name to value.
     fn open_secrets(
         &self,
@@ -540,20 +596,25 @@ impl Sources {
         })
     }
 
-    /// The config the plugin gets: the stored config with the source's secrets put back.
+    /// The config the plugin gets: the stored config with the source's secrets put back, and
+    /// the host's settings (the egress policy) under their reserved key, replacing whatever a
+    /// stored config may hold there.
     fn plugin_config(
         &self,
         workspace: &WorkspaceId,
         source: &Source,
         connector: &LoadedConnector,
     ) -> Result<String, CoreError> {
-        if source.sealed_secrets.is_empty() {
-            return Ok(source.config_json.clone());
-        }
-        let secrets = self.open_secrets(workspace, source)?;
         let mut config: serde_json::Value = serde_json::from_str(&source.config_json)
             .map_err(|error| CoreError::Storage(format!("a stored source config: {error}")))?;
-        put_secrets(connector, &mut config, &secrets);
+        if !source.sealed_secrets.is_empty() {
+            let secrets = self.open_secrets(workspace, source)?;
+            put_secrets(connector, &mut config, &secrets);
+        }
+        // Checked again on every use: the roots, or the files, may have changed since.
+        self.confine_paths(workspace, connector, &mut config)
+            .map_err(CoreError::Invalid)?;
+        self.host_settings.put(&mut config);
         Ok(config.to_string())
     }
 

@@ -18,6 +18,8 @@ use super::super::{on_postgres, pb, test_dir, trellis};
 use super::{plugin_dir, sources, start_with_plugins_logged};
 
 const FIRST_SECRET: &str = "first-api-key-5f1c0e";
+/// The forum is a local server, which the egress policy refuses unless the operator allows it.
+const LOCAL_FORUM: (&str, &str) = ("TRELLIS__EGRESS__ALLOW_PRIVATE", "true");
 const SECOND_SECRET: &str = "second-api-key-9b7d2a";
 
 /// A forum that answers `/latest.json` (no topics) only to the API key it expects now.
@@ -132,9 +134,9 @@ async fn secrets_reach_the_plugin_and_nothing_else() {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     };
     let env_key: Vec<(&str, &str)> = if on_postgres() {
-        vec![("TRELLIS_SECRETS_KEY", first_key.as_str())]
+        vec![("TRELLIS_SECRETS_KEY", first_key.as_str()), LOCAL_FORUM]
     } else {
-        Vec::new()
+        vec![LOCAL_FORUM]
     };
     let server = start_with_plugins_logged(&db, &plugins, &env_key, Some(&log)).await;
     let key_file = db.parent().unwrap().join("secrets.key");
@@ -310,6 +312,7 @@ async fn secrets_reach_the_plugin_and_nothing_else() {
     let rotated = [
         ("TRELLIS_SECRETS_KEY", second_key.as_str()),
         ("TRELLIS_SECRETS_PREVIOUS_KEYS", old_key.as_str()),
+        LOCAL_FORUM,
     ];
     let server = start_with_plugins_logged(&db, &plugins, &rotated, None).await;
     assert!(
@@ -320,7 +323,7 @@ async fn secrets_reach_the_plugin_and_nothing_else() {
     let server = start_with_plugins_logged(
         &db,
         &plugins,
-        &[("TRELLIS_SECRETS_KEY", second_key.as_str())],
+        &[("TRELLIS_SECRETS_KEY", second_key.as_str()), LOCAL_FORUM],
         None,
     )
     .await;
@@ -336,6 +339,7 @@ async fn secrets_reach_the_plugin_and_nothing_else() {
         &[
             ("TRELLIS_SECRETS_KEY", old_key.as_str()),
             ("TRELLIS__SECRETS__KEY_FILE", "/nonexistent"),
+            LOCAL_FORUM,
         ],
         None,
     )

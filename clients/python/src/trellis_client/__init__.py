@@ -9,7 +9,17 @@ conversations to its strategy.
 The generated messages are in ``trellis_client.messages`` (and ``trellis.v1.*_pb2``).
 """
 
-from ._client import DEFAULT, DEFAULT_ADDRESS, Client, Contacts, Record, Stubs, TextLike, Timeout
+from ._client import (
+    DEFAULT,
+    DEFAULT_ADDRESS,
+    MATCH_IN_FLIGHT,
+    Client,
+    Contacts,
+    Record,
+    Stubs,
+    TextLike,
+    Timeout,
+)
 from .errors import (
     Aborted,
     AlreadyExists,
@@ -49,6 +59,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT",
     "DEFAULT_ADDRESS",
+    "MATCH_IN_FLIGHT",
     "Aborted",
     "AlreadyExists",
     "Cancelled",

@@ -6,7 +6,9 @@ helpers, and exceptions that carry the server's field violations."""
 from __future__ import annotations
 
 import enum
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +39,13 @@ from .refs import RefLike, record_ref
 from .retry import RetryPolicy
 
 DEFAULT_ADDRESS = "127.0.0.1:50151"
+
+MATCH_IN_FLIGHT = 10_000
+"""How many contacts ``Client.match_people`` keeps in flight (sent, answer not yet received) on
+one stream by default. The server ends a stream that leaves far more than this unanswered."""
+
+_WINDOW_POLL = 0.1
+"""Seconds a request generator waits for a free slot before checking whether the call is over."""
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -576,18 +585,34 @@ class Client:
         *,
         workspace: str | None = None,
         timeout: Timeout = DEFAULT,
+        in_flight: int = MATCH_IN_FLIGHT,
     ) -> Iterator[people_pb2.MatchPeopleResponse]:
         """Bulk MatchPerson over one bidirectional stream, for CRM syncs: ``contacts`` maps your
         contact id to a lookup (or is an iterable of pairs or requests), consumed lazily while
         answers stream back, each with ``contact_id`` echoed. A per-contact problem comes back in
-        ``response.error``; the stream goes on."""
+        ``response.error``; the stream goes on.
+
+        At most ``in_flight`` contacts are sent ahead of their answers: past that the next one is
+        taken from ``contacts`` only once an answer has arrived, so iterate the answers while the
+        contacts are sent (the server ends a stream that leaves far too many unanswered)."""
+        if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight <= 0:
+            raise ValueError(f"in_flight must be a positive number of contacts, not {in_flight!r}")
         ws = self._ws(workspace)
         items: Iterable[tuple[str, people_pb2.PersonLookup] | people_pb2.MatchPeopleRequest] = (
             contacts.items() if isinstance(contacts, Mapping) else contacts
         )
+        window = _InFlightWindow(in_flight)
 
         def requests() -> Iterator[people_pb2.MatchPeopleRequest]:
-            for position, item in enumerate(items):
+            # A slot is taken before the next contact is read, so no more than `in_flight` are
+            # ever read ahead of their answers; a closed window ends the stream of requests.
+            pending = iter(items)
+            position = 0
+            while window.acquire():
+                try:
+                    item = next(pending)
+                except StopIteration:
+                    return
                 if isinstance(item, people_pb2.MatchPeopleRequest):
                     request = people_pb2.MatchPeopleRequest()
                     request.CopyFrom(item)
@@ -606,6 +631,7 @@ class Client:
                         f"contact {position} is a {type(item).__name__}: match_people takes "
                         "(contact_id, PersonLookup) pairs or MatchPeopleRequest messages"
                     )
+                position += 1
                 yield request
 
         guarded = _GuardedRequests(requests())
@@ -613,7 +639,8 @@ class Client:
         call = self.stubs.people.MatchPeople(
             iter(guarded), timeout=seconds, metadata=self._metadata
         )
-        return _responses(call, guarded, deadline)
+        window.watch(call)
+        return _windowed(_responses(call, guarded, deadline), window)
 
     def merge_people(
         self,
@@ -661,6 +688,22 @@ class Client:
             request.person.CopyFrom(record_ref(person))
         response = self._unary(
             self.stubs.people.ListMerges, "ListMerges", request, timeout, idempotent=True
+        )
+        return list(response.merges)
+
+    def review_merges(
+        self,
+        *,
+        apply: bool = False,
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> list[people_pb2.MergeRecord]:
+        """The automatic merges today's identity rules would not make, oldest first; with
+        ``apply``, undone (kept in the audit trail with ``undone_at`` set). Needs an admin key.
+        Only a dry run is retried."""
+        request = people_pb2.ReviewMergesRequest(workspace=self._ws(workspace), apply=apply)
+        response = self._unary(
+            self.stubs.people.ReviewMerges, "ReviewMerges", request, timeout, idempotent=not apply
         )
         return list(response.merges)
 
@@ -892,6 +935,54 @@ class _GuardedRequests:
     def raise_own(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+class _InFlightWindow:
+    """The contacts a bulk match may have in flight: the request generator, on gRPC's sending
+    thread, takes a slot before each contact; each answer gives one back. Closing the window (the
+    answers are over: read to the end, failed, or dropped by the caller) ends the generator, which
+    waits for a slot only a short while at a time so that it also notices a call that ended before
+    its answers were ever read."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.Semaphore(limit)
+        self._closed = threading.Event()
+        self._call: weakref.ref[grpc.RpcContext] | None = None
+
+    def watch(self, call: grpc.RpcContext) -> None:
+        """Stops waiting for slots once ``call`` is over (its deadline passed, it was cancelled,
+        the channel closed) or gone; held weakly, so that the window never keeps it alive."""
+        self._call = weakref.ref(call)
+
+    def acquire(self) -> bool:
+        """Takes a slot, waiting while every slot is taken; False once the window is closed."""
+        while not self._closed.is_set():
+            if self._slots.acquire(timeout=_WINDOW_POLL):
+                return not self._closed.is_set()
+            call = None if self._call is None else self._call()
+            if self._call is not None and (call is None or not call.is_active()):
+                self.close()
+        return False
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def _windowed(answers: Iterator[Resp], window: _InFlightWindow) -> Iterator[Resp]:
+    """Yields ``answers``, giving a slot of ``window`` back for each, and closes the window when
+    they end, fail, or the caller stops early."""
+    try:
+        for answer in answers:
+            window.release()
+            yield answer
+    finally:
+        window.close()
+        close = getattr(answers, "close", None)
+        if close is not None:
+            close()
 
 
 class _ResponseStream(Protocol[Resp_co]):

@@ -33,6 +33,14 @@ struct Args {
     /// The source id to key records with.
     #[arg(long, default_value = "conformance")]
     source: String,
+    /// Let the plugin reach loopback, private and link-local addresses (a development server
+    /// on localhost), as a server with `[egress] allow_private = true` would.
+    #[arg(long)]
+    allow_private_network: bool,
+    /// An address, network or host name the plugin may reach although it is private, as in
+    /// `[egress] allow`; may be repeated.
+    #[arg(long, value_name = "HOST")]
+    allow: Vec<String>,
 }
 
 fn read(path: &PathBuf, what: &str) -> anyhow::Result<String> {
@@ -53,6 +61,14 @@ fn main() -> ExitCode {
         options.max_resumes = args.max_resumes.unwrap_or(usize::MAX);
         options.cancel_bound = Duration::from_millis(args.cancel_bound_ms);
         options.source.clone_from(&args.source);
+        options.egress = trellis_plugin_sdk::egress::EgressPolicy {
+            allow_private: args.allow_private_network,
+            allow: args.allow.clone(),
+        };
+        options
+            .egress
+            .checked()
+            .map_err(|problem| anyhow::anyhow!("--allow: {problem}"))?;
         Ok(options)
     })();
     let options = match options {

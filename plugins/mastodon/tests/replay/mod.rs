@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use serde::Deserialize;
+use trellis_plugin_sdk::egress::{self, EgressPolicy};
 
 /// One recorded answer.
 #[derive(Debug, Clone)]
@@ -182,6 +183,17 @@ impl Replay {
     /// `host:port` of the server, as handles are qualified with it.
     pub fn host(&self) -> &str {
         self.origin.trim_start_matches("http://")
+    }
+
+    /// The egress policy that lets a connector reach this server (on loopback), and no other
+    /// non-public address.
+    pub fn policy(&self) -> EgressPolicy {
+        EgressPolicy::allowing([self.host()])
+    }
+
+    /// [`Self::policy`] as this thread's current policy, while the guard lives.
+    pub fn allowed(&self) -> egress::PolicyGuard {
+        egress::enter(self.policy())
     }
 
     /// Serves the recorded GETs of `cassettes` from now on, instead of what it served before.

@@ -84,6 +84,7 @@ pub fn record_to_core(source: &str, record: pb::connector::Record) -> Result<Rec
                     handle: identity.handle,
                     profile_url: identity.profile_url,
                     email_sha256: identity.email_sha256.to_ascii_lowercase(),
+                    handle_unique: identity.handle_unique,
                 })
                 .collect(),
             crm_ids: person.crm_ids,

@@ -9,7 +9,8 @@
 //!
 //! Workloads are named calls over sampled people (the most active members, occasional members,
 //! outsiders): `suggest` (`SuggestDiscussions`) and `match` (`MatchPerson` by handle); `mixed`
-//! interleaves them. `soak` mixes ingest, scoring, suggestions, matches and lists for a long run
+//! interleaves them; `bulk` streams contacts through `MatchPeople` as a CRM sync does and
+//! reports contacts/s, beside its ratio to `match` when both ran. `soak` mixes ingest, scoring, suggestions, matches and lists for a long run
 //! and judges errors and memory growth (see the `soak` module; the program then exits non-zero
 //! when the soak failed). A new workload is one more arm of [`Workload`].
 //!
@@ -49,6 +50,11 @@ enum Workload {
     Match,
     /// Both, alternating.
     Mixed,
+    /// `MatchPeople`: one bidirectional stream per client, the sampled people's handles (and as
+    /// many unknown ones) sent for the whole duration with at most 10,000 awaiting their
+    /// answers, as a CRM sync drives it; a "call" is one contact, its time from sending to its
+    /// answer.
+    Bulk,
     /// Ingest, scoring, suggestions, matches and lists in a fixed mix, reported each
     /// --report-every seconds, judged for errors and memory growth.
     Soak,
@@ -535,7 +541,7 @@ async fn call(
     // The soak has calls of its own (`soak::run`); here it stands for `mixed`.
     let workload = match workload {
         Workload::Mixed | Workload::Soak if turn.is_multiple_of(2) => Workload::Suggest,
-        Workload::Mixed | Workload::Soak => Workload::Match,
+        Workload::Mixed | Workload::Soak | Workload::Bulk => Workload::Match,
         other => other,
     };
     match workload {
@@ -549,7 +555,7 @@ async fn call(
                 })
                 .await?;
         }
-        Workload::Match => {
+        Workload::Match | Workload::Bulk => {
             pb::people_service_client::PeopleServiceClient::new(channel.clone())
                 .match_person(pb::MatchPersonRequest {
                     workspace: String::new(),
@@ -562,6 +568,108 @@ async fn call(
         }
     }
     Ok(())
+}
+
+/// Contacts a bulk client keeps awaiting their answers, as the thin clients do.
+const BULK_IN_FLIGHT: usize = 10_000;
+
+/// The `bulk` workload: `clients` `MatchPeople` streams for `duration`, each contact's time from
+/// being sent to its answer (answers come back in the order contacts were sent).
+async fn drive_bulk(
+    channel: Channel,
+    people: Arc<Vec<String>>,
+    clients: usize,
+    duration: Duration,
+) -> (Outcome, Duration) {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for client in 0..clients.max(1) {
+        let channel = channel.clone();
+        let people = Arc::clone(&people);
+        tasks.push(tokio::spawn(async move {
+            let window = Arc::new(tokio::sync::Semaphore::new(BULK_IN_FLIGHT));
+            let sent: Arc<std::sync::Mutex<std::collections::VecDeque<Instant>>> = Arc::default();
+            let contacts = {
+                let window = Arc::clone(&window);
+                let sent = Arc::clone(&sent);
+                futures::stream::unfold(0usize, move |turn| {
+                    let window = Arc::clone(&window);
+                    let sent = Arc::clone(&sent);
+                    let people = Arc::clone(&people);
+                    async move {
+                        if Instant::now() >= deadline {
+                            return None;
+                        }
+                        window.acquire().await.ok()?.forget();
+                        // Every other contact is someone the community does not know.
+                        let handle = if turn % 2 == 0 {
+                            people[(turn / 2) % people.len()].clone()
+                        } else {
+                            format!("unknown-{client}-{turn}")
+                        };
+                        sent.lock().ok()?.push_back(Instant::now());
+                        let request = pb::MatchPeopleRequest {
+                            workspace: String::new(),
+                            contact_id: format!("{client}-{turn}"),
+                            lookup: Some(pb::PersonLookup {
+                                key: Some(pb::person_lookup::Key::Handle(handle)),
+                            }),
+                        };
+                        Some((request, turn + 1))
+                    }
+                })
+            };
+            let mut outcome = Outcome::default();
+            let answers = pb::people_service_client::PeopleServiceClient::new(channel)
+                .match_people(contacts)
+                .await;
+            let mut answers = match answers {
+                Ok(answers) => answers.into_inner(),
+                Err(status) => {
+                    outcome.errors += 1;
+                    outcome.first_error =
+                        Some(format!("{:?}: {}", status.code(), status.message()));
+                    return outcome;
+                }
+            };
+            loop {
+                match answers.message().await {
+                    Ok(Some(answer)) => {
+                        window.add_permits(1);
+                        let at = sent.lock().ok().and_then(|mut sent| sent.pop_front());
+                        if let Some(at) = at {
+                            outcome.times.push(at.elapsed());
+                        }
+                        if !answer.error.is_empty() {
+                            outcome.errors += 1;
+                            outcome.first_error.get_or_insert(answer.error);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        outcome.errors += 1;
+                        outcome.first_error.get_or_insert_with(|| {
+                            format!("{:?}: {}", status.code(), status.message())
+                        });
+                        break;
+                    }
+                }
+            }
+            outcome
+        }));
+    }
+    let mut total = Outcome::default();
+    for task in tasks {
+        if let Ok(outcome) = task.await {
+            total.times.extend(outcome.times);
+            total.errors += outcome.errors;
+            if total.first_error.is_none() {
+                total.first_error = outcome.first_error;
+            }
+        }
+    }
+    (total, started.elapsed())
 }
 
 async fn drive(
@@ -942,14 +1050,18 @@ async fn run_size(args: &Args, setup: &Setup, spec: ScaleSpec) -> anyhow::Result
             report.soak_failed |= !soak::run(channel.clone(), corpus, &options).await;
             continue;
         }
-        let (outcome, elapsed) = drive(
-            *workload,
-            channel.clone(),
-            Arc::clone(&people),
-            args.clients,
-            duration,
-        )
-        .await;
+        let (outcome, elapsed) = if *workload == Workload::Bulk {
+            drive_bulk(channel.clone(), Arc::clone(&people), args.clients, duration).await
+        } else {
+            drive(
+                *workload,
+                channel.clone(),
+                Arc::clone(&people),
+                args.clients,
+                duration,
+            )
+            .await
+        };
         let mut times = outcome.times;
         times.sort();
         let row = Row {
@@ -977,7 +1089,24 @@ async fn run_size(args: &Args, setup: &Setup, spec: ScaleSpec) -> anyhow::Result
         if let Some(error) = outcome.first_error {
             println!("first error: {error}");
         }
-        println!("slowest: {}", slowest_line(&outcome.slowest));
+        if *workload == Workload::Bulk {
+            let unary = report
+                .rows
+                .iter()
+                .find(|row| row.workload == Workload::Match)
+                .map(|row| row.calls_per_second);
+            println!(
+                "bulk: {} contacts/s through MatchPeople{}",
+                with_ratio(Some(row.calls_per_second), unary, 0),
+                if unary.is_some() {
+                    ", the ratio to this run's MatchPerson calls/s"
+                } else {
+                    " (add the match workload for a ratio to MatchPerson calls/s)"
+                }
+            );
+        } else {
+            println!("slowest: {}", slowest_line(&outcome.slowest));
+        }
         report.rows.push(row);
     }
     drop(server);

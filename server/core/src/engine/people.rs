@@ -282,8 +282,10 @@ pub enum LookupKey {
     /// A profile URL without scheme, "www." or trailing '/', lowercased.
     ProfileUrl(String),
     CrmId(String),
-    /// A handle on one named platform: (platform, handle), both lowercased.
-    PlatformHandle(String, String),
+    /// A handle its platform gives to one account only (`Identity::handle_unique`):
+    /// (platform, handle), both lowercased. Handles that are not unique are not indexed by
+    /// platform: on one platform they are no evidence at all.
+    UniqueHandle(String, String),
 }
 
 impl LookupKey {
@@ -314,9 +316,14 @@ impl LookupKey {
             | LookupKey::Handle(value)
             | LookupKey::ProfileUrl(value)
             | LookupKey::CrmId(value) => value.is_empty(),
-            LookupKey::PlatformHandle(platform, handle) => platform.is_empty() || handle.is_empty(),
+            LookupKey::UniqueHandle(platform, handle) => platform.is_empty() || handle.is_empty(),
         }
     }
+}
+
+/// A platform's name as identities are compared by it.
+pub fn platform_name(platform: &str) -> String {
+    platform.trim().to_lowercase()
 }
 
 /// The lookup keys of a person record.
@@ -326,9 +333,11 @@ pub fn lookup_keys(person: &crate::domain::Person) -> Vec<LookupKey> {
         keys.push(LookupKey::email_sha256(&identity.email_sha256));
         keys.push(LookupKey::handle(&identity.handle));
         keys.push(LookupKey::profile_url(&identity.profile_url));
-        if let LookupKey::Handle(handle) = LookupKey::handle(&identity.handle) {
-            keys.push(LookupKey::PlatformHandle(
-                identity.platform.trim().to_lowercase(),
+        if identity.handle_unique
+            && let LookupKey::Handle(handle) = LookupKey::handle(&identity.handle)
+        {
+            keys.push(LookupKey::UniqueHandle(
+                platform_name(&identity.platform),
                 handle,
             ));
         }

@@ -627,7 +627,13 @@ impl Trellis {
                 apply_record(&mut engine, record, previous.as_ref());
             }
         }
-        let merges = identity::resolve(&engine, &good, identity::now_millis())?;
+        let merges = identity::resolve(
+            &engine,
+            &*self.store,
+            workspace,
+            &good,
+            identity::now_millis(),
+        )?;
         drop(engine);
         if !merges.is_empty() {
             for merge in &merges {

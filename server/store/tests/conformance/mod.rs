@@ -113,12 +113,14 @@ fn person(id: &str) -> Person {
                 handle: "ada".into(),
                 profile_url: "https://forum.example/u/ada".into(),
                 email_sha256: "a".repeat(64),
+                handle_unique: false,
             },
             Identity {
                 platform: "mastodon".into(),
                 handle: "@ada@example.social".into(),
                 profile_url: String::new(),
                 email_sha256: String::new(),
+                handle_unique: true,
             },
         ],
         crm_ids: vec!["crm-1".into(), "crm-2".into()],
@@ -849,14 +851,15 @@ fn millis() -> impl Strategy<Value = Option<i64>> {
 }
 
 fn identity() -> impl Strategy<Value = Identity> {
-    (text(), text(), text(), text()).prop_map(|(platform, handle, profile_url, email_sha256)| {
-        Identity {
+    (text(), text(), text(), text(), any::<bool>()).prop_map(
+        |(platform, handle, profile_url, email_sha256, handle_unique)| Identity {
             platform,
             handle,
             profile_url,
             email_sha256,
-        }
-    })
+            handle_unique,
+        },
+    )
 }
 
 fn any_record() -> impl Strategy<Value = Record> {

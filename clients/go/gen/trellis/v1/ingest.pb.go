@@ -88,7 +88,15 @@ type Identity struct {
 	Handle     string `protobuf:"bytes,2,opt,name=handle,proto3" json:"handle,omitempty"`
 	ProfileUrl string `protobuf:"bytes,3,opt,name=profile_url,json=profileUrl,proto3" json:"profile_url,omitempty"`
 	// Lowercase hex SHA-256 of the lowercased, trimmed e-mail address. Never the address.
-	EmailSha256   string `protobuf:"bytes,4,opt,name=email_sha256,json=emailSha256,proto3" json:"email_sha256,omitempty"`
+	EmailSha256 string `protobuf:"bytes,4,opt,name=email_sha256,json=emailSha256,proto3" json:"email_sha256,omitempty"`
+	// Whether the platform gives this handle to exactly one account and never to another, neither
+	// at the same time nor later: a Mastodon `user@instance`, an immutable user id. A display name
+	// is not; nor is a user name that is unique only inside one forum or chat workspace while
+	// `platform` names every forum or workspace of that kind. People merge automatically only on
+	// an identifier that names one person (e-mail hash, profile URL, CRM id, or a handle marked
+	// unique, on the same platform); a handle that is not unique is a hint only across platforms.
+	// Requires `platform` and `handle`.
+	HandleUnique  bool `protobuf:"varint,5,opt,name=handle_unique,json=handleUnique,proto3" json:"handle_unique,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +157,13 @@ func (x *Identity) GetEmailSha256() string {
 		return x.EmailSha256
 	}
 	return ""
+}
+
+func (x *Identity) GetHandleUnique() bool {
+	if x != nil {
+		return x.HandleUnique
+	}
+	return false
 }
 
 type Person struct {
@@ -945,13 +960,14 @@ var File_trellis_v1_ingest_proto protoreflect.FileDescriptor
 const file_trellis_v1_ingest_proto_rawDesc = "" +
 	"\n" +
 	"\x17trellis/v1/ingest.proto\x12\n" +
-	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17trellis/v1/common.proto\"\x82\x01\n" +
+	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17trellis/v1/common.proto\"\xa7\x01\n" +
 	"\bIdentity\x12\x1a\n" +
 	"\bplatform\x18\x01 \x01(\tR\bplatform\x12\x16\n" +
 	"\x06handle\x18\x02 \x01(\tR\x06handle\x12\x1f\n" +
 	"\vprofile_url\x18\x03 \x01(\tR\n" +
 	"profileUrl\x12!\n" +
-	"\femail_sha256\x18\x04 \x01(\tR\vemailSha256\"\x88\x02\n" +
+	"\femail_sha256\x18\x04 \x01(\tR\vemailSha256\x12#\n" +
+	"\rhandle_unique\x18\x05 \x01(\bR\fhandleUnique\"\x88\x02\n" +
 	"\x06Person\x12'\n" +
 	"\x03ref\x18\x01 \x01(\v2\x15.trellis.v1.RecordRefR\x03ref\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x10\n" +

@@ -1244,6 +1244,105 @@ func (x *ListMergesResponse) GetMerges() []*MergeRecord {
 	return nil
 }
 
+type ReviewMergesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Workspace string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// Undo the merges found; unset, only list them.
+	Apply         bool `protobuf:"varint,2,opt,name=apply,proto3" json:"apply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewMergesRequest) Reset() {
+	*x = ReviewMergesRequest{}
+	mi := &file_trellis_v1_people_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewMergesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewMergesRequest) ProtoMessage() {}
+
+func (x *ReviewMergesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_people_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewMergesRequest.ProtoReflect.Descriptor instead.
+func (*ReviewMergesRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReviewMergesRequest) GetWorkspace() string {
+	if x != nil {
+		return x.Workspace
+	}
+	return ""
+}
+
+func (x *ReviewMergesRequest) GetApply() bool {
+	if x != nil {
+		return x.Apply
+	}
+	return false
+}
+
+type ReviewMergesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The automatic merges today's rules would not make, oldest first; with `apply`, undone
+	// (`undone_at` set).
+	Merges        []*MergeRecord `protobuf:"bytes,1,rep,name=merges,proto3" json:"merges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewMergesResponse) Reset() {
+	*x = ReviewMergesResponse{}
+	mi := &file_trellis_v1_people_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewMergesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewMergesResponse) ProtoMessage() {}
+
+func (x *ReviewMergesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_people_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewMergesResponse.ProtoReflect.Descriptor instead.
+func (*ReviewMergesResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReviewMergesResponse) GetMerges() []*MergeRecord {
+	if x != nil {
+		return x.Merges
+	}
+	return nil
+}
+
 type ForgetPersonRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Workspace     string                 `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
@@ -1254,7 +1353,7 @@ type ForgetPersonRequest struct {
 
 func (x *ForgetPersonRequest) Reset() {
 	*x = ForgetPersonRequest{}
-	mi := &file_trellis_v1_people_proto_msgTypes[19]
+	mi := &file_trellis_v1_people_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1266,7 +1365,7 @@ func (x *ForgetPersonRequest) String() string {
 func (*ForgetPersonRequest) ProtoMessage() {}
 
 func (x *ForgetPersonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_people_proto_msgTypes[19]
+	mi := &file_trellis_v1_people_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1279,7 +1378,7 @@ func (x *ForgetPersonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetPersonRequest.ProtoReflect.Descriptor instead.
 func (*ForgetPersonRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_people_proto_rawDescGZIP(), []int{19}
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ForgetPersonRequest) GetWorkspace() string {
@@ -1306,7 +1405,7 @@ type ForgetPersonResponse struct {
 
 func (x *ForgetPersonResponse) Reset() {
 	*x = ForgetPersonResponse{}
-	mi := &file_trellis_v1_people_proto_msgTypes[20]
+	mi := &file_trellis_v1_people_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1417,7 @@ func (x *ForgetPersonResponse) String() string {
 func (*ForgetPersonResponse) ProtoMessage() {}
 
 func (x *ForgetPersonResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_people_proto_msgTypes[20]
+	mi := &file_trellis_v1_people_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1430,7 @@ func (x *ForgetPersonResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetPersonResponse.ProtoReflect.Descriptor instead.
 func (*ForgetPersonResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_people_proto_rawDescGZIP(), []int{20}
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForgetPersonResponse) GetPostsRemoved() uint64 {
@@ -1363,7 +1462,7 @@ type SuggestedDiscussion struct {
 
 func (x *SuggestedDiscussion) Reset() {
 	*x = SuggestedDiscussion{}
-	mi := &file_trellis_v1_people_proto_msgTypes[21]
+	mi := &file_trellis_v1_people_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1474,7 @@ func (x *SuggestedDiscussion) String() string {
 func (*SuggestedDiscussion) ProtoMessage() {}
 
 func (x *SuggestedDiscussion) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_people_proto_msgTypes[21]
+	mi := &file_trellis_v1_people_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1487,7 @@ func (x *SuggestedDiscussion) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SuggestedDiscussion.ProtoReflect.Descriptor instead.
 func (*SuggestedDiscussion) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_people_proto_rawDescGZIP(), []int{21}
+	return file_trellis_v1_people_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SuggestedDiscussion) GetConversation() *RecordRef {
@@ -1528,6 +1627,11 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x127\n" +
 	"\tundone_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bundoneAt\"E\n" +
 	"\x12ListMergesResponse\x12/\n" +
+	"\x06merges\x18\x01 \x03(\v2\x17.trellis.v1.MergeRecordR\x06merges\"I\n" +
+	"\x13ReviewMergesRequest\x12\x1c\n" +
+	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
+	"\x05apply\x18\x02 \x01(\bR\x05apply\"G\n" +
+	"\x14ReviewMergesResponse\x12/\n" +
 	"\x06merges\x18\x01 \x03(\v2\x17.trellis.v1.MergeRecordR\x06merges\"\\\n" +
 	"\x13ForgetPersonRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12'\n" +
@@ -1541,7 +1645,7 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x14\n" +
 	"\x05score\x18\x04 \x01(\x02R\x05score\x12\x18\n" +
 	"\areasons\x18\x05 \x03(\tR\areasons\x120\n" +
-	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence2\x90\x05\n" +
+	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence2\xe3\x05\n" +
 	"\rPeopleService\x12H\n" +
 	"\tGetPerson\x12\x1c.trellis.v1.GetPersonRequest\x1a\x1d.trellis.v1.GetPersonResponse\x12K\n" +
 	"\n" +
@@ -1552,6 +1656,7 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\rUnmergePeople\x12 .trellis.v1.UnmergePeopleRequest\x1a!.trellis.v1.UnmergePeopleResponse\x12K\n" +
 	"\n" +
 	"ListMerges\x12\x1d.trellis.v1.ListMergesRequest\x1a\x1e.trellis.v1.ListMergesResponse\x12Q\n" +
+	"\fReviewMerges\x12\x1f.trellis.v1.ReviewMergesRequest\x1a .trellis.v1.ReviewMergesResponse\x12Q\n" +
 	"\fForgetPerson\x12\x1f.trellis.v1.ForgetPersonRequest\x1a .trellis.v1.ForgetPersonResponseB\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vPeopleProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +
 	"Trellis.V1\xca\x02\n" +
@@ -1569,7 +1674,7 @@ func file_trellis_v1_people_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_people_proto_rawDescData
 }
 
-var file_trellis_v1_people_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_trellis_v1_people_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_trellis_v1_people_proto_goTypes = []any{
 	(*PersonLookup)(nil),          // 0: trellis.v1.PersonLookup
 	(*FacetConvergence)(nil),      // 1: trellis.v1.FacetConvergence
@@ -1590,62 +1695,67 @@ var file_trellis_v1_people_proto_goTypes = []any{
 	(*ListMergesRequest)(nil),     // 16: trellis.v1.ListMergesRequest
 	(*MergeRecord)(nil),           // 17: trellis.v1.MergeRecord
 	(*ListMergesResponse)(nil),    // 18: trellis.v1.ListMergesResponse
-	(*ForgetPersonRequest)(nil),   // 19: trellis.v1.ForgetPersonRequest
-	(*ForgetPersonResponse)(nil),  // 20: trellis.v1.ForgetPersonResponse
-	(*SuggestedDiscussion)(nil),   // 21: trellis.v1.SuggestedDiscussion
-	(*RecordRef)(nil),             // 22: trellis.v1.RecordRef
-	(*Evidence)(nil),              // 23: trellis.v1.Evidence
-	(*Person)(nil),                // 24: trellis.v1.Person
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(*ReviewMergesRequest)(nil),   // 19: trellis.v1.ReviewMergesRequest
+	(*ReviewMergesResponse)(nil),  // 20: trellis.v1.ReviewMergesResponse
+	(*ForgetPersonRequest)(nil),   // 21: trellis.v1.ForgetPersonRequest
+	(*ForgetPersonResponse)(nil),  // 22: trellis.v1.ForgetPersonResponse
+	(*SuggestedDiscussion)(nil),   // 23: trellis.v1.SuggestedDiscussion
+	(*RecordRef)(nil),             // 24: trellis.v1.RecordRef
+	(*Evidence)(nil),              // 25: trellis.v1.Evidence
+	(*Person)(nil),                // 26: trellis.v1.Person
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_trellis_v1_people_proto_depIdxs = []int32{
-	22, // 0: trellis.v1.PersonLookup.ref:type_name -> trellis.v1.RecordRef
-	23, // 1: trellis.v1.FacetConvergence.evidence:type_name -> trellis.v1.Evidence
-	24, // 2: trellis.v1.PersonProfile.person:type_name -> trellis.v1.Person
-	22, // 3: trellis.v1.PersonProfile.merged:type_name -> trellis.v1.RecordRef
+	24, // 0: trellis.v1.PersonLookup.ref:type_name -> trellis.v1.RecordRef
+	25, // 1: trellis.v1.FacetConvergence.evidence:type_name -> trellis.v1.Evidence
+	26, // 2: trellis.v1.PersonProfile.person:type_name -> trellis.v1.Person
+	24, // 3: trellis.v1.PersonProfile.merged:type_name -> trellis.v1.RecordRef
 	1,  // 4: trellis.v1.PersonProfile.convergence:type_name -> trellis.v1.FacetConvergence
 	2,  // 5: trellis.v1.PersonProfile.top_interests:type_name -> trellis.v1.Interest
-	25, // 6: trellis.v1.PersonProfile.last_active_at:type_name -> google.protobuf.Timestamp
-	22, // 7: trellis.v1.GetPersonRequest.ref:type_name -> trellis.v1.RecordRef
+	27, // 6: trellis.v1.PersonProfile.last_active_at:type_name -> google.protobuf.Timestamp
+	24, // 7: trellis.v1.GetPersonRequest.ref:type_name -> trellis.v1.RecordRef
 	3,  // 8: trellis.v1.GetPersonResponse.profile:type_name -> trellis.v1.PersonProfile
-	24, // 9: trellis.v1.ListPeopleResponse.people:type_name -> trellis.v1.Person
+	26, // 9: trellis.v1.ListPeopleResponse.people:type_name -> trellis.v1.Person
 	0,  // 10: trellis.v1.MatchPersonRequest.lookup:type_name -> trellis.v1.PersonLookup
 	3,  // 11: trellis.v1.MatchPersonResponse.profile:type_name -> trellis.v1.PersonProfile
-	21, // 12: trellis.v1.MatchPersonResponse.suggested_discussions:type_name -> trellis.v1.SuggestedDiscussion
+	23, // 12: trellis.v1.MatchPersonResponse.suggested_discussions:type_name -> trellis.v1.SuggestedDiscussion
 	0,  // 13: trellis.v1.MatchPeopleRequest.lookup:type_name -> trellis.v1.PersonLookup
 	3,  // 14: trellis.v1.MatchPeopleResponse.profile:type_name -> trellis.v1.PersonProfile
-	22, // 15: trellis.v1.MergePeopleRequest.target:type_name -> trellis.v1.RecordRef
-	22, // 16: trellis.v1.MergePeopleRequest.others:type_name -> trellis.v1.RecordRef
-	22, // 17: trellis.v1.ListMergesRequest.person:type_name -> trellis.v1.RecordRef
-	22, // 18: trellis.v1.MergeRecord.target:type_name -> trellis.v1.RecordRef
-	22, // 19: trellis.v1.MergeRecord.others:type_name -> trellis.v1.RecordRef
-	25, // 20: trellis.v1.MergeRecord.created_at:type_name -> google.protobuf.Timestamp
-	25, // 21: trellis.v1.MergeRecord.undone_at:type_name -> google.protobuf.Timestamp
+	24, // 15: trellis.v1.MergePeopleRequest.target:type_name -> trellis.v1.RecordRef
+	24, // 16: trellis.v1.MergePeopleRequest.others:type_name -> trellis.v1.RecordRef
+	24, // 17: trellis.v1.ListMergesRequest.person:type_name -> trellis.v1.RecordRef
+	24, // 18: trellis.v1.MergeRecord.target:type_name -> trellis.v1.RecordRef
+	24, // 19: trellis.v1.MergeRecord.others:type_name -> trellis.v1.RecordRef
+	27, // 20: trellis.v1.MergeRecord.created_at:type_name -> google.protobuf.Timestamp
+	27, // 21: trellis.v1.MergeRecord.undone_at:type_name -> google.protobuf.Timestamp
 	17, // 22: trellis.v1.ListMergesResponse.merges:type_name -> trellis.v1.MergeRecord
-	22, // 23: trellis.v1.ForgetPersonRequest.ref:type_name -> trellis.v1.RecordRef
-	22, // 24: trellis.v1.SuggestedDiscussion.conversation:type_name -> trellis.v1.RecordRef
-	23, // 25: trellis.v1.SuggestedDiscussion.evidence:type_name -> trellis.v1.Evidence
-	4,  // 26: trellis.v1.PeopleService.GetPerson:input_type -> trellis.v1.GetPersonRequest
-	6,  // 27: trellis.v1.PeopleService.ListPeople:input_type -> trellis.v1.ListPeopleRequest
-	8,  // 28: trellis.v1.PeopleService.MatchPerson:input_type -> trellis.v1.MatchPersonRequest
-	10, // 29: trellis.v1.PeopleService.MatchPeople:input_type -> trellis.v1.MatchPeopleRequest
-	12, // 30: trellis.v1.PeopleService.MergePeople:input_type -> trellis.v1.MergePeopleRequest
-	14, // 31: trellis.v1.PeopleService.UnmergePeople:input_type -> trellis.v1.UnmergePeopleRequest
-	16, // 32: trellis.v1.PeopleService.ListMerges:input_type -> trellis.v1.ListMergesRequest
-	19, // 33: trellis.v1.PeopleService.ForgetPerson:input_type -> trellis.v1.ForgetPersonRequest
-	5,  // 34: trellis.v1.PeopleService.GetPerson:output_type -> trellis.v1.GetPersonResponse
-	7,  // 35: trellis.v1.PeopleService.ListPeople:output_type -> trellis.v1.ListPeopleResponse
-	9,  // 36: trellis.v1.PeopleService.MatchPerson:output_type -> trellis.v1.MatchPersonResponse
-	11, // 37: trellis.v1.PeopleService.MatchPeople:output_type -> trellis.v1.MatchPeopleResponse
-	13, // 38: trellis.v1.PeopleService.MergePeople:output_type -> trellis.v1.MergePeopleResponse
-	15, // 39: trellis.v1.PeopleService.UnmergePeople:output_type -> trellis.v1.UnmergePeopleResponse
-	18, // 40: trellis.v1.PeopleService.ListMerges:output_type -> trellis.v1.ListMergesResponse
-	20, // 41: trellis.v1.PeopleService.ForgetPerson:output_type -> trellis.v1.ForgetPersonResponse
-	34, // [34:42] is the sub-list for method output_type
-	26, // [26:34] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	17, // 23: trellis.v1.ReviewMergesResponse.merges:type_name -> trellis.v1.MergeRecord
+	24, // 24: trellis.v1.ForgetPersonRequest.ref:type_name -> trellis.v1.RecordRef
+	24, // 25: trellis.v1.SuggestedDiscussion.conversation:type_name -> trellis.v1.RecordRef
+	25, // 26: trellis.v1.SuggestedDiscussion.evidence:type_name -> trellis.v1.Evidence
+	4,  // 27: trellis.v1.PeopleService.GetPerson:input_type -> trellis.v1.GetPersonRequest
+	6,  // 28: trellis.v1.PeopleService.ListPeople:input_type -> trellis.v1.ListPeopleRequest
+	8,  // 29: trellis.v1.PeopleService.MatchPerson:input_type -> trellis.v1.MatchPersonRequest
+	10, // 30: trellis.v1.PeopleService.MatchPeople:input_type -> trellis.v1.MatchPeopleRequest
+	12, // 31: trellis.v1.PeopleService.MergePeople:input_type -> trellis.v1.MergePeopleRequest
+	14, // 32: trellis.v1.PeopleService.UnmergePeople:input_type -> trellis.v1.UnmergePeopleRequest
+	16, // 33: trellis.v1.PeopleService.ListMerges:input_type -> trellis.v1.ListMergesRequest
+	19, // 34: trellis.v1.PeopleService.ReviewMerges:input_type -> trellis.v1.ReviewMergesRequest
+	21, // 35: trellis.v1.PeopleService.ForgetPerson:input_type -> trellis.v1.ForgetPersonRequest
+	5,  // 36: trellis.v1.PeopleService.GetPerson:output_type -> trellis.v1.GetPersonResponse
+	7,  // 37: trellis.v1.PeopleService.ListPeople:output_type -> trellis.v1.ListPeopleResponse
+	9,  // 38: trellis.v1.PeopleService.MatchPerson:output_type -> trellis.v1.MatchPersonResponse
+	11, // 39: trellis.v1.PeopleService.MatchPeople:output_type -> trellis.v1.MatchPeopleResponse
+	13, // 40: trellis.v1.PeopleService.MergePeople:output_type -> trellis.v1.MergePeopleResponse
+	15, // 41: trellis.v1.PeopleService.UnmergePeople:output_type -> trellis.v1.UnmergePeopleResponse
+	18, // 42: trellis.v1.PeopleService.ListMerges:output_type -> trellis.v1.ListMergesResponse
+	20, // 43: trellis.v1.PeopleService.ReviewMerges:output_type -> trellis.v1.ReviewMergesResponse
+	22, // 44: trellis.v1.PeopleService.ForgetPerson:output_type -> trellis.v1.ForgetPersonResponse
+	36, // [36:45] is the sub-list for method output_type
+	27, // [27:36] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_people_proto_init() }
@@ -1669,7 +1779,7 @@ func file_trellis_v1_people_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_people_proto_rawDesc), len(file_trellis_v1_people_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	PeopleService_MergePeople_FullMethodName   = "/trellis.v1.PeopleService/MergePeople"
 	PeopleService_UnmergePeople_FullMethodName = "/trellis.v1.PeopleService/UnmergePeople"
 	PeopleService_ListMerges_FullMethodName    = "/trellis.v1.PeopleService/ListMerges"
+	PeopleService_ReviewMerges_FullMethodName  = "/trellis.v1.PeopleService/ReviewMerges"
 	PeopleService_ForgetPerson_FullMethodName  = "/trellis.v1.PeopleService/ForgetPerson"
 )
 
@@ -47,6 +48,11 @@ type PeopleServiceClient interface {
 	// The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
 	// whether it was undone.
 	ListMerges(ctx context.Context, in *ListMergesRequest, opts ...grpc.CallOption) (*ListMergesResponse, error)
+	// Judges the automatic merges that hold again with today's identity rules and lists those the
+	// rules would not make (people who only share a display name on one platform, merged by an
+	// earlier version); with `apply`, undoes them as UnmergePeople does, keeping them in the audit
+	// trail. For admins.
+	ReviewMerges(ctx context.Context, in *ReviewMergesRequest, opts ...grpc.CallOption) (*ReviewMergesResponse, error)
 	// Removes a person's personal data and the text they wrote, everywhere, for good.
 	ForgetPerson(ctx context.Context, in *ForgetPersonRequest, opts ...grpc.CallOption) (*ForgetPersonResponse, error)
 }
@@ -132,6 +138,16 @@ func (c *peopleServiceClient) ListMerges(ctx context.Context, in *ListMergesRequ
 	return out, nil
 }
 
+func (c *peopleServiceClient) ReviewMerges(ctx context.Context, in *ReviewMergesRequest, opts ...grpc.CallOption) (*ReviewMergesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReviewMergesResponse)
+	err := c.cc.Invoke(ctx, PeopleService_ReviewMerges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *peopleServiceClient) ForgetPerson(ctx context.Context, in *ForgetPersonRequest, opts ...grpc.CallOption) (*ForgetPersonResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ForgetPersonResponse)
@@ -160,6 +176,11 @@ type PeopleServiceServer interface {
 	// The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
 	// whether it was undone.
 	ListMerges(context.Context, *ListMergesRequest) (*ListMergesResponse, error)
+	// Judges the automatic merges that hold again with today's identity rules and lists those the
+	// rules would not make (people who only share a display name on one platform, merged by an
+	// earlier version); with `apply`, undoes them as UnmergePeople does, keeping them in the audit
+	// trail. For admins.
+	ReviewMerges(context.Context, *ReviewMergesRequest) (*ReviewMergesResponse, error)
 	// Removes a person's personal data and the text they wrote, everywhere, for good.
 	ForgetPerson(context.Context, *ForgetPersonRequest) (*ForgetPersonResponse, error)
 	mustEmbedUnimplementedPeopleServiceServer()
@@ -192,6 +213,9 @@ func (UnimplementedPeopleServiceServer) UnmergePeople(context.Context, *UnmergeP
 }
 func (UnimplementedPeopleServiceServer) ListMerges(context.Context, *ListMergesRequest) (*ListMergesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMerges not implemented")
+}
+func (UnimplementedPeopleServiceServer) ReviewMerges(context.Context, *ReviewMergesRequest) (*ReviewMergesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReviewMerges not implemented")
 }
 func (UnimplementedPeopleServiceServer) ForgetPerson(context.Context, *ForgetPersonRequest) (*ForgetPersonResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForgetPerson not implemented")
@@ -332,6 +356,24 @@ func _PeopleService_ListMerges_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeopleService_ReviewMerges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReviewMergesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeopleServiceServer).ReviewMerges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeopleService_ReviewMerges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeopleServiceServer).ReviewMerges(ctx, req.(*ReviewMergesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _PeopleService_ForgetPerson_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ForgetPersonRequest)
 	if err := dec(in); err != nil {
@@ -380,6 +422,10 @@ var PeopleService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListMerges",
 			Handler:    _PeopleService_ListMerges_Handler,
+		},
+		{
+			MethodName: "ReviewMerges",
+			Handler:    _PeopleService_ReviewMerges_Handler,
 		},
 		{
 			MethodName: "ForgetPerson",

@@ -26,35 +26,35 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from trellis.v1 import common_pb2 as trellis_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/ingest.proto\x12\ntrellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17trellis/v1/common.proto\"\x82\x01\n\x08Identity\x12\x1a\n\x08platform\x18\x01 \x01(\tR\x08platform\x12\x16\n\x06handle\x18\x02 \x01(\tR\x06handle\x12\x1f\n\x0bprofile_url\x18\x03 \x01(\tR\nprofileUrl\x12!\n\x0c\x65mail_sha256\x18\x04 \x01(\tR\x0b\x65mailSha256\"\x88\x02\n\x06Person\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x10\n\x03\x62io\x18\x03 \x01(\tR\x03\x62io\x12\x16\n\x06member\x18\x04 \x01(\x08R\x06member\x12\x34\n\nidentities\x18\x05 \x03(\x0b\x32\x14.trellis.v1.IdentityR\nidentities\x12\x17\n\x07\x63rm_ids\x18\x06 \x03(\tR\x06\x63rmIds\x12\x39\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\xea\x02\n\x0c\x43onversation\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12\x34\n\x08platform\x18\x02 \x01(\x0e\x32\x18.trellis.v1.PlatformKindR\x08platform\x12\x10\n\x03url\x18\x03 \x01(\tR\x03url\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12\x12\n\x04\x62ody\x18\x05 \x01(\tR\x04\x62ody\x12\x12\n\x04tags\x18\x06 \x03(\tR\x04tags\x12\x16\n\x06\x61uthor\x18\x07 \x01(\tR\x06\x61uthor\x12\x12\n\x04open\x18\x08 \x01(\x08R\x04open\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x44\n\x10last_activity_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0elastActivityAt\"\xf0\x01\n\x04Post\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12\"\n\x0c\x63onversation\x18\x02 \x01(\tR\x0c\x63onversation\x12\x16\n\x06\x61uthor\x18\x03 \x01(\tR\x06\x61uthor\x12\x16\n\x06parent\x18\x04 \x01(\tR\x06parent\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x12\n\x04text\x18\x06 \x01(\tR\x04text\x12\x1c\n\treactions\x18\x07 \x01(\rR\treactions\"\xc0\x02\n\x05\x41sset\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12)\n\x04kind\x18\x05 \x01(\x0e\x32\x15.trellis.v1.AssetKindR\x04kind\x12\x10\n\x03own\x18\x06 \x01(\x08R\x03own\x12%\n\x0e\x62ookmark_count\x18\x07 \x01(\rR\rbookmarkCount\x12\x1f\n\x0bshare_count\x18\x08 \x01(\rR\nshareCount\x12\x12\n\x04tags\x18\t \x03(\tR\x04tags\x12\x39\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\xf8\x01\n\rIngestRequest\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x12.trellis.v1.PersonH\x00R\x06person\x12>\n\x0c\x63onversation\x18\x03 \x01(\x0b\x32\x18.trellis.v1.ConversationH\x00R\x0c\x63onversation\x12&\n\x04post\x18\x04 \x01(\x0b\x32\x10.trellis.v1.PostH\x00R\x04post\x12)\n\x05\x61sset\x18\x05 \x01(\x0b\x32\x11.trellis.v1.AssetH\x00R\x05\x61ssetB\x08\n\x06record\"W\n\x0bRecordError\x12\x1a\n\x08position\x18\x01 \x01(\x04R\x08position\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\xb1\x01\n\x0eIngestResponse\x12\x1a\n\x08received\x18\x01 \x01(\x04R\x08received\x12\x1a\n\x08inserted\x18\x02 \x01(\x04R\x08inserted\x12\x18\n\x07updated\x18\x03 \x01(\x04R\x07updated\x12\x1c\n\tunchanged\x18\x04 \x01(\x04R\tunchanged\x12/\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x17.trellis.v1.RecordErrorR\x06\x65rrors\"_\n\x16GetConversationRequest\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\'\n\x03ref\x18\x02 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\"\x7f\n\x17GetConversationResponse\x12<\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x18.trellis.v1.ConversationR\x0c\x63onversation\x12&\n\x05posts\x18\x02 \x03(\x0b\x32\x10.trellis.v1.PostR\x05posts*\x99\x01\n\tAssetKind\x12\x1a\n\x16\x41SSET_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41SSET_KIND_ARTICLE\x10\x01\x12\x17\n\x13\x41SSET_KIND_BOOKMARK\x10\x02\x12\x12\n\x0e\x41SSET_KIND_DOC\x10\x03\x12\x14\n\x10\x41SSET_KIND_VIDEO\x10\x04\x12\x15\n\x11\x41SSET_KIND_THREAD\x10\x05\x32\xae\x01\n\rIngestService\x12\x41\n\x06Ingest\x12\x19.trellis.v1.IngestRequest\x1a\x1a.trellis.v1.IngestResponse(\x01\x12Z\n\x0fGetConversation\x12\".trellis.v1.GetConversationRequest\x1a#.trellis.v1.GetConversationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17trellis/v1/ingest.proto\x12\ntrellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17trellis/v1/common.proto\"\xa7\x01\n\x08Identity\x12\x1a\n\x08platform\x18\x01 \x01(\tR\x08platform\x12\x16\n\x06handle\x18\x02 \x01(\tR\x06handle\x12\x1f\n\x0bprofile_url\x18\x03 \x01(\tR\nprofileUrl\x12!\n\x0c\x65mail_sha256\x18\x04 \x01(\tR\x0b\x65mailSha256\x12#\n\rhandle_unique\x18\x05 \x01(\x08R\x0chandleUnique\"\x88\x02\n\x06Person\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12!\n\x0c\x64isplay_name\x18\x02 \x01(\tR\x0b\x64isplayName\x12\x10\n\x03\x62io\x18\x03 \x01(\tR\x03\x62io\x12\x16\n\x06member\x18\x04 \x01(\x08R\x06member\x12\x34\n\nidentities\x18\x05 \x03(\x0b\x32\x14.trellis.v1.IdentityR\nidentities\x12\x17\n\x07\x63rm_ids\x18\x06 \x03(\tR\x06\x63rmIds\x12\x39\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\xea\x02\n\x0c\x43onversation\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12\x34\n\x08platform\x18\x02 \x01(\x0e\x32\x18.trellis.v1.PlatformKindR\x08platform\x12\x10\n\x03url\x18\x03 \x01(\tR\x03url\x12\x14\n\x05title\x18\x04 \x01(\tR\x05title\x12\x12\n\x04\x62ody\x18\x05 \x01(\tR\x04\x62ody\x12\x12\n\x04tags\x18\x06 \x03(\tR\x04tags\x12\x16\n\x06\x61uthor\x18\x07 \x01(\tR\x06\x61uthor\x12\x12\n\x04open\x18\x08 \x01(\x08R\x04open\x12\x39\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x44\n\x10last_activity_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0elastActivityAt\"\xf0\x01\n\x04Post\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12\"\n\x0c\x63onversation\x18\x02 \x01(\tR\x0c\x63onversation\x12\x16\n\x06\x61uthor\x18\x03 \x01(\tR\x06\x61uthor\x12\x16\n\x06parent\x18\x04 \x01(\tR\x06parent\x12\x39\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x12\n\x04text\x18\x06 \x01(\tR\x04text\x12\x1c\n\treactions\x18\x07 \x01(\rR\treactions\"\xc0\x02\n\x05\x41sset\x12\'\n\x03ref\x18\x01 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\x12\x14\n\x05title\x18\x03 \x01(\tR\x05title\x12\x12\n\x04text\x18\x04 \x01(\tR\x04text\x12)\n\x04kind\x18\x05 \x01(\x0e\x32\x15.trellis.v1.AssetKindR\x04kind\x12\x10\n\x03own\x18\x06 \x01(\x08R\x03own\x12%\n\x0e\x62ookmark_count\x18\x07 \x01(\rR\rbookmarkCount\x12\x1f\n\x0bshare_count\x18\x08 \x01(\rR\nshareCount\x12\x12\n\x04tags\x18\t \x03(\tR\x04tags\x12\x39\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\"\xf8\x01\n\rIngestRequest\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x12.trellis.v1.PersonH\x00R\x06person\x12>\n\x0c\x63onversation\x18\x03 \x01(\x0b\x32\x18.trellis.v1.ConversationH\x00R\x0c\x63onversation\x12&\n\x04post\x18\x04 \x01(\x0b\x32\x10.trellis.v1.PostH\x00R\x04post\x12)\n\x05\x61sset\x18\x05 \x01(\x0b\x32\x11.trellis.v1.AssetH\x00R\x05\x61ssetB\x08\n\x06record\"W\n\x0bRecordError\x12\x1a\n\x08position\x18\x01 \x01(\x04R\x08position\x12\x14\n\x05\x66ield\x18\x02 \x01(\tR\x05\x66ield\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\"\xb1\x01\n\x0eIngestResponse\x12\x1a\n\x08received\x18\x01 \x01(\x04R\x08received\x12\x1a\n\x08inserted\x18\x02 \x01(\x04R\x08inserted\x12\x18\n\x07updated\x18\x03 \x01(\x04R\x07updated\x12\x1c\n\tunchanged\x18\x04 \x01(\x04R\tunchanged\x12/\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x17.trellis.v1.RecordErrorR\x06\x65rrors\"_\n\x16GetConversationRequest\x12\x1c\n\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\'\n\x03ref\x18\x02 \x01(\x0b\x32\x15.trellis.v1.RecordRefR\x03ref\"\x7f\n\x17GetConversationResponse\x12<\n\x0c\x63onversation\x18\x01 \x01(\x0b\x32\x18.trellis.v1.ConversationR\x0c\x63onversation\x12&\n\x05posts\x18\x02 \x03(\x0b\x32\x10.trellis.v1.PostR\x05posts*\x99\x01\n\tAssetKind\x12\x1a\n\x16\x41SSET_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41SSET_KIND_ARTICLE\x10\x01\x12\x17\n\x13\x41SSET_KIND_BOOKMARK\x10\x02\x12\x12\n\x0e\x41SSET_KIND_DOC\x10\x03\x12\x14\n\x10\x41SSET_KIND_VIDEO\x10\x04\x12\x15\n\x11\x41SSET_KIND_THREAD\x10\x05\x32\xae\x01\n\rIngestService\x12\x41\n\x06Ingest\x12\x19.trellis.v1.IngestRequest\x1a\x1a.trellis.v1.IngestResponse(\x01\x12Z\n\x0fGetConversation\x12\".trellis.v1.GetConversationRequest\x1a#.trellis.v1.GetConversationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'trellis.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ASSETKIND']._serialized_start=2175
-  _globals['_ASSETKIND']._serialized_end=2328
+  _globals['_ASSETKIND']._serialized_start=2212
+  _globals['_ASSETKIND']._serialized_end=2365
   _globals['_IDENTITY']._serialized_start=98
-  _globals['_IDENTITY']._serialized_end=228
-  _globals['_PERSON']._serialized_start=231
-  _globals['_PERSON']._serialized_end=495
-  _globals['_CONVERSATION']._serialized_start=498
-  _globals['_CONVERSATION']._serialized_end=860
-  _globals['_POST']._serialized_start=863
-  _globals['_POST']._serialized_end=1103
-  _globals['_ASSET']._serialized_start=1106
-  _globals['_ASSET']._serialized_end=1426
-  _globals['_INGESTREQUEST']._serialized_start=1429
-  _globals['_INGESTREQUEST']._serialized_end=1677
-  _globals['_RECORDERROR']._serialized_start=1679
-  _globals['_RECORDERROR']._serialized_end=1766
-  _globals['_INGESTRESPONSE']._serialized_start=1769
-  _globals['_INGESTRESPONSE']._serialized_end=1946
-  _globals['_GETCONVERSATIONREQUEST']._serialized_start=1948
-  _globals['_GETCONVERSATIONREQUEST']._serialized_end=2043
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=2045
-  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=2172
-  _globals['_INGESTSERVICE']._serialized_start=2331
-  _globals['_INGESTSERVICE']._serialized_end=2505
+  _globals['_IDENTITY']._serialized_end=265
+  _globals['_PERSON']._serialized_start=268
+  _globals['_PERSON']._serialized_end=532
+  _globals['_CONVERSATION']._serialized_start=535
+  _globals['_CONVERSATION']._serialized_end=897
+  _globals['_POST']._serialized_start=900
+  _globals['_POST']._serialized_end=1140
+  _globals['_ASSET']._serialized_start=1143
+  _globals['_ASSET']._serialized_end=1463
+  _globals['_INGESTREQUEST']._serialized_start=1466
+  _globals['_INGESTREQUEST']._serialized_end=1714
+  _globals['_RECORDERROR']._serialized_start=1716
+  _globals['_RECORDERROR']._serialized_end=1803
+  _globals['_INGESTRESPONSE']._serialized_start=1806
+  _globals['_INGESTRESPONSE']._serialized_end=1983
+  _globals['_GETCONVERSATIONREQUEST']._serialized_start=1985
+  _globals['_GETCONVERSATIONREQUEST']._serialized_end=2080
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_start=2082
+  _globals['_GETCONVERSATIONRESPONSE']._serialized_end=2209
+  _globals['_INGESTSERVICE']._serialized_start=2368
+  _globals['_INGESTSERVICE']._serialized_end=2542
 # @@protoc_insertion_point(module_scope)

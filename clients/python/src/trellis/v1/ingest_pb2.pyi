@@ -54,12 +54,22 @@ class Identity(_message.Message):
     HANDLE_FIELD_NUMBER: _builtins.int
     PROFILE_URL_FIELD_NUMBER: _builtins.int
     EMAIL_SHA256_FIELD_NUMBER: _builtins.int
+    HANDLE_UNIQUE_FIELD_NUMBER: _builtins.int
     platform: _builtins.str
     """The platform's name, e.g. "stackexchange" or "mastodon"."""
     handle: _builtins.str
     profile_url: _builtins.str
     email_sha256: _builtins.str
     """Lowercase hex SHA-256 of the lowercased, trimmed e-mail address. Never the address."""
+    handle_unique: _builtins.bool
+    """Whether the platform gives this handle to exactly one account and never to another, neither
+    at the same time nor later: a Mastodon `user@instance`, an immutable user id. A display name
+    is not; nor is a user name that is unique only inside one forum or chat workspace while
+    `platform` names every forum or workspace of that kind. People merge automatically only on
+    an identifier that names one person (e-mail hash, profile URL, CRM id, or a handle marked
+    unique, on the same platform); a handle that is not unique is a hint only across platforms.
+    Requires `platform` and `handle`.
+    """
     def __init__(
         self,
         *,
@@ -67,10 +77,11 @@ class Identity(_message.Message):
         handle: _builtins.str = ...,
         profile_url: _builtins.str = ...,
         email_sha256: _builtins.str = ...,
+        handle_unique: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["email_sha256", b"email_sha256", "handle", b"handle", "platform", b"platform", "profile_url", b"profile_url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email_sha256", b"email_sha256", "handle", b"handle", "handle_unique", b"handle_unique", "platform", b"platform", "profile_url", b"profile_url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

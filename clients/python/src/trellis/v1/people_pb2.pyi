@@ -549,6 +549,53 @@ class ListMergesResponse(_message.Message):
 Global___ListMergesResponse: _TypeAlias = ListMergesResponse  # noqa: Y015
 
 @_typing.final
+class ReviewMergesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WORKSPACE_FIELD_NUMBER: _builtins.int
+    APPLY_FIELD_NUMBER: _builtins.int
+    workspace: _builtins.str
+    apply: _builtins.bool
+    """Undo the merges found; unset, only list them."""
+    def __init__(
+        self,
+        *,
+        workspace: _builtins.str = ...,
+        apply: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["apply", b"apply", "workspace", b"workspace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewMergesRequest: _TypeAlias = ReviewMergesRequest  # noqa: Y015
+
+@_typing.final
+class ReviewMergesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MERGES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def merges(self) -> _containers.RepeatedCompositeFieldContainer[Global___MergeRecord]:
+        """The automatic merges today's rules would not make, oldest first; with `apply`, undone
+        (`undone_at` set).
+        """
+
+    def __init__(
+        self,
+        *,
+        merges: _abc.Iterable[Global___MergeRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merges", b"merges"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewMergesResponse: _TypeAlias = ReviewMergesResponse  # noqa: Y015
+
+@_typing.final
 class ForgetPersonRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

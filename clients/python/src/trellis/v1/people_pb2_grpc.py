@@ -70,6 +70,11 @@ class PeopleServiceStub:
                 request_serializer=trellis_dot_v1_dot_people__pb2.ListMergesRequest.SerializeToString,
                 response_deserializer=trellis_dot_v1_dot_people__pb2.ListMergesResponse.FromString,
                 _registered_method=True)
+        self.ReviewMerges = channel.unary_unary(
+                '/trellis.v1.PeopleService/ReviewMerges',
+                request_serializer=trellis_dot_v1_dot_people__pb2.ReviewMergesRequest.SerializeToString,
+                response_deserializer=trellis_dot_v1_dot_people__pb2.ReviewMergesResponse.FromString,
+                _registered_method=True)
         self.ForgetPerson = channel.unary_unary(
                 '/trellis.v1.PeopleService/ForgetPerson',
                 request_serializer=trellis_dot_v1_dot_people__pb2.ForgetPersonRequest.SerializeToString,
@@ -128,6 +133,16 @@ class PeopleServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReviewMerges(self, request, context):
+        """Judges the automatic merges that hold again with today's identity rules and lists those the
+        rules would not make (people who only share a display name on one platform, merged by an
+        earlier version); with `apply`, undoes them as UnmergePeople does, keeping them in the audit
+        trail. For admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ForgetPerson(self, request, context):
         """Removes a person's personal data and the text they wrote, everywhere, for good.
         """
@@ -172,6 +187,11 @@ def add_PeopleServiceServicer_to_server(servicer, server):
                     servicer.ListMerges,
                     request_deserializer=trellis_dot_v1_dot_people__pb2.ListMergesRequest.FromString,
                     response_serializer=trellis_dot_v1_dot_people__pb2.ListMergesResponse.SerializeToString,
+            ),
+            'ReviewMerges': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewMerges,
+                    request_deserializer=trellis_dot_v1_dot_people__pb2.ReviewMergesRequest.FromString,
+                    response_serializer=trellis_dot_v1_dot_people__pb2.ReviewMergesResponse.SerializeToString,
             ),
             'ForgetPerson': grpc.unary_unary_rpc_method_handler(
                     servicer.ForgetPerson,
@@ -369,6 +389,33 @@ class PeopleService:
             '/trellis.v1.PeopleService/ListMerges',
             trellis_dot_v1_dot_people__pb2.ListMergesRequest.SerializeToString,
             trellis_dot_v1_dot_people__pb2.ListMergesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReviewMerges(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/trellis.v1.PeopleService/ReviewMerges',
+            trellis_dot_v1_dot_people__pb2.ReviewMergesRequest.SerializeToString,
+            trellis_dot_v1_dot_people__pb2.ReviewMergesResponse.FromString,
             options,
             channel_credentials,
             insecure,

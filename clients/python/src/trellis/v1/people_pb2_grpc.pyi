@@ -46,6 +46,12 @@ class PeopleServiceStub:
     """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
     whether it was undone.
     """
+    ReviewMerges: _grpc.UnaryUnaryMultiCallable[_people_pb2.ReviewMergesRequest, _people_pb2.ReviewMergesResponse]
+    """Judges the automatic merges that hold again with today's identity rules and lists those the
+    rules would not make (people who only share a display name on one platform, merged by an
+    earlier version); with `apply`, undoes them as UnmergePeople does, keeping them in the audit
+    trail. For admins.
+    """
     ForgetPerson: _grpc.UnaryUnaryMultiCallable[_people_pb2.ForgetPersonRequest, _people_pb2.ForgetPersonResponse]
     """Removes a person's personal data and the text they wrote, everywhere, for good."""
 
@@ -66,6 +72,12 @@ class PeopleServiceAsyncStub(PeopleServiceStub):
     ListMerges: _aio.UnaryUnaryMultiCallable[_people_pb2.ListMergesRequest, _people_pb2.ListMergesResponse]  # type: ignore[assignment]
     """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
     whether it was undone.
+    """
+    ReviewMerges: _aio.UnaryUnaryMultiCallable[_people_pb2.ReviewMergesRequest, _people_pb2.ReviewMergesResponse]  # type: ignore[assignment]
+    """Judges the automatic merges that hold again with today's identity rules and lists those the
+    rules would not make (people who only share a display name on one platform, merged by an
+    earlier version); with `apply`, undoes them as UnmergePeople does, keeping them in the audit
+    trail. For admins.
     """
     ForgetPerson: _aio.UnaryUnaryMultiCallable[_people_pb2.ForgetPersonRequest, _people_pb2.ForgetPersonResponse]  # type: ignore[assignment]
     """Removes a person's personal data and the text they wrote, everywhere, for good."""
@@ -126,6 +138,18 @@ class PeopleServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_people_pb2.ListMergesResponse, _abc.Awaitable[_people_pb2.ListMergesResponse]]:
         """The audit trail of merges, newest first: whom each joined, why, how sure, by whom, and
         whether it was undone.
+        """
+
+    @_abc_1.abstractmethod
+    def ReviewMerges(
+        self,
+        request: _people_pb2.ReviewMergesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_people_pb2.ReviewMergesResponse, _abc.Awaitable[_people_pb2.ReviewMergesResponse]]:
+        """Judges the automatic merges that hold again with today's identity rules and lists those the
+        rules would not make (people who only share a display name on one platform, merged by an
+        earlier version); with `apply`, undoes them as UnmergePeople does, keeping them in the audit
+        trail. For admins.
         """
 
     @_abc_1.abstractmethod
