@@ -52,13 +52,17 @@ fn trellis() -> Command {
         }
     }
     command.stdin(Stdio::null());
-    // Connectors read files below the repository (fixtures, examples) and the temporary folder
-    // (what tests write); a test of the roots themselves sets its own.
-    let roots = [
+    // Connectors read files below the repository (fixtures, examples), the shared data (real
+    // dumps) and the temporary folder (what tests write); a test of the roots sets its own.
+    let mut roots = vec![
         std::fs::canonicalize(ROOT).expect("the repository root"),
         std::env::temp_dir(),
-    ]
-    .map(|root| root.display().to_string());
+    ];
+    roots.extend(std::fs::canonicalize(evaluation::shared_data()).ok());
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|root| root.display().to_string())
+        .collect();
     command.env(
         "TRELLIS__FILES__ROOTS",
         serde_json::to_string(&roots).expect("paths as JSON"),
