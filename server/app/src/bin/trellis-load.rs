@@ -494,6 +494,26 @@ struct Outcome {
     slowest: Vec<Slow>,
 }
 
+impl Outcome {
+    /// The outcomes of the clients' tasks as one (a task that panicked counts for nothing).
+    async fn gathered(tasks: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
+        let mut total = Outcome::default();
+        for task in tasks {
+            if let Ok(outcome) = task.await {
+                total.times.extend(outcome.times);
+                total.errors += outcome.errors;
+                if total.first_error.is_none() {
+                    total.first_error = outcome.first_error;
+                }
+                for slow in outcome.slowest {
+                    keep_slowest(&mut total.slowest, slow);
+                }
+            }
+        }
+        total
+    }
+}
+
 /// One slow call: how long it took, when in the workload it started, and for whom.
 #[derive(Debug, Clone)]
 struct Slow {
@@ -659,17 +679,7 @@ async fn drive_bulk(
             outcome
         }));
     }
-    let mut total = Outcome::default();
-    for task in tasks {
-        if let Ok(outcome) = task.await {
-            total.times.extend(outcome.times);
-            total.errors += outcome.errors;
-            if total.first_error.is_none() {
-                total.first_error = outcome.first_error;
-            }
-        }
-    }
-    (total, started.elapsed())
+    (Outcome::gathered(tasks).await, started.elapsed())
 }
 
 async fn drive(
@@ -713,20 +723,7 @@ async fn drive(
             outcome
         }));
     }
-    let mut total = Outcome::default();
-    for task in tasks {
-        if let Ok(outcome) = task.await {
-            total.times.extend(outcome.times);
-            total.errors += outcome.errors;
-            if total.first_error.is_none() {
-                total.first_error = outcome.first_error;
-            }
-            for slow in outcome.slowest {
-                keep_slowest(&mut total.slowest, slow);
-            }
-        }
-    }
-    (total, started.elapsed())
+    (Outcome::gathered(tasks).await, started.elapsed())
 }
 
 fn quantile_ms(sorted: &[Duration], quantile: f64) -> f64 {
