@@ -599,6 +599,24 @@ async fn a_source_may_name_only_files_below_the_roots_and_no_link_out_of_them() 
             assert!(violations[0].1.contains("[files] roots"), "{violations:?}");
         }
     }
+    // A file deleted after its source was made: the source's check says so (the connector's
+    // words), it is not refused as a config.
+    let gone = root.join("gone.jsonl");
+    write_conversations(&gone, 1);
+    create("later", gone.display().to_string())
+        .await
+        .expect("a file below the root is taken");
+    std::fs::remove_file(&gone).unwrap();
+    let checked = sources(&server)
+        .check_source(pb::CheckSourceRequest {
+            workspace: String::new(),
+            id: "later".into(),
+        })
+        .await
+        .expect("the check runs")
+        .into_inner();
+    assert!(!checked.ok, "{checked:?}");
+    assert!(checked.message.contains("gone.jsonl"), "{checked:?}");
     create("ok", inside.display().to_string())
         .await
         .expect("a file below the root is taken");

@@ -65,6 +65,16 @@ func templateConfig(t *testing.T, config map[string]any) string {
 	return string(encoded)
 }
 
+// emptyFile makes an empty file named name in a temporary folder and returns its path.
+func emptyFile(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // syncToEnd follows a sync and returns every progress message.
 func syncToEnd(t *testing.T, client *trellis.Client, request *trellisv1.SyncSourceRequest) []*trellisv1.SyncSourceResponse {
 	t.Helper()
@@ -306,9 +316,24 @@ func TestAConfigThatDoesNotWorkFailsItsCheckAndSync(t *testing.T) {
 	client := newClient(t)
 	ctx := testContext(t)
 	workspace := newWorkspace(t)
-	config := templateConfig(t, map[string]any{"path": filepath.Join(t.TempDir(), "no-such-file.jsonl")})
+	folder := t.TempDir()
+	missing := templateConfig(t, map[string]any{"path": filepath.Join(folder, "no-such-file.jsonl")})
+	_, err := client.CreateSource(ctx, &trellisv1.CreateSourceRequest{Workspace: workspace, Source: &trellisv1.Source{Id: "go-missing", Connector: templateConnector, ConfigJson: missing}})
+	refused := wantViolations(t, err, "source.config_json.path")
+	if violation, ok := refused.Violation("source.config_json.path"); ok && !strings.Contains(violation.Description, "does not exist") {
+		t.Errorf("the violation does not say the file is missing: %v", violation)
+	}
+	// A file deleted after its source was made: the check and the sync fail, in the connector's words.
+	gone := filepath.Join(folder, "gone.jsonl")
+	if err := os.WriteFile(gone, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := templateConfig(t, map[string]any{"path": gone})
 	if _, err := client.CreateSource(ctx, &trellisv1.CreateSourceRequest{Workspace: workspace, Source: &trellisv1.Source{Id: "go-missing", Connector: templateConnector, ConfigJson: config}}); err != nil {
 		t.Fatalf("CreateSource: %v", err)
+	}
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
 	}
 	check, err := client.CheckSource(ctx, &trellisv1.CheckSourceRequest{Workspace: workspace, Id: "go-missing"})
 	if err != nil || check.GetOk() || !strings.Contains(check.GetMessage(), "cannot open") {
@@ -358,7 +383,7 @@ func TestSecretsAreSetAloneAndOnlySecretFields(t *testing.T) {
 	client := newClient(t)
 	ctx := testContext(t)
 	workspace := newWorkspace(t)
-	config := templateConfig(t, map[string]any{"path": filepath.Join(t.TempDir(), "x.jsonl")})
+	config := templateConfig(t, map[string]any{"path": emptyFile(t, "x.jsonl")})
 	if _, err := client.CreateSource(ctx, &trellisv1.CreateSourceRequest{
 		Workspace: workspace,
 		Source:    &trellisv1.Source{Id: "go-secrets", Connector: templateConnector, ConfigJson: config},
@@ -386,7 +411,7 @@ func TestCallsOnAMissingSourceAreNotFound(t *testing.T) {
 	client := newClient(t)
 	ctx := testContext(t)
 	workspace := newWorkspace(t)
-	config := templateConfig(t, map[string]any{"path": filepath.Join(t.TempDir(), "x.jsonl")})
+	config := templateConfig(t, map[string]any{"path": emptyFile(t, "x.jsonl")})
 
 	calls := map[string]func() error{
 		"GetSource": func() error {

@@ -134,8 +134,21 @@ def test_a_config_against_the_schema_names_config_json(client: Client, tmp_path:
 
 def test_a_config_that_does_not_work_fails_its_check(client: Client, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-file.jsonl"
-    config = json.dumps({"path": str(missing)})
+    with pytest.raises(InvalidArgument) as raised:
+        client.create_source(
+            Source(
+                id="py-missing", connector=CONNECTOR, config_json=json.dumps({"path": str(missing)})
+            )
+        )
+    assert [v.field for v in raised.value.violations] == ["source.config_json.path"]
+    assert "does not exist" in raised.value.violations[0].description
+    # A file deleted after its source was made: the check and the sync fail, in its connector's
+    # words.
+    gone = tmp_path / "gone.jsonl"
+    gone.write_text("")
+    config = json.dumps({"path": str(gone)})
     client.create_source(Source(id="py-missing", connector=CONNECTOR, config_json=config))
+    gone.unlink()
     check = client.check_source("py-missing")
     assert not check.ok
     assert "cannot open" in check.message
@@ -158,6 +171,7 @@ def test_a_bad_id_names_the_field(client: Client) -> None:
 
 
 def test_secrets_are_set_alone_and_only_secret_fields(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "x.jsonl").write_text("")
     config = json.dumps({"path": str(tmp_path / "x.jsonl")})
     client.create_source(Source(id="py-secrets", connector=CONNECTOR, config_json=config))
     with pytest.raises(InvalidArgument) as raised:
@@ -176,6 +190,7 @@ def test_calls_on_a_missing_source_are_not_found(client: Client, tmp_path: Path)
         client.check_source("nothing-here")
     with pytest.raises(NotFound):
         client.delete_source("nothing-here")
+    (tmp_path / "x.jsonl").write_text("")
     with pytest.raises(NotFound):
         config = json.dumps({"path": str(tmp_path / "x.jsonl")})
         client.update_source(Source(id="nothing-here", connector=CONNECTOR, config_json=config))

@@ -6,7 +6,7 @@
  * come back as TrellisError with the field violations the server names.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -167,8 +167,19 @@ describe("sources", () => {
 
   test("a config that does not work fails its check and its sync", async () => {
     const workspace = freshWorkspace();
-    const configJson = JSON.stringify({ path: join(folder, "no-such-file.jsonl") });
+    const missing = JSON.stringify({ path: join(folder, "no-such-file.jsonl") });
+    const refused = await failure(
+      client.sources.createSource({ workspace, source: { id: "ts-missing", connector, configJson: missing } }),
+      Code.InvalidArgument,
+    );
+    assert.deepEqual(refused.violations.map((violation) => violation.field), ["source.config_json.path"]);
+    assert.match(refused.violations[0]!.description, /does not exist/);
+    // A file deleted after its source was made: the check and the sync fail, in the connector's words.
+    const gone = join(folder, "gone.jsonl");
+    writeFileSync(gone, "");
+    const configJson = JSON.stringify({ path: gone });
     await client.sources.createSource({ workspace, source: { id: "ts-missing", connector, configJson } });
+    rmSync(gone);
     const check = await client.sources.checkSource({ workspace, id: "ts-missing" });
     assert.equal(check.ok, false);
     assert.match(check.message, /cannot open/);
@@ -197,6 +208,7 @@ describe("sources", () => {
 
   test("secrets are set alone, and only secret fields", async () => {
     const workspace = freshWorkspace();
+    writeFileSync(join(folder, "x.jsonl"), "");
     const configJson = JSON.stringify({ path: join(folder, "x.jsonl") });
     await client.sources.createSource({ workspace, source: { id: "ts-secrets", connector, configJson } });
     const refused = await failure(
@@ -215,6 +227,7 @@ describe("sources", () => {
     await failure(client.sources.getSource({ workspace, id }), Code.NotFound);
     await failure(client.sources.checkSource({ workspace, id }), Code.NotFound);
     await failure(client.sources.deleteSource({ workspace, id }), Code.NotFound);
+    writeFileSync(join(folder, "x.jsonl"), "");
     const configJson = JSON.stringify({ path: join(folder, "x.jsonl") });
     await failure(client.sources.updateSource({ workspace, source: { id, connector, configJson } }), Code.NotFound);
     await failure(collect(client.sources.syncSource({ workspace, id })), Code.NotFound);

@@ -808,8 +808,18 @@ mod tests {
         let on_loopback = file_roots(&config_at(dir.path(), "127.0.0.1:0")).unwrap();
         let beyond = file_roots(&config_at(dir.path(), "0.0.0.0:0")).unwrap();
         let path = inside.to_str().unwrap();
-        let taken = on_loopback.confine(&workspace, "path", path);
-        let refused = beyond.confine(&workspace, "path", path);
+        let taken = on_loopback.confine(
+            &workspace,
+            "path",
+            path,
+            trellis_plugin_host::Existence::Required,
+        );
+        let refused = beyond.confine(
+            &workspace,
+            "path",
+            path,
+            trellis_plugin_host::Existence::Required,
+        );
         std::fs::remove_file(&inside).unwrap();
         assert!(taken.is_ok(), "{taken:?}");
         assert!(

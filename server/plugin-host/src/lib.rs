@@ -19,7 +19,7 @@ mod sources;
 pub use instance::{Canceller, ConnectorInstance, ReadSession};
 pub use isolation::IsolationSettings;
 pub use registry::{LoadedConnector, PluginRegistry, RefusedPlugin};
-pub use roots::FileRoots;
+pub use roots::{Existence, FileRoots};
 pub use secrets::{KeySettings, SecretKeys};
 pub use sources::{
     LeasePolicy, RetryPolicy, SchedulerHandle, SealReport, SecretStatus, Sources, SyncProgress,

@@ -1,7 +1,7 @@
 //! The folders connectors may read files from. A source's config names files and folders
 //! (fields its connector's schema marks `x-path`); a key that may create sources must not be a
 //! way to read the server's own files or another tenant's, so every such path is checked here
-//! before a plugin opens it: it must exist, and resolved (symbolic links followed) it must lie
+//! before a plugin opens it: resolved (symbolic links followed) it must lie
 //! below one of the operator's roots, as must every link inside a folder it names. The plugin is
 //! then given the resolved path, so what it opens is what was checked.
 //!
@@ -99,12 +99,15 @@ impl FileRoots {
     /// The resolved form of `value`, the path a source's config gives in `field`, once it is
     /// known to be below a root of `workspace`; otherwise a violation naming the field, what is
     /// wrong and the setting that decides. Whether a path outside every root exists is never
-    /// said.
+    /// said. A config being made or changed must name a file that is there
+    /// ([`Existence::Required`]); one in use may have lost it since ([`Existence::MayBeGone`]),
+    /// which its connector then reports as it does any file it cannot open.
     pub fn confine(
         &self,
         workspace: &WorkspaceId,
         field: &str,
         value: &str,
+        existence: Existence,
     ) -> Result<PathBuf, Violation> {
         let roots = self.of(workspace);
         let field = format!("source.config_json.{field}");
@@ -146,7 +149,11 @@ impl FileRoots {
         if !below(&given) {
             return Err(outside("is outside"));
         }
-        let resolved = std::fs::canonicalize(&given).map_err(|error| {
+        let resolved = match existence {
+            Existence::Required => std::fs::canonicalize(&given),
+            Existence::MayBeGone => resolve(&given),
+        }
+        .map_err(|error| {
             Violation::new(
                 field.clone(),
                 format!(
@@ -199,6 +206,53 @@ impl FileRoots {
         }
         Ok(resolved)
     }
+}
+
+/// Whether a path must name something that is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existence {
+    /// It must: a config being made or changed.
+    Required,
+    /// It may be gone: a stored config about to be used, whose file was moved or deleted since.
+    MayBeGone,
+}
+
+/// `path` resolved (symbolic links followed). A path that is gone (an export deleted or moved
+/// since its source was made, which the connector will report) resolves as its deepest existing folder,
+/// resolved, followed by the rest: nothing in the rest exists (a dangling link is refused), so
+/// nothing in it can lead elsewhere, and the path is confined again every time a plugin is
+/// given it.
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let missing = match std::fs::canonicalize(path) {
+        Ok(resolved) => return Ok(resolved),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => error,
+        Err(error) => return Err(error),
+    };
+    let mut rest = Vec::new();
+    let mut existing = path;
+    while let Some(parent) = existing.parent() {
+        if let Some(name) = existing.file_name() {
+            rest.push(name.to_owned());
+        }
+        existing = parent;
+        match std::fs::canonicalize(existing) {
+            Ok(resolved) if resolved.is_dir() => {
+                // A dangling link is not "missing": where it leads may appear later.
+                let next = rest.last().map(|name| existing.join(name));
+                if next.is_some_and(|next| std::fs::symlink_metadata(next).is_ok()) {
+                    return Err(missing);
+                }
+                return Ok(rest
+                    .iter()
+                    .rev()
+                    .fold(resolved, |path, name| path.join(name)));
+            }
+            Ok(_) => return Err(missing),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(missing)
 }
 
 /// `path` made absolute against the current folder, without touching the file system.
@@ -258,7 +312,12 @@ mod tests {
         let file = dir.path().join("root/dump/Posts.xml");
         assert_eq!(
             roots
-                .confine(&workspace(), "path", file.to_str().unwrap())
+                .confine(
+                    &workspace(),
+                    "path",
+                    file.to_str().unwrap(),
+                    Existence::Required
+                )
                 .unwrap(),
             std::fs::canonicalize(&file).unwrap()
         );
@@ -270,7 +329,9 @@ mod tests {
                 .display()
                 .to_string(),
         ] {
-            let violation = roots.confine(&workspace(), "path", &outside).unwrap_err();
+            let violation = roots
+                .confine(&workspace(), "path", &outside, Existence::Required)
+                .unwrap_err();
             assert_eq!(violation.field, "source.config_json.path");
             assert!(
                 violation.description.contains("is outside")
@@ -278,15 +339,73 @@ mod tests {
                 "{violation:?}"
             );
         }
-        // Inside, but missing: said so, as it is the tenant's own folder.
-        let missing = dir.path().join("root/nothing.jsonl");
+        // Inside, but missing: said so when a config is made, as it is the tenant's own folder.
+        let missing = dir.path().join("root/./later/nothing.jsonl");
         let violation = roots
-            .confine(&workspace(), "path", missing.to_str().unwrap())
+            .confine(
+                &workspace(),
+                "path",
+                missing.to_str().unwrap(),
+                Existence::Required,
+            )
             .unwrap_err();
         assert!(
             violation.description.contains("does not exist"),
             "{violation:?}"
         );
+        // Gone from a config in use: resolved through the folders that are there, for the
+        // connector to report.
+        let resolved = roots
+            .confine(
+                &workspace(),
+                "path",
+                missing.to_str().unwrap(),
+                Existence::MayBeGone,
+            )
+            .unwrap();
+        assert_eq!(
+            resolved,
+            std::fs::canonicalize(dir.path().join("root"))
+                .unwrap()
+                .join("later/nothing.jsonl")
+        );
+        // Missing below a link that leads out: still refused.
+        #[cfg(unix)]
+        {
+            let elsewhere = tempfile::tempdir().unwrap();
+            std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("root/out")).unwrap();
+            let through = dir.path().join("root/out/nothing.jsonl");
+            let violation = roots
+                .confine(
+                    &workspace(),
+                    "path",
+                    through.to_str().unwrap(),
+                    Existence::MayBeGone,
+                )
+                .unwrap_err();
+            assert!(
+                violation.description.contains("symbolic link"),
+                "{violation:?}"
+            );
+            std::os::unix::fs::symlink(
+                elsewhere.path().join("later.jsonl"),
+                dir.path().join("root/dangling.jsonl"),
+            )
+            .unwrap();
+            let dangling = dir.path().join("root/dangling.jsonl");
+            let violation = roots
+                .confine(
+                    &workspace(),
+                    "path",
+                    dangling.to_str().unwrap(),
+                    Existence::MayBeGone,
+                )
+                .unwrap_err();
+            assert!(
+                violation.description.contains("cannot be opened"),
+                "{violation:?}"
+            );
+        }
     }
 
     #[test]
@@ -307,7 +426,12 @@ mod tests {
         let roots = roots(dir.path());
         let link = dir.path().join("root/link.txt");
         let violation = roots
-            .confine(&workspace(), "path", link.to_str().unwrap())
+            .confine(
+                &workspace(),
+                "path",
+                link.to_str().unwrap(),
+                Existence::Required,
+            )
             .unwrap_err();
         assert!(
             violation.description.contains("symbolic link"),
@@ -315,7 +439,12 @@ mod tests {
         );
         let folder = dir.path().join("root/export");
         let violation = roots
-            .confine(&workspace(), "path", folder.to_str().unwrap())
+            .confine(
+                &workspace(),
+                "path",
+                folder.to_str().unwrap(),
+                Existence::Required,
+            )
             .unwrap_err();
         assert!(violation.description.contains("Users.xml"), "{violation:?}");
     }
@@ -338,22 +467,42 @@ mod tests {
         let acme_file = dir.path().join("acme/f.jsonl");
         assert!(
             roots
-                .confine(&acme, "path", acme_file.to_str().unwrap())
+                .confine(
+                    &acme,
+                    "path",
+                    acme_file.to_str().unwrap(),
+                    Existence::Required
+                )
                 .is_ok()
         );
         assert!(
             roots
-                .confine(&acme, "path", server_file.to_str().unwrap())
+                .confine(
+                    &acme,
+                    "path",
+                    server_file.to_str().unwrap(),
+                    Existence::Required
+                )
                 .is_err()
         );
         assert!(
             roots
-                .confine(&workspace(), "path", acme_file.to_str().unwrap())
+                .confine(
+                    &workspace(),
+                    "path",
+                    acme_file.to_str().unwrap(),
+                    Existence::Required
+                )
                 .is_err()
         );
         assert!(
             FileRoots::none()
-                .confine(&workspace(), "path", server_file.to_str().unwrap())
+                .confine(
+                    &workspace(),
+                    "path",
+                    server_file.to_str().unwrap(),
+                    Existence::Required
+                )
                 .unwrap_err()
                 .description
                 .contains("reads no local files")

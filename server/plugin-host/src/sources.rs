@@ -28,7 +28,7 @@ use trellis_plugin_sdk::{ErrorKind, State};
 use crate::instance::{Canceller, ConnectorInstance};
 use crate::isolation::IsolationSettings;
 use crate::registry::{LoadedConnector, PluginRegistry};
-use crate::roots::FileRoots;
+use crate::roots::{Existence, FileRoots};
 use crate::secrets::{SecretError, SecretKeys};
 
 fn now_millis() -> Millis {
@@ -502,7 +502,7 @@ impl Sources {
                         if let Err(error) = connector.schema.validate(&full) {
                             violations.push(Violation::new("source.config_json", error.message));
                         } else if let Err(refused) =
-                            self.confine_paths(workspace, connector, &mut full)
+                            self.confine_paths(workspace, connector, &mut full, Existence::Required)
                         {
                             violations.extend(refused);
                         }
@@ -548,19 +548,19 @@ impl Sources {
         workspace: &WorkspaceId,
         connector: &LoadedConnector,
         config: &mut serde_json::Value,
+        existence: Existence,
     ) -> Result<(), Vec<Violation>> {
         let Some(roots) = &self.roots else {
             return Ok(());
         };
         let mut violations = Vec::new();
         for field in connector.schema.paths() {
-            field.visit(
-                config,
-                &mut |name, value| match roots.confine(workspace, name, value) {
-                    Ok(resolved) => *value = resolved.display().to_string(),
-                    Err(violation) => violations.push(violation),
-                },
-            );
+            field.visit(config, &mut |name, value| match roots
+                .confine(workspace, name, value, existence)
+            {
+                Ok(resolved) => *value = resolved.display().to_string(),
+                Err(violation) => violations.push(violation),
+            });
         }
         if violations.is_empty() {
             Ok(())
@@ -611,8 +611,9 @@ impl Sources {
             let secrets = self.open_secrets(workspace, source)?;
             put_secrets(connector, &mut config, &secrets);
         }
-        // Checked again on every use: the roots, or the files, may have changed since.
-        self.confine_paths(workspace, connector, &mut config)
+        // Checked again on every use: the roots, or the files, may have changed since. A file
+        // that is gone is the connector's to report, as a failed check or sync.
+        self.confine_paths(workspace, connector, &mut config, Existence::MayBeGone)
             .map_err(CoreError::Invalid)?;
         self.host_settings.put(&mut config);
         Ok(config.to_string())
