@@ -1831,6 +1831,60 @@ async fn merges_join_records_undo_cleanly_and_forgetting_lasts_through_restarts_
     let json = server.cli_json(&["people", "merges", "--person", "chat:u-chen"]);
     assert_eq!(json["merges"][0]["merge_id"], record.merge_id.as_str());
     assert!(!json["merges"][0]["undone_at_unix"].is_null());
+    // The trail pages: one merge a page, following the tokens, is the whole trail in order.
+    let again = people
+        .merge_people(pb::MergePeopleRequest {
+            workspace: String::new(),
+            target: reference("forum", "u-chen"),
+            others: vec![reference("chat", "u-chen").expect("a ref")],
+            reason: "Chen confirmed the chat account again".into(),
+        })
+        .await
+        .expect("the merge is made again")
+        .into_inner();
+    people
+        .unmerge_people(pb::UnmergePeopleRequest {
+            workspace: String::new(),
+            merge_id: again.merge_id.clone(),
+        })
+        .await
+        .expect("and undone");
+    let whole = people
+        .list_merges(pb::ListMergesRequest::default())
+        .await
+        .expect("the whole trail")
+        .into_inner();
+    assert!(whole.merges.len() >= 2, "{whole:?}");
+    assert!(whole.next_page_token.is_empty());
+    let mut paged = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = people
+            .list_merges(pb::ListMergesRequest {
+                page_size: 1,
+                page_token,
+                ..Default::default()
+            })
+            .await
+            .expect("a page of the trail")
+            .into_inner();
+        assert!(page.merges.len() <= 1);
+        paged.extend(page.merges);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(paged, whole.merges);
+    let refused = people
+        .list_merges(pb::ListMergesRequest {
+            page_token: "not-a-token".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a token the server did not give");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violations(&refused)[0].0, "page_token");
 
     // Forgetting Ana removes her record and the text she wrote...
     let forgotten = people

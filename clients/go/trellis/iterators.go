@@ -48,6 +48,19 @@ func (c *Client) AllPeople(ctx context.Context, request *trellisv1.ListPeopleReq
 		})
 }
 
+// AllMerges iterates over the audit trail of merges, newest first, page by page, like [Client.AllStrategyVersions].
+func (c *Client) AllMerges(ctx context.Context, request *trellisv1.ListMergesRequest, options ...grpc.CallOption) iter.Seq2[*trellisv1.MergeRecord, error] {
+	if request == nil {
+		request = &trellisv1.ListMergesRequest{}
+	}
+	return paginate(ctx, request,
+		func(page *trellisv1.ListMergesRequest, token string) { page.PageToken = token },
+		func(ctx context.Context, page *trellisv1.ListMergesRequest) ([]*trellisv1.MergeRecord, string, error) {
+			response, err := c.ListMerges(ctx, page, options...)
+			return response.GetMerges(), response.GetNextPageToken(), err
+		})
+}
+
 // AllSources iterates over the configured sources, page by page, like [Client.AllStrategyVersions].
 func (c *Client) AllSources(ctx context.Context, request *trellisv1.ListSourcesRequest, options ...grpc.CallOption) iter.Seq2[*trellisv1.Source, error] {
 	if request == nil {

@@ -309,6 +309,27 @@ func TestMergeThenUnmergePeople(t *testing.T) {
 	if len(trail.GetMerges()) != 1 || trail.GetMerges()[0].GetMergeId() != merged.GetMergeId() || trail.GetMerges()[0].GetUndoneAt() == nil {
 		t.Errorf("the audit trail %v should hold the undone merge %s", trail.GetMerges(), merged.GetMergeId())
 	}
+	// Merged again and undone again: the trail, a merge a page, holds both, newest first.
+	again, err := client.MergePeople(ctx, &trellisv1.MergePeopleRequest{
+		Workspace: workspace, Target: trellis.Ref("forum", "u-ana"),
+		Others: []*trellisv1.RecordRef{trellis.Ref("forum", "u-ben")}, Reason: "same person, confirmed again",
+	})
+	if err != nil {
+		t.Fatalf("MergePeople again: %v", err)
+	}
+	if _, err := client.UnmergePeople(ctx, &trellisv1.UnmergePeopleRequest{Workspace: workspace, MergeId: again.GetMergeId()}); err != nil {
+		t.Fatalf("UnmergePeople again: %v", err)
+	}
+	var paged []string
+	for merge, err := range client.AllMerges(ctx, &trellisv1.ListMergesRequest{Workspace: workspace, Person: trellis.Ref("forum", "u-ben"), PageSize: 1}) {
+		if err != nil {
+			t.Fatalf("AllMerges: %v", err)
+		}
+		paged = append(paged, merge.GetMergeId())
+	}
+	if want := []string{again.GetMergeId(), merged.GetMergeId()}; !slices.Equal(paged, want) {
+		t.Errorf("the trail a merge a page is %v, want %v", paged, want)
+	}
 	profile, err = client.GetPerson(ctx, &trellisv1.GetPersonRequest{Workspace: workspace, Ref: trellis.Ref("forum", "u-ana")})
 	if err != nil {
 		t.Fatalf("GetPerson: %v", err)

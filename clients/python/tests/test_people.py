@@ -183,10 +183,15 @@ def test_merge_and_unmerge(loaded: Client) -> None:
         RecordRef(source="social", external_id="p-eli")
         not in loaded.get_person("forum:u-ben").merged
     )
-    trail = loaded.list_merges(person="social:p-eli")
+    trail = list(loaded.list_merges(person="social:p-eli"))
     assert [record.merge_id for record in trail] == [merge.merge_id]
     assert trail[0].HasField("undone_at")
     assert merge.merge_id not in {m.merge_id for m in loaded.list_merges(active_only=True)}
+    # Merged again and undone again: the trail, a merge a page, holds both, newest first.
+    again = loaded.merge_people("forum:u-ben", ["social:p-eli"], reason="same person again")
+    loaded.unmerge_people(again.merge_id)
+    paged = [m.merge_id for m in loaded.list_merges(person="social:p-eli", page_size=1)]
+    assert paged == [again.merge_id, merge.merge_id]
 
 
 def test_forget_person(loaded: Client) -> None:

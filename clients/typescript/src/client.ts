@@ -24,9 +24,11 @@ import {
 import { InsightService } from "./gen/trellis/v1/insight_pb.js";
 import {
   PeopleService,
+  type ListMergesRequestSchema,
   type ListPeopleRequestSchema,
   type MatchPeopleRequestSchema,
   type MatchPeopleResponse,
+  type MergeRecord,
 } from "./gen/trellis/v1/people_pb.js";
 import { ServerService } from "./gen/trellis/v1/server_pb.js";
 import { SourceService, type ListSourcesRequestSchema, type Source } from "./gen/trellis/v1/source_pb.js";
@@ -202,6 +204,14 @@ export class PeopleClient {
     options?: TrellisCallOptions,
   ): AsyncGenerator<Person, void, undefined> {
     return paginate(request, (page) => this.rpc.listPeople(page, options), (response) => response.people);
+  }
+
+  /** The audit trail of merges, newest first, fetched page by page as you iterate. */
+  merges(
+    request: MessageInitShape<typeof ListMergesRequestSchema> = {},
+    options?: TrellisCallOptions,
+  ): AsyncGenerator<MergeRecord, void, undefined> {
+    return paginate(request, (page) => this.rpc.listMerges(page, options), (response) => response.merges);
   }
 
   /**

@@ -174,6 +174,19 @@ describe("people", () => {
     const record = trail.merges.find((merge) => merge.mergeId === merged.mergeId);
     assert.ok(record, "the merge is in the audit trail");
     assert.ok(record.undoneAt, "and it says it was undone");
+    // Merged again and undone again: the trail, a merge a page, holds both, newest first.
+    const again = await client.people.mergePeople({
+      target: { source: "forum", externalId: "u-ana" },
+      others: [{ source: "forum", externalId: "u-ben" }],
+      reason: "test merge again",
+    });
+    await client.people.unmergePeople({ mergeId: again.mergeId });
+    const paged: string[] = [];
+    for await (const merge of client.people.merges({ person: { source: "forum", externalId: "u-ben" }, pageSize: 1 })) {
+      paged.push(merge.mergeId);
+    }
+    const ours = paged.filter((id) => id === again.mergeId || id === merged.mergeId);
+    assert.deepEqual(ours, [again.mergeId, merged.mergeId]);
   });
 
   test("forgetPerson", async (t) => {

@@ -412,16 +412,27 @@ pub async fn people(command: PeopleCommand) -> anyhow::Result<()> {
                 Some(person) => Some(record_ref(person, "--person")?),
                 None => None,
             };
-            let response = service
-                .list_merges(pb::ListMergesRequest {
-                    workspace: client.workspace.clone(),
-                    person,
-                    active_only,
-                })
-                .await
-                .map_err(|status| describe(&status))?
-                .into_inner();
-            let value = merges_json(&response.merges);
+            let mut merges = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = service
+                    .list_merges(pb::ListMergesRequest {
+                        workspace: client.workspace.clone(),
+                        person: person.clone(),
+                        active_only,
+                        page_size: 0,
+                        page_token,
+                    })
+                    .await
+                    .map_err(|status| describe(&status))?
+                    .into_inner();
+                merges.extend(page.merges);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            let value = merges_json(&merges);
             print(&client, &value, |value| print_merges(value, "no merges"));
         }
         PeopleCommand::ReviewMerges { apply, client } => {

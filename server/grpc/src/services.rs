@@ -1040,13 +1040,41 @@ impl pb::people_service_server::PeopleService for Api {
             None => None,
         };
         let active_only = request.active_only;
-        let merges = self
+        let limit = self.limit(request.page_size, 50, "page_size")?;
+        // The time and id of the last merge of the previous page.
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            let parsed = request
+                .page_token
+                .split_once(':')
+                .and_then(|(time, id)| Some((time.parse::<Millis>().ok()?, id.to_owned())))
+                .filter(|(_, id)| !id.is_empty());
+            Some(parsed.ok_or_else(|| {
+                bad_field(
+                    "page_token",
+                    "is not a token this server gave; pass next_page_token from the previous page, or leave it empty",
+                )
+            })?)
+        };
+        let (merges, more) = self
             .blocking(move |trellis| {
-                trellis.merge_history(&workspace, person.as_ref(), active_only)
+                trellis.merge_history_page(
+                    &workspace,
+                    person.as_ref(),
+                    active_only,
+                    after.as_ref().map(|(time, id)| (*time, id.as_str())),
+                    limit,
+                )
             })
             .await?;
+        let next_page_token = match (more, merges.last()) {
+            (true, Some(last)) => format!("{}:{}", last.created_at, last.id),
+            _ => String::new(),
+        };
         Ok(Response::new(pb::ListMergesResponse {
             merges: merges.iter().map(convert::merge_to_pb).collect(),
+            next_page_token,
         }))
     }
 
@@ -1150,49 +1178,70 @@ impl pb::people_service_server::PeopleService for Api {
     }
 }
 
-/// Answers a batch of bulk-match requests, in their order, on every core, each as `caller`; a
-/// bad contact gets its own error, never the stream's.
+/// Answers a batch of bulk-match requests, in their order; a bad contact gets its own error,
+/// never the stream's. Each contact's workspace is checked as `caller`, then the contacts of
+/// each workspace are matched together, on every core (see [`Trellis::match_people`]).
 fn match_batch(
     trellis: &Trellis,
     batch: Vec<pb::MatchPeopleRequest>,
     caller: &Option<crate::auth::Principal>,
 ) -> Vec<pb::MatchPeopleResponse> {
-    use rayon::prelude::*;
-    batch
-        .into_par_iter()
-        .map(|request| crate::auth::as_caller(caller.clone(), || match_one(trellis, request)))
-        .collect()
-}
-
-/// The answer to one bulk-match request.
-fn match_one(trellis: &Trellis, request: pb::MatchPeopleRequest) -> pb::MatchPeopleResponse {
-    let contact_id = request.contact_id.clone();
-    let outcome = convert::workspace(&request.workspace)
-        .map_err(|status| status.message().to_owned())
-        .and_then(|workspace| {
-            let lookup =
-                person_lookup(request.lookup).map_err(|status| status.message().to_owned())?;
-            trellis
-                .match_person(&workspace, &lookup, 0)
-                .map_err(|error| error.to_string())
+    let mut answers: Vec<pb::MatchPeopleResponse> = batch
+        .iter()
+        .map(|request| pb::MatchPeopleResponse {
+            contact_id: request.contact_id.clone(),
+            ..Default::default()
+        })
+        .collect();
+    // Workspace to the positions and lookups of its contacts, in the batch's order.
+    let mut by_workspace: Vec<(WorkspaceId, Vec<usize>, Vec<PersonLookup>)> = Vec::new();
+    for (position, request) in batch.into_iter().enumerate() {
+        let checked = crate::auth::as_caller(caller.clone(), || {
+            Ok::<_, Status>((
+                convert::workspace(&request.workspace)?,
+                person_lookup(request.lookup)?,
+            ))
         });
-    match outcome {
-        Ok(Some(found)) => pb::MatchPeopleResponse {
-            contact_id,
-            found: true,
-            profile: Some(profile_to_pb(&found.insight)),
-            error: String::new(),
-        },
-        Ok(None) => pb::MatchPeopleResponse {
-            contact_id,
-            ..Default::default()
-        },
-        Err(error) => pb::MatchPeopleResponse {
-            contact_id,
-            error,
-            ..Default::default()
-        },
+        match checked {
+            Ok((workspace, lookup)) => {
+                match by_workspace
+                    .iter_mut()
+                    .find(|(known, ..)| *known == workspace)
+                {
+                    Some((_, positions, lookups)) => {
+                        positions.push(position);
+                        lookups.push(lookup);
+                    }
+                    None => by_workspace.push((workspace, vec![position], vec![lookup])),
+                }
+            }
+            Err(status) => answers[position].error = status.message().to_owned(),
+        }
     }
+    for (workspace, positions, lookups) in by_workspace {
+        match trellis.match_people(&workspace, &lookups) {
+            Ok(matches) => {
+                for (position, outcome) in positions.into_iter().zip(matches) {
+                    let answer = &mut answers[position];
+                    match outcome {
+                        Ok(Some(found)) => {
+                            answer.found = true;
+                            answer.profile = Some(profile_to_pb(&found.insight));
+                        }
+                        Ok(None) => {}
+                        Err(error) => answer.error = error.to_string(),
+                    }
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                for position in positions {
+                    answers[position].error.clone_from(&error);
+                }
+            }
+        }
+    }
+    answers
 }
 
 #[tonic::async_trait]

@@ -676,20 +676,26 @@ class Client:
         *,
         person: RefLike | None = None,
         active_only: bool = False,
+        page_size: int = 0,
         workspace: str | None = None,
         timeout: Timeout = DEFAULT,
-    ) -> list[people_pb2.MergeRecord]:
+    ) -> Iterator[people_pb2.MergeRecord]:
         """The audit trail of merges, newest first: only those that joined ``person`` when
-        given, only those still holding with ``active_only``."""
-        request = people_pb2.ListMergesRequest(
-            workspace=self._ws(workspace), active_only=active_only
-        )
-        if person is not None:
-            request.person.CopyFrom(record_ref(person))
-        response = self._unary(
-            self.stubs.people.ListMerges, "ListMerges", request, timeout, idempotent=True
-        )
-        return list(response.merges)
+        given, only those still holding with ``active_only``; fetched page by page as you
+        iterate (``timeout`` applies to each page)."""
+        ws = self._ws(workspace)
+
+        def page(token: str) -> people_pb2.ListMergesResponse:
+            request = people_pb2.ListMergesRequest(
+                workspace=ws, active_only=active_only, page_size=page_size, page_token=token
+            )
+            if person is not None:
+                request.person.CopyFrom(record_ref(person))
+            return self._unary(
+                self.stubs.people.ListMerges, "ListMerges", request, timeout, idempotent=True
+            )
+
+        return self._paginate(page, lambda response: response.merges)
 
     def review_merges(
         self,

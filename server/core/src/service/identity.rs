@@ -531,6 +531,30 @@ impl Trellis {
         Ok(merges)
     }
 
+    /// A page of [`Trellis::merge_history`]: at most `limit` merges after `after` (the time
+    /// and id of the last merge of the previous page), and whether more follow. A merge made or
+    /// undone between two pages never makes a page repeat or skip one already listed.
+    pub fn merge_history_page(
+        &self,
+        workspace: &WorkspaceId,
+        person: Option<&RecordKey>,
+        active_only: bool,
+        after: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> CoreResult<(Vec<Merge>, bool)> {
+        let mut page: Vec<Merge> = self
+            .merge_history(workspace, person, active_only)?
+            .into_iter()
+            .filter(|merge| {
+                after.is_none_or(|(time, id)| (merge.created_at, merge.id.as_str()) < (time, id))
+            })
+            .take(limit.saturating_add(1))
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        Ok((page, more))
+    }
+
     /// Removes a person's personal data and the text they wrote, under every record merged
     /// into them, for good: later ingests of them are dropped or blanked.
     pub fn forget_person(

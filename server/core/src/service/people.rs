@@ -764,14 +764,19 @@ impl Trellis {
         workspace: &WorkspaceId,
         lookup: &PersonLookup,
     ) -> CoreResult<Option<RecordKey>> {
-        use crate::engine::people::LookupKey;
         lookup.validate()?;
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
+        Ok(Self::find_in(&engine, lookup))
+    }
+
+    /// Who a (valid) lookup names in `engine`: of several people it fits, the most active.
+    fn find_in(engine: &Engine, lookup: &PersonLookup) -> Option<RecordKey> {
+        use crate::engine::people::LookupKey;
         let people = engine.people();
         let key = match lookup {
             PersonLookup::Record(key) => {
-                return Ok(people.person_id(key).map(|_| key.clone()));
+                return people.person_id(key).map(|_| key.clone());
             }
             PersonLookup::EmailSha256(value) => LookupKey::email_sha256(value),
             PersonLookup::Handle(value) => LookupKey::handle(value),
@@ -779,7 +784,7 @@ impl Trellis {
             PersonLookup::CrmId(value) => LookupKey::crm_id(value),
         };
         let now = engine.people_clock(None);
-        Ok(people
+        people
             .find(&key)
             .iter()
             .max_by(|a, b| {
@@ -790,7 +795,7 @@ impl Trellis {
                 };
                 activity(a).cmp(&activity(b)).then_with(|| b.cmp(a))
             })
-            .cloned())
+            .cloned()
     }
 
     /// For CRM systems: who the lookup names, where they meet the strategy, and which
@@ -801,13 +806,46 @@ impl Trellis {
         lookup: &PersonLookup,
         suggestions: usize,
     ) -> CoreResult<Option<PersonMatch>> {
-        let Some(key) = self.find_person(workspace, lookup)? else {
-            return Ok(None);
-        };
+        lookup.validate()?;
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
-        let person = &self.resolve_person(&engine, &key)?;
+        self.match_in(workspace, &engine, lookup, suggestions)
+    }
+
+    /// For a CRM's bulk sync: [`Trellis::match_person`] (without suggestions) for many lookups
+    /// of one workspace, in their order, side by side on every core; a bad lookup gets its own
+    /// error. The engine is read once, here: a lock taken inside rayon's workers could be taken
+    /// again by a worker that picks up another contact while it waits for its own work, and a
+    /// writer queued in between would then wait on it forever.
+    pub fn match_people(
+        &self,
+        workspace: &WorkspaceId,
+        lookups: &[PersonLookup],
+    ) -> CoreResult<Vec<CoreResult<Option<PersonMatch>>>> {
+        let engine = self.engine(workspace)?;
+        let engine = Self::read(&engine)?;
         let engine = &*engine;
+        Ok(lookups
+            .par_iter()
+            .map(|lookup| {
+                lookup.validate()?;
+                self.match_in(workspace, engine, lookup, 0)
+            })
+            .collect())
+    }
+
+    /// A match of a valid lookup in an engine already read.
+    fn match_in(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        lookup: &PersonLookup,
+        suggestions: usize,
+    ) -> CoreResult<Option<PersonMatch>> {
+        let Some(key) = Self::find_in(engine, lookup) else {
+            return Ok(None);
+        };
+        let person = &self.resolve_person(engine, &key)?;
         // Their writing, read and analyzed once, then where they meet the strategy beside the
         // discussions to suggest (threads, read and analyzed): a match takes the longer of the
         // two instead of their sum. Topics to start are not part of a match.

@@ -1041,7 +1041,11 @@ type ListMergesRequest struct {
 	// Only merges that joined this record (as target or as one of the others).
 	Person *RecordRef `protobuf:"bytes,2,opt,name=person,proto3" json:"person,omitempty"`
 	// Leave out merges that were undone.
-	ActiveOnly    bool `protobuf:"varint,3,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	ActiveOnly bool `protobuf:"varint,3,opt,name=active_only,json=activeOnly,proto3" json:"active_only,omitempty"`
+	// Merges per page; 50 when unset, at most the server's page limit.
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// `next_page_token` of the previous page; empty for the first.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1095,6 +1099,20 @@ func (x *ListMergesRequest) GetActiveOnly() bool {
 		return x.ActiveOnly
 	}
 	return false
+}
+
+func (x *ListMergesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMergesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
 }
 
 type MergeRecord struct {
@@ -1201,8 +1219,11 @@ func (x *MergeRecord) GetUndoneAt() *timestamppb.Timestamp {
 }
 
 type ListMergesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Merges        []*MergeRecord         `protobuf:"bytes,1,rep,name=merges,proto3" json:"merges,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Merges []*MergeRecord `protobuf:"bytes,1,rep,name=merges,proto3" json:"merges,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1242,6 +1263,13 @@ func (x *ListMergesResponse) GetMerges() []*MergeRecord {
 		return x.Merges
 	}
 	return nil
+}
+
+func (x *ListMergesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ReviewMergesRequest struct {
@@ -1608,12 +1636,15 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\x14UnmergePeopleRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x19\n" +
 	"\bmerge_id\x18\x02 \x01(\tR\amergeId\"\x17\n" +
-	"\x15UnmergePeopleResponse\"\x81\x01\n" +
+	"\x15UnmergePeopleResponse\"\xbd\x01\n" +
 	"\x11ListMergesRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12-\n" +
 	"\x06person\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x06person\x12\x1f\n" +
 	"\vactive_only\x18\x03 \x01(\bR\n" +
-	"activeOnly\"\xd2\x02\n" +
+	"activeOnly\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xd2\x02\n" +
 	"\vMergeRecord\x12\x19\n" +
 	"\bmerge_id\x18\x01 \x01(\tR\amergeId\x12-\n" +
 	"\x06target\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x06target\x12-\n" +
@@ -1625,9 +1656,10 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\tautomatic\x18\x06 \x01(\bR\tautomatic\x129\n" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x127\n" +
-	"\tundone_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bundoneAt\"E\n" +
+	"\tundone_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bundoneAt\"m\n" +
 	"\x12ListMergesResponse\x12/\n" +
-	"\x06merges\x18\x01 \x03(\v2\x17.trellis.v1.MergeRecordR\x06merges\"I\n" +
+	"\x06merges\x18\x01 \x03(\v2\x17.trellis.v1.MergeRecordR\x06merges\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"I\n" +
 	"\x13ReviewMergesRequest\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12\x14\n" +
 	"\x05apply\x18\x02 \x01(\bR\x05apply\"G\n" +

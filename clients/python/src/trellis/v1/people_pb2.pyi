@@ -457,9 +457,15 @@ class ListMergesRequest(_message.Message):
     WORKSPACE_FIELD_NUMBER: _builtins.int
     PERSON_FIELD_NUMBER: _builtins.int
     ACTIVE_ONLY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     active_only: _builtins.bool
     """Leave out merges that were undone."""
+    page_size: _builtins.int
+    """Merges per page; 50 when unset, at most the server's page limit."""
+    page_token: _builtins.str
+    """`next_page_token` of the previous page; empty for the first."""
     @_builtins.property
     def person(self) -> _common_pb2.RecordRef:
         """Only merges that joined this record (as target or as one of the others)."""
@@ -470,10 +476,12 @@ class ListMergesRequest(_message.Message):
         workspace: _builtins.str = ...,
         person: _common_pb2.RecordRef | None = ...,
         active_only: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["person", b"person"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "person", b"person", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_only", b"active_only", "page_size", b"page_size", "page_token", b"page_token", "person", b"person", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -533,16 +541,22 @@ class ListMergesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MERGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
-    def merges(self) -> _containers.RepeatedCompositeFieldContainer[Global___MergeRecord]: ...
+    def merges(self) -> _containers.RepeatedCompositeFieldContainer[Global___MergeRecord]:
+        """Newest first."""
+
     def __init__(
         self,
         *,
         merges: _abc.Iterable[Global___MergeRecord] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["merges", b"merges"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["merges", b"merges", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
