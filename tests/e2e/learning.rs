@@ -265,6 +265,40 @@ async fn a_workspace_learns_who_answers_from_its_own_history() {
         server.cli_json(&["model", "show"])
     );
 
+    // The discussion model's scores are calibrated on the same history: chances of taking part,
+    // and the answers and the command line say so.
+    assert!(
+        status
+            .models_last_outcome
+            .contains("scores calibrated as chances of taking part"),
+        "{}",
+        status.models_last_outcome
+    );
+    let person = format!("{SOURCE}:new-2");
+    let suggested = server.cli_json(&["suggest", "--person", &person, "--limit", "5"]);
+    let join = suggested["join"].as_array().cloned().unwrap_or_default();
+    assert!(!join.is_empty(), "{suggested}");
+    for discussion in &join {
+        assert_eq!(discussion["score_scale"], "probability", "{discussion}");
+        let score = discussion["score"].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&score), "{discussion}");
+    }
+    let printed = super::trellis()
+        .args(["suggest", "--person", &person, "--limit", "5"])
+        .args(["--addr", &server.addr])
+        .output()
+        .expect("the trellis binary runs");
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.contains("(score: the chance they take part, calibrated"),
+        "{printed}"
+    );
+    // Without learning, a suggestion's score is relative, and said to be.
+    let plain_join = plain.cli_json(&["suggest", "--person", &person, "--limit", "5"]);
+    for discussion in plain_join["join"].as_array().into_iter().flatten() {
+        assert_eq!(discussion["score_scale"], "relative", "{discussion}");
+    }
+
     // What it learned, from the command line: recency weighs, and weighs positively.
     let shown = server.cli_json(&["model", "show", "--workspace", "default"]);
     let shown_model = &shown[0]["models"][0];

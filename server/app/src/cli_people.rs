@@ -283,16 +283,44 @@ fn discussion_json(discussion: &pb::SuggestedDiscussion) -> Value {
         "title": discussion.title,
         "url": discussion.url,
         "score": round3(discussion.score),
+        "score_scale": score_scale_name(discussion.score_scale),
         "reasons": discussion.reasons,
         "evidence": discussion.evidence.iter().map(evidence_json).collect::<Vec<_>>(),
     })
 }
 
+/// How a score is read, in the JSON output.
+fn score_scale_name(scale: i32) -> &'static str {
+    match pb::ScoreScale::try_from(scale) {
+        Ok(pb::ScoreScale::Probability) => "probability",
+        _ => "relative",
+    }
+}
+
 fn print_discussions(discussions: &Value) {
-    for discussion in discussions.as_array().into_iter().flatten() {
+    let listed = discussions.as_array().cloned().unwrap_or_default();
+    let calibrated = listed
+        .first()
+        .is_some_and(|first| first["score_scale"] == "probability");
+    if !listed.is_empty() {
         println!(
-            "{:>5.2}  {}  {}",
-            discussion["score"].as_f64().unwrap_or(0.0),
+            "{}",
+            if calibrated {
+                "(score: the chance they take part, calibrated on this community's own history)"
+            } else {
+                "(score: relative fit, higher is better; not a probability until the community's history calibrates it)"
+            }
+        );
+    }
+    for discussion in &listed {
+        let score = discussion["score"].as_f64().unwrap_or(0.0);
+        let shown = if calibrated {
+            format!("{:>4.1}%", score * 100.0)
+        } else {
+            format!("{score:>5.2}")
+        };
+        println!(
+            "{shown}  {}  {}",
             discussion["conversation"].as_str().unwrap_or(""),
             discussion["title"].as_str().unwrap_or("")
         );

@@ -445,6 +445,11 @@ pub fn suggested_discussion_to_pb(
         score: round3(discussion.score),
         reasons: discussion.reasons.clone(),
         evidence: discussion.evidence.iter().map(evidence_to_pb).collect(),
+        score_scale: if discussion.calibrated {
+            pb::ScoreScale::Probability
+        } else {
+            pb::ScoreScale::Relative
+        } as i32,
     }
 }
 

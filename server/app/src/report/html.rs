@@ -31,6 +31,7 @@ ul.reasons { margin: 0; padding-left: 18px; color: #3d4654; }
 .legend i { display: inline-block; width: 12px; height: 12px; margin-right: 5px; vertical-align: -1px; }
 .passage { color: #3d4654; }
 .empty { color: #5b6472; font-style: italic; }
+.note { color: #5b6472; font-size: 0.85em; }
 "#;
 
 const SCRIPT: &str = r#"
@@ -177,6 +178,7 @@ fn people_table(rows: &[PersonRow], empty: &str, kind: &str) -> Markup {
                     }
                 }
             }
+            p.note { (super::PEOPLE_SCORES) }
         }
     }
 }

@@ -156,6 +156,7 @@ pub fn render(report: &Report) -> String {
                 cell(&row.invitation)
             );
         }
+        let _ = writeln!(out, "\n{}", super::PEOPLE_SCORES);
     }
 
     let _ = writeln!(out, "\n## Next actions\n");

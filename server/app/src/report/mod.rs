@@ -144,6 +144,9 @@ pub struct AssetRow {
     pub share_count: u32,
 }
 
+/// What the numbers of a table of people mean, said under it.
+pub(crate) const PEOPLE_SCORES: &str = "Score: how strong a prospect is next to the best of this list (1.00), from convergence, activity and reach together; not a probability. Convergence: how far their interests meet the strategy, 0.50 being the level of the community's most convergent people.";
+
 /// A title to show: the title, or "(untitled)" for a conversation without one (a status post).
 fn shown_title(title: &str) -> &str {
     if title.trim().is_empty() {

@@ -111,6 +111,21 @@ pub struct RankingModel {
     pub bias: f32,
     pub link: Link,
     pub origin: ModelOrigin,
+    /// What its linear score means as a probability, fitted on the community's history (see
+    /// [`calibrate`]); `None` while there is too little history to say.
+    pub calibration: Option<Calibration>,
+}
+
+/// Platt scaling of a model's linear score: `P(takes part) = σ(slope · linear + intercept)`,
+/// fitted on every candidate of the community's replayed history, so a shown 0.3 is right
+/// about three times in ten on that history, whatever the model's own scale.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Calibration {
+    pub slope: f32,
+    pub intercept: f32,
+    /// Candidates it was fitted on, and how many of them took part.
+    pub examples: usize,
+    pub positives: usize,
 }
 
 impl RankingModel {
@@ -134,6 +149,7 @@ impl RankingModel {
             origin: ModelOrigin::Default {
                 reason: reason.into(),
             },
+            calibration: None,
         }
     }
 
@@ -160,6 +176,17 @@ impl RankingModel {
 
     pub fn is_learned(&self) -> bool {
         matches!(self.origin, ModelOrigin::Learned(_))
+    }
+
+    /// The probability of taking part the model's calibration gives `features`, when it has one.
+    /// It orders candidates as [`RankingModel::score`] does (the slope is positive).
+    pub fn probability(&self, features: &[f32]) -> Option<f32> {
+        self.calibration.map(|calibration| {
+            logistic(
+                f64::from(calibration.slope) * f64::from(self.linear(features))
+                    + f64::from(calibration.intercept),
+            ) as f32
+        })
     }
 
     /// Each feature with its weight per standard deviation, strongest first: what the model
@@ -362,6 +389,78 @@ fn fit_logistic(
         origin: ModelOrigin::Default {
             reason: String::new(),
         },
+        calibration: None,
+    })
+}
+
+fn logistic(value: f64) -> f64 {
+    1.0 / (1.0 + (-value).exp())
+}
+
+/// The fewest candidates that took part, and that did not, a calibration is fitted on.
+pub const MIN_CALIBRATION_OUTCOMES: usize = 30;
+
+/// Platt scaling of `model` on every candidate of `queries` (none thinned: the share of
+/// candidates that took part is part of what is calibrated): the slope and intercept that make
+/// `σ(slope · linear + intercept)` the best probability of taking part under log loss, found by
+/// Newton's method with a whisper of L2 so that separable history stays finite. `None` when
+/// there are fewer than [`MIN_CALIBRATION_OUTCOMES`] of either outcome, when the model's
+/// linear score does not vary, or when a higher score does not mean a likelier outcome.
+pub fn calibrate(queries: &[Query], model: &RankingModel) -> Option<Calibration> {
+    let mut points: Vec<(f64, bool)> = Vec::new();
+    for query in queries {
+        for (row, relevant) in query.rows.iter().zip(&query.relevant) {
+            points.push((f64::from(model.linear(row)), *relevant));
+        }
+    }
+    let positives = points.iter().filter(|(_, relevant)| *relevant).count();
+    let negatives = points.len() - positives;
+    if positives < MIN_CALIBRATION_OUTCOMES || negatives < MIN_CALIBRATION_OUTCOMES {
+        return None;
+    }
+    // Standardised scores keep Newton's steps well scaled.
+    let count = points.len() as f64;
+    let mean = points.iter().map(|(x, _)| x).sum::<f64>() / count;
+    let deviation = (points.iter().map(|(x, _)| (x - mean).powi(2)).sum::<f64>() / count).sqrt();
+    if deviation.is_nan() || deviation <= 1e-9 {
+        return None;
+    }
+    const RIDGE: f64 = 1e-6;
+    let base = (positives as f64 / count).ln() - (negatives as f64 / count).ln();
+    let (mut a, mut b) = (0.0f64, base);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (RIDGE * a, 0.0, RIDGE, 0.0, 0.0);
+        for (x, relevant) in &points {
+            let z = (x - mean) / deviation;
+            let p = logistic(a * z + b);
+            let residual = p - if *relevant { 1.0 } else { 0.0 };
+            let weight = (p * (1.0 - p)).max(1e-12);
+            ga += residual * z;
+            gb += residual;
+            haa += weight * z * z;
+            hab += weight * z;
+            hbb += weight;
+        }
+        let determinant = haa * hbb - hab * hab;
+        if determinant.is_nan() || determinant.abs() <= 1e-12 {
+            break;
+        }
+        let step_a = (hbb * ga - hab * gb) / determinant;
+        let step_b = (haa * gb - hab * ga) / determinant;
+        a -= step_a;
+        b -= step_b;
+        if step_a.abs() < 1e-9 && step_b.abs() < 1e-9 {
+            break;
+        }
+    }
+    // Back to the model's own scale: a·(x - mean)/deviation + b.
+    let slope = a / deviation;
+    let intercept = b - a * mean / deviation;
+    (slope.is_finite() && intercept.is_finite() && slope > 0.0).then_some(Calibration {
+        slope: slope as f32,
+        intercept: intercept as f32,
+        examples: points.len(),
+        positives,
     })
 }
 
@@ -650,5 +749,69 @@ mod tests {
         assert_eq!(model.score(&[1.0, 1.0]), 3.0);
         assert_eq!(model.score(&[-5.0, 0.0]), 0.0);
         assert!(!model.is_learned());
+    }
+
+    /// History drawn from a known chance of taking part, `σ(2x - 3)` for a candidate at `x`.
+    fn drawn(candidates: usize) -> Vec<Query> {
+        let mut state = 11u64;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            f64::from((state >> 40) as u32) / f64::from(1u32 << 24)
+        };
+        (0..candidates / 50)
+            .map(|_| {
+                let rows: Vec<Vec<f32>> = (0..50).map(|_| vec![(next() * 4.0) as f32]).collect();
+                let relevant = rows
+                    .iter()
+                    .map(|row| next() < logistic(2.0 * f64::from(row[0]) - 3.0))
+                    .collect();
+                Query {
+                    split: 0,
+                    rows,
+                    relevant,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calibration_recovers_the_chance_of_taking_part_on_the_models_own_scale() {
+        let history = drawn(40_000);
+        // A model whose linear score is five times the feature: the chance is σ(0.4 s - 3).
+        let model = RankingModel::fixed(RankingKind::Discussions, &["x"], &[5.0], "test");
+        let calibration = calibrate(&history, &model).expect("enough of both outcomes");
+        assert!(
+            (calibration.slope - 0.4).abs() < 0.03,
+            "slope {}",
+            calibration.slope
+        );
+        assert!(
+            (calibration.intercept + 3.0).abs() < 0.15,
+            "intercept {}",
+            calibration.intercept
+        );
+        assert_eq!(calibration.examples, 40_000);
+        let mut calibrated = model.clone();
+        calibrated.calibration = Some(calibration);
+        // The chance at x = 1.5 is one half; the order is the model's.
+        let middle = calibrated.probability(&[1.5]).unwrap();
+        assert!((middle - 0.5).abs() < 0.03, "{middle}");
+        assert!(calibrated.probability(&[0.5]).unwrap() < middle);
+        assert!(calibrated.probability(&[3.0]).unwrap() > 0.9);
+        assert_eq!(model.probability(&[1.5]), None);
+    }
+
+    #[test]
+    fn no_calibration_without_both_outcomes_or_when_a_higher_score_means_less() {
+        let history = drawn(40_000);
+        let few: Vec<Query> = history[..1].to_vec();
+        let model = RankingModel::fixed(RankingKind::Discussions, &["x"], &[1.0], "test");
+        assert_eq!(calibrate(&few, &model), None, "fewer than 30 who took part");
+        let backwards = RankingModel::fixed(RankingKind::Discussions, &["x"], &[-1.0], "test");
+        assert_eq!(calibrate(&history, &backwards), None);
+        let flat = RankingModel::fixed(RankingKind::Discussions, &["x"], &[0.0], "test");
+        assert_eq!(calibrate(&history, &flat), None);
     }
 }

@@ -17,7 +17,11 @@ use crate::domain::{Millis, RecordKey};
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscussionSuggestion {
     pub conversation: RecordKey,
+    /// What it is ranked by (the discussion model's score).
     pub score: f32,
+    /// The chance that the person takes part, when the discussion model is calibrated on the
+    /// community's history; it orders suggestions as `score` does.
+    pub probability: Option<f32>,
     /// How well it suits the person's interests, in [0, 1] (see `ConversationMatch`).
     pub personal: f32,
     /// Strategic relevance, in [0, 1); 0 without a strategy.
@@ -682,6 +686,7 @@ impl Engine {
             .into_iter()
             .map(|row| DiscussionSuggestion {
                 score: model.score(&row.features),
+                probability: model.probability(&row.features),
                 conversation: row.found.conversation,
                 personal: row.found.personal,
                 strategic: row.strategic,

@@ -193,6 +193,16 @@ impl Trellis {
             second.newest,
             "people took part in conversations opened after they were active",
         );
+        let discussions = calibrated(discussions, &second.discussions);
+        let discussions_outcome = match &discussions.calibration {
+            Some(calibration) => format!(
+                "{discussions_outcome}; scores calibrated as chances of taking part on {} candidates ({} took part)",
+                calibration.examples, calibration.positives
+            ),
+            None => format!(
+                "{discussions_outcome}; scores not calibrated (too few candidates took part, or did not, to say what a score means)"
+            ),
+        };
         let outcome =
             format!("participants: {participants_outcome}; discussions: {discussions_outcome}");
         tracing::info!(
@@ -226,8 +236,7 @@ impl Trellis {
                 engine.set_participant_model(participants);
             }
             let current = engine.discussion_model();
-            if discussions.is_learned()
-                && !(current.is_learned() && current.version == discussions.version)
+            if serves(&discussions) && !(serves(current) && current.version == discussions.version)
             {
                 engine.set_discussion_model(discussions);
             }
@@ -243,7 +252,7 @@ impl Trellis {
             if state.participants.is_learned() {
                 engine.set_participant_model(Arc::clone(&state.participants));
             }
-            if state.discussions.is_learned() {
+            if serves(&state.discussions) {
                 engine.set_discussion_model(Arc::clone(&state.discussions));
             }
         }
@@ -556,6 +565,26 @@ enum Pass {
 /// Fits a model of `kind` on `queries` and decides what serves: the fit when it ranks held-back
 /// history better than `incumbent`, else `incumbent` (with the reason when it is the default
 /// and history is too short). `what` says what a query is, for the outcome.
+/// Whether a discussion model differs from the engine's built-in one: learned, or calibrated
+/// on the community's history.
+fn serves(model: &RankingModel) -> bool {
+    model.is_learned() || model.calibration.is_some()
+}
+
+/// `model` with its calibration on `queries` (see [`learn::calibrate`]); a new version when the
+/// calibration changed, so that engines install it. The ranking is unchanged: a calibration only
+/// says what a score means.
+fn calibrated(model: Arc<RankingModel>, queries: &[Query]) -> Arc<RankingModel> {
+    let calibration = learn::calibrate(queries, &model);
+    if calibration == model.calibration {
+        return model;
+    }
+    let mut model = (*model).clone();
+    model.calibration = calibration;
+    model.version += 1;
+    Arc::new(model)
+}
+
 fn choose(
     kind: RankingKind,
     features: &[&'static str],

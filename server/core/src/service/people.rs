@@ -53,7 +53,10 @@ pub struct SuggestedDiscussion {
     pub conversation: RecordKey,
     pub title: String,
     pub url: String,
+    /// The chance that the person takes part when `calibrated`, else the discussion model's
+    /// relative score (higher is better, comparable only within one answer).
     pub score: f32,
+    pub calibrated: bool,
     pub reasons: Vec<String>,
     pub evidence: Vec<Evidence>,
 }
@@ -531,7 +534,8 @@ impl Trellis {
                 conversation: found.conversation.clone(),
                 title: conversation.title,
                 url: conversation.url,
-                score: found.score,
+                score: found.probability.unwrap_or(found.score),
+                calibrated: found.probability.is_some(),
                 reasons,
                 evidence,
             },

@@ -147,6 +147,59 @@ func (FacetKind) EnumDescriptor() ([]byte, []int) {
 	return file_trellis_v1_common_proto_rawDescGZIP(), []int{1}
 }
 
+// What a score is, so that a person reading it knows how to read it.
+type ScoreScale int32
+
+const (
+	ScoreScale_SCORE_SCALE_UNSPECIFIED ScoreScale = 0
+	// Higher is better; comparable only within one answer (too little history to say more).
+	ScoreScale_SCORE_SCALE_RELATIVE ScoreScale = 1
+	// A probability in [0, 1], calibrated on the community's own history: of suggestions scored
+	// 0.2, about one in five was taken up there.
+	ScoreScale_SCORE_SCALE_PROBABILITY ScoreScale = 2
+)
+
+// Enum value maps for ScoreScale.
+var (
+	ScoreScale_name = map[int32]string{
+		0: "SCORE_SCALE_UNSPECIFIED",
+		1: "SCORE_SCALE_RELATIVE",
+		2: "SCORE_SCALE_PROBABILITY",
+	}
+	ScoreScale_value = map[string]int32{
+		"SCORE_SCALE_UNSPECIFIED": 0,
+		"SCORE_SCALE_RELATIVE":    1,
+		"SCORE_SCALE_PROBABILITY": 2,
+	}
+)
+
+func (x ScoreScale) Enum() *ScoreScale {
+	p := new(ScoreScale)
+	*p = x
+	return p
+}
+
+func (x ScoreScale) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ScoreScale) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_v1_common_proto_enumTypes[2].Descriptor()
+}
+
+func (ScoreScale) Type() protoreflect.EnumType {
+	return &file_trellis_v1_common_proto_enumTypes[2]
+}
+
+func (x ScoreScale) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ScoreScale.Descriptor instead.
+func (ScoreScale) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
 // The identity of an ingested record: the source it came from and its id there.
 type RecordRef struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -457,7 +510,12 @@ const file_trellis_v1_common_proto_rawDesc = "" +
 	"\x14FACET_KIND_ADVANTAGE\x10\x02\x12\x18\n" +
 	"\x14FACET_KIND_EXPERTISE\x10\x03\x12\x16\n" +
 	"\x12FACET_KIND_MESSAGE\x10\x04\x12\x17\n" +
-	"\x13FACET_KIND_CATEGORY\x10\x05B\xaa\x01\n" +
+	"\x13FACET_KIND_CATEGORY\x10\x05*`\n" +
+	"\n" +
+	"ScoreScale\x12\x1b\n" +
+	"\x17SCORE_SCALE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SCORE_SCALE_RELATIVE\x10\x01\x12\x1b\n" +
+	"\x17SCORE_SCALE_PROBABILITY\x10\x02B\xaa\x01\n" +
 	"\x0ecom.trellis.v1B\vCommonProtoP\x01ZBgithub.com/trellis-dev/trellis/clients/go/gen/trellis/v1;trellisv1\xa2\x02\x03TXX\xaa\x02\n" +
 	"Trellis.V1\xca\x02\n" +
 	"Trellis\\V1\xe2\x02\x16Trellis\\V1\\GPBMetadata\xea\x02\vTrellis::V1b\x06proto3"
@@ -474,20 +532,21 @@ func file_trellis_v1_common_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_common_proto_rawDescData
 }
 
-var file_trellis_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_trellis_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_trellis_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_trellis_v1_common_proto_goTypes = []any{
 	(PlatformKind)(0),   // 0: trellis.v1.PlatformKind
 	(FacetKind)(0),      // 1: trellis.v1.FacetKind
-	(*RecordRef)(nil),   // 2: trellis.v1.RecordRef
-	(*MatchedTerm)(nil), // 3: trellis.v1.MatchedTerm
-	(*Evidence)(nil),    // 4: trellis.v1.Evidence
-	(*FacetScore)(nil),  // 5: trellis.v1.FacetScore
+	(ScoreScale)(0),     // 2: trellis.v1.ScoreScale
+	(*RecordRef)(nil),   // 3: trellis.v1.RecordRef
+	(*MatchedTerm)(nil), // 4: trellis.v1.MatchedTerm
+	(*Evidence)(nil),    // 5: trellis.v1.Evidence
+	(*FacetScore)(nil),  // 6: trellis.v1.FacetScore
 }
 var file_trellis_v1_common_proto_depIdxs = []int32{
-	3, // 0: trellis.v1.Evidence.terms:type_name -> trellis.v1.MatchedTerm
+	4, // 0: trellis.v1.Evidence.terms:type_name -> trellis.v1.MatchedTerm
 	1, // 1: trellis.v1.FacetScore.kind:type_name -> trellis.v1.FacetKind
-	4, // 2: trellis.v1.FacetScore.evidence:type_name -> trellis.v1.Evidence
+	5, // 2: trellis.v1.FacetScore.evidence:type_name -> trellis.v1.Evidence
 	3, // [3:3] is the sub-list for method output_type
 	3, // [3:3] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
@@ -505,7 +564,7 @@ func file_trellis_v1_common_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_common_proto_rawDesc), len(file_trellis_v1_common_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,

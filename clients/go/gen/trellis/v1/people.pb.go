@@ -1477,13 +1477,16 @@ func (x *ForgetPersonResponse) GetIdentitiesRemoved() uint64 {
 
 // A discussion a person should join, with the reasons.
 type SuggestedDiscussion struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Conversation  *RecordRef             `protobuf:"bytes,1,opt,name=conversation,proto3" json:"conversation,omitempty"`
-	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
-	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
-	Score         float32                `protobuf:"fixed32,4,opt,name=score,proto3" json:"score,omitempty"`
-	Reasons       []string               `protobuf:"bytes,5,rep,name=reasons,proto3" json:"reasons,omitempty"`
-	Evidence      []*Evidence            `protobuf:"bytes,6,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Conversation *RecordRef             `protobuf:"bytes,1,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	Title        string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Url          string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// Read it as `score_scale` says: once the community's history calibrates it, the chance that
+	// the person takes part in the discussion.
+	Score         float32     `protobuf:"fixed32,4,opt,name=score,proto3" json:"score,omitempty"`
+	Reasons       []string    `protobuf:"bytes,5,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	Evidence      []*Evidence `protobuf:"bytes,6,rep,name=evidence,proto3" json:"evidence,omitempty"`
+	ScoreScale    ScoreScale  `protobuf:"varint,7,opt,name=score_scale,json=scoreScale,proto3,enum=trellis.v1.ScoreScale" json:"score_scale,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1558,6 +1561,13 @@ func (x *SuggestedDiscussion) GetEvidence() []*Evidence {
 		return x.Evidence
 	}
 	return nil
+}
+
+func (x *SuggestedDiscussion) GetScoreScale() ScoreScale {
+	if x != nil {
+		return x.ScoreScale
+	}
+	return ScoreScale_SCORE_SCALE_UNSPECIFIED
 }
 
 var File_trellis_v1_people_proto protoreflect.FileDescriptor
@@ -1670,14 +1680,16 @@ const file_trellis_v1_people_proto_rawDesc = "" +
 	"\x03ref\x18\x02 \x01(\v2\x15.trellis.v1.RecordRefR\x03ref\"j\n" +
 	"\x14ForgetPersonResponse\x12#\n" +
 	"\rposts_removed\x18\x01 \x01(\x04R\fpostsRemoved\x12-\n" +
-	"\x12identities_removed\x18\x02 \x01(\x04R\x11identitiesRemoved\"\xda\x01\n" +
+	"\x12identities_removed\x18\x02 \x01(\x04R\x11identitiesRemoved\"\x93\x02\n" +
 	"\x13SuggestedDiscussion\x129\n" +
 	"\fconversation\x18\x01 \x01(\v2\x15.trellis.v1.RecordRefR\fconversation\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12\x10\n" +
 	"\x03url\x18\x03 \x01(\tR\x03url\x12\x14\n" +
 	"\x05score\x18\x04 \x01(\x02R\x05score\x12\x18\n" +
 	"\areasons\x18\x05 \x03(\tR\areasons\x120\n" +
-	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence2\xe3\x05\n" +
+	"\bevidence\x18\x06 \x03(\v2\x14.trellis.v1.EvidenceR\bevidence\x127\n" +
+	"\vscore_scale\x18\a \x01(\x0e2\x16.trellis.v1.ScoreScaleR\n" +
+	"scoreScale2\xe3\x05\n" +
 	"\rPeopleService\x12H\n" +
 	"\tGetPerson\x12\x1c.trellis.v1.GetPersonRequest\x1a\x1d.trellis.v1.GetPersonResponse\x12K\n" +
 	"\n" +
@@ -1736,6 +1748,7 @@ var file_trellis_v1_people_proto_goTypes = []any{
 	(*Evidence)(nil),              // 25: trellis.v1.Evidence
 	(*Person)(nil),                // 26: trellis.v1.Person
 	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(ScoreScale)(0),               // 28: trellis.v1.ScoreScale
 }
 var file_trellis_v1_people_proto_depIdxs = []int32{
 	24, // 0: trellis.v1.PersonLookup.ref:type_name -> trellis.v1.RecordRef
@@ -1765,29 +1778,30 @@ var file_trellis_v1_people_proto_depIdxs = []int32{
 	24, // 24: trellis.v1.ForgetPersonRequest.ref:type_name -> trellis.v1.RecordRef
 	24, // 25: trellis.v1.SuggestedDiscussion.conversation:type_name -> trellis.v1.RecordRef
 	25, // 26: trellis.v1.SuggestedDiscussion.evidence:type_name -> trellis.v1.Evidence
-	4,  // 27: trellis.v1.PeopleService.GetPerson:input_type -> trellis.v1.GetPersonRequest
-	6,  // 28: trellis.v1.PeopleService.ListPeople:input_type -> trellis.v1.ListPeopleRequest
-	8,  // 29: trellis.v1.PeopleService.MatchPerson:input_type -> trellis.v1.MatchPersonRequest
-	10, // 30: trellis.v1.PeopleService.MatchPeople:input_type -> trellis.v1.MatchPeopleRequest
-	12, // 31: trellis.v1.PeopleService.MergePeople:input_type -> trellis.v1.MergePeopleRequest
-	14, // 32: trellis.v1.PeopleService.UnmergePeople:input_type -> trellis.v1.UnmergePeopleRequest
-	16, // 33: trellis.v1.PeopleService.ListMerges:input_type -> trellis.v1.ListMergesRequest
-	19, // 34: trellis.v1.PeopleService.ReviewMerges:input_type -> trellis.v1.ReviewMergesRequest
-	21, // 35: trellis.v1.PeopleService.ForgetPerson:input_type -> trellis.v1.ForgetPersonRequest
-	5,  // 36: trellis.v1.PeopleService.GetPerson:output_type -> trellis.v1.GetPersonResponse
-	7,  // 37: trellis.v1.PeopleService.ListPeople:output_type -> trellis.v1.ListPeopleResponse
-	9,  // 38: trellis.v1.PeopleService.MatchPerson:output_type -> trellis.v1.MatchPersonResponse
-	11, // 39: trellis.v1.PeopleService.MatchPeople:output_type -> trellis.v1.MatchPeopleResponse
-	13, // 40: trellis.v1.PeopleService.MergePeople:output_type -> trellis.v1.MergePeopleResponse
-	15, // 41: trellis.v1.PeopleService.UnmergePeople:output_type -> trellis.v1.UnmergePeopleResponse
-	18, // 42: trellis.v1.PeopleService.ListMerges:output_type -> trellis.v1.ListMergesResponse
-	20, // 43: trellis.v1.PeopleService.ReviewMerges:output_type -> trellis.v1.ReviewMergesResponse
-	22, // 44: trellis.v1.PeopleService.ForgetPerson:output_type -> trellis.v1.ForgetPersonResponse
-	36, // [36:45] is the sub-list for method output_type
-	27, // [27:36] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	28, // 27: trellis.v1.SuggestedDiscussion.score_scale:type_name -> trellis.v1.ScoreScale
+	4,  // 28: trellis.v1.PeopleService.GetPerson:input_type -> trellis.v1.GetPersonRequest
+	6,  // 29: trellis.v1.PeopleService.ListPeople:input_type -> trellis.v1.ListPeopleRequest
+	8,  // 30: trellis.v1.PeopleService.MatchPerson:input_type -> trellis.v1.MatchPersonRequest
+	10, // 31: trellis.v1.PeopleService.MatchPeople:input_type -> trellis.v1.MatchPeopleRequest
+	12, // 32: trellis.v1.PeopleService.MergePeople:input_type -> trellis.v1.MergePeopleRequest
+	14, // 33: trellis.v1.PeopleService.UnmergePeople:input_type -> trellis.v1.UnmergePeopleRequest
+	16, // 34: trellis.v1.PeopleService.ListMerges:input_type -> trellis.v1.ListMergesRequest
+	19, // 35: trellis.v1.PeopleService.ReviewMerges:input_type -> trellis.v1.ReviewMergesRequest
+	21, // 36: trellis.v1.PeopleService.ForgetPerson:input_type -> trellis.v1.ForgetPersonRequest
+	5,  // 37: trellis.v1.PeopleService.GetPerson:output_type -> trellis.v1.GetPersonResponse
+	7,  // 38: trellis.v1.PeopleService.ListPeople:output_type -> trellis.v1.ListPeopleResponse
+	9,  // 39: trellis.v1.PeopleService.MatchPerson:output_type -> trellis.v1.MatchPersonResponse
+	11, // 40: trellis.v1.PeopleService.MatchPeople:output_type -> trellis.v1.MatchPeopleResponse
+	13, // 41: trellis.v1.PeopleService.MergePeople:output_type -> trellis.v1.MergePeopleResponse
+	15, // 42: trellis.v1.PeopleService.UnmergePeople:output_type -> trellis.v1.UnmergePeopleResponse
+	18, // 43: trellis.v1.PeopleService.ListMerges:output_type -> trellis.v1.ListMergesResponse
+	20, // 44: trellis.v1.PeopleService.ReviewMerges:output_type -> trellis.v1.ReviewMergesResponse
+	22, // 45: trellis.v1.PeopleService.ForgetPerson:output_type -> trellis.v1.ForgetPersonResponse
+	37, // [37:46] is the sub-list for method output_type
+	28, // [28:37] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_people_proto_init() }

@@ -79,6 +79,32 @@ FACET_KIND_CATEGORY: FacetKind.ValueType  # 5
 """The broad product category and how it is used."""
 Global___FacetKind: _TypeAlias = FacetKind  # noqa: Y015
 
+class _ScoreScale:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScoreScaleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ScoreScale.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCORE_SCALE_UNSPECIFIED: _ScoreScale.ValueType  # 0
+    SCORE_SCALE_RELATIVE: _ScoreScale.ValueType  # 1
+    """Higher is better; comparable only within one answer (too little history to say more)."""
+    SCORE_SCALE_PROBABILITY: _ScoreScale.ValueType  # 2
+    """A probability in [0, 1], calibrated on the community's own history: of suggestions scored
+    0.2, about one in five was taken up there.
+    """
+
+class ScoreScale(_ScoreScale, metaclass=_ScoreScaleEnumTypeWrapper):
+    """What a score is, so that a person reading it knows how to read it."""
+
+SCORE_SCALE_UNSPECIFIED: ScoreScale.ValueType  # 0
+SCORE_SCALE_RELATIVE: ScoreScale.ValueType  # 1
+"""Higher is better; comparable only within one answer (too little history to say more)."""
+SCORE_SCALE_PROBABILITY: ScoreScale.ValueType  # 2
+"""A probability in [0, 1], calibrated on the community's own history: of suggestions scored
+0.2, about one in five was taken up there.
+"""
+Global___ScoreScale: _TypeAlias = ScoreScale  # noqa: Y015
+
 @_typing.final
 class RecordRef(_message.Message):
     """The identity of an ingested record: the source it came from and its id there."""

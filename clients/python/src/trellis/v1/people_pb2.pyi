@@ -666,9 +666,14 @@ class SuggestedDiscussion(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     REASONS_FIELD_NUMBER: _builtins.int
     EVIDENCE_FIELD_NUMBER: _builtins.int
+    SCORE_SCALE_FIELD_NUMBER: _builtins.int
     title: _builtins.str
     url: _builtins.str
     score: _builtins.float
+    """Read it as `score_scale` says: once the community's history calibrates it, the chance that
+    the person takes part in the discussion.
+    """
+    score_scale: _common_pb2.ScoreScale.ValueType
     @_builtins.property
     def conversation(self) -> _common_pb2.RecordRef: ...
     @_builtins.property
@@ -684,10 +689,11 @@ class SuggestedDiscussion(_message.Message):
         score: _builtins.float = ...,
         reasons: _abc.Iterable[_builtins.str] | None = ...,
         evidence: _abc.Iterable[_common_pb2.Evidence] | None = ...,
+        score_scale: _common_pb2.ScoreScale.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "evidence", b"evidence", "reasons", b"reasons", "score", b"score", "title", b"title", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "evidence", b"evidence", "reasons", b"reasons", "score", b"score", "score_scale", b"score_scale", "title", b"title", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
