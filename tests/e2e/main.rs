@@ -2035,3 +2035,29 @@ async fn identity_resolution_merges_records_that_share_an_email_and_says_why() {
     assert_eq!(review["merges"], serde_json::json!([]), "{review}");
     assert_eq!(review["applied"], false);
 }
+
+/// A command's output piped into something that stops reading (`trellis ... | head`) ends the
+/// command quietly, as it would any Unix tool: no panic about a broken pipe.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_piped_into_a_reader_that_stops_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (_dir, server) = fresh().await;
+    ingest_example(&server);
+    let mut child = trellis()
+        .args(["health", "--addr", &server.addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the trellis binary runs");
+    // The reader goes away before the command has printed anything.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("the command ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        output.status.success() || output.status.signal() == Some(13),
+        "{:?}: {stderr}",
+        output.status
+    );
+}

@@ -23,6 +23,15 @@ pub struct Cli {
     command: Command,
 }
 
+impl Cli {
+    /// Whether this runs the service, which must never die of a closed pipe. Every other
+    /// command prints for a person or for a pipe, and ends quietly when the pipe closes, as
+    /// `trellis people list | head` expects.
+    pub fn is_service(&self) -> bool {
+        matches!(self.command, Command::Serve { .. })
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ClientArgs {
     /// The server to talk to.

@@ -21,6 +21,22 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
+    #[cfg(unix)]
+    if !args.is_service() {
+        // Rust ignores SIGPIPE, so a print to a closed pipe would panic; a command's output
+        // piped into `head` ends the command quietly instead, as it would any Unix tool.
+        // SAFETY: set before any other thread starts; the default action needs no handler.
+        #[allow(
+            unsafe_code,
+            reason = "restoring a signal's default action, before any thread starts"
+        )]
+        unsafe {
+            let _ = nix::sys::signal::signal(
+                nix::sys::signal::Signal::SIGPIPE,
+                nix::sys::signal::SigHandler::SigDfl,
+            );
+        }
+    }
     // The engine's parallel work runs on rayon's global pool. Started lazily, its threads would
     // carry the name of whichever thread first used it, which misleads profiles and `top -H`.
     if let Err(error) = rayon::ThreadPoolBuilder::new()
