@@ -397,6 +397,61 @@ fn logistic(value: f64) -> f64 {
     1.0 / (1.0 + (-value).exp())
 }
 
+/// How a calibration fares on history it was not fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Reliability {
+    pub candidates: usize,
+    /// The mean probability given, and the share that took part.
+    pub predicted: f64,
+    pub observed: f64,
+    /// Expected calibration error: over ten bins of equal size by probability given, the mean
+    /// distance between the probability given and the share that took part, weighed by size.
+    pub error: f64,
+}
+
+/// The [`Reliability`] of `model`'s calibration on `queries`; `None` without a calibration or
+/// without candidates.
+pub fn reliability<'a>(
+    queries: impl IntoIterator<Item = &'a Query>,
+    model: &RankingModel,
+) -> Option<Reliability> {
+    model.calibration?;
+    let mut points: Vec<(f64, bool)> = Vec::new();
+    for query in queries {
+        for (row, relevant) in query.rows.iter().zip(&query.relevant) {
+            points.push((f64::from(model.probability(row)?), *relevant));
+        }
+    }
+    if points.is_empty() {
+        return None;
+    }
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let count = points.len();
+    let rate = |points: &[(f64, bool)]| {
+        let size = points.len() as f64;
+        (
+            points.iter().map(|(p, _)| p).sum::<f64>() / size,
+            points.iter().filter(|(_, relevant)| *relevant).count() as f64 / size,
+        )
+    };
+    let (predicted, observed) = rate(&points);
+    const BINS: usize = 10;
+    let error = (0..BINS)
+        .map(|bin| &points[bin * count / BINS..(bin + 1) * count / BINS])
+        .filter(|bin| !bin.is_empty())
+        .map(|bin| {
+            let (given, taken) = rate(bin);
+            (given - taken).abs() * bin.len() as f64 / count as f64
+        })
+        .sum();
+    Some(Reliability {
+        candidates: count,
+        predicted,
+        observed,
+        error,
+    })
+}
+
 /// The fewest candidates that took part, and that did not, a calibration is fitted on.
 pub const MIN_CALIBRATION_OUTCOMES: usize = 30;
 
@@ -813,5 +868,34 @@ mod tests {
         assert_eq!(calibrate(&history, &backwards), None);
         let flat = RankingModel::fixed(RankingKind::Discussions, &["x"], &[0.0], "test");
         assert_eq!(calibrate(&history, &flat), None);
+    }
+
+    #[test]
+    fn reliability_says_how_far_given_chances_are_from_what_happened() {
+        let history = drawn(40_000);
+        let (fitted, held) = history.split_at(600);
+        let mut model = RankingModel::fixed(RankingKind::Discussions, &["x"], &[1.0], "test");
+        assert_eq!(
+            reliability(held, &model),
+            None,
+            "no calibration, nothing to judge"
+        );
+        model.calibration = calibrate(fitted, &model);
+        let judged = reliability(held, &model).expect("a calibration and candidates");
+        assert_eq!(judged.candidates, held.len() * 50);
+        assert!(
+            (judged.predicted - judged.observed).abs() < 0.02,
+            "{judged:?}"
+        );
+        assert!(judged.error < 0.03, "{judged:?}");
+        // A calibration that says the opposite of what happened is far off.
+        let mut wrong = model.clone();
+        wrong.calibration = Some(Calibration {
+            slope: 2.0,
+            intercept: 1.0,
+            examples: 0,
+            positives: 0,
+        });
+        assert!(reliability(held, &wrong).unwrap().error > 0.3);
     }
 }

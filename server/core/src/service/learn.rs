@@ -196,8 +196,10 @@ impl Trellis {
         let discussions = calibrated(discussions, &second.discussions);
         let discussions_outcome = match &discussions.calibration {
             Some(calibration) => format!(
-                "{discussions_outcome}; scores calibrated as chances of taking part on {} candidates ({} took part)",
-                calibration.examples, calibration.positives
+                "{discussions_outcome}; scores calibrated as chances of taking part on {} candidates ({} took part){}",
+                calibration.examples,
+                calibration.positives,
+                held_back_reliability(&discussions, &second.discussions)
             ),
             None => format!(
                 "{discussions_outcome}; scores not calibrated (too few candidates took part, or did not, to say what a score means)"
@@ -583,6 +585,30 @@ fn calibrated(model: Arc<RankingModel>, queries: &[Query]) -> Arc<RankingModel> 
     model.calibration = calibration;
     model.version += 1;
     Arc::new(model)
+}
+
+/// How a calibration of `model` fitted without the newest split of `queries` fares on that
+/// split, in words (empty when there is too little history to say).
+fn held_back_reliability(model: &RankingModel, queries: &[Query]) -> String {
+    let Some(newest) = queries.iter().map(|query| query.split).max() else {
+        return String::new();
+    };
+    let (held, fitted): (Vec<Query>, Vec<Query>) = queries
+        .iter()
+        .cloned()
+        .partition(|query| query.split == newest);
+    let mut judged = model.clone();
+    judged.calibration = learn::calibrate(&fitted, model);
+    match learn::reliability(&held, &judged) {
+        Some(reliability) => format!(
+            " (fitted without the newest history, on its {} candidates it gave {:.1}% on average where {:.1}% took part; calibration error {:.1} points)",
+            reliability.candidates,
+            reliability.predicted * 100.0,
+            reliability.observed * 100.0,
+            reliability.error * 100.0
+        ),
+        None => String::new(),
+    }
 }
 
 fn choose(
