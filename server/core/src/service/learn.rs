@@ -564,9 +564,6 @@ enum Pass {
     Discussions(Arc<RankingModel>),
 }
 
-/// Fits a model of `kind` on `queries` and decides what serves: the fit when it ranks held-back
-/// history better than `incumbent`, else `incumbent` (with the reason when it is the default
-/// and history is too short). `what` says what a query is, for the outcome.
 /// Whether a discussion model differs from the engine's built-in one: learned, or calibrated
 /// on the community's history.
 fn serves(model: &RankingModel) -> bool {
@@ -611,6 +608,9 @@ fn held_back_reliability(model: &RankingModel, queries: &[Query]) -> String {
     }
 }
 
+/// Fits a model of `kind` on `queries` and decides what serves: the fit when it ranks held-back
+/// history better than `incumbent`, else `incumbent` (with the reason when it is the default
+/// and history is too short). `what` says what a query is, for the outcome.
 fn choose(
     kind: RankingKind,
     features: &[&'static str],
