@@ -48,6 +48,34 @@ async fn a_hundred_thousand_contacts_match_through_one_stream_while_the_connecti
     let (_dir, server) = fresh().await;
     ingest_example(&server);
 
+    // The server makes every person's insight in the background once records stop arriving:
+    // the stream answers from them.
+    let mut status = pb::server_service_client::ServerServiceClient::new(server.channel.clone());
+    let waited = Instant::now();
+    let (ready, pending) = loop {
+        let workspace = status
+            .get_server_status(pb::GetServerStatusRequest {})
+            .await
+            .expect("the server status")
+            .into_inner()
+            .workspaces
+            .into_iter()
+            .next()
+            .expect("the example's workspace");
+        if workspace.insights_pending == 0 && workspace.insights_ready > 0
+            || waited.elapsed() > Duration::from_secs(60)
+        {
+            assert!(workspace.insights_bytes > 0, "{workspace:?}");
+            break (workspace.insights_ready, workspace.insights_pending);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        pending, 0,
+        "every insight is made within a minute ({ready} are)"
+    );
+    assert!(ready >= KNOWN.len() as u64, "{ready} insights made");
+
     // Other calls on the same connection keep being answered during the bulk match.
     let channel = server.channel.clone();
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1392,6 +1392,10 @@ async fn the_standing_index_fills_in_the_background_and_health_reports_it() {
     );
     assert!(workspace["standing_bytes"].as_u64() > Some(0), "{health}");
     assert!(
+        workspace["insights_ready"].is_u64() && workspace["insights_pending"].is_u64(),
+        "health says where the insight index is: {health}"
+    );
+    assert!(
         workspace["standing_stale"].as_u64() <= workspace["standing_judged"].as_u64(),
         "judgments made before the latest changes are among those made: {health}"
     );

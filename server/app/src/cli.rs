@@ -436,6 +436,9 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "standing_pending": workspace.standing_pending,
                 "standing_stale": workspace.standing_stale,
                 "standing_bytes": workspace.standing_bytes,
+                "insights_ready": workspace.insights_ready,
+                "insights_pending": workspace.insights_pending,
+                "insights_bytes": workspace.insights_bytes,
                 "models_last_outcome": workspace.models_last_outcome,
                 "models_fitted_records": workspace.models_fitted_records,
             })
@@ -491,6 +494,12 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 workspace.standing_pending,
                 workspace.standing_stale,
                 workspace.standing_bytes as f64 / (1024.0 * 1024.0)
+            );
+            println!(
+                "    insights: {} people's made, {} waiting ({:.1} MiB)",
+                workspace.insights_ready,
+                workspace.insights_pending,
+                workspace.insights_bytes as f64 / (1024.0 * 1024.0)
             );
             if !workspace.models_last_outcome.is_empty() {
                 println!(

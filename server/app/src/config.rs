@@ -21,6 +21,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub replication: ReplicationConfig,
     pub standing: StandingConfig,
+    #[serde(default)]
+    pub insights: InsightsConfig,
     pub learning: LearningConfig,
     #[serde(default)]
     pub secrets: SecretsConfig,
@@ -114,6 +116,24 @@ pub struct StandingConfig {
     /// conversation again itself; the background thread judges again at half this age, and
     /// at once when the conversation itself changes. 0 judges on request after every change.
     pub max_age_seconds: u64,
+}
+
+/// Each person's insight (where their interests meet the strategy, with the evidence of their
+/// writing), made ahead of `MatchPerson`, `MatchPeople` and `GetPerson`; it is used while
+/// the person and the strategy are as they were, for at most `[standing] max_age_seconds` after
+/// the community moved on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsightsConfig {
+    /// Make insights in a background thread, so that a CRM's bulk sync finds them made;
+    /// without it, requests make (and keep) the insights they need themselves.
+    pub background: bool,
+}
+
+impl Default for InsightsConfig {
+    fn default() -> Self {
+        Self { background: true }
+    }
 }
 
 /// Replicas on one PostgreSQL database (`storage.engine = "postgres"`); ignored on SQLite.
@@ -304,6 +324,7 @@ impl Default for Config {
                 background: true,
                 max_age_seconds: 600,
             },
+            insights: InsightsConfig::default(),
             learning: LearningConfig {
                 background: true,
                 settle_seconds: 5,

@@ -53,6 +53,8 @@ pub struct Running {
     follower: Option<Arc<AtomicBool>>,
     /// Set to stop the thread that keeps the standing index ahead of requests.
     standing_worker: Option<Arc<AtomicBool>>,
+    /// Set to stop the thread that keeps each person's insight ahead of CRM syncs.
+    insight_worker: Option<Arc<AtomicBool>>,
     /// Set to stop the thread that fits each workspace's ranking models.
     learning_worker: Option<Arc<AtomicBool>>,
 }
@@ -70,6 +72,9 @@ impl Running {
             follower.store(true, Ordering::Relaxed);
         }
         if let Some(worker) = self.standing_worker.take() {
+            worker.store(true, Ordering::Relaxed);
+        }
+        if let Some(worker) = self.insight_worker.take() {
             worker.store(true, Ordering::Relaxed);
         }
         if let Some(worker) = self.learning_worker.take() {
@@ -263,6 +268,41 @@ fn start_standing_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
             }
             Err(error) => {
                 tracing::warn!(%error, "judging where people stand failed; trying again in 10 s");
+                std::thread::sleep(Duration::from_secs(10));
+            }
+        },
+    )
+}
+
+/// Keeps each person's insight (where their interests meet the strategy, with evidence) made
+/// ahead of `MatchPerson`, `MatchPeople` and `GetPerson`, a fifth of a second at a time
+/// per workspace (each under a read lock), resting while nothing needs making. Says when every
+/// person has one after being behind. Setting the returned flag stops it.
+fn start_insight_worker(trellis: Arc<Trellis>) -> Arc<AtomicBool> {
+    const BUDGET: Duration = Duration::from_millis(200);
+    // Insights wait for records to stop arriving for this long.
+    const SETTLE: Duration = Duration::from_secs(1);
+    let mut behind_since: Option<(std::time::Instant, usize)> = None;
+    start_worker(
+        "trellis-insights",
+        "requests make the insights they need themselves",
+        move || match trellis.refresh_insights(BUDGET, SETTLE) {
+            Ok(progress) if progress.made > 0 => {
+                let (_, made) = behind_since.get_or_insert((std::time::Instant::now(), 0));
+                *made += progress.made;
+            }
+            Ok(_) => {
+                if let Some((since, made)) = behind_since.take() {
+                    tracing::info!(
+                        made,
+                        seconds = since.elapsed().as_secs_f64(),
+                        "insight index complete: every person's insight made"
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "making people's insights failed; trying again in 10 s");
                 std::thread::sleep(Duration::from_secs(10));
             }
         },
@@ -486,6 +526,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .standing
         .background
         .then(|| start_standing_worker(Arc::clone(&trellis)));
+    let insight_worker = config
+        .insights
+        .background
+        .then(|| start_insight_worker(Arc::clone(&trellis)));
     let learning_worker = config.learning.background.then(|| {
         start_learning_worker(
             Arc::clone(&trellis),
@@ -497,6 +541,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     running.embedding_worker = embedding_worker;
     running.follower = follower;
     running.standing_worker = standing_worker;
+    running.insight_worker = insight_worker;
     running.learning_worker = learning_worker;
     Ok(running)
 }
@@ -717,6 +762,7 @@ async fn serve_on(
         embedding_worker: None,
         follower: None,
         standing_worker: None,
+        insight_worker: None,
         learning_worker: None,
     })
 }

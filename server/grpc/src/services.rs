@@ -1253,13 +1253,13 @@ impl pb::server_service_server::ServerService for Api {
         &self,
         _request: Request<pb::GetServerStatusRequest>,
     ) -> Result<Response<pb::GetServerStatusResponse>, Status> {
-        let (status, replication, follows_change_log, standing, models) = self
+        let (status, replication, follows_change_log, (standing, insights), models) = self
             .blocking(|trellis| {
                 Ok((
                     trellis.semantic_status()?,
                     trellis.replication()?,
                     trellis.follows_changes(),
-                    trellis.standing_status()?,
+                    (trellis.standing_status()?, trellis.insight_status()?),
                     trellis.model_status()?,
                 ))
             })
@@ -1298,6 +1298,13 @@ impl pb::server_service_server::ServerService for Api {
                 workspace.standing_pending = progress.pending as u64;
                 workspace.standing_stale = progress.stale as u64;
                 workspace.standing_bytes = progress.bytes as u64;
+            }
+        }
+        for (id, progress) in insights {
+            if let Some(workspace) = workspaces.get_mut(&id) {
+                workspace.insights_ready = progress.ready as u64;
+                workspace.insights_pending = progress.pending as u64;
+                workspace.insights_bytes = progress.bytes as u64;
             }
         }
         for status in models {

@@ -132,6 +132,11 @@ struct Args {
     /// once, with requests judging what is not judged yet.
     #[arg(long, default_value_t = 3600.0)]
     standing_timeout: f64,
+    /// Then wait at most this many seconds for every person's insight to be made (the insight
+    /// index, what `MatchPeople` answers from); 0 measures at once, with requests making what
+    /// is not made yet.
+    #[arg(long, default_value_t = 3600.0)]
+    insight_timeout: f64,
     /// Then wait at most this many seconds for the semantic tier to embed every conversation,
     /// so that requests are measured without the embedder on the same cores; 0 (the default)
     /// measures at once and says how many are still waiting.
@@ -268,6 +273,47 @@ async fn wait_for_standing(
         }
         if last_report.elapsed() >= Duration::from_secs(30) {
             eprintln!("standing index: {judged} judged, {pending} waiting");
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until the server reports every person's insight made in every workspace (what
+/// `MatchPeople` answers from), or `timeout` passed; prints how long it took, at how many
+/// people a second, and what the index holds.
+async fn wait_for_insights(
+    channel: Channel,
+    timeout: Duration,
+    ingested_at: Instant,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel);
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let status = server_status(&mut server).await?;
+        let ready: u64 = status.workspaces.iter().map(|w| w.insights_ready).sum();
+        let pending: u64 = status.workspaces.iter().map(|w| w.insights_pending).sum();
+        let bytes: u64 = status.workspaces.iter().map(|w| w.insights_bytes).sum();
+        if pending == 0 {
+            println!(
+                "insight index: {ready} people's insights ready {:.1}s after the ingest, {:.1} MiB; {}",
+                ingested_at.elapsed().as_secs_f64(),
+                bytes as f64 / (1024.0 * 1024.0),
+                memory_line(pid)
+            );
+            return Ok(());
+        }
+        if started.elapsed() >= timeout {
+            println!(
+                "insight index: {ready} ready, {pending} still waiting after {:.0}s; measuring anyway (requests make what they need)",
+                timeout.as_secs_f64()
+            );
+            return Ok(());
+        }
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            eprintln!("insight index: {ready} ready, {pending} waiting");
             last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -976,6 +1022,7 @@ async fn run_size(args: &Args, setup: &Setup, spec: ScaleSpec) -> anyhow::Result
         rows: Vec::new(),
         soak_failed: false,
     };
+    let mut ingested_at = Instant::now();
     if !args.no_ingest {
         pb::strategy_service_client::StrategyServiceClient::new(channel.clone())
             .put_strategy(pb::PutStrategyRequest {
@@ -993,6 +1040,7 @@ async fn run_size(args: &Args, setup: &Setup, spec: ScaleSpec) -> anyhow::Result
             memory_line(pid)
         );
         report.ingest = Some((sent, seconds));
+        ingested_at = Instant::now();
     }
     if args.standing_timeout > 0.0 {
         report.standing = wait_for_standing(
@@ -1011,6 +1059,15 @@ async fn run_size(args: &Args, setup: &Setup, spec: ScaleSpec) -> anyhow::Result
         wait_for_stale(
             channel.clone(),
             Duration::from_secs_f64(args.standing_timeout),
+        )
+        .await?;
+    }
+    if args.insight_timeout > 0.0 {
+        wait_for_insights(
+            channel.clone(),
+            Duration::from_secs_f64(args.insight_timeout),
+            ingested_at,
+            pid,
         )
         .await?;
     }

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod index;
+pub mod insights;
 pub mod learn;
 pub mod mix;
 pub mod model;
@@ -124,6 +125,8 @@ pub struct Engine {
     /// Where people stand in each conversation as of another moment, per (conversation,
     /// moment), for the generation each was judged at.
     standing_cache: std::sync::Mutex<HashMap<StandingKey, Arc<standing::Judgment>>>,
+    /// Each person's insight of the present, kept ahead of CRM syncs (see `insights`).
+    insights: std::sync::RwLock<insights::InsightIndex>,
     /// Where people stand in each open conversation now, kept ahead by `refresh_standing`.
     standing: std::sync::Mutex<standing::StandingIndex>,
     /// How old a judgment of the present may be, once the corpus moved on, before a request

@@ -147,6 +147,9 @@ struct PersonEntry {
     /// Each contribution's time and role, in no particular order: what the activity features
     /// are read from, as of any moment.
     history: Vec<(Option<Millis>, Role)>,
+    /// Counts changes to what they wrote, their bios and their merges: what is derived from
+    /// one person alone (see `engine::insights`) is stale once it moves.
+    revision: u64,
 }
 
 /// A person suggested for a conversation, with what the suggestion rests on.
@@ -197,6 +200,9 @@ pub struct People {
     profiles: CorpusIndex,
     entries: Vec<PersonEntry>,
     ids: HashMap<RecordKey, PersonId>,
+    /// The keys merged into each person that has any, besides their own: `records_of` reads
+    /// them here instead of walking every key.
+    merged: HashMap<PersonId, Vec<RecordKey>>,
     /// Who took part in each conversation, and how.
     participation: HashMap<RecordKey, Vec<Contribution>>,
     /// The newest time seen: "now" for a corpus that stopped growing.
@@ -621,12 +627,15 @@ impl People {
         };
         let canonical = &self.entries[id as usize].key;
         let mut records: Vec<RecordKey> = self
-            .ids
-            .iter()
-            .filter(|(key, other)| **other == id && *key != canonical)
-            .map(|(key, _)| key.clone())
+            .merged
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter(|key| *key != canonical)
+            .cloned()
             .collect();
         records.sort();
+        records.dedup();
         records.insert(0, canonical.clone());
         records
     }
@@ -638,6 +647,7 @@ impl People {
         let bio = scaled(&bio, 1.0);
         let id = self.id(key);
         let entry = &mut self.entries[id as usize];
+        entry.revision += 1;
         entry.known = true;
         entry.records.insert(key.clone(), (bio, member));
         entry.member = entry.records.values().any(|(_, member)| *member);
@@ -671,9 +681,53 @@ impl People {
                     *target = id;
                 }
             }
+            let mut followers = self.merged.remove(&old).unwrap_or_default();
+            followers.push(self.entries[old as usize].key.clone());
+            followers.push(alias.clone());
+            self.entries[old as usize].revision += 1;
+            self.add_merged(id, followers);
+        } else {
+            self.add_merged(id, vec![alias.clone()]);
         }
         self.ids.insert(alias.clone(), id);
+        self.entries[id as usize].revision += 1;
         self.activity_order.clear();
+    }
+
+    /// How often what is derived from `person` alone (what they wrote, their bios, their
+    /// merges) has changed: equal revisions mean the same writing.
+    pub fn revision(&self, person: &RecordKey) -> Option<u64> {
+        self.person_id(person)
+            .map(|id| self.entries[id as usize].revision)
+    }
+
+    /// Every person by their own key (merged records are part of the person they were merged
+    /// into), in id order from `start`, with their id.
+    pub fn canonical_from(&self, start: usize) -> impl Iterator<Item = (PersonId, &RecordKey)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .skip(start)
+            .filter(|(id, entry)| {
+                self.ids
+                    .get(&entry.key)
+                    .is_some_and(|own| *own as usize == *id)
+            })
+            .map(|(id, entry)| (id as PersonId, &entry.key))
+    }
+
+    /// Notes `keys` as merged into person `id` (its own key and repeats are left out).
+    fn add_merged(&mut self, id: PersonId, keys: Vec<RecordKey>) {
+        let own = self.entries[id as usize].key.clone();
+        let merged = self.merged.entry(id).or_default();
+        for key in keys {
+            if key != own && !merged.contains(&key) {
+                merged.push(key);
+            }
+        }
+        if merged.is_empty() {
+            self.merged.remove(&id);
+        }
     }
 
     /// The key a person is known by: their own, or the one they were merged into.
@@ -715,6 +769,7 @@ impl People {
                     self.participation.remove(previous_conversation);
                 }
                 let entry = &mut self.entries[contribution.person as usize];
+                entry.revision += 1;
                 entry.activity -= f64::from(contribution.forward);
                 entry.contributions = entry.contributions.saturating_sub(1);
                 forget_contribution(entry, &contribution);
@@ -742,6 +797,7 @@ impl People {
                 at,
             });
         let entry = &mut self.entries[id as usize];
+        entry.revision += 1;
         entry.activity += f64::from(forward);
         entry.contributions += 1;
         entry.history.push((at, role));
@@ -776,6 +832,7 @@ impl People {
         self.activity_order.clear();
         for contribution in list {
             let entry = &mut self.entries[contribution.person as usize];
+            entry.revision += 1;
             entry.activity -= f64::from(contribution.forward);
             entry.contributions = entry.contributions.saturating_sub(1);
             forget_contribution(entry, &contribution);
@@ -1443,5 +1500,45 @@ impl People {
     /// Every person with a profile, for ranking people as a whole.
     pub fn keys(&self) -> impl Iterator<Item = &RecordKey> {
         self.entries.iter().map(|entry| &entry.key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> RecordKey {
+        RecordKey::new("forum", id)
+    }
+
+    #[test]
+    fn records_of_follow_merges_and_merges_of_merges_and_each_moves_the_revision() {
+        let mut people = People::new(PeopleSettings::default());
+        for id in ["a", "b", "c", "d"] {
+            people.upsert_person(&key(id), true, TermBag::default());
+        }
+        let before = people.revision(&key("a")).unwrap();
+        // c first becomes part of b; then b (with c) becomes part of a.
+        people.alias(&key("c"), &key("b"));
+        assert_eq!(people.records_of(&key("b")), vec![key("b"), key("c")]);
+        people.alias(&key("b"), &key("a"));
+        assert_eq!(
+            people.records_of(&key("a")),
+            vec![key("a"), key("b"), key("c")]
+        );
+        assert_eq!(people.canonical(&key("c")), Some(&key("a")));
+        // The same merge again adds nothing; a person merged into themselves neither.
+        people.alias(&key("c"), &key("a"));
+        people.alias(&key("a"), &key("a"));
+        assert_eq!(
+            people.records_of(&key("a")),
+            vec![key("a"), key("b"), key("c")]
+        );
+        assert_eq!(people.records_of(&key("d")), vec![key("d")]);
+        assert!(people.records_of(&key("nobody")).is_empty());
+        assert!(people.revision(&key("a")).unwrap() > before);
+        // Everyone by their own key: the merged ones are part of a.
+        let own: Vec<&RecordKey> = people.canonical_from(0).map(|(_, key)| key).collect();
+        assert_eq!(own, vec![&key("a"), &key("d")]);
     }
 }

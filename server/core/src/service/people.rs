@@ -3,11 +3,13 @@
 //! fetches the stored text the evidence quotes and words the reasons.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use super::{Trellis, conversation_parts, opening_posts};
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey, WorkspaceId};
+use crate::engine::insights::{InsightParts, InsightProgress};
 use crate::engine::people::Role;
 use crate::engine::{
     DiscussionSuggestion, Engine, Evidence, Explainer, FacetConvergence, TextPart,
@@ -217,12 +219,14 @@ impl Trellis {
     pub fn standing_status(
         &self,
     ) -> CoreResult<Vec<(WorkspaceId, crate::engine::standing::StandingProgress)>> {
+        self.each_engine(Engine::standing_progress)
+    }
+
+    /// `read` of every loaded workspace's engine, by workspace.
+    fn each_engine<T>(&self, read: impl Fn(&Engine) -> T) -> CoreResult<Vec<(WorkspaceId, T)>> {
         self.loaded_engines()?
             .into_iter()
-            .map(|(workspace, engine)| {
-                let progress = Self::read(&engine)?.standing_progress();
-                Ok((workspace, progress))
-            })
+            .map(|(workspace, engine)| Ok((workspace, read(&*Self::read(&engine)?))))
             .collect()
     }
 
@@ -643,6 +647,7 @@ impl Trellis {
     }
 
     /// Where a person's interests meet the strategy, with the evidence of their own writing.
+    /// Of the present (`as_of` `None`), from the insight index when it holds one.
     pub fn person_insight(
         &self,
         workspace: &WorkspaceId,
@@ -652,18 +657,140 @@ impl Trellis {
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
         let person = &self.resolve_person(&engine, person)?;
-        let writing = self.writing_of_all(workspace, &engine, person)?;
-        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
+        let parts = match as_of {
+            None => self.present_insight(workspace, &engine, person, None)?,
+            Some(_) => {
+                let writing = self.writing_of_all(workspace, &engine, person)?;
+                let analyzed = engine.analyze(&writing_parts(&writing.0, &writing.1));
+                Arc::new(Self::insight_parts(&engine, person, &analyzed, as_of))
+            }
+        };
         self.insight_of(workspace, &engine, person, &parts, as_of)
     }
 
-    /// `person_insight` for a person already resolved, on an engine already read.
+    /// Makes the insight of every person of every workspace who has none a request may use
+    /// (see `engine::insights`), for at most about `budget` per workspace, once records have
+    /// stopped arriving there for `settle`; each workspace's engine is read meanwhile, so
+    /// writes wait for at most one budget. `made == 0` means there was nothing to do.
+    pub fn refresh_insights(
+        &self,
+        budget: std::time::Duration,
+        settle: std::time::Duration,
+    ) -> CoreResult<InsightProgress> {
+        /// People made side by side at a time, between looks at the clock.
+        const BATCH: usize = 64;
+        let mut progress = InsightProgress::default();
+        for (workspace, engine) in self.loaded_engines()? {
+            let engine = Self::read(&engine)?;
+            let started = std::time::Instant::now();
+            while started.elapsed() < budget {
+                let due = engine.insights_due(BATCH, settle);
+                if due.is_empty() {
+                    break;
+                }
+                // Made again even when the kept one may still be used: those grown old are due.
+                let made: CoreResult<Vec<()>> = due
+                    .par_iter()
+                    .map(|person| {
+                        self.make_insight(&workspace, &engine, person, None)
+                            .map(|_| ())
+                    })
+                    .collect();
+                progress.made += made?.len();
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Where each workspace's insight index is: people with an insight ready and waiting.
+    pub fn insight_status(&self) -> CoreResult<Vec<(WorkspaceId, InsightProgress)>> {
+        self.each_engine(Engine::insight_progress)
+    }
+
+    /// The insight of the present of `person` (their own key): kept in the index, else made
+    /// from their writing (`analyzed` when the caller has read it already) and kept.
+    fn present_insight(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+        analyzed: Option<&[crate::engine::AnalyzedPart<'_>]>,
+    ) -> CoreResult<Arc<InsightParts>> {
+        match engine.kept_insight(person) {
+            Some(kept) => Ok(kept),
+            None => self.make_insight(workspace, engine, person, analyzed),
+        }
+    }
+
+    /// Makes the insight of the present of `person` (their own key) from their writing
+    /// (`analyzed` when the caller has read it already), and keeps it.
+    fn make_insight(
+        &self,
+        workspace: &WorkspaceId,
+        engine: &Engine,
+        person: &RecordKey,
+        analyzed: Option<&[crate::engine::AnalyzedPart<'_>]>,
+    ) -> CoreResult<Arc<InsightParts>> {
+        let parts = match analyzed {
+            Some(analyzed) => Self::insight_parts(engine, person, analyzed, None),
+            None => {
+                let writing = self.writing_of_all(workspace, engine, person)?;
+                let analyzed = engine.analyze(&writing_parts(&writing.0, &writing.1));
+                Self::insight_parts(engine, person, &analyzed, None)
+            }
+        };
+        let parts = Arc::new(parts);
+        engine.keep_insight(person, Arc::clone(&parts));
+        Ok(parts)
+    }
+
+    /// What a person's analyzed writing says against the strategy as of `as_of`: each facet's
+    /// convergence, with quoted evidence where they are connected, and their distinctive words.
+    fn insight_parts(
+        engine: &Engine,
+        person: &RecordKey,
+        analyzed: &[crate::engine::AnalyzedPart<'_>],
+        as_of: Option<Millis>,
+    ) -> InsightParts {
+        let now = engine.people_clock(as_of);
+        let connected =
+            |converged: &FacetConvergence| converged.convergence >= crate::engine::CONNECTED;
+        let convergence = engine
+            .convergence(person, Some(now))
+            .into_iter()
+            .map(|converged| {
+                let evidence = if connected(&converged) {
+                    engine
+                        .explain(&converged.facet_id, analyzed)
+                        .filter(|evidence| !evidence.sentence.is_empty())
+                        .into_iter()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                (converged, evidence)
+            })
+            .collect();
+        let distinctive = engine.distinctive_terms(analyzed, INTERESTS_SHOWN);
+        let best = distinctive.first().map_or(1.0, |term| term.score.max(1e-6));
+        let interests = distinctive
+            .into_iter()
+            .map(|term| (term.surface, (term.score / best * 1000.0).round() / 1000.0))
+            .collect();
+        InsightParts {
+            convergence,
+            interests,
+        }
+    }
+
+    /// `person_insight` for a person already resolved, on an engine already read, from the
+    /// parts derived from their writing.
     fn insight_of(
         &self,
         workspace: &WorkspaceId,
         engine: &Engine,
         person: &RecordKey,
-        parts: &[crate::engine::AnalyzedPart<'_>],
+        parts: &InsightParts,
         as_of: Option<Millis>,
     ) -> CoreResult<PersonInsight> {
         let now = engine.people_clock(as_of);
@@ -674,36 +801,12 @@ impl Trellis {
                 kind: "person",
                 id: person.to_string(),
             })?;
-        let convergence = engine.convergence(person, Some(now));
-        let connected =
-            |converged: &FacetConvergence| converged.convergence >= crate::engine::CONNECTED;
-        let convergence = convergence
-            .into_iter()
-            .map(|converged| {
-                let evidence = if connected(&converged) {
-                    engine
-                        .explain(&converged.facet_id, parts)
-                        .filter(|evidence| !evidence.sentence.is_empty())
-                        .into_iter()
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (converged, evidence)
-            })
-            .collect();
-        let distinctive = engine.distinctive_terms(parts, INTERESTS_SHOWN);
-        let best = distinctive.first().map_or(1.0, |term| term.score.max(1e-6));
-        let interests = distinctive
-            .into_iter()
-            .map(|term| (term.surface, (term.score / best * 1000.0).round() / 1000.0))
-            .collect();
         Ok(PersonInsight {
             key: person.clone(),
             person: self.store.person(workspace, person)?,
             member: summary.member,
-            convergence,
-            interests,
+            convergence: parts.convergence.clone(),
+            interests: parts.interests.clone(),
             last_active: summary.last_active,
             contributions: summary.contributions,
             records: engine.people().records_of(person),
@@ -850,21 +953,28 @@ impl Trellis {
             return Ok(None);
         };
         let person = &self.resolve_person(engine, &key)?;
-        // Their writing, read and analyzed once, then where they meet the strategy beside the
-        // discussions to suggest (threads, read and analyzed): a match takes the longer of the
-        // two instead of their sum. Topics to start are not part of a match.
+        if suggestions == 0 {
+            // A CRM's bulk sync: the insight index answers, or the person's writing is read
+            // for it alone.
+            let parts = self.present_insight(workspace, engine, person, None)?;
+            return Ok(Some(PersonMatch {
+                insight: self.insight_of(workspace, engine, person, &parts, None)?,
+                suggested: Vec::new(),
+            }));
+        }
+        // Their writing, read and analyzed once, then where they meet the strategy (kept, or
+        // made from it) beside the discussions to suggest (threads, read and analyzed): a match
+        // takes the longer of the two instead of their sum. Topics to start are not part of a
+        // match.
         let writing = self.writing_of_all(workspace, engine, person)?;
-        let parts = engine.analyze(&writing_parts(&writing.0, &writing.1));
-        let parts = &parts[..];
+        let analyzed = engine.analyze(&writing_parts(&writing.0, &writing.1));
+        let analyzed = &analyzed[..];
         let (insight, suggested) = rayon::join(
-            || self.insight_of(workspace, engine, person, parts, None),
             || {
-                if suggestions == 0 {
-                    Ok(Vec::new())
-                } else {
-                    self.discussions_to_join(workspace, engine, person, parts, None, suggestions)
-                }
+                let parts = self.present_insight(workspace, engine, person, Some(analyzed))?;
+                self.insight_of(workspace, engine, person, &parts, None)
             },
+            || self.discussions_to_join(workspace, engine, person, analyzed, None, suggestions),
         );
         Ok(Some(PersonMatch {
             insight: insight?,

@@ -228,8 +228,18 @@ type WorkspaceStatus struct {
 	ModelsFittedRecords uint64 `protobuf:"varint,13,opt,name=models_fitted_records,json=modelsFittedRecords,proto3" json:"models_fitted_records,omitempty"`
 	// What the last fit concluded, in words (kept, refused and why).
 	ModelsLastOutcome string `protobuf:"bytes,14,opt,name=models_last_outcome,json=modelsLastOutcome,proto3" json:"models_last_outcome,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// People whose insight (where their interests meet the strategy, with the evidence of their
+	// writing) the server has made ahead of MatchPerson, MatchPeople and GetPerson (the
+	// insight index, kept with the standing index; see `[standing]` in the config).
+	InsightsReady uint64 `protobuf:"varint,15,opt,name=insights_ready,json=insightsReady,proto3" json:"insights_ready,omitempty"`
+	// People whose insight is not made yet, or whose writing, bio or merges changed since it was,
+	// or made before the strategy changed; requests about them make it themselves meanwhile,
+	// which is slower.
+	InsightsPending uint64 `protobuf:"varint,16,opt,name=insights_pending,json=insightsPending,proto3" json:"insights_pending,omitempty"`
+	// Memory the insight index holds, in bytes (an estimate).
+	InsightsBytes uint64 `protobuf:"varint,17,opt,name=insights_bytes,json=insightsBytes,proto3" json:"insights_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -358,6 +368,27 @@ func (x *WorkspaceStatus) GetModelsLastOutcome() string {
 		return x.ModelsLastOutcome
 	}
 	return ""
+}
+
+func (x *WorkspaceStatus) GetInsightsReady() uint64 {
+	if x != nil {
+		return x.InsightsReady
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetInsightsPending() uint64 {
+	if x != nil {
+		return x.InsightsPending
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetInsightsBytes() uint64 {
+	if x != nil {
+		return x.InsightsBytes
+	}
+	return 0
 }
 
 // A ranking model: a weighted sum of named features, learned from the workspace's own history
@@ -656,7 +687,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xfa\x04\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xf3\x05\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -672,7 +703,10 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x0estanding_stale\x18\v \x01(\x04R\rstandingStale\x12?\n" +
 	"\x0eranking_models\x18\f \x03(\v2\x18.trellis.v1.RankingModelR\rrankingModels\x122\n" +
 	"\x15models_fitted_records\x18\r \x01(\x04R\x13modelsFittedRecords\x12.\n" +
-	"\x13models_last_outcome\x18\x0e \x01(\tR\x11modelsLastOutcome\"\xeb\x01\n" +
+	"\x13models_last_outcome\x18\x0e \x01(\tR\x11modelsLastOutcome\x12%\n" +
+	"\x0einsights_ready\x18\x0f \x01(\x04R\rinsightsReady\x12)\n" +
+	"\x10insights_pending\x18\x10 \x01(\x04R\x0finsightsPending\x12%\n" +
+	"\x0einsights_bytes\x18\x11 \x01(\x04R\rinsightsBytes\"\xeb\x01\n" +
 	"\fRankingModel\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +

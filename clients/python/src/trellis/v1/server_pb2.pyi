@@ -116,6 +116,9 @@ class WorkspaceStatus(_message.Message):
     RANKING_MODELS_FIELD_NUMBER: _builtins.int
     MODELS_FITTED_RECORDS_FIELD_NUMBER: _builtins.int
     MODELS_LAST_OUTCOME_FIELD_NUMBER: _builtins.int
+    INSIGHTS_READY_FIELD_NUMBER: _builtins.int
+    INSIGHTS_PENDING_FIELD_NUMBER: _builtins.int
+    INSIGHTS_BYTES_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -151,6 +154,18 @@ class WorkspaceStatus(_message.Message):
     """Records in the workspace when its models were last fitted; 0 before the first fit."""
     models_last_outcome: _builtins.str
     """What the last fit concluded, in words (kept, refused and why)."""
+    insights_ready: _builtins.int
+    """People whose insight (where their interests meet the strategy, with the evidence of their
+    writing) the server has made ahead of MatchPerson, MatchPeople and GetPerson (the
+    insight index, kept with the standing index; see `[standing]` in the config).
+    """
+    insights_pending: _builtins.int
+    """People whose insight is not made yet, or whose writing, bio or merges changed since it was,
+    or made before the strategy changed; requests about them make it themselves meanwhile,
+    which is slower.
+    """
+    insights_bytes: _builtins.int
+    """Memory the insight index holds, in bytes (an estimate)."""
     @_builtins.property
     def ranking_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___RankingModel]:
         """How the workspace ranks, learned from its own history: one model per ranking."""
@@ -172,10 +187,13 @@ class WorkspaceStatus(_message.Message):
         ranking_models: _abc.Iterable[Global___RankingModel] | None = ...,
         models_fitted_records: _builtins.int = ...,
         models_last_outcome: _builtins.str = ...,
+        insights_ready: _builtins.int = ...,
+        insights_pending: _builtins.int = ...,
+        insights_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_conversations", b"embedded_conversations", "insights_bytes", b"insights_bytes", "insights_pending", b"insights_pending", "insights_ready", b"insights_ready", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
