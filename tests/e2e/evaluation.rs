@@ -56,6 +56,7 @@ const HELD: &[(&str, &[(&str, &str)])] = &[
             ("C", "MAP"),
             ("C", "mean NDCG@20"),
             ("C", "AUC"),
+            ("D", "MRR"),
             ("E", "AP"),
         ],
     ),

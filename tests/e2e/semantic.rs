@@ -1,8 +1,8 @@
 //! The semantic tier end to end, in both modes: without the model the server runs lexical-only
 //! and says so (with the fix) in its status, its health and its answers; with the model it
 //! embeds conversations in the background, fuses meaning with words (a question that shares no
-//! word with a thread still finds the people of that thread), and keeps its vectors through a
-//! restart.
+//! word with a thread still finds the people of that thread, and an asset that shares no word
+//! with a question still supports it), and keeps its vectors through a restart.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -118,6 +118,95 @@ async fn participants_for_a_loaf(server: &Server) -> Vec<pb::SuggestedParticipan
         .participants
 }
 
+/// Twenty-two assets: twenty-one about other things, and a baking guide that shares no word
+/// with the loaf question (twenty vectors are the fewest a closeness by meaning is read against).
+fn assets() -> Vec<pb::IngestRequest> {
+    let others = [
+        "Tuning a six-string guitar by ear",
+        "Planting tomatoes on a balcony",
+        "Patching a punctured bicycle tube",
+        "Choosing running shoes for trails",
+        "Cleaning a cast-iron skillet",
+        "Training a puppy to walk on a leash",
+        "Painting a bedroom wall evenly",
+        "Learning chess openings for beginners",
+        "Knitting a scarf with two colours",
+        "Setting up a home aquarium",
+        "Writing a cover letter for a job",
+        "Brewing cold coffee overnight",
+        "Storing winter clothes in summer",
+        "Fixing a dripping kitchen tap",
+        "Photographing birds with a zoom lens",
+        "Budgeting for a family holiday",
+        "Caring for a snake plant",
+        "Hanging shelves on plasterboard",
+        "Sharpening kitchen knives on a stone",
+        "Packing a suitcase for a week",
+        "Reading a nautical chart",
+    ];
+    let mut assets: Vec<(String, String, String)> = others
+        .iter()
+        .enumerate()
+        .map(|(n, title)| {
+            (
+                format!("other-{n}"),
+                (*title).to_owned(),
+                format!("{title}, step by step."),
+            )
+        })
+        .collect();
+    assets.push((
+        "bread-guide".into(),
+        "Sourdough baking at home".into(),
+        "Feed the starter twice daily, then bake in a very hot dutch oven.".into(),
+    ));
+    assets
+        .into_iter()
+        .map(|(id, title, text)| pb::IngestRequest {
+            workspace: String::new(),
+            record: Some(pb::ingest_request::Record::Asset(pb::Asset {
+                r#ref: reference("docs", &id),
+                url: format!("https://docs.example/{id}"),
+                title,
+                text,
+                kind: pb::AssetKind::Doc.into(),
+                own: true,
+                ..Default::default()
+            })),
+        })
+        .collect()
+}
+
+/// The assets that support the loaf question, as a free text.
+async fn assets_for_a_loaf(server: &Server) -> Vec<pb::SupportingAsset> {
+    server
+        .insight()
+        .find_supporting_assets(pb::FindSupportingAssetsRequest {
+            workspace: String::new(),
+            context: Some(pb::find_supporting_assets_request::Context::Text(
+                pb::TextInput {
+                    title: "Tips for a crusty loaf with a levain".into(),
+                    body: "What flour gives an airy interior?".into(),
+                },
+            )),
+            limit: 3,
+            own_only: false,
+        })
+        .await
+        .expect("assets for a free text")
+        .into_inner()
+        .assets
+}
+
+fn asset_handle(supporting: &pb::SupportingAsset) -> String {
+    supporting
+        .asset
+        .as_ref()
+        .and_then(|asset| asset.r#ref.as_ref())
+        .map(|reference| reference.external_id.clone())
+        .unwrap_or_default()
+}
+
 fn handle(participant: &pb::SuggestedParticipant) -> String {
     participant
         .person
@@ -206,12 +295,20 @@ async fn with_the_model_meaning_finds_what_words_miss_and_vectors_survive_a_rest
     ];
     let server = Server::start_with(&db, &settings).await;
     super::ingest(&server, threads()).await;
+    // Words alone find no asset for the loaf question: the guide shares none of its words.
+    assert!(assets_for_a_loaf(&server).await.is_empty());
+    super::ingest(&server, assets()).await;
 
-    // Embedding happens in the background; the status shows it finish.
+    // Embedding happens in the background, conversations then assets; the status shows it
+    // finish.
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let workspace = default_workspace(&status(&server).await);
-        if workspace.pending_embeddings == 0 && workspace.embedded_conversations == 3 {
+        if workspace.pending_embeddings == 0
+            && workspace.embedded_conversations == 3
+            && workspace.pending_asset_embeddings == 0
+            && workspace.embedded_assets == 22
+        {
             break;
         }
         assert!(
@@ -239,6 +336,19 @@ async fn with_the_model_meaning_finds_what_words_miss_and_vectors_survive_a_rest
         "{first:?}"
     );
 
+    // By meaning, the baking guide supports the loaf question, and its reason says so.
+    let supporting = assets_for_a_loaf(&server).await;
+    let first = supporting.first().expect("an asset supports the question");
+    assert_eq!(asset_handle(first), "bread-guide", "{supporting:?}");
+    assert!(
+        first.reasons.iter().any(
+            |reason| reason.starts_with("close in meaning to the context")
+                && reason.contains("shares none of its telling words")
+        ),
+        "{first:?}"
+    );
+    assert!(first.passage.starts_with("Feed the starter"), "{first:?}");
+
     // A restart reads the vectors back: nothing is waiting, nothing is embedded again.
     drop(server);
     let server = Server::start_with(&db, &settings).await;
@@ -246,9 +356,19 @@ async fn with_the_model_meaning_finds_what_words_miss_and_vectors_survive_a_rest
     assert_eq!(
         (
             workspace.embedded_conversations,
-            workspace.pending_embeddings
+            workspace.pending_embeddings,
+            workspace.embedded_assets,
+            workspace.pending_asset_embeddings
         ),
-        (3, 0)
+        (3, 0, 22, 0)
+    );
+    assert_eq!(
+        assets_for_a_loaf(&server)
+            .await
+            .first()
+            .map(asset_handle)
+            .as_deref(),
+        Some("bread-guide")
     );
     assert_eq!(
         handle(&participants_for_a_loaf(&server).await[0]),

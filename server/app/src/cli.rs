@@ -429,6 +429,8 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "conversations": workspace.conversations,
                 "embedded_conversations": workspace.embedded_conversations,
                 "pending_embeddings": workspace.pending_embeddings,
+                "embedded_assets": workspace.embedded_assets,
+                "pending_asset_embeddings": workspace.pending_asset_embeddings,
                 "applied_change": workspace.applied_change,
                 "change_log_head": workspace.change_log_head,
                 "replication_lag": workspace.replication_lag,
@@ -476,11 +478,13 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
         for workspace in &status.workspaces {
             if semantic.enabled {
                 println!(
-                    "  workspace {}: {} conversations, {} embedded, {} waiting",
+                    "  workspace {}: {} conversations, {} embedded, {} waiting; assets: {} embedded, {} waiting",
                     workspace.workspace,
                     workspace.conversations,
                     workspace.embedded_conversations,
-                    workspace.pending_embeddings
+                    workspace.pending_embeddings,
+                    workspace.embedded_assets,
+                    workspace.pending_asset_embeddings
                 );
             } else {
                 println!(

@@ -392,27 +392,28 @@ async fn wait_for_embeddings(
         if !semantic.enabled {
             return Ok(format!("lexical-only ({})", semantic.lexical_only_reason));
         }
-        if current.pending_embeddings == 0 {
+        let pending = current.pending_embeddings + current.pending_asset_embeddings;
+        let embedded = current.embedded_conversations + current.embedded_assets;
+        if pending == 0 {
             return Ok(format!(
-                "lexical and semantic fused ({}; {} conversations embedded in {:.1}s)",
+                "lexical and semantic fused ({}; {} conversations and {} assets embedded in {:.1}s)",
                 semantic.model_id,
                 current.embedded_conversations,
+                current.embedded_assets,
                 waiting.elapsed().as_secs_f64()
             ));
         }
         if waiting.elapsed() > timeout {
             anyhow::bail!(
-                "the server still had {} of {} conversations to embed after {}s; raise --embedding-timeout or run with --semantic off",
-                current.pending_embeddings,
-                current.embedded_conversations + current.pending_embeddings,
+                "the server still had {pending} of {} conversations and assets to embed after {}s; raise --embedding-timeout or run with --semantic off",
+                embedded + pending,
                 timeout.as_secs()
             );
         }
         if last_report.elapsed() > Duration::from_secs(10) {
             eprintln!(
-                "embedding: {} of {} conversations done",
-                current.embedded_conversations,
-                current.embedded_conversations + current.pending_embeddings
+                "embedding: {embedded} of {} conversations and assets done",
+                embedded + pending
             );
             last_report = Instant::now();
         }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
+use crate::engine::semantic::Embedded;
 use crate::error::CoreResult;
 use crate::strategy::{Strategy, StrategyVersion};
 
@@ -168,20 +169,23 @@ pub trait Store: Send + Sync + 'static {
 
     fn counts(&self, workspace: &WorkspaceId) -> CoreResult<CorpusCounts>;
 
-    /// Stores conversation embeddings of one model, replacing earlier ones of the same
-    /// conversations; in one transaction. Vectors of a conversation that no longer exists are
-    /// dropped.
+    /// Stores embeddings of one model of conversations or of assets (`of`), replacing earlier
+    /// ones of the same records; in one transaction. Vectors of a record that no longer exists
+    /// are dropped.
     fn put_embeddings(
         &self,
         workspace: &WorkspaceId,
         model: &str,
+        of: Embedded,
         embeddings: &[crate::engine::semantic::Embedding],
     ) -> CoreResult<()>;
-    /// Every stored embedding of one model in a workspace, for rebuilding at start-up.
+    /// Every stored embedding of one model of one kind in a workspace, for rebuilding at
+    /// start-up.
     fn scan_embeddings(
         &self,
         workspace: &WorkspaceId,
         model: &str,
+        of: Embedded,
         visit: &mut dyn FnMut(crate::engine::semantic::Embedding) -> CoreResult<()>,
     ) -> CoreResult<()>;
 
@@ -214,9 +218,12 @@ pub enum ChangeKind {
     Strategy { version: u32 },
     /// Merges or forgotten people changed whom records belong to: reload the workspace.
     Reload,
-    /// Conversation embeddings of one model.
+    /// Embeddings of one model, of conversations or (`of`) of assets; changes logged before
+    /// assets had vectors read as conversations'.
     Embeddings {
         model: String,
+        #[serde(default)]
+        of: Embedded,
         embeddings: Vec<crate::engine::semantic::Embedding>,
     },
 }

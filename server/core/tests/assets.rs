@@ -58,7 +58,7 @@ fn sentence_text() -> impl Strategy<Value = String> {
 }
 
 fn ranking(engine: &Engine, title: &str, body: &str, own_only: bool) -> Vec<(RecordKey, f32)> {
-    let context = engine.text_asset_context(title, body, &[]);
+    let context = engine.text_asset_context(title, body, &[], None);
     engine
         .rank_assets(&context, own_only, 100)
         .into_iter()
@@ -112,7 +112,7 @@ proptest! {
         for asset in &assets {
             engine.upsert_asset(asset, None);
         }
-        let context = engine.text_asset_context("", &query, &[]);
+        let context = engine.text_asset_context("", &query, &[], None);
         for hit in engine.rank_assets(&context, false, 100) {
             prop_assert!(hit.score > 0.0 && hit.score < 1.0);
             let asset = assets.iter().find(|asset| asset.key == hit.key).unwrap();
@@ -182,6 +182,7 @@ fn a_text_finds_its_asset_with_the_sentence_that_supports_it() {
         "Our traces miss the slow requests",
         "How should we configure tail sampling so latency outliers are kept?",
         &[],
+        None,
     );
     let ranked = engine.rank_assets(&context, false, 10);
     assert_eq!(ranked[0].key.external_id, "sampling");
@@ -248,4 +249,148 @@ fn a_facet_finds_the_assets_about_it_and_a_changed_asset_moves() {
     assert!(ranking(&engine, "tomatoes", "", false).is_empty());
     engine.remove_asset(&assets[1].key);
     assert_eq!(engine.assets().len(), 2);
+}
+
+/// A unit vector along `axis` of `dimension`, tilted by `tilt` towards the next axis.
+fn direction(dimension: usize, axis: usize, tilt: f32) -> Vec<f32> {
+    let mut vector = vec![0.0; dimension];
+    vector[axis % dimension] = 1.0;
+    vector[(axis + 1) % dimension] = tilt;
+    let norm = vector.iter().map(|value| value * value).sum::<f32>().sqrt();
+    vector.iter().map(|value| value / norm).collect()
+}
+
+#[test]
+fn assets_with_vectors_are_found_by_meaning_beside_their_words() {
+    use trellis_core::engine::semantic::{
+        Embedding, SemanticSettings, asset_embedding_text, text_hash,
+    };
+    const DIMENSION: usize = 8;
+    let mut engine = Engine::new(ModelSettings::default());
+    engine.enable_semantic("test-model", DIMENSION, SemanticSettings::default());
+    // Thirty assets about unrelated things, spread over the other axes, and three that matter
+    // to a question about slow requests: one shares its words, one only its meaning (another
+    // vocabulary), and one shares both but is not the organisation's own.
+    let mut assets: Vec<(Asset, Vec<f32>)> = (0..30)
+        .map(|n| {
+            (
+                asset(
+                    &format!("other-{n}"),
+                    &format!("Notes {n}"),
+                    "coffee weather music",
+                    true,
+                ),
+                direction(DIMENSION, 1 + n % (DIMENSION - 1), 0.1 * (n / 7) as f32),
+            )
+        })
+        .collect();
+    assets.push((
+        asset(
+            "words",
+            "Tail sampling",
+            "Keep latency outliers with tail sampling.",
+            true,
+        ),
+        direction(DIMENSION, 3, 0.0),
+    ));
+    assets.push((
+        asset(
+            "meaning",
+            "When pages load late",
+            "Users wait; find what holds them up.",
+            true,
+        ),
+        direction(DIMENSION, 0, 0.05),
+    ));
+    assets.push((
+        asset(
+            "both",
+            "Sampling slow requests",
+            "Tail sampling keeps the slow requests.",
+            false,
+        ),
+        direction(DIMENSION, 0, 0.1),
+    ));
+    for (asset, _) in &assets {
+        engine.upsert_asset(asset, None);
+    }
+    assert_eq!(engine.asset_semantic().pending_count(), assets.len());
+    let title = "Slow requests vanish from our traces";
+    let body = "How should tail sampling keep them?";
+    // Before any vector, by words only: the one with no shared word is not found.
+    let context = engine.text_asset_context(title, body, &[], Some(direction(DIMENSION, 0, 0.0)));
+    let found: Vec<String> = engine
+        .rank_assets(&context, false, 5)
+        .into_iter()
+        .map(|hit| hit.key.external_id)
+        .collect();
+    assert!(!found.contains(&"meaning".to_owned()), "{found:?}");
+
+    let embeddings: Vec<Embedding> = assets
+        .iter()
+        .map(|(asset, vector)| Embedding {
+            key: asset.key.clone(),
+            text_hash: text_hash(&asset_embedding_text(asset)),
+            vector: vector.clone(),
+        })
+        .collect();
+    assert_eq!(engine.insert_asset_embeddings(embeddings), assets.len());
+    assert_eq!(engine.asset_semantic().pending_count(), 0);
+    let ranked = engine.rank_assets(&context, false, 5);
+    let found: Vec<&str> = ranked
+        .iter()
+        .map(|hit| hit.key.external_id.as_str())
+        .collect();
+    assert_eq!(
+        found[0], "both",
+        "close by words and by meaning: {ranked:?}"
+    );
+    assert!(
+        found.contains(&"meaning"),
+        "found by meaning alone: {ranked:?}"
+    );
+    assert!(found.contains(&"words"), "still found by words: {ranked:?}");
+    let by_meaning = ranked
+        .iter()
+        .find(|hit| hit.key.external_id == "meaning")
+        .unwrap();
+    assert_eq!(by_meaning.raw, 0.0);
+    let meaning = by_meaning.meaning.expect("how close it is by meaning");
+    assert!(
+        meaning.relevance > 0.5 && meaning.cosine > 0.99,
+        "{meaning:?}"
+    );
+    assert!(ranked.iter().all(|hit| (0.0..1.0).contains(&hit.score)));
+    // Only the organisation's own, by meaning too.
+    let own: Vec<String> = engine
+        .rank_assets(&context, true, 5)
+        .into_iter()
+        .map(|hit| hit.key.external_id)
+        .collect();
+    assert!(
+        !own.contains(&"both".to_owned()) && own.contains(&"meaning".to_owned()),
+        "{own:?}"
+    );
+    // Without a vector for the context, the ranking is by words, as before.
+    let lexical = engine.text_asset_context(title, body, &[], None);
+    assert!(
+        engine
+            .rank_assets(&lexical, false, 5)
+            .iter()
+            .all(|hit| hit.meaning.is_none() && hit.key.external_id != "meaning")
+    );
+    // An asset rewritten waits for its new vector and is found by its words meanwhile.
+    let (old, _) = assets[assets.len() - 2].clone();
+    let mut rewritten = old.clone();
+    rewritten.text = "Users wait on slow requests; tail sampling shows why.".into();
+    engine.upsert_asset(&rewritten, Some(&old));
+    assert_eq!(engine.asset_semantic().pending_count(), 1);
+    let hit = engine
+        .rank_assets(&context, false, 40)
+        .into_iter()
+        .find(|hit| hit.key.external_id == "meaning")
+        .expect("found by its new words");
+    assert!(hit.meaning.is_none() && hit.raw > 0.0);
+    engine.remove_asset(&rewritten.key);
+    assert_eq!(engine.asset_semantic().pending_count(), 0);
 }

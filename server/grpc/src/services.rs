@@ -1275,6 +1275,8 @@ impl pb::server_service_server::ServerService for Api {
                         conversations: workspace.conversations as u64,
                         embedded_conversations: workspace.embedded as u64,
                         pending_embeddings: workspace.pending as u64,
+                        embedded_assets: workspace.assets_embedded as u64,
+                        pending_asset_embeddings: workspace.assets_pending as u64,
                         ..pb::WorkspaceStatus::default()
                     },
                 )

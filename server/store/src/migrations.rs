@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_api_keys.sql"),
     include_str!("../migrations/0006_sync_leases.sql"),
     include_str!("../migrations/0007_source_secrets.sql"),
+    include_str!("../migrations/0008_asset_embeddings.sql"),
 ];
 
 /// The schema version this binary writes and understands.

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
-use trellis_core::engine::semantic::Embedding;
+use trellis_core::engine::semantic::{Embedded, Embedding};
 use trellis_core::store::TextBudget;
 
 /// How many rows the start-up scan reads per query; see `SqliteStore::scan_corpus`.
@@ -645,20 +645,31 @@ pub(crate) fn scan_page(
         .collect()
 }
 
+/// The table of one kind's vectors, and the table of the records they embed (both fixed names:
+/// nothing from a caller reaches the SQL).
+pub(crate) fn embedding_tables(of: Embedded) -> (&'static str, &'static str) {
+    match of {
+        Embedded::Conversation => ("embeddings", "conversations"),
+        Embedded::Asset => ("asset_embeddings", "assets"),
+    }
+}
+
 pub(crate) fn put_embeddings(
     connection: &Connection,
     workspace: &WorkspaceId,
     model: &str,
+    of: Embedded,
     embeddings: &[Embedding],
 ) -> rusqlite::Result<()> {
-    let mut statement = connection.prepare_cached(
-        "INSERT INTO embeddings (workspace, model, source, external_id, text_hash, vector)
+    let (table, records) = embedding_tables(of);
+    let mut statement = connection.prepare_cached(&format!(
+        "INSERT INTO {table} (workspace, model, source, external_id, text_hash, vector)
          SELECT ?1, ?2, ?3, ?4, ?5, ?6
-         WHERE EXISTS (SELECT 1 FROM conversations
+         WHERE EXISTS (SELECT 1 FROM {records}
                        WHERE workspace = ?1 AND source = ?3 AND external_id = ?4)
          ON CONFLICT (workspace, model, source, external_id)
-         DO UPDATE SET text_hash = excluded.text_hash, vector = excluded.vector",
-    )?;
+         DO UPDATE SET text_hash = excluded.text_hash, vector = excluded.vector"
+    ))?;
     for embedding in embeddings {
         let vector: Vec<u8> = embedding
             .vector
@@ -683,13 +694,15 @@ pub(crate) fn embeddings_page(
     connection: &Connection,
     workspace: &WorkspaceId,
     model: &str,
+    of: Embedded,
     after: i64,
     limit: usize,
 ) -> rusqlite::Result<Vec<(i64, Embedding)>> {
-    let mut statement = connection.prepare_cached(
-        "SELECT rowid, source, external_id, text_hash, vector FROM embeddings
-         WHERE workspace = ?1 AND model = ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4",
-    )?;
+    let (table, _) = embedding_tables(of);
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT rowid, source, external_id, text_hash, vector FROM {table}
+         WHERE workspace = ?1 AND model = ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?4"
+    ))?;
     let rows = statement.query_map(
         params![workspace.as_str(), model, after, limit as i64],
         |row| {

@@ -17,6 +17,7 @@ use trellis_core::CoreError;
 use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
+use trellis_core::engine::semantic::Embedded;
 use trellis_core::error::CoreResult;
 use trellis_core::store::{CorpusCounts, Store, TextBudget, Upserted};
 use trellis_core::strategy::{Strategy, StrategyVersion};
@@ -650,10 +651,11 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         model: &str,
+        of: Embedded,
         embeddings: &[trellis_core::engine::semantic::Embedding],
     ) -> CoreResult<()> {
         self.write("storing embeddings", |transaction| {
-            records::put_embeddings(transaction, workspace, model, embeddings)
+            records::put_embeddings(transaction, workspace, model, of, embeddings)
         })
     }
 
@@ -661,12 +663,14 @@ impl Store for SqliteStore {
         &self,
         workspace: &WorkspaceId,
         model: &str,
+        of: Embedded,
         visit: &mut dyn FnMut(trellis_core::engine::semantic::Embedding) -> CoreResult<()>,
     ) -> CoreResult<()> {
         let mut after = 0;
         loop {
-            let page = records::embeddings_page(&*self.read()?, workspace, model, after, SCAN_PAGE)
-                .map_err(storage_error("reading embeddings"))?;
+            let page =
+                records::embeddings_page(&*self.read()?, workspace, model, of, after, SCAN_PAGE)
+                    .map_err(storage_error("reading embeddings"))?;
             let last_page = page.len() < SCAN_PAGE;
             for (rowid, embedding) in page {
                 after = rowid;

@@ -134,6 +134,8 @@ pub struct Engine {
     standing_max_age: std::time::Duration,
     /// Conversation embeddings, while the semantic tier is on.
     semantic: semantic::SemanticIndex,
+    /// Asset embeddings, while the semantic tier is on (see `assets`).
+    asset_semantic: semantic::SemanticIndex,
     semantic_settings: semantic::SemanticSettings,
     /// How the conversations spread over the facets, at the generation it was computed.
     facet_shares_cache:
@@ -230,6 +232,7 @@ impl Engine {
         settings: semantic::SemanticSettings,
     ) {
         self.semantic.enable(model_id, dimension);
+        self.asset_semantic.enable(model_id, dimension);
         self.semantic_settings = settings;
     }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Conversation, RecordKey};
+use crate::domain::{Asset, Conversation, RecordKey};
 
 /// The most characters of a conversation that are embedded: its title and the opening of its
 /// body. The model keeps only its first word pieces anyway; cutting here bounds tokenising.
@@ -38,11 +38,19 @@ impl Default for SemanticSettings {
 
 /// The text of a conversation that is embedded: title, then the opening of the body.
 pub fn embedding_text(conversation: &Conversation) -> String {
-    let mut text = String::with_capacity(
-        (conversation.title.len() + conversation.body.len() + 1).min(EMBEDDED_CHARS + 4),
-    );
-    text.push_str(conversation.title.trim());
-    let body = conversation.body.trim();
+    title_and_opening(&conversation.title, &conversation.body)
+}
+
+/// The text of an asset that is embedded: title, then the opening of its text, as for a
+/// conversation.
+pub fn asset_embedding_text(asset: &Asset) -> String {
+    title_and_opening(&asset.title, &asset.text)
+}
+
+fn title_and_opening(title: &str, body: &str) -> String {
+    let mut text = String::with_capacity((title.len() + body.len() + 1).min(EMBEDDED_CHARS + 4));
+    text.push_str(title.trim());
+    let body = body.trim();
     if !body.is_empty() {
         if !text.is_empty() {
             text.push('\n');
@@ -57,6 +65,29 @@ pub fn embedding_text(conversation: &Conversation) -> String {
         text.truncate(cut);
     }
     text
+}
+
+/// What a vector embeds: a conversation or an asset. Their keys may coincide (an asset can be
+/// an earlier thread kept under the thread's own reference), so each has its own vectors.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Embedded {
+    #[default]
+    Conversation,
+    Asset,
+}
+
+impl Embedded {
+    /// Both kinds, in the order the service embeds them.
+    pub const ALL: [Embedded; 2] = [Embedded::Conversation, Embedded::Asset];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Embedded::Conversation => "conversation",
+            Embedded::Asset => "asset",
+        }
+    }
 }
 
 /// A stable fingerprint of an embedded text, stored with its vector: a vector is used only while
@@ -124,19 +155,30 @@ impl SemanticIndex {
     /// Notes a conversation's current text. It becomes pending unless its vector embeds exactly
     /// this text. While the tier is off this costs nothing and nothing is kept.
     pub fn note(&mut self, conversation: &Conversation) {
-        if self.model.is_none() {
-            return;
+        if self.model.is_some() {
+            self.note_text(&conversation.key, &embedding_text(conversation));
         }
-        let hash = text_hash(&embedding_text(conversation));
-        self.expected.insert(conversation.key.clone(), hash);
+    }
+
+    /// Notes an asset's current text, as [`note`](Self::note) does a conversation's.
+    pub fn note_asset(&mut self, asset: &Asset) {
+        if self.model.is_some() {
+            self.note_text(&asset.key, &asset_embedding_text(asset));
+        }
+    }
+
+    /// Notes the text embedded for `key`: pending unless its vector embeds exactly this text.
+    fn note_text(&mut self, key: &RecordKey, text: &str) {
+        let hash = text_hash(text);
+        self.expected.insert(key.clone(), hash);
         if self
             .slots
-            .get(&conversation.key)
+            .get(key)
             .is_some_and(|slot| self.hashes[*slot] == hash)
         {
-            self.pending.remove(&conversation.key);
+            self.pending.remove(key);
         } else {
-            self.pending.insert(conversation.key.clone());
+            self.pending.insert(key.clone());
         }
     }
 
@@ -232,6 +274,21 @@ impl SemanticIndex {
             .zip(&self.keys)
             .filter(|(_, key)| !self.pending.contains(*key))
             .map(|(row, _)| crate::semantic::dot(row, query))
+            .collect()
+    }
+
+    /// The cosine similarity of `query` to every item whose vector is current, with its key,
+    /// in no particular order.
+    pub fn similarities_by_key(&self, query: &[f32]) -> Vec<(&RecordKey, f32)> {
+        let dimension = self.dimension();
+        if dimension == 0 || query.len() != dimension {
+            return Vec::new();
+        }
+        self.vectors
+            .chunks_exact(dimension)
+            .zip(&self.keys)
+            .filter(|(_, key)| !self.pending.contains(*key))
+            .map(|(row, key)| (key, crate::semantic::dot(row, query)))
             .collect()
     }
 

@@ -5,7 +5,9 @@
 use super::{Trellis, no_strategy};
 use crate::domain::{Asset, RecordKey, WorkspaceId};
 use crate::engine::Evidence;
+use crate::engine::assets::Meaning;
 use crate::error::{CoreError, CoreResult};
+use crate::text::sentences;
 
 /// What the assets should support.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +45,12 @@ impl Trellis {
         own_only: bool,
         limit: usize,
     ) -> CoreResult<Vec<SupportingAsset>> {
+        // A text is embedded before the engine is read: the model takes far longer than
+        // ranking, and a writer must not wait for it.
+        let text_vector = match target {
+            AssetTarget::Text { title, body } => self.embed_text(title, body),
+            _ => None,
+        };
         let engine = self.engine(workspace)?;
         let engine = Self::read(&engine)?;
         let (context, facet_name) = match target {
@@ -62,8 +70,7 @@ impl Trellis {
             AssetTarget::Conversation(key) => {
                 let (conversation, posts) = self.conversation(workspace, key)?;
                 let replies: Vec<&str> = posts.iter().map(|post| post.text.as_str()).collect();
-                let context =
-                    engine.text_asset_context(&conversation.title, &conversation.body, &replies);
+                let context = engine.conversation_asset_context(&conversation, &replies);
                 (context, None)
             }
             AssetTarget::Text { title, body } => {
@@ -73,7 +80,10 @@ impl Trellis {
                         "is empty; give the title or the body of the text to support",
                     ));
                 }
-                (engine.text_asset_context(title, body, &[]), None)
+                (
+                    engine.text_asset_context(title, body, &[], text_vector),
+                    None,
+                )
             }
         };
         let ranked = engine.rank_assets(&context, own_only, limit);
@@ -84,11 +94,24 @@ impl Trellis {
                 continue;
             };
             let explanation = engine.explain_asset(&context, &asset);
-            let reasons = reasons(&asset, &explanation.evidence, facet_name.as_deref());
+            let mut reasons = reasons(&asset, &explanation.evidence, facet_name.as_deref());
+            if let Some(meaning) = hit.meaning {
+                reasons.insert(
+                    0,
+                    meaning_reason(meaning, hit.raw > 0.0, facet_name.as_deref()),
+                );
+            }
+            // Found by meaning alone, no sentence shares its words: its opening, which is
+            // what the meaning was read from, stands as the passage.
+            let passage = if explanation.passage.is_empty() && hit.meaning.is_some() {
+                opening_sentence(&asset)
+            } else {
+                explanation.passage
+            };
             found.push(SupportingAsset {
                 asset,
                 score: hit.score,
-                passage: explanation.passage,
+                passage,
                 reasons,
                 evidence: vec![explanation.evidence],
             });
@@ -96,6 +119,47 @@ impl Trellis {
         Ok(found)
     }
 }
+
+/// Why an asset is close in meaning, in words: how close, read against the collection.
+fn meaning_reason(meaning: Meaning, shares_words: bool, facet_name: Option<&str>) -> String {
+    let what = match facet_name {
+        Some(name) => format!("\"{name}\""),
+        None => "the context".to_owned(),
+    };
+    let standing = if meaning.relevance >= 0.5 {
+        "among the collection's closest"
+    } else if meaning.relevance >= 0.05 {
+        "closer than most of the collection"
+    } else {
+        "no closer than most of the collection"
+    };
+    let words = if shares_words {
+        ""
+    } else {
+        ", though it shares none of its telling words"
+    };
+    format!(
+        "close in meaning to {what} (cosine {:.2}, {standing}){words}",
+        meaning.cosine
+    )
+}
+
+/// The first sentence of an asset's text (or its title), cut as passages are.
+fn opening_sentence(asset: &Asset) -> String {
+    for text in [&asset.text, &asset.title] {
+        if let Some(range) = sentences(text).into_iter().next() {
+            let sentence = text[range].trim();
+            return match sentence.char_indices().nth(MAX_OPENING_CHARS) {
+                Some((cut, _)) => format!("{}…", sentence[..cut].trim_end()),
+                None => sentence.to_owned(),
+            };
+        }
+    }
+    String::new()
+}
+
+/// Longest opening quoted for an asset found by meaning alone.
+const MAX_OPENING_CHARS: usize = 300;
 
 fn reasons(asset: &Asset, evidence: &Evidence, facet_name: Option<&str>) -> Vec<String> {
     let mut reasons = Vec::new();

@@ -30,7 +30,7 @@ use crate::engine::DISCUSSION_FEATURES;
 use crate::engine::Engine;
 use crate::engine::learn::{self, FitError, ModelOrigin, Query, RankingKind, RankingModel};
 use crate::engine::people::PARTICIPANT_FEATURES;
-use crate::engine::semantic::{Embedding, embedding_text, text_hash};
+use crate::engine::semantic::{Embedded, Embedding, embedding_text, text_hash};
 use crate::error::CoreResult;
 
 /// Where the splits fall: the share of replied conversations opened before each.
@@ -286,11 +286,15 @@ impl Trellis {
         drop(times);
         let mut vectors: HashMap<RecordKey, Embedding> = HashMap::new();
         if let Some(embedder) = &self.embedder {
-            self.store
-                .scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
+            self.store.scan_embeddings(
+                workspace,
+                embedder.model_id(),
+                Embedded::Conversation,
+                &mut |embedding| {
                     vectors.insert(embedding.key.clone(), embedding);
                     Ok(())
-                })?;
+                },
+            )?;
         }
         // Who took part in each conversation, by author key as records name them.
         let mut openers: HashMap<RecordKey, RecordKey> = HashMap::new();

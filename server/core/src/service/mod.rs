@@ -18,6 +18,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::domain::{Conversation, FieldLimits, Millis, Post, Record, RecordKey, WorkspaceId};
 use crate::engine::model::ModelSettings;
 use crate::engine::people::PeopleSettings;
+use crate::engine::semantic::Embedded;
 use crate::engine::{
     AnalyzedPart, Audit, CONNECTED, ConversationScore, Engagement, EngagementSettings, Engine,
     Evidence, StrategicConversation, TextPart,
@@ -250,12 +251,17 @@ impl Trellis {
         })?;
         engine.finish_load();
         if let Some(embedder) = &self.embedder {
-            let mut stored = Vec::new();
-            store.scan_embeddings(workspace, embedder.model_id(), &mut |embedding| {
-                stored.push(embedding);
-                Ok(())
-            })?;
-            engine.insert_embeddings(stored);
+            for of in Embedded::ALL {
+                let mut stored = Vec::new();
+                store.scan_embeddings(workspace, embedder.model_id(), of, &mut |embedding| {
+                    stored.push(embedding);
+                    Ok(())
+                })?;
+                match of {
+                    Embedded::Conversation => engine.insert_embeddings(stored),
+                    Embedded::Asset => engine.insert_asset_embeddings(stored),
+                };
+            }
         }
         // Set after the corpus is in, so the model compiles once, against all of it.
         if let Some(version) = store.strategy(workspace, None)? {
@@ -382,16 +388,21 @@ impl Trellis {
                 }
             }
             ChangeKind::Reload => return self.reload(engine, workspace).map(Some),
-            ChangeKind::Embeddings { model, embeddings } => {
+            ChangeKind::Embeddings {
+                model,
+                of,
+                embeddings,
+            } => {
                 if self
                     .embedder
                     .as_ref()
                     .is_some_and(|embedder| embedder.model_id() == model)
                 {
-                    engine
-                        .write()
-                        .map_err(poisoned)?
-                        .insert_embeddings(embeddings);
+                    let mut engine = engine.write().map_err(poisoned)?;
+                    match of {
+                        Embedded::Conversation => engine.insert_embeddings(embeddings),
+                        Embedded::Asset => engine.insert_asset_embeddings(embeddings),
+                    };
                 }
             }
         }

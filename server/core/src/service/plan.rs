@@ -354,11 +354,7 @@ impl Trellis {
     ) -> CoreResult<Option<Asset>> {
         let posts = self.store.posts_of(workspace, &thread.key)?;
         let replies: Vec<&str> = posts.iter().map(|post| post.text.as_str()).collect();
-        let context = engine.text_asset_context(
-            &thread.conversation.title,
-            &thread.conversation.body,
-            &replies,
-        );
+        let context = engine.conversation_asset_context(&thread.conversation, &replies);
         for hit in engine.rank_assets(&context, false, 3) {
             if let Some(asset) = self.store.asset(workspace, &hit.key)?
                 && !asset.url.trim().is_empty()

@@ -8,7 +8,9 @@
 
 use super::{Trellis, poisoned};
 use crate::domain::WorkspaceId;
-use crate::engine::semantic::{Embedding, embedding_text, text_hash};
+use crate::engine::semantic::{
+    Embedded, Embedding, asset_embedding_text, embedding_text, text_hash,
+};
 use crate::error::{CoreError, CoreResult};
 
 /// Which mode the engine runs in, and how far embedding has come per workspace.
@@ -29,6 +31,10 @@ pub struct WorkspaceEmbeddings {
     pub embedded: usize,
     /// Conversations still waiting for one.
     pub pending: usize,
+    /// Assets whose current text has a vector.
+    pub assets_embedded: usize,
+    /// Assets still waiting for one.
+    pub assets_pending: usize,
 }
 
 /// The text of a facet that is embedded: its name, description, keywords and examples.
@@ -77,6 +83,8 @@ impl Trellis {
                 conversations: engine.conversation_count(),
                 embedded: engine.semantic().embedded_count(),
                 pending: engine.semantic().pending_count(),
+                assets_embedded: engine.asset_semantic().embedded_count(),
+                assets_pending: engine.asset_semantic().pending_count(),
             });
         }
         workspaces.sort_by(|a, b| a.workspace.cmp(&b.workspace));
@@ -90,30 +98,51 @@ impl Trellis {
         })
     }
 
-    /// Embeds up to `batch` pending conversations of each workspace; returns how many vectors
-    /// the engines took. 0 when the tier is off or nothing is pending, so a worker can rest.
+    /// Embeds up to `batch` pending conversations of each workspace, then, when none is
+    /// pending, up to `batch` pending assets; returns how many vectors the engines took. 0 when
+    /// the tier is off or nothing is pending, so a worker can rest.
     pub fn embed_pending(&self, batch: usize) -> CoreResult<usize> {
         let Some(embedder) = &self.embedder else {
             return Ok(0);
         };
         let mut taken = 0;
         for (workspace, engine) in self.loaded_engines()? {
-            let pending = Self::read(&engine)?.semantic().pending(batch);
+            // Conversations first: scoring and suggestions read their vectors; assets wait.
+            let (of, pending) = {
+                let engine = Self::read(&engine)?;
+                let conversations = engine.semantic().pending(batch);
+                if conversations.is_empty() {
+                    (Embedded::Asset, engine.asset_semantic().pending(batch))
+                } else {
+                    (Embedded::Conversation, conversations)
+                }
+            };
             if pending.is_empty() {
                 continue;
             }
             let mut keys = Vec::with_capacity(pending.len());
             let mut texts = Vec::with_capacity(pending.len());
             for key in pending {
-                if let Some(conversation) = self.store.conversation(&workspace, &key)? {
-                    texts.push(embedding_text(&conversation));
+                let text = match of {
+                    Embedded::Conversation => self
+                        .store
+                        .conversation(&workspace, &key)?
+                        .map(|conversation| embedding_text(&conversation)),
+                    Embedded::Asset => self
+                        .store
+                        .asset(&workspace, &key)?
+                        .map(|asset| asset_embedding_text(&asset)),
+                };
+                if let Some(text) = text {
+                    texts.push(text);
                     keys.push(key);
                 }
             }
             let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
             let vectors = embedder.embed(&refs).map_err(|error| {
                 CoreError::Internal(format!(
-                    "the semantic tier could not embed conversations of workspace {workspace:?}: {error}"
+                    "the semantic tier could not embed {}s of workspace {workspace:?}: {error}",
+                    of.as_str()
                 ))
             })?;
             let embeddings: Vec<Embedding> = keys
@@ -127,11 +156,12 @@ impl Trellis {
                 })
                 .collect();
             self.store
-                .put_embeddings(&workspace, embedder.model_id(), &embeddings)?;
-            taken += engine
-                .write()
-                .map_err(poisoned)?
-                .insert_embeddings(embeddings);
+                .put_embeddings(&workspace, embedder.model_id(), of, &embeddings)?;
+            let mut engine = engine.write().map_err(poisoned)?;
+            taken += match of {
+                Embedded::Conversation => engine.insert_embeddings(embeddings),
+                Embedded::Asset => engine.insert_asset_embeddings(embeddings),
+            };
         }
         Ok(taken)
     }

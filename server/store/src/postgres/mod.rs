@@ -35,6 +35,7 @@ use trellis_core::CoreError;
 use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
+use trellis_core::engine::semantic::Embedded;
 use trellis_core::error::CoreResult;
 use trellis_core::store::{
     ChangeKind, ChangeLog, CorpusCounts, RecordChange, Store, TextBudget, Upserted,
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_api_keys.sql"),
     include_str!("../../migrations/postgres/0006_changes_and_leases.sql"),
     include_str!("../../migrations/postgres/0007_source_secrets.sql"),
+    include_str!("../../migrations/postgres/0008_asset_embeddings.sql"),
 ];
 
 /// The PostgreSQL schema version this binary writes and understands.
@@ -822,6 +824,7 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         model: &str,
+        of: Embedded,
         embeddings: &[trellis_core::engine::semantic::Embedding],
     ) -> CoreResult<()> {
         let mut violations = Vec::new();
@@ -831,12 +834,13 @@ impl Store for PostgresStore {
             Some((workspace, false)),
             "storing embeddings",
             |transaction| {
-                records::put_embeddings(transaction, workspace, model, embeddings)?;
+                records::put_embeddings(transaction, workspace, model, of, embeddings)?;
                 if embeddings.is_empty() {
                     return Ok(());
                 }
                 let logged = ChangeKind::Embeddings {
                     model: model.to_owned(),
+                    of,
                     embeddings: embeddings.to_vec(),
                 };
                 changes::append(transaction, workspace, &logged)?;
@@ -849,6 +853,7 @@ impl Store for PostgresStore {
         &self,
         workspace: &WorkspaceId,
         model: &str,
+        of: Embedded,
         visit: &mut dyn FnMut(trellis_core::engine::semantic::Embedding) -> CoreResult<()>,
     ) -> CoreResult<()> {
         if has_nul(model) {
@@ -857,7 +862,7 @@ impl Store for PostgresStore {
         let mut after = 0;
         loop {
             let page = self.read(|client| {
-                records::embeddings_page(client, workspace, model, after, SCAN_PAGE)
+                records::embeddings_page(client, workspace, model, of, after, SCAN_PAGE)
             })?;
             let last_page = page.len() < SCAN_PAGE;
             for (seq, embedding) in page {

@@ -14,7 +14,7 @@ use trellis_core::Violation;
 use trellis_core::domain::{
     Asset, Conversation, Forgotten, Merge, Millis, Person, Post, Record, RecordKey, WorkspaceId,
 };
-use trellis_core::engine::semantic::Embedding;
+use trellis_core::engine::semantic::{Embedded, Embedding};
 use trellis_core::error::CoreResult;
 use trellis_core::store::TextBudget;
 
@@ -728,18 +728,20 @@ pub(super) fn put_embeddings(
     client: &mut impl GenericClient,
     workspace: &WorkspaceId,
     model: &str,
+    of: Embedded,
     embeddings: &[Embedding],
 ) -> CoreResult<()> {
     const DOING: &str = "storing embeddings";
+    let (table, records) = crate::records::embedding_tables(of);
     let statement = client
-        .prepare(
-            "INSERT INTO embeddings (workspace, model, source, external_id, text_hash, vector)
+        .prepare(&format!(
+            "INSERT INTO {table} (workspace, model, source, external_id, text_hash, vector)
              SELECT $1, $2, $3, $4, $5, $6
-             WHERE EXISTS (SELECT 1 FROM conversations
+             WHERE EXISTS (SELECT 1 FROM {records}
                            WHERE workspace = $1 AND source = $3 AND external_id = $4)
              ON CONFLICT (workspace, model, source, external_id)
-             DO UPDATE SET text_hash = excluded.text_hash, vector = excluded.vector",
-        )
+             DO UPDATE SET text_hash = excluded.text_hash, vector = excluded.vector"
+        ))
         .doing(DOING)?;
     for embedding in embeddings {
         // A key PostgreSQL cannot hold names no stored conversation: nothing to keep.
@@ -773,13 +775,17 @@ pub(super) fn embeddings_page(
     client: &mut impl GenericClient,
     workspace: &WorkspaceId,
     model: &str,
+    of: Embedded,
     after: i64,
     limit: usize,
 ) -> CoreResult<Vec<(i64, Embedding)>> {
+    let (table, _) = crate::records::embedding_tables(of);
     client
         .query(
-            "SELECT seq, source, external_id, text_hash, vector FROM embeddings
-             WHERE workspace = $1 AND model = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+            &format!(
+                "SELECT seq, source, external_id, text_hash, vector FROM {table}
+                 WHERE workspace = $1 AND model = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+            ),
             &[&workspace.as_str(), &model, &after, &super::limit(limit)],
         )
         .doing("reading embeddings")?

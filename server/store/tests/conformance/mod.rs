@@ -16,7 +16,7 @@ use trellis_core::domain::{
     Asset, AssetKind, Conversation, Identity, Merge, Person, PlatformKind, Post, Record, RecordKey,
     WorkspaceId,
 };
-use trellis_core::engine::semantic::Embedding;
+use trellis_core::engine::semantic::{Embedded, Embedding};
 use trellis_core::sources::{Source, SourceStore, SyncStatus};
 use trellis_core::store::{CorpusCounts, Store, TextBudget, Upserted};
 use trellis_core::strategy::{Facet, FacetKind, Strategy as TrellisStrategy};
@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
             an_update_reports_exactly_the_record_it_replaced,
             two_stores_on_one_database_see_each_others_commits,
             embeddings_round_trip_per_model_replace_and_go_with_a_forgotten_author,
+            asset_embeddings_are_kept_apart_from_conversation_embeddings_of_the_same_key,
             people_are_listed_in_insertion_order_and_their_writing_newest_first,
             merges_are_kept_undone_once_and_forgotten_with_their_people,
             checkpoints_replace_state_and_add_to_the_count,
@@ -1737,9 +1738,18 @@ pub fn text_with_nul_is_stored_or_refused_naming_the_field(engine: &dyn Engine) 
 }
 
 fn embeddings(store: &dyn Store, workspace: &WorkspaceId, model: &str) -> Vec<Embedding> {
+    embeddings_of(store, workspace, model, Embedded::Conversation)
+}
+
+fn embeddings_of(
+    store: &dyn Store,
+    workspace: &WorkspaceId,
+    model: &str,
+    of: Embedded,
+) -> Vec<Embedding> {
     let mut found = Vec::new();
     store
-        .scan_embeddings(workspace, model, &mut |embedding| {
+        .scan_embeddings(workspace, model, of, &mut |embedding| {
             found.push(embedding);
             Ok(())
         })
@@ -1773,6 +1783,7 @@ pub fn embeddings_round_trip_per_model_replace_and_go_with_a_forgotten_author(en
             .put_embeddings(
                 &ws,
                 "model-a",
+                Embedded::Conversation,
                 &[
                     embedding("c1", u64::MAX, 0.25),
                     embedding("c2", 7, 1.0),
@@ -1782,11 +1793,21 @@ pub fn embeddings_round_trip_per_model_replace_and_go_with_a_forgotten_author(en
             )
             .expect("put");
         store
-            .put_embeddings(&ws, "model-b", &[embedding("c1", 3, 9.0)])
+            .put_embeddings(
+                &ws,
+                "model-b",
+                Embedded::Conversation,
+                &[embedding("c1", 3, 9.0)],
+            )
             .expect("put another model");
         // A new vector for c2 replaces the old one.
         store
-            .put_embeddings(&ws, "model-a", &[embedding("c2", 8, 2.0)])
+            .put_embeddings(
+                &ws,
+                "model-a",
+                Embedded::Conversation,
+                &[embedding("c2", 8, 2.0)],
+            )
             .expect("replace");
         let a = embeddings(&*store, &ws, "model-a");
         assert_eq!(
@@ -1809,4 +1830,63 @@ pub fn embeddings_round_trip_per_model_replace_and_go_with_a_forgotten_author(en
         .collect();
     assert_eq!(left, vec!["c2".to_owned()]);
     assert!(embeddings(&*store, &ws, "model-b").is_empty());
+}
+
+pub fn asset_embeddings_are_kept_apart_from_conversation_embeddings_of_the_same_key(
+    engine: &dyn Engine,
+) {
+    let Some(db) = engine.database() else { return };
+    let ws = default_workspace();
+    // A conversation and an asset under one reference (an earlier thread offered as an asset).
+    let mut thread = conversation("t1");
+    thread.key = RecordKey::new("blog", "t1");
+    let embedding = |id: &str, hash: u64, x: f32| Embedding {
+        key: RecordKey::new("blog", id),
+        text_hash: hash,
+        vector: vec![x, 1.0 - x],
+    };
+    {
+        let store = db.open();
+        store
+            .upsert_records(
+                &ws,
+                &[Record::Conversation(thread), Record::Asset(asset("t1"))],
+            )
+            .expect("upsert");
+        store
+            .put_embeddings(
+                &ws,
+                "m",
+                Embedded::Conversation,
+                &[embedding("t1", 1, 0.25)],
+            )
+            .expect("put the conversation's");
+        store
+            .put_embeddings(
+                &ws,
+                "m",
+                Embedded::Asset,
+                &[
+                    embedding("t1", 2, 0.75),
+                    // No such asset: dropped, as for conversations.
+                    embedding("ghost", 3, 1.0),
+                ],
+            )
+            .expect("put the asset's");
+        // The asset's text changed and was embedded again: the new vector replaces the old.
+        store
+            .put_embeddings(&ws, "m", Embedded::Asset, &[embedding("t1", 4, 0.5)])
+            .expect("replace the asset's");
+    }
+    let store = db.open();
+    assert_eq!(
+        embeddings_of(&*store, &ws, "m", Embedded::Conversation),
+        vec![embedding("t1", 1, 0.25)],
+        "the conversation's vector is untouched by the asset's"
+    );
+    assert_eq!(
+        embeddings_of(&*store, &ws, "m", Embedded::Asset),
+        vec![embedding("t1", 4, 0.5)]
+    );
+    assert!(embeddings_of(&*store, &ws, "other-model", Embedded::Asset).is_empty());
 }

@@ -238,8 +238,14 @@ type WorkspaceStatus struct {
 	InsightsPending uint64 `protobuf:"varint,16,opt,name=insights_pending,json=insightsPending,proto3" json:"insights_pending,omitempty"`
 	// Memory the insight index holds, in bytes (an estimate).
 	InsightsBytes uint64 `protobuf:"varint,17,opt,name=insights_bytes,json=insightsBytes,proto3" json:"insights_bytes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Assets whose current text has an embedding: FindSupportingAssets weighs their meaning
+	// beside their words.
+	EmbeddedAssets uint64 `protobuf:"varint,18,opt,name=embedded_assets,json=embeddedAssets,proto3" json:"embedded_assets,omitempty"`
+	// Assets waiting to be embedded (after every conversation is); they are found by their words
+	// meanwhile.
+	PendingAssetEmbeddings uint64 `protobuf:"varint,19,opt,name=pending_asset_embeddings,json=pendingAssetEmbeddings,proto3" json:"pending_asset_embeddings,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -387,6 +393,20 @@ func (x *WorkspaceStatus) GetInsightsPending() uint64 {
 func (x *WorkspaceStatus) GetInsightsBytes() uint64 {
 	if x != nil {
 		return x.InsightsBytes
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetEmbeddedAssets() uint64 {
+	if x != nil {
+		return x.EmbeddedAssets
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetPendingAssetEmbeddings() uint64 {
+	if x != nil {
+		return x.PendingAssetEmbeddings
 	}
 	return 0
 }
@@ -687,7 +707,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xf3\x05\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xd6\x06\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -706,7 +726,9 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x13models_last_outcome\x18\x0e \x01(\tR\x11modelsLastOutcome\x12%\n" +
 	"\x0einsights_ready\x18\x0f \x01(\x04R\rinsightsReady\x12)\n" +
 	"\x10insights_pending\x18\x10 \x01(\x04R\x0finsightsPending\x12%\n" +
-	"\x0einsights_bytes\x18\x11 \x01(\x04R\rinsightsBytes\"\xeb\x01\n" +
+	"\x0einsights_bytes\x18\x11 \x01(\x04R\rinsightsBytes\x12'\n" +
+	"\x0fembedded_assets\x18\x12 \x01(\x04R\x0eembeddedAssets\x128\n" +
+	"\x18pending_asset_embeddings\x18\x13 \x01(\x04R\x16pendingAssetEmbeddings\"\xeb\x01\n" +
 	"\fRankingModel\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
