@@ -120,28 +120,30 @@ impl Trellis {
     }
 }
 
-/// Why an asset is close in meaning, in words: how close, read against the collection.
+/// How close an asset is in meaning, in words, read against the collection.
 fn meaning_reason(meaning: Meaning, shares_words: bool, facet_name: Option<&str>) -> String {
     let what = match facet_name {
         Some(name) => format!("\"{name}\""),
         None => "the context".to_owned(),
     };
+    let cosine = meaning.cosine;
+    if meaning.relevance < 0.05 {
+        // Only an asset found by its words is offered this far by meaning.
+        return format!(
+            "found by its words; in meaning no closer to {what} than most of the collection (cosine {cosine:.2})"
+        );
+    }
     let standing = if meaning.relevance >= 0.5 {
         "among the collection's closest"
-    } else if meaning.relevance >= 0.05 {
-        "closer than most of the collection"
     } else {
-        "no closer than most of the collection"
+        "closer than most of the collection"
     };
     let words = if shares_words {
         ""
     } else {
         ", though it shares none of its telling words"
     };
-    format!(
-        "close in meaning to {what} (cosine {:.2}, {standing}){words}",
-        meaning.cosine
-    )
+    format!("close in meaning to {what} (cosine {cosine:.2}, {standing}){words}")
 }
 
 /// The first sentence of an asset's text (or its title), cut as passages are.
@@ -198,4 +200,53 @@ fn reasons(asset: &Asset, evidence: &Evidence, facet_name: Option<&str>) -> Vec<
         count => reasons.push(format!("shared {count} times")),
     }
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closeness_in_meaning_is_said_as_it_stands_against_the_collection() {
+        let close = Meaning {
+            cosine: 0.71,
+            relevance: 0.8,
+        };
+        assert_eq!(
+            meaning_reason(close, false, None),
+            "close in meaning to the context (cosine 0.71, among the collection's closest), though it shares none of its telling words"
+        );
+        let middling = Meaning {
+            cosine: 0.4,
+            relevance: 0.2,
+        };
+        assert_eq!(
+            meaning_reason(middling, true, Some("Quiet alerts")),
+            "close in meaning to \"Quiet alerts\" (cosine 0.40, closer than most of the collection)"
+        );
+        let far = Meaning {
+            cosine: 0.1,
+            relevance: 0.01,
+        };
+        assert_eq!(
+            meaning_reason(far, true, None),
+            "found by its words; in meaning no closer to the context than most of the collection (cosine 0.10)"
+        );
+    }
+
+    #[test]
+    fn the_opening_quoted_is_the_first_sentence_cut_at_a_bound() {
+        let mut asset = Asset {
+            title: "A title".into(),
+            text: "First sentence here. Second one.".into(),
+            ..Asset::default()
+        };
+        assert_eq!(opening_sentence(&asset), "First sentence here.");
+        asset.text = "é".repeat(MAX_OPENING_CHARS + 50);
+        let opening = opening_sentence(&asset);
+        assert_eq!(opening.chars().count(), MAX_OPENING_CHARS + 1);
+        assert!(opening.ends_with('…'));
+        asset.text = String::new();
+        assert_eq!(opening_sentence(&asset), "A title");
+    }
 }
