@@ -265,15 +265,9 @@ impl SemanticIndex {
     /// The cosine similarity of `query` to every conversation whose vector is current, in no
     /// particular order.
     pub fn similarities(&self, query: &[f32]) -> Vec<f32> {
-        let dimension = self.dimension();
-        if dimension == 0 || query.len() != dimension {
-            return Vec::new();
-        }
-        self.vectors
-            .chunks_exact(dimension)
-            .zip(&self.keys)
-            .filter(|(_, key)| !self.pending.contains(*key))
-            .map(|(row, _)| crate::semantic::dot(row, query))
+        self.similarities_by_key(query)
+            .into_iter()
+            .map(|(_, cosine)| cosine)
             .collect()
     }
 
