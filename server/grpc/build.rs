@@ -6,7 +6,7 @@ use std::path::PathBuf;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let files = [
-        "common", "strategy", "ingest", "source", "people", "insight", "server",
+        "common", "strategy", "ingest", "source", "people", "insight", "server", "feedback",
     ]
     .map(|name| proto_root.join(format!("trellis/v1/{name}.proto")));
     let descriptors = protox::compile(&files, [&proto_root])?;

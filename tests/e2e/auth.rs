@@ -60,6 +60,8 @@ const RPCS: &[(&str, &str, Role, bool)] = &[
     ("SourceService", "ListSources", Role::Read, true),
     ("SourceService", "CheckSource", Role::Write, true),
     ("SourceService", "SyncSource", Role::Write, true),
+    ("FeedbackService", "RecordFeedback", Role::Write, true),
+    ("FeedbackService", "ListFeedback", Role::Read, true),
 ];
 
 /// RPCs in the API whose handler this build does not serve yet (they answer UNIMPLEMENTED
@@ -115,6 +117,7 @@ async fn call(channel: &Channel, rpc: &str, workspace: &str, key: Option<&str>) 
     let mut people = pb::people_service_client::PeopleServiceClient::new(channel.clone());
     let mut server = pb::server_service_client::ServerServiceClient::new(channel.clone());
     let mut sources = pb::source_service_client::SourceServiceClient::new(channel.clone());
+    let mut feedback = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
     macro_rules! unary {
         ($client:ident . $method:ident($message:ident)) => {
             $client
@@ -193,6 +196,8 @@ async fn call(channel: &Channel, rpc: &str, workspace: &str, key: Option<&str>) 
         "ListMerges" => unary!(people.list_merges(ListMergesRequest)),
         "ForgetPerson" => unary!(people.forget_person(ForgetPersonRequest)),
         "ReviewMerges" => unary!(people.review_merges(ReviewMergesRequest)),
+        "RecordFeedback" => unary!(feedback.record_feedback(RecordFeedbackRequest)),
+        "ListFeedback" => unary!(feedback.list_feedback(ListFeedbackRequest)),
         "GetServerStatus" => server
             .get_server_status(with_key(pb::GetServerStatusRequest {}, key))
             .await

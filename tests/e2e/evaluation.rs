@@ -345,3 +345,89 @@ fn evaluation_on_sustainability() {
 fn evaluation_on_sustainability_with_every_baseline_live() {
     evaluate_against_the_bar(&DUMPS[2..], true);
 }
+
+/// The feedback protocol of `docs/feedback.md` (`trellis eval --feedback-replay`) on the small
+/// conlang dump, lexical-only: the first half of the test period's participations are recorded
+/// as accepted suggestions in a second workspace, and Tasks A, A' and B are judged on the second
+/// half in both. What it measures on the development dumps is in `docs/feedback.md`; here, that
+/// the protocol runs whole through the real binary and reports every row for both workspaces.
+#[test]
+fn the_feedback_replay_judges_both_workspaces_on_the_second_half() {
+    let data = shared_data();
+    let dump = data.join("stackexchange").join("conlang");
+    if !dump.join("Posts.xml").is_file() {
+        eprintln!("skipped: no conlang dump at {}", dump.display());
+        return;
+    }
+    let dir = test_dir().expect("a temporary folder");
+    let strategy = dir.path().join("conlang.toml");
+    std::fs::write(
+        &strategy,
+        r#"name = "A school of constructed languages"
+
+[[facets]]
+id = "grammar"
+kind = "expertise"
+name = "Designing grammar"
+description = "How a constructed language builds words and sentences: morphology, syntax, cases, verbs and word order."
+label_tags = ["grammar", "morphology", "syntax"]
+
+[[facets]]
+id = "sounds"
+kind = "category"
+name = "Sounds and writing"
+description = "Phonology, phonotactics and the scripts that write a constructed language down."
+label_tags = ["phonology", "writing-systems"]
+"#,
+    )
+    .expect("the strategy is written");
+    let output = trellis()
+        .current_dir(ROOT)
+        .arg("eval")
+        .arg("--dump")
+        .arg(&dump)
+        .arg("--strategy")
+        .arg(&strategy)
+        .args(["--no-baselines", "--feedback-replay", "--semantic", "off"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("trellis eval runs");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "trellis eval --feedback-replay failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("replayed as accepted suggestions"),
+        "{printed}"
+    );
+    let replayed: usize = printed
+        .split_whitespace()
+        .nth(2)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("how many were replayed: {printed}"));
+    assert!(replayed > 0, "{printed}");
+    for (task, metric) in [
+        ("A", "P@1"),
+        ("A", "R@10"),
+        ("A'", "MRR"),
+        ("B", "P@5"),
+        ("B", "MRR"),
+    ] {
+        let row = printed
+            .lines()
+            .find(|line| line.starts_with(&format!("| {task} | {metric} |")))
+            .unwrap_or_else(|| panic!("{task} {metric} in {printed}"));
+        let values: Vec<f64> = row
+            .split('|')
+            .filter_map(|cell| cell.trim().parse().ok())
+            .collect();
+        assert_eq!(values.len(), 2, "without and with feedback: {row}");
+        assert!(
+            values.iter().all(|value| (0.0..=1.0).contains(value)),
+            "{row}"
+        );
+    }
+}

@@ -89,7 +89,7 @@ fn expert(topic: usize, day: f64) -> String {
 
 /// 400 questions over 200 days, each answered by its topic's expert of the day and commented on
 /// by another asker.
-fn community() -> Vec<pb::IngestRequest> {
+pub(super) fn community() -> Vec<pb::IngestRequest> {
     let mut messages = Vec::new();
     for topic in 0..TOPICS.len() {
         for era in ["old", "new"] {
@@ -167,7 +167,7 @@ fn community() -> Vec<pb::IngestRequest> {
     messages
 }
 
-async fn status_of(server: &Server) -> pb::WorkspaceStatus {
+pub(super) async fn status_of(server: &Server) -> pb::WorkspaceStatus {
     pb::server_service_client::ServerServiceClient::new(server.channel.clone())
         .get_server_status(pb::GetServerStatusRequest {})
         .await

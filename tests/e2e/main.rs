@@ -24,6 +24,7 @@ mod bulk;
 mod crash;
 mod evaluation;
 mod evidence;
+mod feedback;
 mod learning;
 mod limits;
 mod mix;
@@ -290,6 +291,10 @@ impl Server {
 
     fn insight(&self) -> pb::insight_service_client::InsightServiceClient<Channel> {
         pb::insight_service_client::InsightServiceClient::new(self.channel.clone())
+    }
+
+    fn feedback(&self) -> pb::feedback_service_client::FeedbackServiceClient<Channel> {
+        pb::feedback_service_client::FeedbackServiceClient::new(self.channel.clone())
     }
 
     fn people(&self) -> pb::people_service_client::PeopleServiceClient<Channel> {

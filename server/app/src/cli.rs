@@ -176,6 +176,11 @@ enum Command {
     Plan(crate::cli_plan::PlanArgs),
     /// Run the evaluation protocol (EVALUATION.md) on StackExchange dumps.
     Eval(crate::eval::EvalArgs),
+    /// Records and lists what became of suggestions: shown, accepted, dismissed, done.
+    Feedback {
+        #[command(subcommand)]
+        command: crate::cli_feedback::FeedbackCommand,
+    },
     /// How each workspace ranks, as learned from its own history.
     Model {
         #[command(subcommand)]
@@ -306,6 +311,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(args) => crate::cli_plan::plan(args).await,
         Command::Eval(args) => crate::eval::run(args).await,
         Command::Model { command } => crate::cli_model::model(command).await,
+        Command::Feedback { command } => crate::cli_feedback::feedback(command).await,
         Command::Connectors { command } => crate::sources_cli::connectors(command).await,
         Command::Sources { command } => crate::sources_cli::sources(command).await,
         Command::Secrets { command } => crate::sources_cli::secrets(command),

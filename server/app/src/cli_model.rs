@@ -28,6 +28,8 @@ pub fn models_json(workspaces: &[&pb::WorkspaceStatus]) -> Value {
             .map(|workspace| json!({
                 "workspace": workspace.workspace,
                 "fitted_records": workspace.models_fitted_records,
+                "fitted_feedback": workspace.models_fitted_feedback,
+                "fits": workspace.models_fits,
                 "last_outcome": workspace.models_last_outcome,
                 "models": workspace.ranking_models.iter().map(model_json).collect::<Vec<_>>(),
             }))
@@ -90,6 +92,12 @@ pub async fn model(command: ModelCommand) -> anyhow::Result<()> {
         for workspace in &workspaces {
             println!("workspace {}", workspace.workspace);
             println!("  last fit: {}", workspace.models_last_outcome);
+            if workspace.models_fitted_feedback > 0 {
+                println!(
+                    "  learned from {} records and {} suggestions taken up or dismissed (trellis feedback)",
+                    workspace.models_fitted_records, workspace.models_fitted_feedback
+                );
+            }
             for model in &workspace.ranking_models {
                 print_model(model, all);
             }

@@ -60,6 +60,13 @@ pub struct EvalArgs {
     /// ranking; the evaluation fails rather than judge a half-embedded engine.
     #[arg(long, default_value_t = 3600)]
     embedding_timeout: u64,
+    /// Instead of the tables against the baselines, measure what feedback does
+    /// (`docs/feedback.md`): two workspaces load the same history; in one, the participations
+    /// in the first half of the test period are recorded as accepted suggestions; Tasks A, A' and
+    /// B are then ranked in both, as of the middle of the test period, and judged on its second
+    /// half.
+    #[arg(long)]
+    feedback_replay: bool,
     /// A folder where the Dense baseline keeps the vectors it computed (one file per model), so
     /// that evaluating the same dumps again does not embed them again.
     #[arg(long)]
@@ -254,9 +261,10 @@ async fn task_a(
     channel: Channel,
     protocol: &Protocol,
     workspace: &str,
+    as_of: trellis_eval::Timestamp,
 ) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
     let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
-    let as_of = Some(timestamp(&protocol.cutoff_time()));
+    let as_of = Some(timestamp(&as_of));
     let mut rankings = BTreeMap::new();
     for thread in protocol.test_threads() {
         let response = insight
@@ -287,9 +295,10 @@ async fn task_b(
     channel: Channel,
     protocol: &Protocol,
     workspace: &str,
+    as_of: trellis_eval::Timestamp,
 ) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
     let mut insight = pb::insight_service_client::InsightServiceClient::new(channel);
-    let as_of = Some(timestamp(&protocol.cutoff_time()));
+    let as_of = Some(timestamp(&as_of));
     let mut rankings = BTreeMap::new();
     for &user in protocol.candidates() {
         let response = insight
@@ -441,19 +450,20 @@ async fn server_status(
 }
 
 /// Waits until the server has fitted the workspace's ranking models on at least `records`
-/// records (the history just loaded), so that the tasks are ranked as a server that has settled
-/// ranks them. Returns what the fit concluded.
+/// records (the history just loaded), at least `fits` times, so that the tasks are ranked as a
+/// server that has settled ranks them. Returns what the fit concluded.
 async fn wait_for_models(
     channel: Channel,
     workspace: &str,
     records: u64,
+    fits: u64,
     timeout: Duration,
 ) -> anyhow::Result<String> {
     let mut server = pb::server_service_client::ServerServiceClient::new(channel);
     let waiting = Instant::now();
     loop {
         let (_, current) = server_status(&mut server, workspace).await?;
-        if current.models_fitted_records >= records {
+        if current.models_fitted_records >= records && current.models_fits >= fits {
             let weights: Vec<String> = current
                 .ranking_models
                 .iter()
@@ -609,7 +619,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 path.clone()
             }
         });
-        let (trellis_report, baselines) = evaluate_dump(
+        let outcome = evaluate_dump(
             &args,
             dump,
             strategy,
@@ -619,22 +629,175 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("evaluating {}", dump.display()))?;
         println!("## {name}\n");
-        println!(
-            "{}",
-            trellis_eval::comparison_table(&trellis_report, &baselines)
-        );
-        summaries.push(trellis_eval::summary_line(
-            &name,
-            &trellis_eval::compare(&trellis_report, &baselines),
-        ));
+        match outcome {
+            DumpOutcome::Feedback(table) => println!("{table}"),
+            DumpOutcome::Baselines(reports) => {
+                let (trellis_report, baselines) = *reports;
+                println!(
+                    "{}",
+                    trellis_eval::comparison_table(&trellis_report, &baselines)
+                );
+                summaries.push(trellis_eval::summary_line(
+                    &name,
+                    &trellis_eval::compare(&trellis_report, &baselines),
+                ));
+            }
+        }
     }
-    if !args.no_baselines {
+    if !args.no_baselines && !args.feedback_replay {
         println!("## Against the best baseline\n");
         for line in summaries {
             println!("- {line}");
         }
     }
     Ok(())
+}
+
+/// Loads what the protocol lets the engine see into `workspace` with the strategy, waits for
+/// the server to embed it and fit its rankings on it, and returns what the fit concluded.
+async fn load_workspace(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+    strategy: &trellis_core::strategy::Strategy,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let messages = visible_records(protocol, workspace);
+    let sent = messages.len();
+    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel.clone());
+    let response = ingest
+        .ingest(tokio_stream::iter(messages))
+        .await
+        .map_err(|status| describe(&status))?
+        .into_inner();
+    if !response.errors.is_empty() {
+        anyhow::bail!(
+            "the server refused {} of {sent} records; first: {:?}",
+            response.errors.len(),
+            response.errors.first()
+        );
+    }
+    let mut strategies = pb::strategy_service_client::StrategyServiceClient::new(channel.clone());
+    strategies
+        .put_strategy(pb::PutStrategyRequest {
+            workspace: workspace.to_owned(),
+            strategy: Some(trellis_grpc::convert::strategy_to_pb(strategy)),
+        })
+        .await
+        .map_err(|status| describe(&status))?;
+    let engine = wait_for_embeddings(channel.clone(), workspace, timeout).await?;
+    eprintln!("{workspace}: {sent} records; engine: {engine}");
+    let records = protocol.history_items().len() as u64;
+    wait_for_models(channel, workspace, records, 0, timeout).await
+}
+
+/// What one dump's evaluation gives: the tables against the baselines, or (with
+/// `--feedback-replay`) the table of what feedback did.
+enum DumpOutcome {
+    Baselines(Box<(trellis_eval::Report, trellis_eval::BaselineReports)>),
+    Feedback(String),
+}
+
+/// The feedback protocol of `docs/feedback.md` on one dump: `workspace` is loaded already;
+/// a second workspace gets the same history and, as accepted suggestions, the participations
+/// of candidates in the test threads of the first half of the test period (the time each thread
+/// was opened, since the dump's answers are not shown). Both rank Tasks A, A' and B as of the
+/// middle of the test period; both are judged on the second half. Returns the table.
+async fn feedback_replay(
+    channel: Channel,
+    protocol: &Protocol,
+    workspace: &str,
+    strategy: &trellis_core::strategy::Strategy,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let middle = protocol
+        .test_period_middle()
+        .ok_or_else(|| anyhow::anyhow!("the dump has no test threads to replay"))?;
+    let with_feedback = format!("{workspace}-feedback");
+    load_workspace(channel.clone(), protocol, &with_feedback, strategy, timeout).await?;
+    let mut feedback = Vec::new();
+    for (thread, people) in &protocol.ground_truth().routing {
+        let Some(opened) = protocol
+            .test_thread(*thread)
+            .map(|thread| thread.creation_date)
+            .filter(|opened| *opened < middle)
+        else {
+            continue;
+        };
+        for person in people {
+            feedback.push(pb::Feedback {
+                kind: pb::SuggestionKind::Participant.into(),
+                outcome: pb::FeedbackOutcome::Accepted.into(),
+                person: reference(format!("u{person}")),
+                conversation: reference(format!("q{thread}")),
+                at: Some(timestamp(&opened)),
+                actor: "feedback replay".into(),
+                ..Default::default()
+            });
+        }
+    }
+    let replayed = feedback.len();
+    let mut client = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
+    for chunk in feedback.chunks(1_000) {
+        client
+            .record_feedback(pb::RecordFeedbackRequest {
+                workspace: with_feedback.clone(),
+                feedback: chunk.to_vec(),
+            })
+            .await
+            .map_err(|status| describe(&status))?;
+    }
+    let mut server = pb::server_service_client::ServerServiceClient::new(channel.clone());
+    let (_, before) = server_status(&mut server, &with_feedback).await?;
+    let refit = if replayed as u64 >= trellis_core::service::REFIT_FEEDBACK {
+        let records = protocol.history_items().len() as u64;
+        wait_for_models(
+            channel.clone(),
+            &with_feedback,
+            records,
+            before.models_fits + 1,
+            timeout,
+        )
+        .await?
+    } else {
+        format!(
+            "not refitted: {replayed} feedback outcomes are fewer than the {} a refit waits for",
+            trellis_core::service::REFIT_FEEDBACK
+        )
+    };
+    eprintln!("{with_feedback}: {replayed} participations replayed as feedback; {refit}");
+    let later = protocol.from_time(middle);
+    let mut reports = Vec::new();
+    for name in [workspace, with_feedback.as_str()] {
+        let rankings = Rankings {
+            a: Some(task_a(channel.clone(), &later, name, middle).await?),
+            b: Some(task_b(channel.clone(), &later, name, middle).await?),
+            ..Rankings::default()
+        };
+        reports.push(trellis_eval::evaluate(&later, &rankings));
+    }
+    let mut table = format!(
+        "{replayed} participations in {} test threads opened before {middle} replayed as accepted suggestions; judged on the {} threads opened from then on ({} evaluated for A, {} candidates for B)\n\n| task | metric | without feedback | with feedback | ratio |\n|---|---|---|---|---|\n",
+        protocol.test_threads().len() - later.test_threads().len(),
+        later.test_threads().len(),
+        later.ground_truth().routing.len(),
+        later.ground_truth().discussions.len(),
+    );
+    for (without, with) in reports[0].rows().into_iter().zip(reports[1].rows()) {
+        let (Some(without_value), Some(with_value)) = (without.value, with.value) else {
+            continue;
+        };
+        let ratio = if without_value > 0.0 {
+            format!("{:.2}x", with_value / without_value)
+        } else {
+            "-".to_owned()
+        };
+        table.push_str(&format!(
+            "| {} | {} | {without_value:.3} | {with_value:.3} | {ratio} |\n",
+            without.task, without.metric
+        ));
+    }
+    Ok(table)
 }
 
 /// Runs the protocol on one dump: loads what the engine may see into a server, ranks every task
@@ -645,7 +808,7 @@ async fn evaluate_dump(
     strategy: &Path,
     rankings_out: Option<&Path>,
     embedder: Option<&crate::dense::DenseEmbedder>,
-) -> anyhow::Result<(trellis_eval::Report, trellis_eval::BaselineReports)> {
+) -> anyhow::Result<DumpOutcome> {
     let started = Instant::now();
     let strategy_text = std::fs::read_to_string(strategy)
         .with_context(|| format!("cannot read {}", strategy.display()))?;
@@ -678,49 +841,32 @@ async fn evaluate_dump(
         .await
         .with_context(|| format!("cannot reach the server at {addr}"))?;
 
-    let messages = visible_records(&protocol, &args.workspace);
-    let sent = messages.len();
-    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(channel.clone());
-    let response = ingest
-        .ingest(tokio_stream::iter(messages))
-        .await
-        .map_err(|status| describe(&status))?
-        .into_inner();
-    if !response.errors.is_empty() {
-        anyhow::bail!(
-            "the server refused {} of {sent} records; first: {:?}",
-            response.errors.len(),
-            response.errors.first()
-        );
-    }
-    let mut strategies = pb::strategy_service_client::StrategyServiceClient::new(channel.clone());
-    strategies
-        .put_strategy(pb::PutStrategyRequest {
-            workspace: args.workspace.clone(),
-            strategy: Some(trellis_grpc::convert::strategy_to_pb(&engine_strategy)),
-        })
-        .await
-        .map_err(|status| describe(&status))?;
+    let learned = load_workspace(
+        channel.clone(),
+        &protocol,
+        &args.workspace,
+        &engine_strategy,
+        Duration::from_secs(args.embedding_timeout),
+    )
+    .await?;
     eprintln!(
-        "loaded {sent} records into Trellis at {addr} in {:.1}s",
+        "loaded into Trellis at {addr} in {:.1}s; rankings: {learned}",
         started.elapsed().as_secs_f64()
     );
-    let engine = wait_for_embeddings(
-        channel.clone(),
-        &args.workspace,
-        Duration::from_secs(args.embedding_timeout),
-    )
-    .await?;
-    eprintln!("engine: {engine}");
-    let records = protocol.history_items().len() as u64;
-    let learned = wait_for_models(
-        channel.clone(),
-        &args.workspace,
-        records,
-        Duration::from_secs(args.embedding_timeout),
-    )
-    .await?;
-    eprintln!("rankings: {learned}");
+    if args.feedback_replay {
+        let table = feedback_replay(
+            channel.clone(),
+            &protocol,
+            &args.workspace,
+            &engine_strategy,
+            Duration::from_secs(args.embedding_timeout),
+        )
+        .await?;
+        if let Some(running) = local {
+            running.stop(Duration::from_secs(5)).await?;
+        }
+        return Ok(DumpOutcome::Feedback(table));
+    }
 
     let wants = |task: &str| args.tasks.iter().any(|wanted| wanted == task);
     let mut rankings = Rankings::default();
@@ -728,10 +874,26 @@ async fn evaluate_dump(
         rankings = task_c(channel.clone(), &protocol, &args.workspace).await?;
     }
     if wants("a") {
-        rankings.a = Some(task_a(channel.clone(), &protocol, &args.workspace).await?);
+        rankings.a = Some(
+            task_a(
+                channel.clone(),
+                &protocol,
+                &args.workspace,
+                protocol.cutoff_time(),
+            )
+            .await?,
+        );
     }
     if wants("b") {
-        rankings.b = Some(task_b(channel.clone(), &protocol, &args.workspace).await?);
+        rankings.b = Some(
+            task_b(
+                channel.clone(),
+                &protocol,
+                &args.workspace,
+                protocol.cutoff_time(),
+            )
+            .await?,
+        );
     }
     if wants("d") {
         rankings.d = Some(task_d(channel.clone(), &protocol, &args.workspace).await?);
@@ -778,7 +940,10 @@ async fn evaluate_dump(
         dump.display(),
         started.elapsed().as_secs_f64()
     );
-    Ok((trellis_report, baselines))
+    Ok(DumpOutcome::Baselines(Box::new((
+        trellis_report,
+        baselines,
+    ))))
 }
 
 #[cfg(test)]

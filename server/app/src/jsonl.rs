@@ -89,7 +89,10 @@ fn yes() -> bool {
     true
 }
 
-fn timestamp(value: Option<String>, field: &str) -> Result<Option<prost_types::Timestamp>, String> {
+pub(crate) fn timestamp(
+    value: Option<String>,
+    field: &str,
+) -> Result<Option<prost_types::Timestamp>, String> {
     let Some(value) = value else {
         return Ok(None);
     };

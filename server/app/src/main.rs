@@ -3,6 +3,7 @@
 
 mod cli;
 mod cli_assets;
+mod cli_feedback;
 mod cli_mix;
 mod cli_model;
 mod cli_people;

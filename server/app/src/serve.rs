@@ -697,6 +697,9 @@ async fn serve_on(
         .set_serving::<pb::server_service_server::ServerServiceServer<Api>>()
         .await;
     health_reporter
+        .set_serving::<pb::feedback_service_server::FeedbackServiceServer<Api>>()
+        .await;
+    health_reporter
         .set_serving::<pb::source_service_server::SourceServiceServer<SourceApi>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
@@ -740,6 +743,7 @@ async fn serve_on(
         .add_service(api.insight_service().max_decoding_message_size(max))
         .add_service(api.people_service().max_decoding_message_size(max))
         .add_service(api.server_service().max_decoding_message_size(max))
+        .add_service(api.feedback_service().max_decoding_message_size(max))
         .add_service(
             SourceApi::new(Arc::clone(&sources))
                 .service()

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod drafts;
 pub mod engine;
 pub mod error;
+pub mod feedback;
 pub mod keys;
 pub mod limits;
 pub mod semantic;

@@ -13,6 +13,7 @@ use crate::domain::{
 };
 use crate::engine::semantic::Embedded;
 use crate::error::CoreResult;
+use crate::feedback::{Feedback, FeedbackCounts, FeedbackFilter};
 use crate::strategy::{Strategy, StrategyVersion};
 
 /// What an upsert did, with the version it replaced so that indexes can apply the difference.
@@ -189,6 +190,27 @@ pub trait Store: Send + Sync + 'static {
         visit: &mut dyn FnMut(crate::engine::semantic::Embedding) -> CoreResult<()>,
     ) -> CoreResult<()>;
 
+    /// Records feedback in one transaction, each under its id (replacing what that id said
+    /// before); returns how many ids were already there.
+    fn put_feedback(&self, workspace: &WorkspaceId, feedback: &[Feedback]) -> CoreResult<u64>;
+    /// Every feedback of a workspace, oldest first (by time, then id).
+    fn scan_feedback(
+        &self,
+        workspace: &WorkspaceId,
+        visit: &mut dyn FnMut(Feedback) -> CoreResult<()>,
+    ) -> CoreResult<()>;
+    /// Feedback a filter admits, newest first (by time, then id, both descending), strictly
+    /// before `before` (time, id) when given; at most `limit`.
+    fn list_feedback(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &FeedbackFilter,
+        before: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> CoreResult<Vec<Feedback>>;
+    /// A workspace's feedback counted by outcome.
+    fn feedback_counts(&self, workspace: &WorkspaceId) -> CoreResult<FeedbackCounts>;
+
     /// Makes everything committed durable (checkpoints the log); called at shutdown.
     fn flush(&self) -> CoreResult<()>;
 
@@ -226,6 +248,8 @@ pub enum ChangeKind {
         of: Embedded,
         embeddings: Vec<crate::engine::semantic::Embedding>,
     },
+    /// Feedback recorded (new, or replacing feedback with the same id).
+    Feedback(Vec<Feedback>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

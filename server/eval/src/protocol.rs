@@ -546,6 +546,45 @@ impl Protocol {
             .collect()
     }
 
+    /// When the later half of the test period begins: the creation date of its middle thread.
+    pub fn test_period_middle(&self) -> Option<Timestamp> {
+        self.test_threads
+            .get(self.test_threads.len() / 2)
+            .map(|thread| thread.creation_date)
+    }
+
+    /// The same set-up judged on the test threads created at or after `from` only: their
+    /// routing and discussions, each candidate's pool cut to them. What the feedback protocol
+    /// (`docs/feedback.md`) measures after replaying the earlier threads' participations.
+    pub fn from_time(&self, from: Timestamp) -> Protocol {
+        let mut later = self.clone();
+        later
+            .test_threads
+            .retain(|thread| thread.creation_date >= from);
+        later.test_thread_index = later
+            .test_threads
+            .iter()
+            .enumerate()
+            .map(|(index, thread)| (thread.id, index))
+            .collect();
+        let kept: BTreeSet<i64> = later.test_threads.iter().map(|thread| thread.id).collect();
+        let truth = &mut later.truth;
+        truth.routing.retain(|thread, _| kept.contains(thread));
+        truth
+            .routing_answerers
+            .retain(|thread, _| kept.contains(thread));
+        truth.assets.retain(|thread, _| kept.contains(thread));
+        for threads in truth.discussions.values_mut() {
+            threads.retain(|thread| kept.contains(thread));
+        }
+        truth.discussions.retain(|_, threads| !threads.is_empty());
+        for (_, threads) in &mut truth.facets {
+            threads.retain(|thread| kept.contains(thread));
+        }
+        truth.strategic.retain(|thread| kept.contains(thread));
+        later
+    }
+
     /// The counts line of `EVALUATION.md`.
     pub fn counts(&self) -> Counts {
         Counts {

@@ -170,6 +170,52 @@ fn engine_visible_data_respects_the_cutoff() {
 }
 
 #[test]
+fn the_later_half_of_the_test_period_keeps_only_its_threads_and_their_labels() {
+    let Some(protocol) = dev() else { return };
+    let middle = protocol.test_period_middle().expect("test threads");
+    let later = protocol.from_time(middle);
+    let kept: std::collections::BTreeSet<i64> = later
+        .test_threads()
+        .iter()
+        .map(|thread| thread.id)
+        .collect();
+    assert_eq!(
+        kept.len(),
+        protocol.test_threads().len() - protocol.test_threads().len() / 2
+    );
+    assert!(
+        later
+            .test_threads()
+            .iter()
+            .all(|thread| thread.creation_date >= middle)
+    );
+    let truth = later.ground_truth();
+    assert!(!truth.routing.is_empty());
+    assert!(truth.routing.keys().all(|thread| kept.contains(thread)));
+    assert!(
+        truth
+            .routing_answerers
+            .keys()
+            .all(|thread| kept.contains(thread))
+    );
+    assert!(truth.discussions.values().all(|threads| {
+        !threads.is_empty() && threads.iter().all(|thread| kept.contains(thread))
+    }));
+    // What stays is what the whole protocol said of those threads.
+    for (thread, people) in &truth.routing {
+        assert_eq!(protocol.ground_truth().routing.get(thread), Some(people));
+    }
+    let candidate = *truth.discussions.keys().next().expect("a candidate");
+    assert!(
+        later
+            .discussion_pool(candidate)
+            .iter()
+            .all(|thread| kept.contains(thread))
+    );
+    assert_eq!(later.candidates(), protocol.candidates());
+}
+
+#[test]
 fn popularity_reproduces_the_table() {
     let Some(protocol) = dev() else { return };
     let report = evaluate(protocol, &baselines::popularity(protocol));

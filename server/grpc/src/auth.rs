@@ -117,6 +117,7 @@ const WRITE_METHODS: &[&str] = &[
     "SyncSource",
     "MergePeople",
     "UnmergePeople",
+    "RecordFeedback",
 ];
 const ADMIN_METHODS: &[&str] = &["DeleteSource", "ForgetPerson", "ReviewMerges"];
 

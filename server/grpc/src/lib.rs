@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod convert;
 pub mod error;
+mod feedback;
 mod services;
 mod sources;
 mod streams;

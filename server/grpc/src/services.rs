@@ -68,8 +68,12 @@ impl Api {
         pb::source_service_server::SourceServiceServer::new(self.clone())
     }
 
+    pub fn feedback_service(&self) -> pb::feedback_service_server::FeedbackServiceServer<Api> {
+        pb::feedback_service_server::FeedbackServiceServer::new(self.clone())
+    }
+
     /// Runs a blocking core call off the async runtime.
-    async fn blocking<T, F>(&self, call: F) -> Result<T, Status>
+    pub(crate) async fn blocking<T, F>(&self, call: F) -> Result<T, Status>
     where
         F: FnOnce(&Trellis) -> Result<T, trellis_core::CoreError> + Send + 'static,
         T: Send + 'static,
@@ -81,7 +85,12 @@ impl Api {
             .map_err(|error| Status::from(ApiError(error)))
     }
 
-    fn limit(&self, requested: i32, default: usize, field: &str) -> Result<usize, Status> {
+    pub(crate) fn limit(
+        &self,
+        requested: i32,
+        default: usize,
+        field: &str,
+    ) -> Result<usize, Status> {
         match requested {
             0 => Ok(default),
             value if value < 0 => Err(bad_field(
@@ -131,7 +140,7 @@ fn broken_stream(status: &Status, response: &pb::IngestResponse) -> Status {
     }
 }
 
-fn now_millis() -> Millis {
+pub(crate) fn now_millis() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |duration| duration.as_millis() as Millis)
@@ -1318,6 +1327,8 @@ impl pb::server_service_server::ServerService for Api {
                     .collect();
                 workspace.models_fitted_records = status.fitted_records;
                 workspace.models_last_outcome = status.last_outcome;
+                workspace.models_fits = status.fits;
+                workspace.models_fitted_feedback = status.fitted_feedback;
             }
         }
         Ok(Response::new(pb::GetServerStatusResponse {

@@ -16,6 +16,7 @@
 //! - one writer and a few readers under WAL, because SQLite serialises writers anyway and WAL
 //!   lets reads proceed while a batch is being written (the `sqlite` module says how).
 
+mod feedback;
 mod keys;
 mod migrations;
 mod postgres;

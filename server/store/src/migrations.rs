@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_sync_leases.sql"),
     include_str!("../migrations/0007_source_secrets.sql"),
     include_str!("../migrations/0008_asset_embeddings.sql"),
+    include_str!("../migrations/0009_feedback.sql"),
 ];
 
 /// The schema version this binary writes and understands.

@@ -19,6 +19,7 @@ use trellis_core::domain::{
 };
 use trellis_core::engine::semantic::Embedded;
 use trellis_core::error::CoreResult;
+use trellis_core::feedback::{Feedback, FeedbackCounts, FeedbackFilter};
 use trellis_core::store::{CorpusCounts, Store, TextBudget, Upserted};
 use trellis_core::strategy::{Strategy, StrategyVersion};
 
@@ -705,6 +706,37 @@ impl Store for SqliteStore {
                 })
             })
             .map_err(storage_error("counting records"))
+    }
+
+    fn put_feedback(&self, workspace: &WorkspaceId, feedback: &[Feedback]) -> CoreResult<u64> {
+        self.write("recording feedback", |transaction| {
+            ensure_workspace_in(transaction, workspace)?;
+            crate::feedback::put_feedback(transaction, workspace, feedback)
+        })
+    }
+
+    fn scan_feedback(
+        &self,
+        workspace: &WorkspaceId,
+        visit: &mut dyn FnMut(Feedback) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        crate::feedback::scan_feedback(&*self.read()?, workspace, visit)
+    }
+
+    fn list_feedback(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &FeedbackFilter,
+        before: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> CoreResult<Vec<Feedback>> {
+        crate::feedback::list_feedback(&*self.read()?, workspace, filter, before, limit)
+            .map_err(storage_error("listing feedback"))
+    }
+
+    fn feedback_counts(&self, workspace: &WorkspaceId) -> CoreResult<FeedbackCounts> {
+        crate::feedback::feedback_counts(&*self.read()?, workspace)
+            .map_err(storage_error("counting feedback"))
     }
 
     fn flush(&self) -> CoreResult<()> {

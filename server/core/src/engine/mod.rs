@@ -18,6 +18,7 @@ pub mod semantic;
 
 mod audit;
 mod explain;
+mod feedback;
 #[cfg(test)]
 mod moved_posts;
 mod rank;
@@ -152,6 +153,8 @@ pub struct Engine {
     facet_similarity_scale: std::sync::Mutex<Option<(usize, FacetScales)>>,
     /// The model that ranks discussions for a person; the default while `None`.
     discussion_model: Option<Arc<learn::RankingModel>>,
+    /// Feedback on suggestions: engagements and dismissals (see `feedback`).
+    feedback: feedback::FeedbackState,
     /// The community's common words, for the generation they were learned at (see `words`).
     common_words: std::sync::Mutex<Option<(u64, std::time::Instant, Arc<CommonWords>)>>,
 }
@@ -414,6 +417,7 @@ impl Engine {
             max_time(activity.last_activity_at, conversation.last_activity_at),
             conversation.created_at,
         );
+        self.apply_pending_feedback(&conversation.key);
         self.refresh_model_if_stale();
     }
 
@@ -526,6 +530,7 @@ impl Engine {
         self.semantic.remove(key);
         self.activity.remove(key);
         self.people.remove_conversation(key);
+        self.suspend_feedback(key);
     }
 
     /// Installs a strategy version; scoring uses it from now on.

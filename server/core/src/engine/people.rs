@@ -42,6 +42,9 @@ pub enum Role {
     Replied,
     /// Replied to someone else's reply.
     Commented,
+    /// Took up a suggestion to join it, by feedback (`crate::feedback`): interest shown, not
+    /// writing.
+    Accepted,
 }
 
 impl Role {
@@ -51,6 +54,7 @@ impl Role {
             Role::Opened => 0.5,
             Role::Replied => 1.0,
             Role::Commented => 0.6,
+            Role::Accepted => 0.5,
         }
     }
 
@@ -59,6 +63,7 @@ impl Role {
             Role::Opened => "opened",
             Role::Replied => "replied",
             Role::Commented => "commented",
+            Role::Accepted => "accepted",
         }
     }
 }
@@ -456,7 +461,8 @@ pub fn default_participant_model() -> &'static RankingModel {
 
 /// A person's activity features as of `now` (the last eleven of [`PARTICIPANT_FEATURES`]).
 fn activity_row(history: &[(Option<Millis>, Role)], now: Millis) -> ActivityRow {
-    let mut counts = [0u32; 3];
+    // Replies, comments, openings and accepted suggestions; the last count only in the total.
+    let mut counts = [0u32; 4];
     let mut decayed = [0.0f64; 5];
     let mut last: Option<Millis> = None;
     for (at, role) in history {
@@ -467,6 +473,7 @@ fn activity_row(history: &[(Option<Millis>, Role)], now: Millis) -> ActivityRow 
             Role::Replied => 0,
             Role::Commented => 1,
             Role::Opened => 2,
+            Role::Accepted => 3,
         }] += 1;
         let Some(at) = *at else {
             continue;

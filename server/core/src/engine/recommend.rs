@@ -231,7 +231,11 @@ impl Engine {
             self.people.settings().similar_conversations,
         );
         let exclude = conversation
-            .map(|conversation| self.already_in(conversation))
+            .map(|conversation| {
+                let mut exclude = self.already_in(conversation);
+                exclude.extend(self.dismissed_participants(conversation));
+                exclude
+            })
             .unwrap_or_default();
         self.people
             .suggest_participants(bag, &similar, &exclude, now, limit)
@@ -313,13 +317,20 @@ impl Engine {
     }
 
     /// Whether `person` could be suggested `conversation`: they are not in it and did not open
-    /// it, and it is open when `open_only`.
-    fn may_join(&self, person: &RecordKey, conversation: &RecordKey, open_only: bool) -> bool {
+    /// it, it was not dismissed for them (`dismissed`, from [`Engine::dismissed_discussions`],
+    /// read once per request), and it is open when `open_only`.
+    fn may_join(
+        &self,
+        person: &RecordKey,
+        conversation: &RecordKey,
+        open_only: bool,
+        dismissed: &HashSet<RecordKey>,
+    ) -> bool {
         let activity = self.activity.get(conversation);
         if open_only && !activity.is_some_and(|activity| activity.open) {
             return false;
         }
-        if self.people.took_part(person, conversation) {
+        if self.people.took_part(person, conversation) || dismissed.contains(conversation) {
             return false;
         }
         let authored = activity
@@ -377,10 +388,11 @@ impl Engine {
         if profile.query.is_empty() {
             return Vec::new();
         }
+        let dismissed = self.dismissed_discussions(person);
         let eligible = |slot: Slot| {
             self.index
                 .key(slot)
-                .is_some_and(|key| self.may_join(person, key, open_only))
+                .is_some_and(|key| self.may_join(person, key, open_only, &dismissed))
         };
         let budget = self.people.settings().profile_postings;
         let Some(cheaper) = self.terms_within(&profile.query, budget) else {
@@ -508,8 +520,9 @@ impl Engine {
         limit: usize,
     ) -> Vec<ConversationMatch> {
         let placed = if as_of.is_none() {
+            let dismissed = self.dismissed_discussions(person);
             self.best_placed(person, pool, |conversation| {
-                self.may_join(person, conversation, true)
+                self.may_join(person, conversation, true, &dismissed)
             })
         } else {
             Vec::new()

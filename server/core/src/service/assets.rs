@@ -86,7 +86,14 @@ impl Trellis {
                 )
             }
         };
-        let ranked = engine.rank_assets(&context, own_only, limit);
+        // Assets dismissed for this conversation are not suggested for it again.
+        let dismissed = match target {
+            AssetTarget::Conversation(key) => engine.dismissed_assets(key),
+            _ => Default::default(),
+        };
+        let mut ranked = engine.rank_assets(&context, own_only, limit + dismissed.len());
+        ranked.retain(|hit| !dismissed.contains(&hit.key));
+        ranked.truncate(limit);
         let mut found = Vec::with_capacity(ranked.len());
         for hit in ranked {
             // An asset the store no longer has is skipped rather than shown half-known.

@@ -32,6 +32,7 @@ use crate::engine::learn::{self, FitError, ModelOrigin, Query, RankingKind, Rank
 use crate::engine::people::PARTICIPANT_FEATURES;
 use crate::engine::semantic::{Embedded, Embedding, embedding_text, text_hash};
 use crate::error::CoreResult;
+use crate::feedback::{Feedback, Outcome, SuggestionKind};
 
 /// Where the splits fall: the share of replied conversations opened before each.
 pub const SPLIT_QUANTILES: [f64; 6] = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -54,6 +55,9 @@ const POOL_DEPTH: usize = 200;
 pub const REFIT_GROWTH: f64 = 0.1;
 /// ... or by this many records, whichever is smaller.
 pub const REFIT_RECORDS: u64 = 5_000;
+/// ... or once this many suggestions were taken up or dismissed since (see `crate::feedback`):
+/// each is a labelled example, worth far more than a record.
+pub const REFIT_FEEDBACK: u64 = 100;
 
 /// What the service knows of a workspace's models: the one serving and the last fit.
 #[derive(Debug, Clone)]
@@ -62,6 +66,8 @@ pub(super) struct WorkspaceModels {
     pub discussions: Arc<RankingModel>,
     /// Records in the workspace when it was last fitted (whatever the outcome).
     pub fitted_records: u64,
+    /// Feedback outcomes (taken up or dismissed) in the workspace when it was last fitted.
+    pub fitted_feedback: u64,
     /// What the last fit said: kept, refused and why.
     pub last_outcome: String,
     pub fits: u64,
@@ -75,6 +81,8 @@ pub struct ModelStatus {
     pub models: Vec<RankingModel>,
     /// Records in the workspace when it was last fitted; 0 before the first fit.
     pub fitted_records: u64,
+    /// Feedback outcomes in the workspace when it was last fitted.
+    pub fitted_feedback: u64,
     /// What the last fit concluded, in words.
     pub last_outcome: String,
     pub fits: u64,
@@ -97,6 +105,9 @@ enum Event {
     Person(Person),
     Conversation(Conversation),
     Post(Post),
+    /// Feedback on a discussion or participant suggestion: the engine takes it in at its time,
+    /// and a suggestion taken up labels its person as taking part.
+    Feedback(Feedback),
 }
 
 fn event_time(event: &Event) -> Option<Millis> {
@@ -104,6 +115,7 @@ fn event_time(event: &Event) -> Option<Millis> {
         Event::Person(_) => None,
         Event::Conversation(conversation) => conversation.created_at,
         Event::Post(post) => post.created_at,
+        Event::Feedback(feedback) => Some(feedback.at),
     }
 }
 
@@ -120,6 +132,7 @@ impl Trellis {
                     workspace,
                     models: vec![(*state.participants).clone(), (*state.discussions).clone()],
                     fitted_records: state.fitted_records,
+                    fitted_feedback: state.fitted_feedback,
                     last_outcome: state.last_outcome.clone(),
                     fits: state.fits,
                 },
@@ -130,6 +143,7 @@ impl Trellis {
                         crate::engine::default_discussion_model().clone(),
                     ],
                     fitted_records: 0,
+                    fitted_feedback: 0,
                     last_outcome: "not fitted yet".to_owned(),
                     fits: 0,
                 },
@@ -142,14 +156,16 @@ impl Trellis {
     pub fn learning_due(&self, workspace: &WorkspaceId) -> CoreResult<bool> {
         let counts = self.store.counts(workspace)?;
         let records = counts.people + counts.conversations + counts.posts;
+        let feedback = self.store.feedback_counts(workspace)?.outcomes();
         let models = self.models.lock().map_err(poisoned)?;
         Ok(match models.get(workspace) {
             None => records > 0,
             Some(state) => {
                 let grown = records.saturating_sub(state.fitted_records);
-                grown > 0
+                (grown > 0
                     && (grown as f64 >= REFIT_GROWTH * state.fitted_records as f64
-                        || grown >= REFIT_RECORDS)
+                        || grown >= REFIT_RECORDS))
+                    || feedback.saturating_sub(state.fitted_feedback) >= REFIT_FEEDBACK
             }
         })
     }
@@ -161,6 +177,7 @@ impl Trellis {
     pub fn learn(&self, workspace: &WorkspaceId) -> CoreResult<String> {
         let counts = self.store.counts(workspace)?;
         let records = counts.people + counts.conversations + counts.posts;
+        let feedback = self.store.feedback_counts(workspace)?.outcomes();
         let started = std::time::Instant::now();
         let (incumbent_participants, incumbent_discussions) = {
             let models = self.models.lock().map_err(poisoned)?;
@@ -222,6 +239,7 @@ impl Trellis {
                     participants: Arc::clone(&participants),
                     discussions: Arc::clone(&discussions),
                     fitted_records: records,
+                    fitted_feedback: feedback,
                     last_outcome: outcome.clone(),
                     fits,
                 },
@@ -275,6 +293,17 @@ impl Trellis {
             }
             Ok(())
         })?;
+        self.store.scan_feedback(workspace, &mut |feedback| {
+            if matches!(
+                feedback.kind,
+                SuggestionKind::Discussion | SuggestionKind::Participant
+            ) && feedback.person.is_some()
+                && feedback.conversation.is_some()
+            {
+                events.push(Event::Feedback(feedback));
+            }
+            Ok(())
+        })?;
         // A large community is learned from its most recent records only: the training engine
         // holds what it replays, beside the engine that serves.
         let mut times: Vec<Millis> = events.iter().filter_map(event_time).collect();
@@ -322,7 +351,32 @@ impl Trellis {
                             .insert(author);
                     }
                 }
-                Event::Person(_) => {}
+                Event::Person(_) | Event::Feedback(_) => {}
+            }
+        }
+        // Feedback adds what people took up (as it stands: the latest of each person and
+        // conversation) to who took part; a dismissal is a negative as any other candidate who
+        // did not take part, unless the person took part after all.
+        let mut standing: HashMap<(RecordKey, RecordKey), (Millis, Outcome, &str)> = HashMap::new();
+        for event in &events {
+            if let Event::Feedback(feedback) = event
+                && let (Some(person), Some(conversation)) =
+                    (&feedback.person, &feedback.conversation)
+            {
+                // As the engine reads it (`engine::feedback`): the latest, then the outcome
+                // furthest along, then the larger id.
+                let entry = standing
+                    .entry((person.clone(), conversation.clone()))
+                    .or_insert((Millis::MIN, Outcome::Shown, ""));
+                let this = (feedback.at, feedback.outcome, feedback.id.as_str());
+                if this >= *entry {
+                    *entry = this;
+                }
+            }
+        }
+        for ((person, conversation), (_, outcome, _)) in standing {
+            if outcome.is_positive() {
+                takers.entry(conversation).or_default().insert(person);
             }
         }
         let replied = |key: &RecordKey| {
@@ -386,6 +440,9 @@ impl Trellis {
                         replayed_conversations.push(conversation.key.clone());
                     }
                     Event::Post(post) => engine.upsert_post(post, None),
+                    Event::Feedback(feedback) => {
+                        engine.apply_feedback(std::slice::from_ref(feedback));
+                    }
                 }
                 next += 1;
             }

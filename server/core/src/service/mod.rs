@@ -29,6 +29,7 @@ use crate::store::{Change, ChangeKind, ChangeLog, CorpusCounts, Store, TextBudge
 use crate::strategy::{Strategy, StrategyVersion};
 
 mod assets;
+mod feedback;
 mod identity;
 mod learn;
 mod mix;
@@ -38,7 +39,8 @@ mod prospects;
 mod semantic;
 
 pub use assets::{AssetTarget, SupportingAsset};
-pub use learn::ModelStatus;
+pub use feedback::{FeedbackPage, RecordedFeedback};
+pub use learn::{ModelStatus, REFIT_FEEDBACK};
 pub use prospects::{DRAFT_MAX_CHARS, Invitation, Prospect, draft_invitation};
 pub use semantic::{SemanticStatus, WorkspaceEmbeddings};
 
@@ -250,6 +252,14 @@ impl Trellis {
             Ok(())
         })?;
         engine.finish_load();
+        let mut feedback = Vec::new();
+        store.scan_feedback(workspace, &mut |item| {
+            feedback.push(item);
+            Ok(())
+        })?;
+        if !feedback.is_empty() {
+            engine.apply_feedback(&feedback);
+        }
         if let Some(embedder) = &self.embedder {
             for of in Embedded::ALL {
                 let mut stored = Vec::new();
@@ -388,6 +398,9 @@ impl Trellis {
                 }
             }
             ChangeKind::Reload => return self.reload(engine, workspace).map(Some),
+            ChangeKind::Feedback(feedback) => {
+                engine.write().map_err(poisoned)?.apply_feedback(&feedback);
+            }
             ChangeKind::Embeddings {
                 model,
                 of,

@@ -335,6 +335,7 @@ impl Trellis {
                         Role::Opened => "started",
                         Role::Replied => "replied in",
                         Role::Commented => "commented in",
+                        Role::Accepted => "took up a suggestion to join",
                     };
                     if title.is_empty() {
                         examples.push(format!("{how} {conversation}"));

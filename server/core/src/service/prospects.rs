@@ -69,12 +69,14 @@ impl Trellis {
             ProspectPool::Outsiders
         };
         let now = engine.people_clock(as_of);
+        // Prospects a team dismissed are not suggested again.
+        let dismissed = engine.dismissed_prospects();
+        let mut found_prospects =
+            engine.find_prospects(facet_id, pool, as_of, limit + dismissed.len());
+        found_prospects.retain(|found| !dismissed.contains(&found.person));
+        found_prospects.truncate(limit);
         let mut prospects = Vec::new();
-        for (position, found) in engine
-            .find_prospects(facet_id, pool, as_of, limit)
-            .into_iter()
-            .enumerate()
-        {
+        for (position, found) in found_prospects.into_iter().enumerate() {
             let person = self.store.person(workspace, &found.person)?;
             let facet_name = strategy
                 .facet(&found.facet_id)

@@ -21,6 +21,7 @@
 //! deep in the database; lookups by such a key find nothing, since nothing can be stored under it.
 
 mod changes;
+mod feedback;
 mod keys;
 mod records;
 mod sources;
@@ -37,6 +38,7 @@ use trellis_core::domain::{
 };
 use trellis_core::engine::semantic::Embedded;
 use trellis_core::error::CoreResult;
+use trellis_core::feedback::{Feedback, FeedbackCounts, FeedbackFilter};
 use trellis_core::store::{
     ChangeKind, ChangeLog, CorpusCounts, RecordChange, Store, TextBudget, Upserted,
 };
@@ -55,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_changes_and_leases.sql"),
     include_str!("../../migrations/postgres/0007_source_secrets.sql"),
     include_str!("../../migrations/postgres/0008_asset_embeddings.sql"),
+    include_str!("../../migrations/postgres/0009_feedback.sql"),
 ];
 
 /// The PostgreSQL schema version this binary writes and understands.
@@ -879,6 +882,46 @@ impl Store for PostgresStore {
     /// own log.
     fn change_log(&self) -> Option<&dyn ChangeLog> {
         Some(self)
+    }
+
+    fn put_feedback(&self, workspace: &WorkspaceId, feedback: &[Feedback]) -> CoreResult<u64> {
+        self.write(
+            Some((workspace, true)),
+            "recording feedback",
+            |transaction| {
+                let replaced = feedback::put_feedback(transaction, workspace, feedback)?;
+                if !feedback.is_empty() {
+                    changes::append(
+                        transaction,
+                        workspace,
+                        &ChangeKind::Feedback(feedback.to_vec()),
+                    )?;
+                }
+                Ok(replaced)
+            },
+        )
+    }
+
+    fn scan_feedback(
+        &self,
+        workspace: &WorkspaceId,
+        visit: &mut dyn FnMut(Feedback) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        self.read(|client| feedback::scan_feedback(client, workspace, visit))
+    }
+
+    fn list_feedback(
+        &self,
+        workspace: &WorkspaceId,
+        filter: &FeedbackFilter,
+        before: Option<(Millis, &str)>,
+        limit: usize,
+    ) -> CoreResult<Vec<Feedback>> {
+        self.read(|client| feedback::list_feedback(client, workspace, filter, before, limit))
+    }
+
+    fn feedback_counts(&self, workspace: &WorkspaceId) -> CoreResult<FeedbackCounts> {
+        self.read(|client| feedback::feedback_counts(client, workspace))
     }
 
     fn flush(&self) -> CoreResult<()> {

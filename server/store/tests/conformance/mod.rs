@@ -17,6 +17,7 @@ use trellis_core::domain::{
     WorkspaceId,
 };
 use trellis_core::engine::semantic::{Embedded, Embedding};
+use trellis_core::feedback::{Feedback, FeedbackFilter, Outcome, SuggestionKind};
 use trellis_core::sources::{Source, SourceStore, SyncStatus};
 use trellis_core::store::{CorpusCounts, Store, TextBudget, Upserted};
 use trellis_core::strategy::{Facet, FacetKind, Strategy as TrellisStrategy};
@@ -77,6 +78,7 @@ macro_rules! conformance_tests {
             asset_embeddings_are_kept_apart_from_conversation_embeddings_of_the_same_key,
             people_are_listed_in_insertion_order_and_their_writing_newest_first,
             merges_are_kept_undone_once_and_forgotten_with_their_people,
+            feedback_is_kept_by_id_listed_newest_first_filtered_paged_and_counted,
             checkpoints_replace_state_and_add_to_the_count,
             sources_are_listed_by_id_and_deleted_with_their_state,
             sealed_secrets_are_stored_replaced_alone_and_listed,
@@ -1318,6 +1320,130 @@ fn merge(id: &str, target: &str, others: &[&str], created_at: i64) -> Merge {
         created_at,
         undone_at: None,
     }
+}
+
+fn feedback(id: &str, kind: SuggestionKind, outcome: Outcome, person: &str, at: i64) -> Feedback {
+    Feedback {
+        id: id.into(),
+        kind,
+        outcome,
+        person: Some(RecordKey::new("forum", person)),
+        conversation: (kind != SuggestionKind::Prospect).then(|| RecordKey::new("forum", "t1")),
+        asset: None,
+        action: None,
+        at,
+        recorded_at: at + 5,
+        actor: "crm ∑".into(),
+        note: "said so on the phone; 数学".into(),
+    }
+}
+
+pub fn feedback_is_kept_by_id_listed_newest_first_filtered_paged_and_counted(engine: &dyn Engine) {
+    let Some((_db, store)) = fresh(engine) else {
+        return;
+    };
+    let ws = workspace("crm");
+    let first = vec![
+        feedback("a", SuggestionKind::Discussion, Outcome::Shown, "ada", 10),
+        feedback(
+            "b",
+            SuggestionKind::Discussion,
+            Outcome::Accepted,
+            "ada",
+            20,
+        ),
+        feedback(
+            "c",
+            SuggestionKind::Participant,
+            Outcome::Dismissed,
+            "bob",
+            20,
+        ),
+        feedback("d", SuggestionKind::Prospect, Outcome::Done, "eve", 30),
+    ];
+    assert_eq!(store.put_feedback(&ws, &first).unwrap(), 0);
+    // The same id again replaces what it said.
+    let replaced = feedback(
+        "a",
+        SuggestionKind::Discussion,
+        Outcome::Dismissed,
+        "ada",
+        15,
+    );
+    assert_eq!(
+        store
+            .put_feedback(&ws, std::slice::from_ref(&replaced))
+            .unwrap(),
+        1
+    );
+
+    let mut scanned = Vec::new();
+    store
+        .scan_feedback(&ws, &mut |item| {
+            scanned.push(item);
+            Ok(())
+        })
+        .unwrap();
+    let ids = |items: &[Feedback]| -> Vec<String> { items.iter().map(|f| f.id.clone()).collect() };
+    assert_eq!(ids(&scanned), ["a", "b", "c", "d"], "oldest first");
+    assert_eq!(scanned[0], replaced, "a record round-trips whole");
+
+    let all = FeedbackFilter::default();
+    let newest = store.list_feedback(&ws, &all, None, 10).unwrap();
+    assert_eq!(
+        ids(&newest),
+        ["d", "c", "b", "a"],
+        "newest first, then the larger id"
+    );
+    let page = store.list_feedback(&ws, &all, None, 2).unwrap();
+    assert_eq!(ids(&page), ["d", "c"]);
+    let next = store
+        .list_feedback(&ws, &all, Some((page[1].at, &page[1].id)), 2)
+        .unwrap();
+    assert_eq!(ids(&next), ["b", "a"]);
+    let by_kind = FeedbackFilter {
+        kind: Some(SuggestionKind::Discussion),
+        ..FeedbackFilter::default()
+    };
+    assert_eq!(
+        ids(&store.list_feedback(&ws, &by_kind, None, 10).unwrap()),
+        ["b", "a"]
+    );
+    let by_person = FeedbackFilter {
+        person: Some(RecordKey::new("forum", "bob")),
+        ..FeedbackFilter::default()
+    };
+    assert_eq!(
+        ids(&store.list_feedback(&ws, &by_person, None, 10).unwrap()),
+        ["c"]
+    );
+    let by_conversation = FeedbackFilter {
+        conversation: Some(RecordKey::new("forum", "t1")),
+        ..FeedbackFilter::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_feedback(&ws, &by_conversation, None, 10)
+            .unwrap()),
+        ["c", "b", "a"]
+    );
+
+    let counts = store.feedback_counts(&ws).unwrap();
+    assert_eq!(
+        (counts.shown, counts.accepted, counts.dismissed, counts.done),
+        (0, 1, 2, 1)
+    );
+    assert_eq!(
+        store.feedback_counts(&default_workspace()).unwrap().total(),
+        0
+    );
+    assert!(
+        store
+            .list_feedback(&default_workspace(), &all, None, 10)
+            .unwrap()
+            .is_empty(),
+        "workspaces are apart"
+    );
 }
 
 pub fn merges_are_kept_undone_once_and_forgotten_with_their_people(engine: &dyn Engine) {

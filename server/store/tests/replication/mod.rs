@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use trellis_core::domain::{Conversation, Person, Post, Record, RecordKey, WorkspaceId};
+use trellis_core::feedback::{Feedback, Outcome, SuggestionKind};
 use trellis_core::service::{Settings, StrategicQuery, Trellis};
 use trellis_core::store::{ChangeKind, ChangeLog, Store};
 use trellis_core::strategy::{Facet, FacetKind, Strategy};
@@ -251,6 +252,80 @@ fn writes_through_one_replica_reach_the_others_through_the_change_log() {
     let late = open(&schema);
     assert_eq!(late.follow().unwrap(), 0);
     assert_same_index(&writer, &late);
+}
+
+#[test]
+fn feedback_recorded_through_one_replica_reaches_the_others_and_a_late_one() {
+    let Some(schema) = schema() else { return };
+    let writer = open(&schema);
+    let follower = open(&schema);
+    let workspace = WorkspaceId::default_workspace();
+    writer
+        .put_strategy(&workspace, strategy(), 1_700_000_000_000)
+        .unwrap();
+    let mut records: Vec<Record> = (0..12).map(person).collect();
+    records.extend((0..60).map(|id| conversation(id, 0)));
+    records.extend((0..150).map(|id| post(id, id % 60, 0)));
+    ingest(&writer, records);
+    follower.follow().unwrap();
+
+    let person = RecordKey::new("forum", "u1");
+    let joinable = |replica: &Trellis| -> Vec<RecordKey> {
+        replica
+            .suggest_discussions(&workspace, &person, None, 40)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|discussion| discussion.conversation)
+            .collect()
+    };
+    let before = joinable(&writer);
+    assert!(before.len() >= 2, "{before:?}");
+    let item = |id: &str, outcome: Outcome, conversation: &RecordKey| Feedback {
+        id: id.into(),
+        kind: SuggestionKind::Discussion,
+        outcome,
+        person: Some(person.clone()),
+        conversation: Some(conversation.clone()),
+        asset: None,
+        action: None,
+        at: 1_700_000_900_000,
+        recorded_at: 0,
+        actor: "replica test".into(),
+        note: String::new(),
+    };
+    let recorded = writer
+        .record_feedback(
+            &workspace,
+            vec![
+                item("dismiss", Outcome::Dismissed, &before[0]),
+                item("accept", Outcome::Accepted, &before[1]),
+            ],
+        )
+        .unwrap();
+    assert_eq!((recorded.recorded, recorded.replaced), (2, 0));
+    let store = PostgresStore::open(&schema.options()).expect("open the postgres store");
+    let changes = store.changes_after(&workspace, 0, 1_000).unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|change| matches!(&change.kind, ChangeKind::Feedback(items) if items.len() == 2)),
+        "the feedback is logged"
+    );
+    assert_eq!(follower.follow().unwrap(), 1);
+    for replica in [&writer, &follower] {
+        let after = joinable(replica);
+        assert!(!after.contains(&before[0]), "dismissed: {after:?}");
+        assert!(!after.contains(&before[1]), "taken up: {after:?}");
+    }
+    assert_same_engine(&writer, &follower);
+    let late = open(&schema);
+    late.follow().unwrap();
+    let after = joinable(&late);
+    assert!(
+        !after.contains(&before[0]) && !after.contains(&before[1]),
+        "{after:?}"
+    );
 }
 
 #[test]

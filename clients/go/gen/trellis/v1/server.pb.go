@@ -244,8 +244,13 @@ type WorkspaceStatus struct {
 	// Assets waiting to be embedded (after every conversation is); they are found by their words
 	// meanwhile.
 	PendingAssetEmbeddings uint64 `protobuf:"varint,19,opt,name=pending_asset_embeddings,json=pendingAssetEmbeddings,proto3" json:"pending_asset_embeddings,omitempty"`
-	unknownFields          protoimpl.UnknownFields
-	sizeCache              protoimpl.SizeCache
+	// Fits of the workspace's models since the server started, whatever each concluded.
+	ModelsFits uint64 `protobuf:"varint,20,opt,name=models_fits,json=modelsFits,proto3" json:"models_fits,omitempty"`
+	// Feedback outcomes (suggestions taken up or dismissed; see FeedbackService) the last fit
+	// learned from; a fit runs again once 100 more are recorded.
+	ModelsFittedFeedback uint64 `protobuf:"varint,21,opt,name=models_fitted_feedback,json=modelsFittedFeedback,proto3" json:"models_fitted_feedback,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -407,6 +412,20 @@ func (x *WorkspaceStatus) GetEmbeddedAssets() uint64 {
 func (x *WorkspaceStatus) GetPendingAssetEmbeddings() uint64 {
 	if x != nil {
 		return x.PendingAssetEmbeddings
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetModelsFits() uint64 {
+	if x != nil {
+		return x.ModelsFits
+	}
+	return 0
+}
+
+func (x *WorkspaceStatus) GetModelsFittedFeedback() uint64 {
+	if x != nil {
+		return x.ModelsFittedFeedback
 	}
 	return 0
 }
@@ -707,7 +726,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xd6\x06\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xad\a\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -728,7 +747,10 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x10insights_pending\x18\x10 \x01(\x04R\x0finsightsPending\x12%\n" +
 	"\x0einsights_bytes\x18\x11 \x01(\x04R\rinsightsBytes\x12'\n" +
 	"\x0fembedded_assets\x18\x12 \x01(\x04R\x0eembeddedAssets\x128\n" +
-	"\x18pending_asset_embeddings\x18\x13 \x01(\x04R\x16pendingAssetEmbeddings\"\xeb\x01\n" +
+	"\x18pending_asset_embeddings\x18\x13 \x01(\x04R\x16pendingAssetEmbeddings\x12\x1f\n" +
+	"\vmodels_fits\x18\x14 \x01(\x04R\n" +
+	"modelsFits\x124\n" +
+	"\x16models_fitted_feedback\x18\x15 \x01(\x04R\x14modelsFittedFeedback\"\xeb\x01\n" +
 	"\fRankingModel\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +

@@ -121,6 +121,8 @@ class WorkspaceStatus(_message.Message):
     INSIGHTS_BYTES_FIELD_NUMBER: _builtins.int
     EMBEDDED_ASSETS_FIELD_NUMBER: _builtins.int
     PENDING_ASSET_EMBEDDINGS_FIELD_NUMBER: _builtins.int
+    MODELS_FITS_FIELD_NUMBER: _builtins.int
+    MODELS_FITTED_FEEDBACK_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -176,6 +178,12 @@ class WorkspaceStatus(_message.Message):
     """Assets waiting to be embedded (after every conversation is); they are found by their words
     meanwhile.
     """
+    models_fits: _builtins.int
+    """Fits of the workspace's models since the server started, whatever each concluded."""
+    models_fitted_feedback: _builtins.int
+    """Feedback outcomes (suggestions taken up or dismissed; see FeedbackService) the last fit
+    learned from; a fit runs again once 100 more are recorded.
+    """
     @_builtins.property
     def ranking_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___RankingModel]:
         """How the workspace ranks, learned from its own history: one model per ranking."""
@@ -202,10 +210,12 @@ class WorkspaceStatus(_message.Message):
         insights_bytes: _builtins.int = ...,
         embedded_assets: _builtins.int = ...,
         pending_asset_embeddings: _builtins.int = ...,
+        models_fits: _builtins.int = ...,
+        models_fitted_feedback: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_assets", b"embedded_assets", "embedded_conversations", b"embedded_conversations", "insights_bytes", b"insights_bytes", "insights_pending", b"insights_pending", "insights_ready", b"insights_ready", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_asset_embeddings", b"pending_asset_embeddings", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_assets", b"embedded_assets", "embedded_conversations", b"embedded_conversations", "insights_bytes", b"insights_bytes", "insights_pending", b"insights_pending", "insights_ready", b"insights_ready", "models_fits", b"models_fits", "models_fitted_feedback", b"models_fitted_feedback", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_asset_embeddings", b"pending_asset_embeddings", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
