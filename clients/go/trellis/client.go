@@ -24,6 +24,9 @@ type Client struct {
 	// GetServerStatus: the server's version, whether the semantic tier is on (or why it runs
 	// lexical-only, with the fix), and per workspace how many conversations are indexed and embedded.
 	trellisv1.ServerServiceClient
+	// RecordFeedback and ListFeedback: what became of the suggestions (see [Feedback] and
+	// [Client.AllFeedback]).
+	trellisv1.FeedbackServiceClient
 
 	conn   *grpc.ClientConn
 	health healthpb.HealthClient
@@ -73,6 +76,7 @@ func New(target string, options ...Option) (*Client, error) {
 		PeopleServiceClient:   trellisv1.NewPeopleServiceClient(conn),
 		SourceServiceClient:   trellisv1.NewSourceServiceClient(conn),
 		ServerServiceClient:   trellisv1.NewServerServiceClient(conn),
+		FeedbackServiceClient: trellisv1.NewFeedbackServiceClient(conn),
 		conn:                  conn,
 		health:                healthpb.NewHealthClient(conn),
 	}, nil

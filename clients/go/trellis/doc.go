@@ -11,7 +11,11 @@
 //     ([WithDefaultTimeout]) and retries with exponential backoff and jitter on UNAVAILABLE for
 //     calls that are safe to repeat ([WithRetry]);
 //   - iterators over paginated lists ([Client.AllStrategyVersions], [Client.AllPeople],
-//     [Client.AllSources]) and over server streams ([Client.FollowSync]);
+//     [Client.AllMerges], [Client.AllSources], [Client.AllFeedback]) and over server streams
+//     ([Client.FollowSync]);
+//   - constructors for the messages callers write most: record references ([Ref]), person
+//     lookups ([LookupByEmail], ...), ingest records ([PersonRecord], ...) and feedback
+//     ([Feedback]);
 //   - helpers for the client streams: [Client.IngestRecords] sends records from any iterator and
 //     [Client.MatchContacts] runs the bidirectional MatchPeople stream for CRM syncs;
 //   - one error type, [*Error], that every failed call returns: it carries the gRPC code, the

@@ -103,3 +103,28 @@ func ExampleClient_MatchContacts() {
 		}
 	}
 }
+
+func ExampleFeedback() {
+	client, err := trellis.New("127.0.0.1:50151")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+
+	ctx := context.Background()
+	recorded, err := client.RecordFeedback(ctx, &trellisv1.RecordFeedbackRequest{Feedback: []*trellisv1.Feedback{
+		trellis.Feedback(trellisv1.SuggestionKind_SUGGESTION_KIND_DISCUSSION, trellisv1.FeedbackOutcome_FEEDBACK_OUTCOME_ACCEPTED,
+			trellis.FeedbackParts{Person: trellis.Ref("forum", "u-ana"), Conversation: trellis.Ref("forum", "t1"), Actor: "community-app"}),
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(recorded.GetIds(), recorded.GetRecorded(), recorded.GetReplaced())
+
+	for item, err := range client.AllFeedback(ctx, &trellisv1.ListFeedbackRequest{Kind: trellisv1.SuggestionKind_SUGGESTION_KIND_DISCUSSION}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(item.GetId(), item.GetOutcome(), item.GetAt().AsTime())
+	}
+}

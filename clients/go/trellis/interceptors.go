@@ -160,7 +160,7 @@ func unaryRetry(policy RetryPolicy) grpc.UnaryClientInterceptor {
 		retry.WithBackoff(retry.BackoffExponentialWithJitterBounded(policy.InitialBackoff, policy.Jitter, policy.MaxBackoff)),
 	)
 	return func(ctx context.Context, method string, request, reply any, conn *grpc.ClientConn, invoker grpc.UnaryInvoker, options ...grpc.CallOption) error {
-		if !safeToRepeat(method) {
+		if !safeToRepeat(method, request) {
 			return invoker(ctx, method, request, reply, conn, options...)
 		}
 		return retrying(ctx, method, request, reply, conn, invoker, options...)
@@ -189,21 +189,42 @@ var idempotentMethods = map[string]bool{
 	trellisv1.PeopleService_ListPeople_FullMethodName:                  true,
 	trellisv1.PeopleService_MatchPerson_FullMethodName:                 true,
 	trellisv1.PeopleService_ListMerges_FullMethodName:                  true,
-	trellisv1.PeopleService_ForgetPerson_FullMethodName:                true,
 	trellisv1.SourceService_ListConnectors_FullMethodName:              true,
 	trellisv1.SourceService_GetSource_FullMethodName:                   true,
 	trellisv1.SourceService_UpdateSource_FullMethodName:                true,
 	trellisv1.SourceService_SetSourceSecrets_FullMethodName:            true,
-	trellisv1.SourceService_DeleteSource_FullMethodName:                true,
 	trellisv1.SourceService_ListSources_FullMethodName:                 true,
 	trellisv1.SourceService_CheckSource_FullMethodName:                 true,
 	trellisv1.ServerService_GetServerStatus_FullMethodName:             true,
+	trellisv1.FeedbackService_ListFeedback_FullMethodName:              true,
 	"/grpc.health.v1.Health/Check":                                     true,
 }
 
-func safeToRepeat(method string) bool {
+// Unary calls whose repeat is safe or not depending on the request. RecordFeedback replaces
+// feedback recorded under the same id, so a repeat changes nothing when every id is the same on
+// each attempt: given, or derived by the server from the suggestion, the outcome and the time,
+// which it takes as the time it received the call when the feedback has none.
+var idempotentRequests = map[string]func(request any) bool{
+	trellisv1.FeedbackService_RecordFeedback_FullMethodName: func(request any) bool {
+		record, ok := request.(*trellisv1.RecordFeedbackRequest)
+		if !ok {
+			return false
+		}
+		for _, feedback := range record.GetFeedback() {
+			if feedback.GetId() == "" && feedback.GetAt() == nil {
+				return false
+			}
+		}
+		return true
+	},
+}
+
+func safeToRepeat(method string, request any) bool {
 	if idempotentMethods[method] {
 		return true
+	}
+	if idempotent, ok := idempotentRequests[method]; ok {
+		return idempotent(request)
 	}
 	// "/trellis.v1.StrategyService/GetStrategy" names the descriptor
 	// "trellis.v1.StrategyService.GetStrategy".

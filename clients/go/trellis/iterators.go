@@ -74,6 +74,22 @@ func (c *Client) AllSources(ctx context.Context, request *trellisv1.ListSourcesR
 		})
 }
 
+// AllFeedback iterates over the feedback of a workspace that request's filters (kind, person,
+// conversation) admit, newest first, page by page like [Client.AllStrategyVersions]: request.Limit
+// is the size of each page (the server's default, 100, when zero). The counts by outcome of each
+// page are in [Client.ListFeedback]'s response.
+func (c *Client) AllFeedback(ctx context.Context, request *trellisv1.ListFeedbackRequest, options ...grpc.CallOption) iter.Seq2[*trellisv1.Feedback, error] {
+	if request == nil {
+		request = &trellisv1.ListFeedbackRequest{}
+	}
+	return paginate(ctx, request,
+		func(page *trellisv1.ListFeedbackRequest, token string) { page.PageToken = token },
+		func(ctx context.Context, page *trellisv1.ListFeedbackRequest) ([]*trellisv1.Feedback, string, error) {
+			response, err := c.ListFeedback(ctx, page, options...)
+			return response.GetFeedback(), response.GetNextPageToken(), err
+		})
+}
+
 // paginate walks a paged list. The request is copied once, so the caller's stays as it was.
 func paginate[Request proto.Message, Item any](
 	ctx context.Context,

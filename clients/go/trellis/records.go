@@ -4,6 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	trellisv1 "github.com/trellis-dev/trellis/clients/go/gen/trellis/v1"
 )
@@ -63,4 +66,59 @@ func LookupByProfileURL(profileURL string) *trellisv1.PersonLookup {
 // LookupByCRMID finds a person by their id in the organisation's CRM.
 func LookupByCRMID(crmID string) *trellisv1.PersonLookup {
 	return &trellisv1.PersonLookup{Key: &trellisv1.PersonLookup_CrmId{CrmId: crmID}}
+}
+
+// FeedbackParts names the suggestion a piece of feedback is about, and what else it says; see
+// [Feedback]. Each kind of suggestion is named by its own parts: a discussion by Person and
+// Conversation, a participant by Conversation and Person, an asset by Conversation and Asset, a
+// prospect by Person, an action by Action (and the conversation or person it is about, if any).
+type FeedbackParts struct {
+	// The person the suggestion was for (discussion) or about (participant, prospect, action).
+	Person *trellisv1.RecordRef
+	// The conversation suggested (discussion) or suggested for (participant, asset, action).
+	Conversation *trellisv1.RecordRef
+	// The asset suggested (asset).
+	Asset *trellisv1.RecordRef
+	// The action as the caller names it: its kind and target, or its own id for it (action).
+	Action string
+	// When it happened; now when zero.
+	At time.Time
+	// Who said so: a team member, an app. At most 200 bytes.
+	Actor string
+	// At most 2,000 bytes.
+	Note string
+	// The caller's id for it: recording an id again replaces what it said. Left empty, the server
+	// derives one from the suggestion, the outcome and At.
+	ID string
+}
+
+// Feedback is one piece of feedback for [Client.RecordFeedback]: what became (outcome) of a
+// suggestion of kind, named by parts. The server refuses a part the kind needs and lacks, naming
+// it ("feedback[0].conversation").
+//
+// At is now when parts leaves it zero, so the id the server derives for feedback without one is
+// the same on every attempt of a call: the client retries RecordFeedback only when every piece
+// has an id or a time.
+//
+//	client.RecordFeedback(ctx, &trellisv1.RecordFeedbackRequest{Feedback: []*trellisv1.Feedback{
+//		trellis.Feedback(trellisv1.SuggestionKind_SUGGESTION_KIND_DISCUSSION, trellisv1.FeedbackOutcome_FEEDBACK_OUTCOME_ACCEPTED,
+//			trellis.FeedbackParts{Person: trellis.Ref("forum", "u-ana"), Conversation: trellis.Ref("forum", "t1")}),
+//	}})
+func Feedback(kind trellisv1.SuggestionKind, outcome trellisv1.FeedbackOutcome, parts FeedbackParts) *trellisv1.Feedback {
+	at := parts.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return &trellisv1.Feedback{
+		Id:           parts.ID,
+		Kind:         kind,
+		Outcome:      outcome,
+		Person:       parts.Person,
+		Conversation: parts.Conversation,
+		Asset:        parts.Asset,
+		Action:       parts.Action,
+		At:           timestamppb.New(at),
+		Actor:        parts.Actor,
+		Note:         parts.Note,
+	}
 }

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import re
 
-from trellis.v1 import ingest_pb2, insight_pb2, people_pb2, server_pb2, source_pb2, strategy_pb2
+from trellis.v1 import (
+    feedback_pb2,
+    ingest_pb2,
+    insight_pb2,
+    people_pb2,
+    server_pb2,
+    source_pb2,
+    strategy_pb2,
+)
 from trellis_client import Client
 
 
@@ -14,7 +22,15 @@ def snake(name: str) -> str:
 
 
 def test_every_rpc_has_a_client_method() -> None:
-    modules = [strategy_pb2, ingest_pb2, insight_pb2, people_pb2, source_pb2, server_pb2]
+    modules = [
+        strategy_pb2,
+        ingest_pb2,
+        insight_pb2,
+        people_pb2,
+        source_pb2,
+        server_pb2,
+        feedback_pb2,
+    ]
     rpcs = [
         method.name
         for module in modules

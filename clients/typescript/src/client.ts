@@ -6,11 +6,22 @@
  * call concerns (deadline, retries, errors) live in service.ts.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Interceptor } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import type { SecureClientSessionOptions } from "node:http2";
 import { defaultRetryPolicy, type RetryPolicy } from "./retry.js";
 import { createServiceClient, type ServiceClient, type Streamable, type TrellisCallOptions } from "./service.js";
+import type { RecordRefSchema } from "./gen/trellis/v1/common_pb.js";
+import {
+  FeedbackService,
+  type Feedback,
+  type FeedbackOutcome,
+  type FeedbackSchema,
+  type ListFeedbackRequestSchema,
+  type RecordFeedbackRequestSchema,
+  type SuggestionKind,
+} from "./gen/trellis/v1/feedback_pb.js";
 import {
   IngestService,
   type AssetSchema,
@@ -71,13 +82,16 @@ export interface TrellisClientOptions {
 
 /**
  * Unary methods with side effects that a repeat would duplicate: each put makes a new strategy
- * version, each merge a new merge. Retried only when a call forces it.
+ * version, each merge a new merge. Retried only when a call forces it. `RecordFeedback` repeats
+ * safely only when the ids of its feedback are fixed: `client.feedback.recordFeedback` forces its
+ * retries when they are (see there).
  */
 export const NOT_RETRIED_METHODS: ReadonlySet<string> = new Set([
   "trellis.v1.StrategyService/PutStrategy",
   "trellis.v1.PeopleService/MergePeople",
   "trellis.v1.PeopleService/UnmergePeople",
   "trellis.v1.SourceService/CreateSource",
+  "trellis.v1.FeedbackService/RecordFeedback",
 ]);
 
 /** One record to ingest: a person, a conversation, a post or an asset. */
@@ -349,6 +363,85 @@ export class ServerClient {
     this.rpc.getServerStatus(...args);
 }
 
+/** A record reference as every request takes it: `{ source: "forum", externalId: "t1" }`. */
+export type RecordRefInit = MessageInitShape<typeof RecordRefSchema>;
+
+/** One piece of feedback, as `recordFeedback` takes it. */
+export type FeedbackInit = MessageInitShape<typeof FeedbackSchema>;
+
+/** What names a suggestion, and what else a piece of feedback may say; see `feedbackItem`. */
+export interface FeedbackParts {
+  /** The person the suggestion was for (discussion) or about (participant, prospect, action). */
+  person?: RecordRefInit;
+  /** The conversation suggested (discussion) or suggested for (participant, asset, action). */
+  conversation?: RecordRefInit;
+  /** The asset suggested (asset). */
+  asset?: RecordRefInit;
+  /** The action as you name it: its kind and target, or your own id for it (action). */
+  action?: string;
+  /** When it happened; now when left out. */
+  at?: Date | Timestamp;
+  /** Who said so: a team member, an app. At most 200 bytes. */
+  actor?: string;
+  /** At most 2,000 bytes. */
+  note?: string;
+  /** Your id for it: recording an id again replaces what it said. Derived by the server when left out. */
+  id?: string;
+}
+
+/**
+ * One piece of feedback for `client.feedback.recordFeedback`: what became of a suggestion of
+ * `kind` (`SuggestionKind.DISCUSSION`, ...), named by its parts: a discussion by `person` and
+ * `conversation`, a participant by `conversation` and `person`, an asset by `conversation` and
+ * `asset`, a prospect by `person`, an action by `action`. The server refuses what is missing,
+ * naming it (`feedback[0].conversation`).
+ *
+ * `at` is now when left out. The id the server derives for feedback recorded without one comes
+ * from the suggestion, the outcome and `at`, so it is then the same on every attempt of a call,
+ * and the call is retried safely.
+ */
+export function feedbackItem(kind: SuggestionKind, outcome: FeedbackOutcome, parts: FeedbackParts = {}): FeedbackInit {
+  const { at, ...rest } = parts;
+  return { ...rest, kind, outcome, at: at === undefined ? timestampFromDate(new Date()) : at instanceof Date ? timestampFromDate(at) : at };
+}
+
+/** Whether every piece of feedback has an id, or a time to derive the same id from on every attempt. */
+function feedbackIdsFixed(request: MessageInitShape<typeof RecordFeedbackRequestSchema> | undefined): boolean {
+  return (request?.feedback ?? []).every((item) => (item.id ?? "") !== "" || item.at !== undefined);
+}
+
+export class FeedbackClient {
+  constructor(readonly rpc: ServiceClient<typeof FeedbackService>) {}
+  /**
+   * Records feedback on suggestions (see `feedbackItem`), at most 1,000 per call, all or nothing:
+   * when any item is invalid none is recorded and the error's violations name every problem.
+   * `ids` holds each item's id in request order (derived where none was given); `recorded` counts
+   * the new ones, `replaced` those that replaced feedback recorded earlier under the same id.
+   * Needs a write key.
+   *
+   * Retried on `UNAVAILABLE` only when every item has an `id` or an `at` (`feedbackItem` sets
+   * `at`): the ids are then the same on every attempt, so a repeat replaces rather than adds.
+   * `{ retry }` in the options decides otherwise.
+   */
+  recordFeedback: ServiceClient<typeof FeedbackService>["recordFeedback"] = (request, options) =>
+    this.rpc.recordFeedback(request, { ...options, retry: options?.retry ?? feedbackIdsFixed(request) });
+  /**
+   * One page of feedback, newest first, filtered by `kind`, `person` or `conversation` when set;
+   * `limit` per page (100 when unset; larger pages are cut to the server's page size, 500 unless
+   * configured), `nextPageToken` empty on the last page, and `counts`, the workspace's feedback by
+   * outcome whatever the filter. `feedback()` walks every page.
+   */
+  listFeedback: ServiceClient<typeof FeedbackService>["listFeedback"] = (...args) => this.rpc.listFeedback(...args);
+
+  /** Every piece of feedback `listFeedback` lists with this request, newest first, page by page as needed. */
+  feedback(
+    request: MessageInitShape<typeof ListFeedbackRequestSchema> = {},
+    options?: TrellisCallOptions,
+  ): AsyncGenerator<Feedback, void, undefined> {
+    return paginate(request, (page) => this.rpc.listFeedback(page, options), (response) => response.feedback);
+  }
+}
+
 /**
  * Walks a paginated list: asks for a page, yields its items, and follows `nextPageToken` until
  * the server returns an empty one. Pages are fetched lazily, so breaking out stops the calls.
@@ -373,6 +466,7 @@ export class TrellisClient {
   readonly people: PeopleClient;
   readonly sources: SourceClient;
   readonly server: ServerClient;
+  readonly feedback: FeedbackClient;
   /** The URL the client connects to. */
   readonly baseUrl: string;
   private readonly sessionManager: Http2SessionManager;
@@ -405,6 +499,7 @@ export class TrellisClient {
     this.people = new PeopleClient(createServiceClient(PeopleService, transport, settings));
     this.sources = new SourceClient(createServiceClient(SourceService, transport, settings));
     this.server = new ServerClient(createServiceClient(ServerService, transport, settings));
+    this.feedback = new FeedbackClient(createServiceClient(FeedbackService, transport, settings));
   }
 
   /** Closes the connection; calls still in flight fail with `CANCELED`. */

@@ -41,6 +41,13 @@ from .errors import (
     Unknown,
     from_rpc_error,
 )
+from .feedback import (
+    OutcomeLike,
+    SuggestionKindLike,
+    feedback_item,
+    feedback_outcome,
+    suggestion_kind,
+)
 from .messages import connection_class
 from .refs import (
     RefLike,
@@ -73,6 +80,7 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "OutOfRange",
+    "OutcomeLike",
     "PermissionDenied",
     "Record",
     "RefLike",
@@ -80,6 +88,7 @@ __all__ = [
     "RetryEvent",
     "RetryPolicy",
     "Stubs",
+    "SuggestionKindLike",
     "TextLike",
     "Timeout",
     "TrellisError",
@@ -95,6 +104,9 @@ __all__ = [
     "by_ref",
     "connection_class",
     "email_sha256",
+    "feedback_item",
+    "feedback_outcome",
     "from_rpc_error",
     "record_ref",
+    "suggestion_kind",
 ]

@@ -19,6 +19,8 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from trellis.v1 import (
+    feedback_pb2,
+    feedback_pb2_grpc,
     ingest_pb2,
     ingest_pb2_grpc,
     insight_pb2,
@@ -35,6 +37,7 @@ from trellis.v1 import (
 from trellis.v1.common_pb2 import PlatformKind
 
 from .errors import Cancelled, DeadlineExceeded, TrellisError, from_rpc_error
+from .feedback import SuggestionKindLike, suggestion_kind
 from .refs import RefLike, record_ref
 from .retry import RetryPolicy
 
@@ -92,6 +95,7 @@ class Stubs:
     people: people_pb2_grpc.PeopleServiceStub
     sources: source_pb2_grpc.SourceServiceStub
     server: server_pb2_grpc.ServerServiceStub
+    feedback: feedback_pb2_grpc.FeedbackServiceStub
 
 
 class _Paged(Protocol):
@@ -193,6 +197,7 @@ class Client:
             people=people_pb2_grpc.PeopleServiceStub(self._channel),
             sources=source_pb2_grpc.SourceServiceStub(self._channel),
             server=server_pb2_grpc.ServerServiceStub(self._channel),
+            feedback=feedback_pb2_grpc.FeedbackServiceStub(self._channel),
         )
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -865,6 +870,93 @@ class Client:
             server_pb2.GetServerStatusRequest(),
             timeout,
             idempotent=True,
+        )
+
+    # -- FeedbackService -------------------------------------------------------------------
+
+    def record_feedback(
+        self,
+        feedback: Iterable[feedback_pb2.Feedback],
+        *,
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> feedback_pb2.RecordFeedbackResponse:
+        """Records feedback on suggestions (see ``trellis_client.feedback_item``), at most 1,000
+        per call, all or nothing: when any item is invalid none is recorded, and InvalidArgument
+        names every problem (``feedback[2].conversation``). ``response.ids`` holds each item's id
+        in order, derived by the server where none was given; ``.recorded`` counts the new ones,
+        ``.replaced`` those that replaced feedback recorded earlier under the same id. Needs a
+        write key.
+
+        Retried only when every item has an ``id`` or an ``at`` (``feedback_item`` sets ``at``):
+        its id is then the same on every attempt, so a repeat replaces rather than duplicates."""
+        request = feedback_pb2.RecordFeedbackRequest(
+            workspace=self._ws(workspace), feedback=list(feedback)
+        )
+        pinned = all(item.id or item.HasField("at") for item in request.feedback)
+        return self._unary(
+            self.stubs.feedback.RecordFeedback,
+            "RecordFeedback",
+            request,
+            timeout,
+            idempotent=pinned,
+        )
+
+    def list_feedback(
+        self,
+        *,
+        kind: SuggestionKindLike | None = None,
+        person: RefLike | None = None,
+        conversation: RefLike | None = None,
+        limit: int = 0,
+        page_token: str = "",
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> feedback_pb2.ListFeedbackResponse:
+        """One page of the workspace's feedback, newest first (``response.feedback``): only of
+        ``kind``, or naming ``person`` or ``conversation``, when given; at most ``limit`` (100 when
+        0; larger pages are cut to the server's page size, 500 unless configured).
+        ``response.next_page_token`` asks for the next page (empty on the last) and
+        ``response.counts`` counts all the workspace's feedback by outcome, whatever the filter.
+        ``iter_feedback`` walks every page."""
+        request = feedback_pb2.ListFeedbackRequest(
+            workspace=self._ws(workspace), limit=limit, page_token=page_token
+        )
+        if kind is not None:
+            request.kind = suggestion_kind(kind)
+        if person is not None:
+            request.person.CopyFrom(record_ref(person))
+        if conversation is not None:
+            request.conversation.CopyFrom(record_ref(conversation))
+        return self._unary(
+            self.stubs.feedback.ListFeedback, "ListFeedback", request, timeout, idempotent=True
+        )
+
+    def iter_feedback(
+        self,
+        *,
+        kind: SuggestionKindLike | None = None,
+        person: RefLike | None = None,
+        conversation: RefLike | None = None,
+        page_size: int = 0,
+        workspace: str | None = None,
+        timeout: Timeout = DEFAULT,
+    ) -> Iterator[feedback_pb2.Feedback]:
+        """Every piece of feedback ``list_feedback`` would list with these filters, newest first,
+        fetched ``page_size`` at a time (its ``limit``) as you iterate (``timeout`` applies to
+        each page)."""
+        ws = self._ws(workspace)
+        return self._paginate(
+            lambda token: self.list_feedback(
+                kind=kind,
+                person=person,
+                conversation=conversation,
+                limit=page_size,
+                page_token=token,
+                workspace=ws,
+                timeout=timeout,
+            ),
+            lambda response: response.feedback,
         )
 
     # -- plumbing --------------------------------------------------------------------------

@@ -12,6 +12,14 @@ from trellis.v1.common_pb2 import (
     PlatformKind,
     RecordRef,
 )
+from trellis.v1.feedback_pb2 import (
+    Feedback,
+    FeedbackCounts,
+    FeedbackOutcome,
+    ListFeedbackResponse,
+    RecordFeedbackResponse,
+    SuggestionKind,
+)
 from trellis.v1.ingest_pb2 import (
     Asset,
     AssetKind,
@@ -91,6 +99,9 @@ __all__ = [
     "FacetCoverage",
     "FacetKind",
     "FacetScore",
+    "Feedback",
+    "FeedbackCounts",
+    "FeedbackOutcome",
     "ForgetPersonResponse",
     "GetConversationResponse",
     "GetServerStatusResponse",
@@ -98,6 +109,7 @@ __all__ = [
     "IngestRequest",
     "IngestResponse",
     "Interest",
+    "ListFeedbackResponse",
     "ListStrategicConversationsResponse",
     "MatchPeopleRequest",
     "MatchPeopleResponse",
@@ -113,6 +125,7 @@ __all__ = [
     "Prospect",
     "RecommendPlatformMixResponse",
     "RecordError",
+    "RecordFeedbackResponse",
     "RecordRef",
     "SemanticTier",
     "Source",
@@ -122,6 +135,7 @@ __all__ = [
     "SuggestDiscussionsResponse",
     "SuggestedDiscussion",
     "SuggestedParticipant",
+    "SuggestionKind",
     "SupportingAsset",
     "SyncSourceResponse",
     "SyncStatus",
