@@ -24,11 +24,12 @@ pub struct Cli {
 }
 
 impl Cli {
-    /// Whether this runs the service, which must never die of a closed pipe. Every other
+    /// Whether this runs a server in this process (`serve`, and `eval`, which loads each dump
+    /// into a server of its own), which must never die of a closed pipe or socket. Every other
     /// command prints for a person or for a pipe, and ends quietly when the pipe closes, as
     /// `trellis people list | head` expects.
     pub fn is_service(&self) -> bool {
-        matches!(self.command, Command::Serve { .. })
+        matches!(self.command, Command::Serve { .. } | Command::Eval(_))
     }
 }
 
@@ -449,6 +450,15 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 "insights_bytes": workspace.insights_bytes,
                 "models_last_outcome": workspace.models_last_outcome,
                 "models_fitted_records": workspace.models_fitted_records,
+                "languages": workspace.languages.iter().map(|language| json!({
+                    "code": language.code,
+                    "name": language.name,
+                    "conversations": language.conversations,
+                    "posts": language.posts,
+                    "analysis": language.analysis,
+                    "analysed": language.analysed,
+                    "by_meaning": language.by_meaning,
+                })).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -496,6 +506,24 @@ async fn health(client: &ClientArgs) -> anyhow::Result<()> {
                 println!(
                     "  workspace {}: {} conversations",
                     workspace.workspace, workspace.conversations
+                );
+            }
+            for language in &workspace.languages {
+                println!(
+                    "    {} ({}): {} conversations, {} posts; {}{}",
+                    language.name,
+                    language.code,
+                    language.conversations,
+                    language.posts,
+                    language.analysis,
+                    match (language.analysed, language.by_meaning) {
+                        (false, _) => ", so its words are not indexed",
+                        (true, true) => "; meaning read by the semantic tier",
+                        (true, false) if semantic.enabled => {
+                            "; found by its words only: the semantic model does not read it"
+                        }
+                        (true, false) => "",
+                    }
                 );
             }
             println!(
@@ -982,4 +1010,25 @@ async fn audit(client: &ClientArgs, mission: String) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A command that runs a server in this process keeps ignoring SIGPIPE (see `main`): with
+    /// the default action, a client hanging up on `eval`'s server ended the whole evaluation
+    /// after its first dump.
+    #[test]
+    fn commands_that_run_a_server_are_services() {
+        for (args, service) in [
+            (&["trellis", "serve"][..], true),
+            (&["trellis", "eval", "--dump", "a,b"][..], true),
+            (&["trellis", "health"][..], false),
+            (&["trellis", "feedback", "list"][..], false),
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            assert_eq!(cli.is_service(), service, "{args:?}");
+        }
+    }
 }
