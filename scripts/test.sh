@@ -39,6 +39,7 @@ fi
 # `--workspace` keeps the feature set of the run above, so nothing is compiled twice.
 echo "==> [${SECONDS}s] benchmarks at a tiny size"
 TRELLIS_BENCH_SIZES=0.2% TRELLIS_BENCH_SAMPLE=3 cargo test --workspace --locked --bench people
+TRELLIS_BENCH_PASSES=2 cargo test --workspace --locked --bench languages
 target/debug/trellis-load --size 0.1%,0.2% --sample 3 --duration 1 --workloads suggest,match,mixed,soak \
   --report-every 0.5
 if [ -n "${TRELLIS_TEST_POSTGRES_URL:-}" ]; then

@@ -25,6 +25,7 @@ mod crash;
 mod evaluation;
 mod evidence;
 mod feedback;
+mod languages;
 mod learning;
 mod limits;
 mod mix;

@@ -13,6 +13,10 @@ pub trait SentenceEmbedder: Send + Sync + std::fmt::Debug {
     /// vectors so that vectors of different models are never compared.
     fn model_id(&self) -> &str;
 
+    /// The languages whose meaning the model reads (ISO 639-1 codes); texts in others are
+    /// found by their words only.
+    fn languages(&self) -> &[&'static str];
+
     /// The length of every vector [`SentenceEmbedder::embed`] returns.
     fn dimension(&self) -> usize;
 

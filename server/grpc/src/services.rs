@@ -402,6 +402,8 @@ impl pb::insight_service_server::InsightService for Api {
                         .map(|(topic, _)| topic.clone())
                         .collect(),
                     strategy_version: scored.strategy_version,
+                    language: scored.language.code().to_owned(),
+                    analysed: scored.language.analysis().is_analysed(),
                 })
                 .collect(),
         }))
@@ -1273,6 +1275,7 @@ impl pb::server_service_server::ServerService for Api {
                 ))
             })
             .await?;
+        let meaning_languages = status.meaning_languages;
         let mut workspaces: std::collections::BTreeMap<WorkspaceId, pb::WorkspaceStatus> = status
             .workspaces
             .into_iter()
@@ -1286,6 +1289,22 @@ impl pb::server_service_server::ServerService for Api {
                         pending_embeddings: workspace.pending as u64,
                         embedded_assets: workspace.assets_embedded as u64,
                         pending_asset_embeddings: workspace.assets_pending as u64,
+                        languages: workspace
+                            .languages
+                            .iter()
+                            .map(|count| {
+                                let analysis = count.language.analysis();
+                                pb::LanguageCount {
+                                    code: count.language.code().to_owned(),
+                                    name: count.language.name().to_owned(),
+                                    conversations: count.conversations as u64,
+                                    posts: count.posts as u64,
+                                    analysis: analysis.describe().to_owned(),
+                                    analysed: analysis.is_analysed(),
+                                    by_meaning: meaning_languages.contains(&count.language.code()),
+                                }
+                            })
+                            .collect(),
                         ..pb::WorkspaceStatus::default()
                     },
                 )

@@ -336,6 +336,12 @@ impl SentenceEmbedder for MiniLm {
         MODEL_ID
     }
 
+    /// all-MiniLM-L6-v2 was trained on English sentence pairs; its word pieces split other
+    /// languages into fragments whose vectors do not carry their meaning.
+    fn languages(&self) -> &[&'static str] {
+        &["en"]
+    }
+
     fn dimension(&self) -> usize {
         DIMENSION
     }

@@ -63,7 +63,12 @@ from trellis.v1.people_pb2 import (
     PersonProfile,
     SuggestedDiscussion,
 )
-from trellis.v1.server_pb2 import GetServerStatusResponse, SemanticTier, WorkspaceStatus
+from trellis.v1.server_pb2 import (
+    GetServerStatusResponse,
+    LanguageCount,
+    SemanticTier,
+    WorkspaceStatus,
+)
 from trellis.v1.source_pb2 import (
     CheckSourceResponse,
     Connector,
@@ -109,6 +114,7 @@ __all__ = [
     "IngestRequest",
     "IngestResponse",
     "Interest",
+    "LanguageCount",
     "ListFeedbackResponse",
     "ListStrategicConversationsResponse",
     "MatchPeopleRequest",

@@ -286,7 +286,7 @@ pub(crate) fn best_passage(
                 score += weight;
             }
         }
-        let words = text[range.clone()].split_whitespace().count().max(1) as f32;
+        let words = crate::text::word_count(&text[range.clone()]).max(1) as f32;
         let score = score / (1.0 + words / 40.0);
         if score > 0.0 && best.as_ref().is_none_or(|(top, _)| score > *top) {
             let start = first_match.unwrap_or(range.start);

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use super::index::{CorpusIndex, PAIR_JOINER};
 use super::model::Query;
-use crate::text::{Analyzer, Token, link_spans, readable, sentences};
+use crate::text::{Analyzer, Token, link_spans, readable, sentences, word_count, written_words};
 
 /// A named piece of text to explain: a title, a body, or one post.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +69,7 @@ impl AnalyzedPart<'_> {
                         next += 1;
                     }
                     let text = &self.part.text[range.clone()];
-                    let words = text.split_whitespace().count();
+                    let words = word_count(text);
                     let prose = is_prose(text, range.start, &self.links);
                     Sentence {
                         range,
@@ -125,7 +125,8 @@ fn is_prose(sentence: &str, start: usize, links: &[Range<usize>]) -> bool {
     let words_in = |text: &str| {
         text.split_whitespace()
             .filter(|word| word.chars().any(char::is_alphabetic))
-            .count()
+            .map(written_words)
+            .sum::<usize>()
     };
     // Words are counted between the links (a link ends a word), links' bytes apart.
     let (mut words, mut linked, mut at) = (0usize, 0usize, start);
@@ -428,12 +429,7 @@ fn best_sentence<'p>(
 /// `words_score` of a sentence as written, its words counted.
 #[cfg(test)]
 fn sentence_score(sentence: &str, tokens: &[Token], weights: &HashMap<&str, f32>) -> f32 {
-    words_score(
-        tokens,
-        sentence.split_whitespace().count(),
-        weights,
-        &|_| false,
-    )
+    words_score(tokens, word_count(sentence), weights, &|_| false)
 }
 
 /// How well a sentence matches: the weights of the distinct words it matched, with a mild

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use crate::domain::{Conversation, Millis, Person, Post, RecordKey};
 use crate::strategy::{FacetKind, Strategy};
-use crate::text::Analyzer;
+use crate::text::{Analyzer, Language, detect, language_of};
 use index::{CorpusIndex, Slot, TITLE_BOOST, TermBag};
 use model::{ModelSettings, StrategyModel, score_all, score_bag};
 use people::{People, PeopleSettings, Role};
@@ -100,6 +100,34 @@ struct Activity {
     /// The latest time the conversation record itself gave (created or last active), so that
     /// the activity time can be worked out again when a post leaves.
     conversation_time: Option<Millis>,
+    /// The language of the conversation's title and opening text, once the record arrived.
+    language: Option<Language>,
+    /// The languages of its posts, each with how many are written in it.
+    post_languages: Vec<(Language, u32)>,
+}
+
+/// How much of a workspace is written in one language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageCount {
+    pub language: Language,
+    /// Conversations whose title and opening text are written in it.
+    pub conversations: usize,
+    /// Posts written in it.
+    pub posts: usize,
+}
+
+/// Counts one more (`change` 1) or one fewer (-1) post in `language`.
+fn count_post_language(counts: &mut Vec<(Language, u32)>, language: Language, change: i32) {
+    match counts.iter().position(|(counted, _)| *counted == language) {
+        Some(at) => {
+            counts[at].1 = counts[at].1.saturating_add_signed(change);
+            if counts[at].1 == 0 {
+                counts.swap_remove(at);
+            }
+        }
+        None if change > 0 => counts.push((language, change.unsigned_abs())),
+        None => {}
+    }
 }
 
 #[derive(Debug, Default)]
@@ -331,6 +359,36 @@ impl Engine {
         self.activity.len()
     }
 
+    /// The languages the workspace's conversations and posts are written in, most used first.
+    pub fn languages(&self) -> Vec<LanguageCount> {
+        let mut counts: HashMap<Language, LanguageCount> = HashMap::new();
+        fn entry(
+            counts: &mut HashMap<Language, LanguageCount>,
+            language: Language,
+        ) -> &mut LanguageCount {
+            counts.entry(language).or_insert_with(|| LanguageCount {
+                language,
+                conversations: 0,
+                posts: 0,
+            })
+        }
+        for activity in self.activity.values() {
+            if let Some(language) = activity.language {
+                entry(&mut counts, language).conversations += 1;
+            }
+            for (language, posts) in &activity.post_languages {
+                entry(&mut counts, *language).posts += *posts as usize;
+            }
+        }
+        let mut counts: Vec<LanguageCount> = counts.into_values().collect();
+        counts.sort_by(|a, b| {
+            (b.conversations + b.posts)
+                .cmp(&(a.conversations + a.posts))
+                .then(a.language.cmp(&b.language))
+        });
+        counts
+    }
+
     fn conversation_bag(&self, conversation: &Conversation) -> TermBag {
         let mut bag = TermBag::default();
         bag.add_tokens(&self.analyzer.tokens(&conversation.title), TITLE_BOOST);
@@ -411,6 +469,7 @@ impl Engine {
         );
         activity.platform = conversation.platform;
         activity.open = conversation.open;
+        activity.language = Some(language_of(&conversation.title, &conversation.body));
         activity.author = conversation.author.clone();
         activity.created_at = conversation.created_at;
         activity.last_activity_at = max_time(
@@ -428,7 +487,7 @@ impl Engine {
         self.generation += 1;
         let conversation_key = post_conversation(post);
         let previous_key = previous.map(post_conversation);
-        let tokens = self.analyzer.tokens(&post.text);
+        let (detected, tokens) = self.analyzer.analyse(&post.text);
         let mut added = TermBag::default();
         added.add_tokens(&tokens, 1.0);
         let removed = previous.map(|previous| self.post_bag(previous));
@@ -474,6 +533,7 @@ impl Engine {
         }
         let activity = self.activity.entry(conversation_key).or_default();
         activity.posts += 1;
+        count_post_language(&mut activity.post_languages, detected.language, 1);
         if let Some(created_at) = post.created_at {
             activity.post_times.push(created_at);
         }
@@ -494,6 +554,11 @@ impl Engine {
             return;
         };
         activity.posts = activity.posts.saturating_sub(1);
+        count_post_language(
+            &mut activity.post_languages,
+            detect(&previous.text).language,
+            -1,
+        );
         if let Some(created_at) = previous.created_at
             && let Some(index) = activity
                 .post_times

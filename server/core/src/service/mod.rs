@@ -81,6 +81,9 @@ pub struct ExplainedScore {
     pub score: ConversationScore,
     pub evidence: Vec<Evidence>,
     pub strategy_version: u32,
+    /// The language of the text scored; a language Trellis cannot analyse scores nothing, which
+    /// says nothing about the text (see `Analysis::NotAnalysed`).
+    pub language: crate::text::Language,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -737,6 +740,7 @@ impl Trellis {
                 score,
                 evidence,
                 strategy_version: version,
+                language: crate::text::language_of(&conversation.title, &conversation.body),
             });
         }
         for (title, body) in texts {
@@ -759,6 +763,7 @@ impl Trellis {
                 score,
                 evidence,
                 strategy_version: version,
+                language: crate::text::language_of(title, body),
             });
         }
         Ok(scores)

@@ -613,7 +613,7 @@ impl Trellis {
             let suggested_title = if words.is_empty() {
                 facet.name.clone()
             } else {
-                format!("{}: {}", facet.name, words.join(" and "))
+                format!("{}: {}", facet.name, crate::text::join_words(&words))
             };
             let evidence: Vec<Evidence> = engine
                 .explain(&facet.id, parts)

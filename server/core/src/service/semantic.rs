@@ -20,6 +20,8 @@ pub struct SemanticStatus {
     pub model_id: Option<String>,
     /// Why the tier is off, with the fix; empty while it is on.
     pub lexical_only_reason: String,
+    /// The languages whose meaning the model reads (ISO 639-1); empty while the tier is off.
+    pub meaning_languages: Vec<&'static str>,
     pub workspaces: Vec<WorkspaceEmbeddings>,
 }
 
@@ -35,6 +37,8 @@ pub struct WorkspaceEmbeddings {
     pub assets_embedded: usize,
     /// Assets still waiting for one.
     pub assets_pending: usize,
+    /// The languages of its conversations and posts, most used first.
+    pub languages: Vec<crate::engine::LanguageCount>,
 }
 
 /// The text of a facet that is embedded: its name, description, keywords and examples.
@@ -85,6 +89,7 @@ impl Trellis {
                 pending: engine.semantic().pending_count(),
                 assets_embedded: engine.asset_semantic().embedded_count(),
                 assets_pending: engine.asset_semantic().pending_count(),
+                languages: engine.languages(),
             });
         }
         workspaces.sort_by(|a, b| a.workspace.cmp(&b.workspace));
@@ -94,6 +99,11 @@ impl Trellis {
                 .as_ref()
                 .map(|embedder| embedder.model_id().to_owned()),
             lexical_only_reason: self.lexical_only_reason.clone(),
+            meaning_languages: self
+                .embedder
+                .as_ref()
+                .map(|embedder| embedder.languages().to_vec())
+                .unwrap_or_default(),
             workspaces,
         })
     }

@@ -1,14 +1,21 @@
-//! Text analysis: Unicode word segmentation, case folding, stop words and Snowball stemming,
-//! with the byte offsets of every token kept so that evidence can quote the exact words and
+//! Text analysis: each text's language detected, then Unicode word segmentation (jieba for
+//! Chinese, script runs for Japanese), case folding, the language's stop words and its Snowball
+//! stemmer, with the byte offsets of every token kept so that evidence can quote the exact words and
 //! sentence that matched.
 //!
 //! One analyzer serves documents and queries alike; a term only matches itself after both
 //! sides went through the same steps.
 
-use rust_stemmers::{Algorithm, Stemmer};
+mod cjk;
+pub mod language;
+
+pub use language::{Analysis, Detected, Language, detect};
+
+use language::{CharScript, word_script};
+use rust_stemmers::Stemmer;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use unicode_segmentation::UnicodeSegmentation;
@@ -233,12 +240,13 @@ pub struct Token {
 }
 
 pub struct Analyzer {
-    stemmer: Stemmer,
+    /// A Snowball stemmer for each language that has one.
+    stemmers: HashMap<Language, Stemmer>,
 }
 
 impl std::fmt::Debug for Analyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Analyzer(english)")
+        f.write_str("Analyzer(per language)")
     }
 }
 
@@ -248,13 +256,14 @@ impl Default for Analyzer {
     }
 }
 
-/// Words whose stems a thread keeps before it starts afresh: about a MiB per thread, which
-/// holds the common words of a language; the service runs requests on many threads.
+/// Words whose stems a thread keeps per language before it starts afresh: about a MiB per
+/// thread, which holds the common words of a language; the service runs requests on many threads.
 const STEMS_KEPT: usize = 10_000;
 
 thread_local! {
-    /// Stems of words already seen by this thread (the only stemmer is English).
-    static STEMS: RefCell<foldhash::HashMap<String, Arc<str>>> = RefCell::new(foldhash::HashMap::default());
+    /// Stems of words already seen by this thread, per language.
+    static STEMS: RefCell<foldhash::HashMap<Language, foldhash::HashMap<String, Arc<str>>>> =
+        RefCell::new(foldhash::HashMap::default());
 }
 
 /// The longest word kept; longer runs are base64, hashes or URLs and never carry meaning.
@@ -262,19 +271,82 @@ const MAX_WORD_BYTES: usize = 40;
 
 impl Analyzer {
     pub fn new() -> Self {
-        Self {
-            stemmer: Stemmer::create(Algorithm::English),
-        }
+        let stemmers = Language::all()
+            .filter_map(|language| Some((language, Stemmer::create(language.stemmer()?))))
+            .collect();
+        Self { stemmers }
     }
 
-    /// The content words of `text`, stemmed, in order.
+    /// The content words of `text`, stemmed, in order, analysed in the language detected for
+    /// the text (see [`language::detect`]); words in another script than that language's are
+    /// analysed as their own script's language.
     pub fn tokens(&self, text: &str) -> Vec<Token> {
+        self.tokens_in(text, detect(text).language)
+    }
+
+    /// The language detected for `text`, and its content words read in it.
+    pub fn analyse(&self, text: &str) -> (Detected, Vec<Token>) {
+        let detected = detect(text);
+        (detected, self.tokens_in(text, detected.language))
+    }
+
+    /// The content words of `text` read as written in `language`.
+    pub fn tokens_in(&self, text: &str, language: Language) -> Vec<Token> {
         let mut tokens = Vec::new();
         let mut lowered = String::new();
-        for (position, (offset, word)) in text.unicode_word_indices().enumerate() {
-            if word.len() > MAX_WORD_BYTES {
+        let mut position = 0u32;
+        let mut words = text.unicode_word_indices().peekable();
+        while let Some((offset, word)) = words.next() {
+            let script = word_script(word);
+            if script.is_cjk() {
+                // Unicode makes each ideograph and kana a word of its own: the run they form
+                // together is what gets segmented.
+                let mut end = offset + word.len();
+                let mut kana = script != CharScript::Han;
+                while let Some(&(next, following)) = words.peek() {
+                    let following_script = word_script(following);
+                    if next != end || !following_script.is_cjk() {
+                        break;
+                    }
+                    kana |= following_script != CharScript::Han;
+                    end = next + following.len();
+                    words.next();
+                }
+                let run = &text[offset..end];
+                let run_language = if kana || language == Language::JAPANESE {
+                    Language::JAPANESE
+                } else {
+                    Language::CHINESE
+                };
+                let ranges = if run_language == Language::JAPANESE {
+                    cjk::japanese_words(run)
+                } else {
+                    cjk::chinese_words(run)
+                };
+                for range in ranges {
+                    let word = &run[range.clone()];
+                    if !run_language.is_stop_word(word) {
+                        tokens.push(Token {
+                            stem: self.stem(run_language, word),
+                            span: offset + range.start..offset + range.end,
+                            position,
+                        });
+                    }
+                    position = position.saturating_add(1);
+                }
                 continue;
             }
+            let at = position;
+            position = position.saturating_add(1);
+            if word.len() > MAX_WORD_BYTES || script == CharScript::Unspaced {
+                continue;
+            }
+            let word_language = language.for_script(script);
+            let word = if script == CharScript::Hangul {
+                &word[..cjk::korean_stem_len(word)]
+            } else {
+                word
+            };
             lowered.clear();
             let ascii = word.is_ascii();
             if ascii {
@@ -289,33 +361,41 @@ impl Analyzer {
             } else {
                 Cow::Borrowed(&lowered)
             };
-            if is_stop_word(&folded) || !folded.chars().any(char::is_alphanumeric) {
+            if word_language.is_stop_word(&folded) || !folded.chars().any(char::is_alphanumeric) {
                 continue;
             }
             // Pure numbers other than years carry little topical weight and flood the vocabulary.
             if folded.chars().all(|c| c.is_ascii_digit()) && folded.len() != 4 {
                 continue;
             }
-            let base = folded.strip_suffix("'s").unwrap_or(&folded);
-            let stem = self.stem(base);
+            let base = if word_language == Language::ENGLISH {
+                folded.strip_suffix("'s").unwrap_or(&folded)
+            } else {
+                &folded
+            };
             tokens.push(Token {
-                stem,
+                stem: self.stem(word_language, base),
                 span: offset..offset + word.len(),
-                position: u32::try_from(position).unwrap_or(u32::MAX),
+                position: at,
             });
         }
         tokens
     }
 
-    /// The stem of a lower-cased word. Stems are kept per thread: a text repeats its words, and
-    /// a word's stem never changes.
-    fn stem(&self, word: &str) -> Arc<str> {
+    /// The stem of a lower-cased word in `language` (the word itself where the language has no
+    /// stemmer). Stems are kept per thread: a text repeats its words, and a word's stem never
+    /// changes.
+    fn stem(&self, language: Language, word: &str) -> Arc<str> {
         STEMS.with(|stems| {
             let mut stems = stems.borrow_mut();
+            let stems = stems.entry(language).or_default();
             if let Some(stem) = stems.get(word) {
                 return stem.clone();
             }
-            let stem: Arc<str> = Arc::from(self.stemmer.stem(word));
+            let stem: Arc<str> = match self.stemmers.get(&language) {
+                Some(stemmer) => Arc::from(stemmer.stem(word)),
+                None => Arc::from(word),
+            };
             if stems.len() >= STEMS_KEPT {
                 stems.clear();
             }
@@ -405,6 +485,42 @@ pub fn is_displayable_word(word: &str) -> bool {
     letters >= 3 || (ideographic && letters >= 1)
 }
 
+/// The language of a conversation-like text: its title and opening text read together, since a
+/// title alone is often too short to tell.
+pub fn language_of(title: &str, body: &str) -> Language {
+    let mut text = String::with_capacity(title.len() + body.len() + 2);
+    text.push_str(title);
+    text.push_str(".\n");
+    text.push_str(body);
+    detect(&text).language
+}
+
+/// How many words `text` has as a reader counts them: its space-separated words, where a run
+/// of Chinese or Japanese (written without spaces) counts a word per two characters, about the
+/// length of a word there.
+pub fn word_count(text: &str) -> usize {
+    text.split_whitespace().map(written_words).sum()
+}
+
+/// The words one space-separated piece of text holds (see [`word_count`]).
+pub fn written_words(piece: &str) -> usize {
+    let cjk = piece
+        .chars()
+        .filter(|c| CharScript::of(*c).is_cjk())
+        .count();
+    if cjk == 0 { 1 } else { cjk.div_ceil(2) }
+}
+
+/// Words listed in a title: "a and b", or "a、b" where they are written in Chinese or Japanese,
+/// which list with the ideographic comma.
+pub fn join_words(words: &[String]) -> String {
+    let ideographic = !words.is_empty()
+        && words
+            .iter()
+            .all(|word| word.chars().any(|c| CharScript::of(c).is_cjk()));
+    words.join(if ideographic { "、" } else { " and " })
+}
+
 /// Sentences of `text` with their byte ranges, trimmed, empty ones dropped. Line breaks end a
 /// sentence too (Unicode treats them as paragraph separators), which suits titles and list items
 /// that have no full stop.
@@ -429,6 +545,7 @@ mod tests {
     /// and for a word seen for the first time.
     #[test]
     fn kept_stems_are_the_stemmers_stems() {
+        use rust_stemmers::Algorithm;
         let analyzer = Analyzer::new();
         let stemmer = Stemmer::create(Algorithm::English);
         let text = "Running runners ran; the connections connected quickly, generously";
@@ -457,6 +574,115 @@ mod tests {
             analyzer.stems("The Circuits are DECOMPOSED into gates, aren’t they?"),
             ["circuit", "decompos", "gate"]
         );
+    }
+
+    fn stems_of(text: &str) -> Vec<String> {
+        Analyzer::new().stems(text)
+    }
+
+    #[test]
+    fn chinese_is_read_as_words_without_function_characters() {
+        let stems = stems_of("我今天在首尔听了韩国的流行音乐，我是一个歌迷。");
+        assert!(stems.iter().any(|stem| stem.contains("韩国")), "{stems:?}");
+        assert!(stems.iter().any(|stem| stem.contains("音乐")), "{stems:?}");
+        for function in ["的", "我", "了", "是", "一", "在", "国", "韩"] {
+            assert!(
+                !stems.iter().any(|stem| stem == function),
+                "{function} in {stems:?}"
+            );
+        }
+        // Domestic economic news shares no word with Korean pop music: 国 alone is not a word.
+        let news = stems_of("国内经济新闻：央行宣布降息，股市上涨。");
+        let music = stems_of("韩国流行音乐");
+        assert!(
+            !news.iter().any(|stem| music.contains(stem)),
+            "{news:?} against {music:?}"
+        );
+    }
+
+    #[test]
+    fn japanese_and_korean_are_read_as_words() {
+        let stems = stems_of("量子コンピュータのプログラミングを勉強しています。");
+        assert_eq!(stems, ["量子", "コンピュータ", "プログラミング", "勉強"]);
+        let stems = stems_of("한국의 대중음악은 전 세계에서 인기가 많습니다.");
+        for word in ["한국", "대중음악", "세계", "인기"] {
+            assert!(
+                stems.iter().any(|stem| stem == word),
+                "{word} not in {stems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn european_languages_use_their_own_stemmer_and_stop_words() {
+        let spanish =
+            stems_of("¿Cómo puedo reciclar los envases de plástico en casa sin que se contaminen?");
+        assert!(
+            !spanish
+                .iter()
+                .any(|stem| ["los", "de", "en", "que", "se"].contains(&stem.as_str())),
+            "{spanish:?}"
+        );
+        assert_eq!(
+            stems_of("Reciclamos los envases de plástico cada semana en nuestra casa."),
+            stems_of("Reciclamos los envases de plástico cada semana en nuestra casa.")
+        );
+        let recycle =
+            stems_of("Los vecinos reciclan envases y plásticos de la comunidad cada semana.");
+        assert!(
+            spanish
+                .iter()
+                .any(|stem| recycle.contains(stem) && stem.starts_with("envas")),
+            "{spanish:?} / {recycle:?}"
+        );
+        let german = stems_of(
+            "Wie kann man die Kunststoffverpackungen zu Hause recyceln, ohne dass sie verschmutzen?",
+        );
+        assert!(
+            german.contains(&"kunststoffverpack".to_owned()),
+            "{german:?}"
+        );
+        assert!(
+            !german
+                .iter()
+                .any(|stem| ["die", "zu", "sie", "dass"].contains(&stem.as_str())),
+            "{german:?}"
+        );
+        let russian =
+            stems_of("Как правильно сортировать пластиковые отходы дома, чтобы их переработали?");
+        let russian_again =
+            stems_of("Сортировка пластикового мусора и отходов: советы для дома и работы.");
+        assert!(
+            russian
+                .iter()
+                .any(|stem| stem.starts_with("пластиков") && russian_again.contains(stem)),
+            "{russian:?} / {russian_again:?}"
+        );
+        assert!(
+            !russian
+                .iter()
+                .any(|stem| ["как", "их", "чтобы"].contains(&stem.as_str())),
+            "{russian:?}"
+        );
+    }
+
+    #[test]
+    fn each_script_run_is_read_in_its_own_language() {
+        let stems = stems_of(
+            "Our quantum computing meetup in Shanghai discussed 量子计算 and circuits with the community.",
+        );
+        assert!(stems.contains(&"circuit".to_owned()), "{stems:?}");
+        assert!(
+            stems
+                .iter()
+                .any(|stem| stem == "量子" || stem == "量子计算"),
+            "{stems:?}"
+        );
+    }
+
+    #[test]
+    fn unspaced_scripts_are_not_scored_as_noise() {
+        assert!(stems_of("ภาษาไทยเขียนติดกันโดยไม่มีช่องว่างระหว่างคำ").is_empty());
     }
 
     #[test]
@@ -512,6 +738,28 @@ mod tests {
             }
             assert!(!is_displayable_word(word), "{word}");
         }
+    }
+
+    #[test]
+    fn words_are_counted_in_scripts_without_spaces_too() {
+        assert_eq!(word_count("Quantum gates, decomposed.  Twice"), 4);
+        assert_eq!(word_count("我下个月要去首尔看演唱会。"), 6);
+        assert_eq!(word_count("量子コンピュータ is fun"), 6);
+    }
+
+    #[test]
+    fn words_are_listed_as_their_language_lists_them() {
+        let words = |list: &[&str]| {
+            list.iter()
+                .map(|word| (*word).to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            join_words(&words(&["compost", "worms"])),
+            "compost and worms"
+        );
+        assert_eq!(join_words(&words(&["韩国", "演唱会"])), "韩国、演唱会");
+        assert_eq!(join_words(&words(&["韩国", "K-pop"])), "韩国 and K-pop");
     }
 
     #[test]

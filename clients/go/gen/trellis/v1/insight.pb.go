@@ -274,8 +274,14 @@ type ConversationScore struct {
 	// Exclusions (topics to stay away from) the text touches.
 	ExcludedTopics  []string `protobuf:"bytes,5,rep,name=excluded_topics,json=excludedTopics,proto3" json:"excluded_topics,omitempty"`
 	StrategyVersion uint32   `protobuf:"varint,6,opt,name=strategy_version,json=strategyVersion,proto3" json:"strategy_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The language of the text scored, as detected (ISO 639-1 where one exists, e.g. "zh").
+	Language string `protobuf:"bytes,7,opt,name=language,proto3" json:"language,omitempty"`
+	// False when Trellis cannot analyse that language (Thai, Khmer, Burmese; README,
+	// "Languages"): its words are not indexed, so a zero relevance says nothing about the text,
+	// not that it is off the strategy.
+	Analysed      bool `protobuf:"varint,8,opt,name=analysed,proto3" json:"analysed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConversationScore) Reset() {
@@ -348,6 +354,20 @@ func (x *ConversationScore) GetStrategyVersion() uint32 {
 		return x.StrategyVersion
 	}
 	return 0
+}
+
+func (x *ConversationScore) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *ConversationScore) GetAnalysed() bool {
+	if x != nil {
+		return x.Analysed
+	}
+	return false
 }
 
 type ScoreConversationsResponse struct {
@@ -2498,14 +2518,16 @@ const file_trellis_v1_insight_proto_rawDesc = "" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12;\n" +
 	"\rconversations\x18\x02 \x03(\v2\x15.trellis.v1.RecordRefR\rconversations\x12+\n" +
 	"\x05texts\x18\x03 \x03(\v2\x15.trellis.v1.TextInputR\x05texts\x12!\n" +
-	"\fall_evidence\x18\x04 \x01(\bR\vallEvidence\"\xa3\x02\n" +
+	"\fall_evidence\x18\x04 \x01(\bR\vallEvidence\"\xdb\x02\n" +
 	"\x11ConversationScore\x129\n" +
 	"\fconversation\x18\x01 \x01(\v2\x15.trellis.v1.RecordRefR\fconversation\x12\x1c\n" +
 	"\trelevance\x18\x02 \x01(\x02R\trelevance\x121\n" +
 	"\x05class\x18\x03 \x01(\x0e2\x1b.trellis.v1.ConnectionClassR\x05class\x12.\n" +
 	"\x06facets\x18\x04 \x03(\v2\x16.trellis.v1.FacetScoreR\x06facets\x12'\n" +
 	"\x0fexcluded_topics\x18\x05 \x03(\tR\x0eexcludedTopics\x12)\n" +
-	"\x10strategy_version\x18\x06 \x01(\rR\x0fstrategyVersion\"S\n" +
+	"\x10strategy_version\x18\x06 \x01(\rR\x0fstrategyVersion\x12\x1a\n" +
+	"\blanguage\x18\a \x01(\tR\blanguage\x12\x1a\n" +
+	"\banalysed\x18\b \x01(\bR\banalysed\"S\n" +
 	"\x1aScoreConversationsResponse\x125\n" +
 	"\x06scores\x18\x01 \x03(\v2\x1d.trellis.v1.ConversationScoreR\x06scores\"\xdf\x01\n" +
 	"!ListStrategicConversationsRequest\x12\x1c\n" +

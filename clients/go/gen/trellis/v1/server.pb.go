@@ -249,8 +249,11 @@ type WorkspaceStatus struct {
 	// Feedback outcomes (suggestions taken up or dismissed; see FeedbackService) the last fit
 	// learned from; a fit runs again once 100 more are recorded.
 	ModelsFittedFeedback uint64 `protobuf:"varint,21,opt,name=models_fitted_feedback,json=modelsFittedFeedback,proto3" json:"models_fitted_feedback,omitempty"`
-	unknownFields        protoimpl.UnknownFields
-	sizeCache            protoimpl.SizeCache
+	// The languages the workspace's conversations and posts are written in, most used first,
+	// each with how Trellis analyses it (README, "Languages").
+	Languages     []*LanguageCount `protobuf:"bytes,22,rep,name=languages,proto3" json:"languages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkspaceStatus) Reset() {
@@ -430,6 +433,116 @@ func (x *WorkspaceStatus) GetModelsFittedFeedback() uint64 {
 	return 0
 }
 
+func (x *WorkspaceStatus) GetLanguages() []*LanguageCount {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+// How much of a workspace is written in one language, and how Trellis reads it.
+type LanguageCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ISO 639-1 where one exists ("en", "zh", "pt"), ISO 639-3 otherwise.
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// The language's name in English.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Conversations whose title and opening text are written in it.
+	Conversations uint64 `protobuf:"varint,3,opt,name=conversations,proto3" json:"conversations,omitempty"`
+	// Posts written in it.
+	Posts uint64 `protobuf:"varint,4,opt,name=posts,proto3" json:"posts,omitempty"`
+	// How its words are found, e.g. "Snowball stemming and stop words".
+	Analysis string `protobuf:"bytes,5,opt,name=analysis,proto3" json:"analysis,omitempty"`
+	// False for a language Trellis cannot analyse (Thai, Khmer, Burmese: written without spaces,
+	// and no segmenter here): its texts are stored and counted, but their words are not indexed,
+	// so they neither match nor count against a strategy.
+	Analysed bool `protobuf:"varint,6,opt,name=analysed,proto3" json:"analysed,omitempty"`
+	// Whether the semantic tier reads its meaning; a language it does not is found by its words
+	// only (all-MiniLM-L6-v2 reads English).
+	ByMeaning     bool `protobuf:"varint,7,opt,name=by_meaning,json=byMeaning,proto3" json:"by_meaning,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LanguageCount) Reset() {
+	*x = LanguageCount{}
+	mi := &file_trellis_v1_server_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LanguageCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LanguageCount) ProtoMessage() {}
+
+func (x *LanguageCount) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_server_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LanguageCount.ProtoReflect.Descriptor instead.
+func (*LanguageCount) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LanguageCount) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *LanguageCount) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LanguageCount) GetConversations() uint64 {
+	if x != nil {
+		return x.Conversations
+	}
+	return 0
+}
+
+func (x *LanguageCount) GetPosts() uint64 {
+	if x != nil {
+		return x.Posts
+	}
+	return 0
+}
+
+func (x *LanguageCount) GetAnalysis() string {
+	if x != nil {
+		return x.Analysis
+	}
+	return ""
+}
+
+func (x *LanguageCount) GetAnalysed() bool {
+	if x != nil {
+		return x.Analysed
+	}
+	return false
+}
+
+func (x *LanguageCount) GetByMeaning() bool {
+	if x != nil {
+		return x.ByMeaning
+	}
+	return false
+}
+
 // A ranking model: a weighted sum of named features, learned from the workspace's own history
 // (who took part in what at moments inside it) or, until there is enough of it, the default.
 type RankingModel struct {
@@ -454,7 +567,7 @@ type RankingModel struct {
 
 func (x *RankingModel) Reset() {
 	*x = RankingModel{}
-	mi := &file_trellis_v1_server_proto_msgTypes[4]
+	mi := &file_trellis_v1_server_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +579,7 @@ func (x *RankingModel) String() string {
 func (*RankingModel) ProtoMessage() {}
 
 func (x *RankingModel) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_server_proto_msgTypes[4]
+	mi := &file_trellis_v1_server_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +592,7 @@ func (x *RankingModel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RankingModel.ProtoReflect.Descriptor instead.
 func (*RankingModel) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_server_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RankingModel) GetKind() string {
@@ -534,7 +647,7 @@ type FeatureWeight struct {
 
 func (x *FeatureWeight) Reset() {
 	*x = FeatureWeight{}
-	mi := &file_trellis_v1_server_proto_msgTypes[5]
+	mi := &file_trellis_v1_server_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +659,7 @@ func (x *FeatureWeight) String() string {
 func (*FeatureWeight) ProtoMessage() {}
 
 func (x *FeatureWeight) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_server_proto_msgTypes[5]
+	mi := &file_trellis_v1_server_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +672,7 @@ func (x *FeatureWeight) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureWeight.ProtoReflect.Descriptor instead.
 func (*FeatureWeight) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_server_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FeatureWeight) GetName() string {
@@ -604,7 +717,7 @@ type ModelTraining struct {
 
 func (x *ModelTraining) Reset() {
 	*x = ModelTraining{}
-	mi := &file_trellis_v1_server_proto_msgTypes[6]
+	mi := &file_trellis_v1_server_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -616,7 +729,7 @@ func (x *ModelTraining) String() string {
 func (*ModelTraining) ProtoMessage() {}
 
 func (x *ModelTraining) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_server_proto_msgTypes[6]
+	mi := &file_trellis_v1_server_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -629,7 +742,7 @@ func (x *ModelTraining) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelTraining.ProtoReflect.Descriptor instead.
 func (*ModelTraining) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_server_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_server_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ModelTraining) GetFittedAt() *timestamppb.Timestamp {
@@ -726,7 +839,7 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\fSemanticTier\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12.\n" +
-	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xad\a\n" +
+	"\x13lexical_only_reason\x18\x03 \x01(\tR\x11lexicalOnlyReason\"\xe6\a\n" +
 	"\x0fWorkspaceStatus\x12\x1c\n" +
 	"\tworkspace\x18\x01 \x01(\tR\tworkspace\x12$\n" +
 	"\rconversations\x18\x02 \x01(\x04R\rconversations\x125\n" +
@@ -750,7 +863,17 @@ const file_trellis_v1_server_proto_rawDesc = "" +
 	"\x18pending_asset_embeddings\x18\x13 \x01(\x04R\x16pendingAssetEmbeddings\x12\x1f\n" +
 	"\vmodels_fits\x18\x14 \x01(\x04R\n" +
 	"modelsFits\x124\n" +
-	"\x16models_fitted_feedback\x18\x15 \x01(\x04R\x14modelsFittedFeedback\"\xeb\x01\n" +
+	"\x16models_fitted_feedback\x18\x15 \x01(\x04R\x14modelsFittedFeedback\x127\n" +
+	"\tlanguages\x18\x16 \x03(\v2\x19.trellis.v1.LanguageCountR\tlanguages\"\xca\x01\n" +
+	"\rLanguageCount\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12$\n" +
+	"\rconversations\x18\x03 \x01(\x04R\rconversations\x12\x14\n" +
+	"\x05posts\x18\x04 \x01(\x04R\x05posts\x12\x1a\n" +
+	"\banalysis\x18\x05 \x01(\tR\banalysis\x12\x1a\n" +
+	"\banalysed\x18\x06 \x01(\bR\banalysed\x12\x1d\n" +
+	"\n" +
+	"by_meaning\x18\a \x01(\bR\tbyMeaning\"\xeb\x01\n" +
 	"\fRankingModel\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x18\n" +
@@ -792,31 +915,33 @@ func file_trellis_v1_server_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_server_proto_rawDescData
 }
 
-var file_trellis_v1_server_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_trellis_v1_server_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_trellis_v1_server_proto_goTypes = []any{
 	(*GetServerStatusRequest)(nil),  // 0: trellis.v1.GetServerStatusRequest
 	(*GetServerStatusResponse)(nil), // 1: trellis.v1.GetServerStatusResponse
 	(*SemanticTier)(nil),            // 2: trellis.v1.SemanticTier
 	(*WorkspaceStatus)(nil),         // 3: trellis.v1.WorkspaceStatus
-	(*RankingModel)(nil),            // 4: trellis.v1.RankingModel
-	(*FeatureWeight)(nil),           // 5: trellis.v1.FeatureWeight
-	(*ModelTraining)(nil),           // 6: trellis.v1.ModelTraining
-	(*timestamppb.Timestamp)(nil),   // 7: google.protobuf.Timestamp
+	(*LanguageCount)(nil),           // 4: trellis.v1.LanguageCount
+	(*RankingModel)(nil),            // 5: trellis.v1.RankingModel
+	(*FeatureWeight)(nil),           // 6: trellis.v1.FeatureWeight
+	(*ModelTraining)(nil),           // 7: trellis.v1.ModelTraining
+	(*timestamppb.Timestamp)(nil),   // 8: google.protobuf.Timestamp
 }
 var file_trellis_v1_server_proto_depIdxs = []int32{
 	2, // 0: trellis.v1.GetServerStatusResponse.semantic:type_name -> trellis.v1.SemanticTier
 	3, // 1: trellis.v1.GetServerStatusResponse.workspaces:type_name -> trellis.v1.WorkspaceStatus
-	4, // 2: trellis.v1.WorkspaceStatus.ranking_models:type_name -> trellis.v1.RankingModel
-	5, // 3: trellis.v1.RankingModel.features:type_name -> trellis.v1.FeatureWeight
-	6, // 4: trellis.v1.RankingModel.training:type_name -> trellis.v1.ModelTraining
-	7, // 5: trellis.v1.ModelTraining.fitted_at:type_name -> google.protobuf.Timestamp
-	0, // 6: trellis.v1.ServerService.GetServerStatus:input_type -> trellis.v1.GetServerStatusRequest
-	1, // 7: trellis.v1.ServerService.GetServerStatus:output_type -> trellis.v1.GetServerStatusResponse
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5, // 2: trellis.v1.WorkspaceStatus.ranking_models:type_name -> trellis.v1.RankingModel
+	4, // 3: trellis.v1.WorkspaceStatus.languages:type_name -> trellis.v1.LanguageCount
+	6, // 4: trellis.v1.RankingModel.features:type_name -> trellis.v1.FeatureWeight
+	7, // 5: trellis.v1.RankingModel.training:type_name -> trellis.v1.ModelTraining
+	8, // 6: trellis.v1.ModelTraining.fitted_at:type_name -> google.protobuf.Timestamp
+	0, // 7: trellis.v1.ServerService.GetServerStatus:input_type -> trellis.v1.GetServerStatusRequest
+	1, // 8: trellis.v1.ServerService.GetServerStatus:output_type -> trellis.v1.GetServerStatusResponse
+	8, // [8:9] is the sub-list for method output_type
+	7, // [7:8] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_server_proto_init() }
@@ -830,7 +955,7 @@ func file_trellis_v1_server_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_server_proto_rawDesc), len(file_trellis_v1_server_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

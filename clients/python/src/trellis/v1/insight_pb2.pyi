@@ -144,9 +144,18 @@ class ConversationScore(_message.Message):
     FACETS_FIELD_NUMBER: _builtins.int
     EXCLUDED_TOPICS_FIELD_NUMBER: _builtins.int
     STRATEGY_VERSION_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    ANALYSED_FIELD_NUMBER: _builtins.int
     relevance: _builtins.float
     """Relevance to the strategy as a whole, in [0, 1)."""
     strategy_version: _builtins.int
+    language: _builtins.str
+    """The language of the text scored, as detected (ISO 639-1 where one exists, e.g. "zh")."""
+    analysed: _builtins.bool
+    """False when Trellis cannot analyse that language (Thai, Khmer, Burmese; README,
+    "Languages"): its words are not indexed, so a zero relevance says nothing about the text,
+    not that it is off the strategy.
+    """
     @_builtins.property
     def conversation(self) -> _common_pb2.RecordRef:
         """Set for stored conversations."""
@@ -165,10 +174,12 @@ class ConversationScore(_message.Message):
         facets: _abc.Iterable[_common_pb2.FacetScore] | None = ...,
         excluded_topics: _abc.Iterable[_builtins.str] | None = ...,
         strategy_version: _builtins.int = ...,
+        language: _builtins.str = ...,
+        analysed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["class", b"class", "conversation", b"conversation", "excluded_topics", b"excluded_topics", "facets", b"facets", "relevance", b"relevance", "strategy_version", b"strategy_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysed", b"analysed", "class", b"class", "conversation", b"conversation", "excluded_topics", b"excluded_topics", "facets", b"facets", "language", b"language", "relevance", b"relevance", "strategy_version", b"strategy_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -123,6 +123,7 @@ class WorkspaceStatus(_message.Message):
     PENDING_ASSET_EMBEDDINGS_FIELD_NUMBER: _builtins.int
     MODELS_FITS_FIELD_NUMBER: _builtins.int
     MODELS_FITTED_FEEDBACK_FIELD_NUMBER: _builtins.int
+    LANGUAGES_FIELD_NUMBER: _builtins.int
     workspace: _builtins.str
     conversations: _builtins.int
     """Conversations in the workspace's index."""
@@ -188,6 +189,12 @@ class WorkspaceStatus(_message.Message):
     def ranking_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___RankingModel]:
         """How the workspace ranks, learned from its own history: one model per ranking."""
 
+    @_builtins.property
+    def languages(self) -> _containers.RepeatedCompositeFieldContainer[Global___LanguageCount]:
+        """The languages the workspace's conversations and posts are written in, most used first,
+        each with how Trellis analyses it (README, "Languages").
+        """
+
     def __init__(
         self,
         *,
@@ -212,14 +219,66 @@ class WorkspaceStatus(_message.Message):
         pending_asset_embeddings: _builtins.int = ...,
         models_fits: _builtins.int = ...,
         models_fitted_feedback: _builtins.int = ...,
+        languages: _abc.Iterable[Global___LanguageCount] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_assets", b"embedded_assets", "embedded_conversations", b"embedded_conversations", "insights_bytes", b"insights_bytes", "insights_pending", b"insights_pending", "insights_ready", b"insights_ready", "models_fits", b"models_fits", "models_fitted_feedback", b"models_fitted_feedback", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_asset_embeddings", b"pending_asset_embeddings", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_change", b"applied_change", "change_log_head", b"change_log_head", "conversations", b"conversations", "embedded_assets", b"embedded_assets", "embedded_conversations", b"embedded_conversations", "insights_bytes", b"insights_bytes", "insights_pending", b"insights_pending", "insights_ready", b"insights_ready", "languages", b"languages", "models_fits", b"models_fits", "models_fitted_feedback", b"models_fitted_feedback", "models_fitted_records", b"models_fitted_records", "models_last_outcome", b"models_last_outcome", "pending_asset_embeddings", b"pending_asset_embeddings", "pending_embeddings", b"pending_embeddings", "ranking_models", b"ranking_models", "replication_lag", b"replication_lag", "standing_bytes", b"standing_bytes", "standing_judged", b"standing_judged", "standing_pending", b"standing_pending", "standing_stale", b"standing_stale", "workspace", b"workspace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WorkspaceStatus: _TypeAlias = WorkspaceStatus  # noqa: Y015
+
+@_typing.final
+class LanguageCount(_message.Message):
+    """How much of a workspace is written in one language, and how Trellis reads it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    CONVERSATIONS_FIELD_NUMBER: _builtins.int
+    POSTS_FIELD_NUMBER: _builtins.int
+    ANALYSIS_FIELD_NUMBER: _builtins.int
+    ANALYSED_FIELD_NUMBER: _builtins.int
+    BY_MEANING_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """ISO 639-1 where one exists ("en", "zh", "pt"), ISO 639-3 otherwise."""
+    name: _builtins.str
+    """The language's name in English."""
+    conversations: _builtins.int
+    """Conversations whose title and opening text are written in it."""
+    posts: _builtins.int
+    """Posts written in it."""
+    analysis: _builtins.str
+    """How its words are found, e.g. "Snowball stemming and stop words"."""
+    analysed: _builtins.bool
+    """False for a language Trellis cannot analyse (Thai, Khmer, Burmese: written without spaces,
+    and no segmenter here): its texts are stored and counted, but their words are not indexed,
+    so they neither match nor count against a strategy.
+    """
+    by_meaning: _builtins.bool
+    """Whether the semantic tier reads its meaning; a language it does not is found by its words
+    only (all-MiniLM-L6-v2 reads English).
+    """
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+        conversations: _builtins.int = ...,
+        posts: _builtins.int = ...,
+        analysis: _builtins.str = ...,
+        analysed: _builtins.bool = ...,
+        by_meaning: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysed", b"analysed", "analysis", b"analysis", "by_meaning", b"by_meaning", "code", b"code", "conversations", b"conversations", "name", b"name", "posts", b"posts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LanguageCount: _TypeAlias = LanguageCount  # noqa: Y015
 
 @_typing.final
 class RankingModel(_message.Message):

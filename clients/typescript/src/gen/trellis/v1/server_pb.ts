@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file trellis/v1/server.proto.
  */
 export const file_trellis_v1_server: GenFile = /*@__PURE__*/
-  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIswECg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBBIXCg9zdGFuZGluZ19qdWRnZWQYCCABKAQSGAoQc3RhbmRpbmdfcGVuZGluZxgJIAEoBBIWCg5zdGFuZGluZ19ieXRlcxgKIAEoBBIWCg5zdGFuZGluZ19zdGFsZRgLIAEoBBIwCg5yYW5raW5nX21vZGVscxgMIAMoCzIYLnRyZWxsaXMudjEuUmFua2luZ01vZGVsEh0KFW1vZGVsc19maXR0ZWRfcmVjb3JkcxgNIAEoBBIbChNtb2RlbHNfbGFzdF9vdXRjb21lGA4gASgJEhYKDmluc2lnaHRzX3JlYWR5GA8gASgEEhgKEGluc2lnaHRzX3BlbmRpbmcYECABKAQSFgoOaW5zaWdodHNfYnl0ZXMYESABKAQSFwoPZW1iZWRkZWRfYXNzZXRzGBIgASgEEiAKGHBlbmRpbmdfYXNzZXRfZW1iZWRkaW5ncxgTIAEoBBITCgttb2RlbHNfZml0cxgUIAEoBBIeChZtb2RlbHNfZml0dGVkX2ZlZWRiYWNrGBUgASgEIrABCgxSYW5raW5nTW9kZWwSDAoEa2luZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEg8KB2xlYXJuZWQYAyABKAgSFgoOZGVmYXVsdF9yZWFzb24YBCABKAkSKwoIZmVhdHVyZXMYBSADKAsyGS50cmVsbGlzLnYxLkZlYXR1cmVXZWlnaHQSKwoIdHJhaW5pbmcYBiABKAsyGS50cmVsbGlzLnYxLk1vZGVsVHJhaW5pbmciLQoNRmVhdHVyZVdlaWdodBIMCgRuYW1lGAEgASgJEg4KBndlaWdodBgCIAEoAiKOAgoNTW9kZWxUcmFpbmluZxItCglmaXR0ZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3F1ZXJpZXMYAiABKAQSEAoIZXhhbXBsZXMYAyABKAQSEQoJcG9zaXRpdmVzGAQgASgEEg4KBnNwbGl0cxgFIAEoDRIWCg5yZWd1bGFyaXNhdGlvbhgGIAEoARIOCgZtZXRyaWMYByABKAkSEQoJdmFsaWRhdGVkGAggASgBEhAKCHJlcGxhY2VkGAkgASgBEhoKEnZhbGlkYXRpb25fcXVlcmllcxgKIAEoBBIfChdnYWluX2luX3N0YW5kYXJkX2Vycm9ycxgLIAEoATJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Chd0cmVsbGlzL3YxL3NlcnZlci5wcm90bxIKdHJlbGxpcy52MSIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IqMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgd2ZXJzaW9uGAEgASgJEioKCHNlbWFudGljGAIgASgLMhgudHJlbGxpcy52MS5TZW1hbnRpY1RpZXISLwoKd29ya3NwYWNlcxgDIAMoCzIbLnRyZWxsaXMudjEuV29ya3NwYWNlU3RhdHVzEhoKEmZvbGxvd3NfY2hhbmdlX2xvZxgEIAEoCCJOCgxTZW1hbnRpY1RpZXISDwoHZW5hYmxlZBgBIAEoCBIQCghtb2RlbF9pZBgCIAEoCRIbChNsZXhpY2FsX29ubHlfcmVhc29uGAMgASgJIvoECg9Xb3Jrc3BhY2VTdGF0dXMSEQoJd29ya3NwYWNlGAEgASgJEhUKDWNvbnZlcnNhdGlvbnMYAiABKAQSHgoWZW1iZWRkZWRfY29udmVyc2F0aW9ucxgDIAEoBBIaChJwZW5kaW5nX2VtYmVkZGluZ3MYBCABKAQSFgoOYXBwbGllZF9jaGFuZ2UYBSABKAQSFwoPY2hhbmdlX2xvZ19oZWFkGAYgASgEEhcKD3JlcGxpY2F0aW9uX2xhZxgHIAEoBBIXCg9zdGFuZGluZ19qdWRnZWQYCCABKAQSGAoQc3RhbmRpbmdfcGVuZGluZxgJIAEoBBIWCg5zdGFuZGluZ19ieXRlcxgKIAEoBBIWCg5zdGFuZGluZ19zdGFsZRgLIAEoBBIwCg5yYW5raW5nX21vZGVscxgMIAMoCzIYLnRyZWxsaXMudjEuUmFua2luZ01vZGVsEh0KFW1vZGVsc19maXR0ZWRfcmVjb3JkcxgNIAEoBBIbChNtb2RlbHNfbGFzdF9vdXRjb21lGA4gASgJEhYKDmluc2lnaHRzX3JlYWR5GA8gASgEEhgKEGluc2lnaHRzX3BlbmRpbmcYECABKAQSFgoOaW5zaWdodHNfYnl0ZXMYESABKAQSFwoPZW1iZWRkZWRfYXNzZXRzGBIgASgEEiAKGHBlbmRpbmdfYXNzZXRfZW1iZWRkaW5ncxgTIAEoBBITCgttb2RlbHNfZml0cxgUIAEoBBIeChZtb2RlbHNfZml0dGVkX2ZlZWRiYWNrGBUgASgEEiwKCWxhbmd1YWdlcxgWIAMoCzIZLnRyZWxsaXMudjEuTGFuZ3VhZ2VDb3VudCKJAQoNTGFuZ3VhZ2VDb3VudBIMCgRjb2RlGAEgASgJEgwKBG5hbWUYAiABKAkSFQoNY29udmVyc2F0aW9ucxgDIAEoBBINCgVwb3N0cxgEIAEoBBIQCghhbmFseXNpcxgFIAEoCRIQCghhbmFseXNlZBgGIAEoCBISCgpieV9tZWFuaW5nGAcgASgIIrABCgxSYW5raW5nTW9kZWwSDAoEa2luZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEg8KB2xlYXJuZWQYAyABKAgSFgoOZGVmYXVsdF9yZWFzb24YBCABKAkSKwoIZmVhdHVyZXMYBSADKAsyGS50cmVsbGlzLnYxLkZlYXR1cmVXZWlnaHQSKwoIdHJhaW5pbmcYBiABKAsyGS50cmVsbGlzLnYxLk1vZGVsVHJhaW5pbmciLQoNRmVhdHVyZVdlaWdodBIMCgRuYW1lGAEgASgJEg4KBndlaWdodBgCIAEoAiKOAgoNTW9kZWxUcmFpbmluZxItCglmaXR0ZWRfYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3F1ZXJpZXMYAiABKAQSEAoIZXhhbXBsZXMYAyABKAQSEQoJcG9zaXRpdmVzGAQgASgEEg4KBnNwbGl0cxgFIAEoDRIWCg5yZWd1bGFyaXNhdGlvbhgGIAEoARIOCgZtZXRyaWMYByABKAkSEQoJdmFsaWRhdGVkGAggASgBEhAKCHJlcGxhY2VkGAkgASgBEhoKEnZhbGlkYXRpb25fcXVlcmllcxgKIAEoBBIfChdnYWluX2luX3N0YW5kYXJkX2Vycm9ycxgLIAEoATJrCg1TZXJ2ZXJTZXJ2aWNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRyZWxsaXMudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message trellis.v1.GetServerStatusRequest
@@ -260,6 +260,14 @@ export type WorkspaceStatus = Message<"trellis.v1.WorkspaceStatus"> & {
    * @generated from field: uint64 models_fitted_feedback = 21;
    */
   modelsFittedFeedback: bigint;
+
+  /**
+   * The languages the workspace's conversations and posts are written in, most used first,
+   * each with how Trellis analyses it (README, "Languages").
+   *
+   * @generated from field: repeated trellis.v1.LanguageCount languages = 22;
+   */
+  languages: LanguageCount[];
 };
 
 /**
@@ -268,6 +276,72 @@ export type WorkspaceStatus = Message<"trellis.v1.WorkspaceStatus"> & {
  */
 export const WorkspaceStatusSchema: GenMessage<WorkspaceStatus> = /*@__PURE__*/
   messageDesc(file_trellis_v1_server, 3);
+
+/**
+ * How much of a workspace is written in one language, and how Trellis reads it.
+ *
+ * @generated from message trellis.v1.LanguageCount
+ */
+export type LanguageCount = Message<"trellis.v1.LanguageCount"> & {
+  /**
+   * ISO 639-1 where one exists ("en", "zh", "pt"), ISO 639-3 otherwise.
+   *
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * The language's name in English.
+   *
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Conversations whose title and opening text are written in it.
+   *
+   * @generated from field: uint64 conversations = 3;
+   */
+  conversations: bigint;
+
+  /**
+   * Posts written in it.
+   *
+   * @generated from field: uint64 posts = 4;
+   */
+  posts: bigint;
+
+  /**
+   * How its words are found, e.g. "Snowball stemming and stop words".
+   *
+   * @generated from field: string analysis = 5;
+   */
+  analysis: string;
+
+  /**
+   * False for a language Trellis cannot analyse (Thai, Khmer, Burmese: written without spaces,
+   * and no segmenter here): its texts are stored and counted, but their words are not indexed,
+   * so they neither match nor count against a strategy.
+   *
+   * @generated from field: bool analysed = 6;
+   */
+  analysed: boolean;
+
+  /**
+   * Whether the semantic tier reads its meaning; a language it does not is found by its words
+   * only (all-MiniLM-L6-v2 reads English).
+   *
+   * @generated from field: bool by_meaning = 7;
+   */
+  byMeaning: boolean;
+};
+
+/**
+ * Describes the message trellis.v1.LanguageCount.
+ * Use `create(LanguageCountSchema)` to create a new message.
+ */
+export const LanguageCountSchema: GenMessage<LanguageCount> = /*@__PURE__*/
+  messageDesc(file_trellis_v1_server, 4);
 
 /**
  * A ranking model: a weighted sum of named features, learned from the workspace's own history
@@ -326,7 +400,7 @@ export type RankingModel = Message<"trellis.v1.RankingModel"> & {
  * Use `create(RankingModelSchema)` to create a new message.
  */
 export const RankingModelSchema: GenMessage<RankingModel> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_server, 4);
+  messageDesc(file_trellis_v1_server, 5);
 
 /**
  * @generated from message trellis.v1.FeatureWeight
@@ -348,7 +422,7 @@ export type FeatureWeight = Message<"trellis.v1.FeatureWeight"> & {
  * Use `create(FeatureWeightSchema)` to create a new message.
  */
 export const FeatureWeightSchema: GenMessage<FeatureWeight> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_server, 5);
+  messageDesc(file_trellis_v1_server, 6);
 
 /**
  * @generated from message trellis.v1.ModelTraining
@@ -430,7 +504,7 @@ export type ModelTraining = Message<"trellis.v1.ModelTraining"> & {
  * Use `create(ModelTrainingSchema)` to create a new message.
  */
 export const ModelTrainingSchema: GenMessage<ModelTraining> = /*@__PURE__*/
-  messageDesc(file_trellis_v1_server, 6);
+  messageDesc(file_trellis_v1_server, 7);
 
 /**
  * The server itself: what it runs and how far it has come.
