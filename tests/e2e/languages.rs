@@ -7,7 +7,7 @@
 
 use trellis_grpc::pb;
 
-use super::{Server, TestDir, ingest, reference, score_texts, test_dir};
+use super::{Server, TestDir, ingest, reference, score_texts, score_texts_with, test_dir};
 
 /// One facet per language: (id, language code, name, description).
 const FACETS: &[(&str, &str, &str, &str)] = &[
@@ -216,23 +216,7 @@ async fn each_language_finds_its_own_conversations_by_its_words() {
         .map(|(_, _, title, body)| (*title, *body))
         .collect();
     // Evidence for every facet, connected or not: each language's is checked.
-    let scores = server
-        .insight()
-        .score_conversations(pb::ScoreConversationsRequest {
-            texts: texts
-                .iter()
-                .map(|(title, body)| pb::TextInput {
-                    title: (*title).into(),
-                    body: (*body).into(),
-                })
-                .collect(),
-            all_evidence: true,
-            ..Default::default()
-        })
-        .await
-        .expect("texts can be scored")
-        .into_inner()
-        .scores;
+    let scores = score_texts_with(&server, &texts, true).await;
     for ((facet, code, _, _), score) in FACETS.iter().zip(&scores) {
         let best = score
             .facets

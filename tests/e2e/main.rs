@@ -484,6 +484,15 @@ async fn ingest(server: &Server, messages: Vec<pb::IngestRequest>) -> pb::Ingest
 }
 
 async fn score_texts(server: &Server, texts: &[(&str, &str)]) -> Vec<pb::ConversationScore> {
+    score_texts_with(server, texts, false).await
+}
+
+/// Scores free texts, with evidence for every facet when `all_evidence`.
+async fn score_texts_with(
+    server: &Server,
+    texts: &[(&str, &str)],
+    all_evidence: bool,
+) -> Vec<pb::ConversationScore> {
     server
         .insight()
         .score_conversations(pb::ScoreConversationsRequest {
@@ -494,6 +503,7 @@ async fn score_texts(server: &Server, texts: &[(&str, &str)]) -> Vec<pb::Convers
                     body: (*body).into(),
                 })
                 .collect(),
+            all_evidence,
             ..Default::default()
         })
         .await
