@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use trellis_core::text::{Analyzer, detect};
+use trellis_core::text::{Analyzer, Language, detect};
 
 /// One post per language, then varied by appending a numbered closing line.
 const POSTS: &[(&str, &str)] = &[
@@ -75,12 +75,12 @@ fn texts(post: &str) -> Vec<String> {
     (0..VARIANTS).map(|n| format!("{post}\n#{n}")).collect()
 }
 
-/// Texts per second over `passes` passes of `texts`.
-fn rate(analyzer: &Analyzer, texts: &[String], passes: usize) -> f64 {
+/// Texts per second of `analyse` over `passes` passes of `texts`.
+fn rate<T>(texts: &[String], passes: usize, analyse: impl Fn(&str) -> T) -> f64 {
     let started = Instant::now();
     for _ in 0..passes {
         for text in texts {
-            black_box(analyzer.tokens(black_box(text)));
+            black_box(analyse(black_box(text)));
         }
     }
     (passes * texts.len()) as f64 / started.elapsed().as_secs_f64()
@@ -108,16 +108,24 @@ fn languages(c: &mut Criterion) {
         .unwrap_or(200);
     // Warm each language once, then measure them side by side.
     for (_, texts) in &corpora {
-        rate(&analyzer, texts, 5);
+        rate(texts, 5, |text| analyzer.tokens(text));
     }
     let rates: Vec<(&str, f64, usize)> = corpora
         .iter()
         .map(|(code, texts)| {
             let bytes = texts.iter().map(String::len).sum::<usize>() / texts.len();
-            (*code, rate(&analyzer, texts, passes), bytes)
+            (
+                *code,
+                rate(texts, passes, |text| analyzer.tokens(text)),
+                bytes,
+            )
         })
         .collect();
     let english = rates[0].1;
+    // What detection costs: English again, read as English without detecting it.
+    let given = rate(&corpora[0].1, passes, |text| {
+        analyzer.tokens_in(text, Language::ENGLISH)
+    });
     eprintln!("\n| language | bytes/text | texts/s | MB/s | against English |");
     eprintln!("|---|---|---|---|---|");
     for (code, rate, bytes) in &rates {
@@ -127,6 +135,12 @@ fn languages(c: &mut Criterion) {
             rate / english
         );
     }
+    eprintln!(
+        "| en, language given (no detection) | {} | {given:.0} | {:.1} | {:.2}x |",
+        rates[0].2,
+        given * rates[0].2 as f64 / 1e6,
+        given / english
+    );
     eprintln!();
 
     let mut group = c.benchmark_group("analysis");

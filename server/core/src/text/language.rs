@@ -171,7 +171,7 @@ const STEMMERS: &[(Lang, Algorithm)] = &[
 
 /// How much of a text detection reads: a few hundred characters tell a language as well as the
 /// whole, and a long post should not cost more to detect than to analyse.
-const DETECTION_SAMPLE_BYTES: usize = 1_000;
+pub(crate) const DETECTION_SAMPLE_BYTES: usize = 1_000;
 
 /// The script of one character, as far as analysis cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,7 +399,14 @@ pub fn detect(text: &str) -> Detected {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let Some(info) = whatlang::detect(&text[..end]) else {
+    let sample = &text[..end];
+    if reads_as_english(sample) {
+        return Detected {
+            language: Language::ENGLISH,
+            reliable: true,
+        };
+    }
+    let Some(info) = whatlang::detect(sample) else {
         return Detected {
             language: Language::ENGLISH,
             reliable: false,
@@ -409,19 +416,22 @@ pub fn detect(text: &str) -> Detected {
     let reliable = info.is_reliable();
     if info.script() == Script::Latin && language != Language::ENGLISH {
         // Trigram statistics alone misread technical English ("sampling keeps too few traces
-        // and context propagation breaks" reads as French, sure of it), and are unsure of a
-        // short title ("¿Dónde reciclar envases de plástico?"). Function words decide: a guess
-        // stands when the text has more of its function words than of English ones, or as many
-        // when whatlang is sure of it; otherwise the text is English.
+        // and context propagation breaks" reads as French, sure of it) and short titles
+        // ("Composing multiple quantum circuits in single quantum program" reads as Latin).
+        // Function words decide: the guess stands when the text has at least two of its
+        // function words and more of them than English ones, or, for a language without a
+        // list of them, when whatlang is sure and the text has no English ones either.
         let (english, theirs) = function_words(&text[..end], language);
-        let guess_stands = theirs > english || (reliable && theirs == english);
+        let listed = stop_words_by_language().contains_key(&language);
+        let guess_stands =
+            (theirs >= 2 && theirs > english) || (reliable && !listed && english == 0);
         return Detected {
             language: if guess_stands {
                 language
             } else {
                 Language::ENGLISH
             },
-            reliable: reliable || theirs != english,
+            reliable: reliable || guess_stands,
         };
     }
     if reliable {
@@ -441,13 +451,43 @@ pub fn detect(text: &str) -> Detected {
     }
 }
 
+/// The fewest words a text needs before its share of English function words alone tells it.
+const ENGLISH_SHARE_MIN_WORDS: usize = 6;
+
+/// Whether at least a quarter of the words of `sample` are English function words: English
+/// prose has 40-50% of them, technical English 20-35%, while other languages written in Latin
+/// letters share few with English ("a", "no", "in", "do": under 10% in Portuguese, the most).
+/// Most English texts are told so without the trigram statistics, which cost many times the
+/// analysis itself; the rest go to them.
+fn reads_as_english(sample: &str) -> bool {
+    use unicode_segmentation::UnicodeSegmentation;
+    let (mut words, mut english) = (0usize, 0usize);
+    let mut lowered = String::new();
+    for word in sample.unicode_words() {
+        words += 1;
+        if !word.is_ascii() {
+            continue;
+        }
+        lowered.clear();
+        lowered.push_str(word);
+        lowered.make_ascii_lowercase();
+        english += usize::from(Language::ENGLISH.is_stop_word(&lowered));
+    }
+    words >= ENGLISH_SHARE_MIN_WORDS && english * 4 >= words
+}
+
 /// How many of the words of `text` are English function words, and how many are function words
 /// of `other`; a word that is one in both languages counts for neither.
 fn function_words(text: &str, other: Language) -> (usize, usize) {
     use unicode_segmentation::UnicodeSegmentation;
     let (mut english, mut theirs) = (0usize, 0usize);
     let mut lowered = String::new();
-    for word in text.unicode_words() {
+    // Single letters are left out: in technical text they are variables and symbols ("G", "c"),
+    // which some languages' lists hold as words.
+    for word in text
+        .unicode_words()
+        .filter(|word| word.chars().nth(1).is_some())
+    {
         lowered.clear();
         lowered.extend(word.chars().flat_map(char::to_lowercase));
         let in_english = Language::ENGLISH.is_stop_word(&lowered);
@@ -510,6 +550,21 @@ mod tests {
     }
 
     #[test]
+    fn english_prose_is_told_by_its_function_words_and_others_are_not() {
+        assert!(reads_as_english(
+            "How do you sort plastic packaging at home so that the recycling plant takes it?"
+        ));
+        for text in [
+            "Como separar as embalagens de plástico em casa para que a usina as recicle? Não sei o que fazer com elas.",
+            "Wie kann man die Kunststoffverpackungen zu Hause recyceln, ohne dass sie verschmutzen? Das ist was ich will.",
+            "In mijn buurt is er geen gele container. Hoe scheiden jullie het plastic thuis om het te recyclen?",
+            "Qubit gates",
+        ] {
+            assert!(!reads_as_english(text), "{text}");
+        }
+    }
+
+    #[test]
     fn a_short_title_is_read_by_its_function_words() {
         assert_eq!(
             detect("¿Dónde reciclar envases de plástico?")
@@ -518,6 +573,11 @@ mod tests {
             "es"
         );
         assert_eq!(detect("Why do qubits die").language, Language::ENGLISH);
+        assert_eq!(
+            detect("Composing multiple quantum circuits in single quantum program in QISKit")
+                .language,
+            Language::ENGLISH
+        );
         assert_eq!(
             detect("Distributed tracing spans lost across services").language,
             Language::ENGLISH

@@ -341,7 +341,12 @@ impl Analyzer {
             if word.len() > MAX_WORD_BYTES || script == CharScript::Unspaced {
                 continue;
             }
-            let word_language = language.for_script(script);
+            let mut word_language = language.for_script(script);
+            // A lone letter of another script is a symbol (α, ω in an English formula), not a
+            // word of that script's language: it keeps the text's language, as before.
+            if word_language != language && word.chars().nth(1).is_none() {
+                word_language = language;
+            }
             let word = if script == CharScript::Hangul {
                 &word[..cjk::korean_stem_len(word)]
             } else {
@@ -488,10 +493,15 @@ pub fn is_displayable_word(word: &str) -> bool {
 /// The language of a conversation-like text: its title and opening text read together, since a
 /// title alone is often too short to tell.
 pub fn language_of(title: &str, body: &str) -> Language {
-    let mut text = String::with_capacity(title.len() + body.len() + 2);
+    // Detection reads a sample of the start: the body beyond it is not copied.
+    let mut end = body.len().min(language::DETECTION_SAMPLE_BYTES);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut text = String::with_capacity(title.len() + end + 2);
     text.push_str(title);
     text.push_str(".\n");
-    text.push_str(body);
+    text.push_str(&body[..end]);
     detect(&text).language
 }
 
