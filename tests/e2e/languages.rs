@@ -49,8 +49,8 @@ const FACETS: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-/// Conversations: (id, author, title, body), in the facets' order, then one in Thai and one in
-/// English.
+/// Conversations: (id, author, title, body), in the facets' order, then a second one in Spanish
+/// and in German, one in Thai and one in English.
 const CONVERSATIONS: &[(&str, &str, &str, &str)] = &[
     (
         "zh-1",
@@ -87,6 +87,20 @@ const CONVERSATIONS: &[(&str, &str, &str, &str)] = &[
         "ivan",
         "С чего начать программирование квантовых компьютеров",
         "Хочу научиться программированию квантовых компьютеров. Какие книги о кубитах и квантовых алгоритмах посоветуете?",
+    ),
+    // A second conversation in Spanish and in German: the other facets carry less of the
+    // community's strategic conversation than their weight asks, so topics can be suggested.
+    (
+        "es-2",
+        "lucia",
+        "Compostaje y reciclaje en el barrio",
+        "En nuestro barrio separamos los envases de plástico y el vidrio. ¿Qué hacéis con el plástico que no se puede reciclar?",
+    ),
+    (
+        "de-2",
+        "lena",
+        "Stromspeicher für die Solaranlage",
+        "Welcher Stromspeicher passt zu einer kleinen Solaranlage auf dem Haus? Die Wärmepumpe soll auch mit Solarstrom laufen.",
     ),
     (
         "th-1",
@@ -329,7 +343,7 @@ async fn interests_and_topics_to_start_are_words_of_the_language() {
                 .split_once(": ")
                 .map(|(_, words)| {
                     words
-                        .split(['、', ' '])
+                        .split(['、', ',', ' '])
                         .filter(|word| !word.is_empty() && *word != "and")
                         .map(str::to_owned)
                         .collect()
@@ -366,8 +380,8 @@ async fn health_counts_languages_and_names_what_it_cannot_analyse() {
         ("zh", 1, 2),
         ("ja", 1, 1),
         ("ko", 1, 0),
-        ("es", 1, 0),
-        ("de", 1, 0),
+        ("es", 2, 0),
+        ("de", 2, 0),
         ("ru", 1, 1),
         ("en", 1, 0),
     ] {

@@ -521,14 +521,18 @@ pub fn written_words(piece: &str) -> usize {
     if cjk == 0 { 1 } else { cjk.div_ceil(2) }
 }
 
-/// Words listed in a title: "a and b", or "a、b" where they are written in Chinese or Japanese,
-/// which list with the ideographic comma.
+/// Words listed in a title: "a and b" in English, "a、b" in Chinese and Japanese (the
+/// ideographic comma), "a, b" in the other languages, whose "and" Trellis does not write.
 pub fn join_words(words: &[String]) -> String {
-    let ideographic = !words.is_empty()
-        && words
-            .iter()
-            .all(|word| word.chars().any(|c| CharScript::of(c).is_cjk()));
-    words.join(if ideographic { "、" } else { " and " })
+    let all = |test: fn(&String) -> bool| !words.is_empty() && words.iter().all(test);
+    let separator = if all(|word| word.chars().any(|c| CharScript::of(c).is_cjk())) {
+        "、"
+    } else if all(|word| word.is_ascii()) {
+        " and "
+    } else {
+        ", "
+    };
+    words.join(separator)
 }
 
 /// Sentences of `text` with their byte ranges, trimmed, empty ones dropped. Line breaks end a
@@ -769,7 +773,11 @@ mod tests {
             "compost and worms"
         );
         assert_eq!(join_words(&words(&["韩国", "演唱会"])), "韩国、演唱会");
-        assert_eq!(join_words(&words(&["韩国", "K-pop"])), "韩国 and K-pop");
+        assert_eq!(join_words(&words(&["韩国", "K-pop"])), "韩国, K-pop");
+        assert_eq!(
+            join_words(&words(&["квантовых", "компьютеров"])),
+            "квантовых, компьютеров"
+        );
     }
 
     #[test]
