@@ -387,9 +387,10 @@ fn stop_words_by_language() -> &'static HashMap<Language, HashSet<&'static str>>
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detected {
     pub language: Language,
-    /// Whether whatlang was sure. An unsure guess among languages sharing a script falls back to
-    /// the script's most used language (English for Latin), which is also what a text without
-    /// any letters reads as.
+    /// Whether the text said so: English by its function words, another language by whatlang's
+    /// sure guess (for Latin letters, backed by that language's function words). Otherwise the
+    /// script's most used language stands in (English for Latin, Russian for Cyrillic), which
+    /// is also what a text without any letters reads as.
     pub reliable: bool,
 }
 
@@ -421,7 +422,7 @@ pub fn detect(text: &str) -> Detected {
         // Function words decide: the guess stands when the text has at least two of its
         // function words and more of them than English ones, or, for a language without a
         // list of them, when whatlang is sure and the text has no English ones either.
-        let (english, theirs) = function_words(&text[..end], language);
+        let (english, theirs) = function_words(sample, language);
         let listed = stop_words_by_language().contains_key(&language);
         let guess_stands =
             (theirs >= 2 && theirs > english) || (reliable && !listed && english == 0);
@@ -431,7 +432,7 @@ pub fn detect(text: &str) -> Detected {
             } else {
                 Language::ENGLISH
             },
-            reliable: reliable || guess_stands,
+            reliable: guess_stands || english > theirs,
         };
     }
     if reliable {
